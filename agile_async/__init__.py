@@ -1,0 +1,47 @@
+"""agile-async: a typed async SDK for the AgileTelecom SMS REST API (asyncio and trio)."""
+
+from ._exceptions import (
+    AgileError,
+    APIError,
+    AuthenticationError,
+    ClientClosedError,
+    ConfigurationError,
+    DestinationNotAllowedError,
+    GlobalIdLengthError,
+    InsufficientCreditError,
+    InvalidDestinationError,
+    IPNotAllowedError,
+    OutcomeUnknownError,
+    Problem,
+    RateLimitError,
+    SenderNotAllowedError,
+    ServerError,
+    ServiceTimeoutError,
+    TransportError,
+    UnknownAPIError,
+    ValidationError,
+)
+from ._version import __version__
+
+__all__ = [
+    "APIError",
+    "AgileError",
+    "AuthenticationError",
+    "ClientClosedError",
+    "ConfigurationError",
+    "DestinationNotAllowedError",
+    "GlobalIdLengthError",
+    "IPNotAllowedError",
+    "InsufficientCreditError",
+    "InvalidDestinationError",
+    "OutcomeUnknownError",
+    "Problem",
+    "RateLimitError",
+    "SenderNotAllowedError",
+    "ServerError",
+    "ServiceTimeoutError",
+    "TransportError",
+    "UnknownAPIError",
+    "ValidationError",
+    "__version__",
+]

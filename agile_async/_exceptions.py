@@ -1,0 +1,291 @@
+"""Every error the SDK raises, and the one mapping from provider codes to classes.
+
+```
+AgileError
+├── ValidationError (ValueError)       local, before any request; lists every problem
+├── ConfigurationError (ValueError)    a client built wrongly (http:// URL, no credentials)
+├── ClientClosedError (RuntimeError)   a closed client or batcher was used
+├── APIError                           the provider answered with an error (.code, .status_code, .data)
+│   ├── AuthenticationError            code 1 (and 11)          account-wide
+│   ├── InsufficientCreditError        code 2                   account-wide
+│   ├── DestinationNotAllowedError     code 3                   one message
+│   ├── UnknownAPIError                code 4
+│   ├── InvalidDestinationError        codes 5, 6, 7            one message
+│   ├── ServerError                    code 8                   retried
+│   ├── ServiceTimeoutError            code 9                   retried
+│   ├── GlobalIdLengthError            code 10                  the request
+│   ├── SenderNotAllowedError          code 26 (and 18)         one message
+│   ├── IPNotAllowedError              code 100                 account-wide
+│   └── RateLimitError                 HTTP 429, no code        retried, honours Retry-After
+├── TransportError                     the request never reached the provider
+└── OutcomeUnknownError                the request may have been taken; do not blindly resend
+```
+
+Every exception can be copied with :func:`copy.copy` (the batcher gives each waiting caller
+its own copy), so constructors take the message positionally and the rest by keyword.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import ClassVar, Literal
+
+import attrs
+
+__all__ = [
+    "APIError",
+    "AgileError",
+    "AuthenticationError",
+    "ClientClosedError",
+    "ConfigurationError",
+    "DestinationNotAllowedError",
+    "GlobalIdLengthError",
+    "IPNotAllowedError",
+    "InsufficientCreditError",
+    "InvalidDestinationError",
+    "OutcomeUnknownError",
+    "Problem",
+    "RateLimitError",
+    "SenderNotAllowedError",
+    "ServerError",
+    "ServiceTimeoutError",
+    "TransportError",
+    "UnknownAPIError",
+    "ValidationError",
+    "error_for_code",
+]
+
+#: How far an error reaches: the whole account, one request, or individual messages in it.
+Scope = Literal["account", "request", "message"]
+
+
+class AgileError(Exception):
+    """Base class of every error raised by agile-async."""
+
+
+@attrs.frozen
+class Problem:
+    """One thing wrong with a request: the field's path and what is wrong with it."""
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class ValidationError(AgileError, ValueError):
+    """The request is invalid; raised before anything is sent.
+
+    ``problems`` lists every problem found, not just the first, each naming its field
+    (``messages[0].destinations[2]``) so a caller can fix them all at once.
+    """
+
+    problems: tuple[Problem, ...]
+
+    def __init__(self, message: str | None = None, *, problems: Sequence[Problem] = ()) -> None:
+        self.problems = tuple(problems)
+        if message is None:
+            count = len(self.problems)
+            noun = "problem" if count == 1 else "problems"
+            lines = "\n".join(f"  - {problem}" for problem in self.problems)
+            message = f"{count} {noun} in the request:\n{lines}"
+        super().__init__(message)
+
+    @classmethod
+    def single(cls, field: str, message: str) -> ValidationError:
+        """Build the error for one problem."""
+        return cls(problems=[Problem(field, message)])
+
+
+class ConfigurationError(AgileError, ValueError):
+    """The client or batcher was configured in a way that cannot work."""
+
+
+class ClientClosedError(AgileError, RuntimeError):
+    """A closed client (or batcher) was asked to do work."""
+
+
+class APIError(AgileError):
+    """The provider answered with an error.
+
+    Attributes:
+        code: the provider's error code, or ``None`` when the body was not the provider's JSON
+            (an HTML page from a proxy, say).
+        status_code: the HTTP status.
+        data: the provider's ``data`` (4XX: a mapping of field to problem, or a text) or
+            ``message`` (5XX); for a foreign body, a short snippet of it.
+        ids: the ids of the messages in the failed request.
+    """
+
+    #: Which provider codes map to this class (used to build the code -> class table).
+    codes: ClassVar[tuple[int, ...]] = ()
+    #: What the error concerns; the batcher bisects only ``"message"`` errors.
+    scope: ClassVar[Scope] = "request"
+
+    code: int | None
+    status_code: int
+    data: Mapping[str, str] | str | None
+    ids: tuple[str, ...]
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        status_code: int = 0,
+        data: Mapping[str, str] | str | None = None,
+        ids: Sequence[str] = (),
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status_code = status_code
+        self.data = data
+        self.ids = tuple(ids)
+
+    @property
+    def message(self) -> str:
+        """The human-readable description."""
+        return str(self.args[0])
+
+
+class AuthenticationError(APIError):
+    """Code 1: wrong credentials (the API key or username/password is not accepted)."""
+
+    codes = (1, 11)
+    scope = "account"
+
+
+class InsufficientCreditError(APIError):
+    """Code 2: the account's credit does not cover the request."""
+
+    codes = (2,)
+    scope = "account"
+
+
+class DestinationNotAllowedError(APIError):
+    """Code 3: a destination is not allowed for this account."""
+
+    codes = (3,)
+    scope = "message"
+
+
+class UnknownAPIError(APIError):
+    """Code 4: the provider's own "unknown error"."""
+
+    codes = (4,)
+
+
+class InvalidDestinationError(APIError):
+    """Codes 5, 6, 7: a destination is too short, too long or not a number."""
+
+    codes = (5, 6, 7)
+    scope = "message"
+
+
+class ServerError(APIError):
+    """Code 8: a provider-side server error (retried)."""
+
+    codes = (8,)
+
+
+class ServiceTimeoutError(APIError):
+    """Code 9: a provider-side service timed out (retried)."""
+
+    codes = (9,)
+
+
+class GlobalIdLengthError(APIError):
+    """Code 10: the ``globalId`` has a length the provider refuses."""
+
+    codes = (10,)
+
+
+class SenderNotAllowedError(APIError):
+    """Code 26 (and 18 on other provider pages): the sender alias is not allowed."""
+
+    codes = (26, 18)
+    scope = "message"
+
+
+class IPNotAllowedError(APIError):
+    """Code 100: this machine's IP address is not on the account's allow-list."""
+
+    codes = (100,)
+    scope = "account"
+
+
+class RateLimitError(APIError):
+    """HTTP 429: the account's rate limit was exceeded.
+
+    ``retry_after`` is the delay the provider asked for, in seconds, when it said.
+    """
+
+    retry_after: float | None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        status_code: int = 429,
+        data: Mapping[str, str] | str | None = None,
+        ids: Sequence[str] = (),
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, code=code, status_code=status_code, data=data, ids=ids)
+        self.retry_after = retry_after
+
+
+class TransportError(AgileError):
+    """The request could not be delivered (connection refused, DNS, TLS, pool timeout).
+
+    The provider never saw the request, so nothing was sent; it is safe to try again.
+    ``ids`` names the messages of that request.
+    """
+
+    ids: tuple[str, ...]
+
+    def __init__(self, message: str, *, ids: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.ids = tuple(ids)
+
+
+class OutcomeUnknownError(AgileError):
+    """The request went out but no answer came back (read timeout, connection reset).
+
+    The provider may or may not have accepted these messages. Resending them blindly may text
+    someone twice; check delivery reports for ``ids`` (the SDK's ids come back as
+    ``messageId``) or resend deliberately.
+    """
+
+    ids: tuple[str, ...]
+
+    def __init__(self, message: str, *, ids: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.ids = tuple(ids)
+
+
+_ERROR_CLASSES: tuple[type[APIError], ...] = (
+    AuthenticationError,
+    InsufficientCreditError,
+    DestinationNotAllowedError,
+    UnknownAPIError,
+    InvalidDestinationError,
+    ServerError,
+    ServiceTimeoutError,
+    GlobalIdLengthError,
+    SenderNotAllowedError,
+    IPNotAllowedError,
+)
+
+_CLASS_BY_CODE: dict[int, type[APIError]] = {
+    code: cls for cls in _ERROR_CLASSES for code in cls.codes
+}
+
+
+def error_for_code(code: int | None) -> type[APIError]:
+    """The exception class for a provider code; :class:`APIError` for codes we do not know."""
+    if code is None:
+        return APIError
+    return _CLASS_BY_CODE.get(code, APIError)

@@ -1,0 +1,28 @@
+"""The provider's documented limits, in one place.
+
+Both the client's local validation and the fake provider read these, so the SDK and the
+imitation it is tested against can never drift apart on what "too long" means.
+"""
+
+from __future__ import annotations
+
+#: ``maxIdLen`` when the request does not set it (seed: default 64).
+DEFAULT_MAX_ID_LEN = 64
+
+#: Alphanumeric senders: at most 11 characters (seed).
+MAX_ALPHANUMERIC_SENDER = 11
+#: Numeric senders: at most 16 digits (seed).
+MAX_NUMERIC_SENDER = 16
+
+#: Destinations in international format: E.164 allows at most 15 digits including the country
+#: code; fewer than 8 digits cannot be a country code plus a subscriber number.
+MIN_DESTINATION_DIGITS = 8
+MAX_DESTINATION_DIGITS = 15
+
+#: ``globalId``: the seed documents code 10 "wrong global ID length" but not the bound. We use
+#: the same bound as message ids (1..64 characters).
+MIN_GLOBAL_ID_LEN = 1
+MAX_GLOBAL_ID_LEN = 64
+
+#: The wire format of ``scheduling`` and ``doneDate``: ``yyyy-MM-dd HH:mm:ss.SSSZ``.
+PROVIDER_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f%z"
