@@ -5,7 +5,7 @@ AgileError
 ├── ValidationError (ValueError)       local, before any request; lists every problem
 ├── ConfigurationError (ValueError)    a client built wrongly (http:// URL, no credentials)
 ├── ClientClosedError (RuntimeError)   a closed client or batcher was used
-├── APIError                           the provider answered with an error (.code, .status_code, .data)
+├── APIError                           the provider said no (.code, .status_code, .data)
 │   ├── AuthenticationError            code 1 (and 11)          account-wide
 │   ├── InsufficientCreditError        code 2                   account-wide
 │   ├── DestinationNotAllowedError     code 3                   one message

@@ -15,8 +15,8 @@ MAX_ALPHANUMERIC_SENDER = 11
 MAX_NUMERIC_SENDER = 16
 
 #: Destinations in international format: E.164 allows at most 15 digits including the country
-#: code; fewer than 8 digits cannot be a country code plus a subscriber number.
-MIN_DESTINATION_DIGITS = 8
+#: code; the shortest numbers in use (Niue, Tokelau, Saint Helena) have 7 digits with it.
+MIN_DESTINATION_DIGITS = 7
 MAX_DESTINATION_DIGITS = 15
 
 #: ``globalId``: the seed documents code 10 "wrong global ID length" but not the bound. We use

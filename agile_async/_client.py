@@ -1,0 +1,356 @@
+"""``AgileClient``: the pooled, typed async client for the provider's REST API.
+
+One client holds one pool of HTTP connections (an :class:`httpx.AsyncClient`) and is meant
+to be shared by a whole application: create it at start-up, ``await client.aclose()`` (or
+leave its ``async with`` block) at shutdown.
+
+A send flows one way: ``send()`` -> local validation and ids -> JSON -> retries -> httpx;
+results and typed errors flow back the same path.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import httpx
+
+from ._config import BASE_URLS, DEFAULT_LIMITS, DEFAULT_RETRY, DEFAULT_TIMEOUT, Account, RetryPolicy
+from ._exceptions import ClientClosedError, ConfigurationError
+from ._models import Message, SendOptions, SendResult
+from ._responses import parse_body, raise_for_response, translate_transport_error
+from ._retry import call_with_retries
+from ._serde import CreditResponse, SendResponse, converter, dumps
+from ._validation import IdGenerator, prepare_request
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+__all__ = ["AgileClient", "ClientState"]
+
+T = TypeVar("T")
+
+log = logging.getLogger("agile_async")
+
+USER_AGENT = f"agile-async/{__version__}"
+
+
+class ClientState(enum.Enum):
+    """Where a client is in its life: usable until closed, never reopened."""
+
+    UNOPENED = "unopened"
+    OPENED = "opened"
+    CLOSED = "closed"
+
+
+class _Credentials:
+    """The auth header, kept out of every ``repr``, log line and error message."""
+
+    __slots__ = ("_header", "mode")
+
+    def __init__(self, *, api_key: str | None, username: str | None, password: str | None):
+        if api_key is not None:
+            self.mode = "api_key"
+            self._header = ("X-Api-Key", api_key)
+        else:
+            assert username is not None
+            assert password is not None
+            self.mode = "basic"
+            token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+            self._header = ("Authorization", f"Basic {token}")
+
+    def headers(self) -> dict[str, str]:
+        name, value = self._header
+        return {name: value}
+
+    def __repr__(self) -> str:
+        return f"<credentials {self.mode}: ***>"
+
+
+def _resolve_credentials(
+    api_key: str | None, username: str | None, password: str | None, environ: Mapping[str, str]
+) -> _Credentials:
+    """Explicit arguments win over the environment; an API key wins over a password."""
+    if api_key is not None and (username is not None or password is not None):
+        raise ConfigurationError("give either api_key or username and password, not both")
+    if api_key is None and username is None and password is None:
+        api_key = environ.get("AGILE_API_KEY") or None
+        if api_key is None:
+            username = environ.get("AGILE_USERNAME") or None
+            password = environ.get("AGILE_PASSWORD") or None
+    if api_key is not None:
+        if not isinstance(api_key, str) or not api_key.strip():
+            raise ConfigurationError("api_key must be a non-empty string")
+        return _Credentials(api_key=api_key, username=None, password=None)
+    if username is None and password is None:
+        raise ConfigurationError(
+            "no credentials: pass api_key= (or username= and password=), or set "
+            "AGILE_API_KEY (or AGILE_USERNAME and AGILE_PASSWORD)"
+        )
+    if not username or not password:
+        missing = "password" if username else "username"
+        raise ConfigurationError(
+            f"Basic auth needs both username and password; {missing} is missing"
+        )
+    return _Credentials(api_key=None, username=username, password=password)
+
+
+def _resolve_base_url(
+    account: Account, base_url: str | httpx.URL | None, environ: Mapping[str, str]
+) -> httpx.URL:
+    if account not in BASE_URLS:
+        raise ConfigurationError(f"account must be 'legacy' or 'new', not {account!r}")
+    raw = base_url if base_url is not None else environ.get("AGILE_BASE_URL") or BASE_URLS[account]
+    try:
+        url = httpx.URL(str(raw))
+    except httpx.InvalidURL as err:
+        raise ConfigurationError(f"base_url {str(raw)!r} is not a valid URL: {err}") from None
+    if url.scheme != "https":
+        raise ConfigurationError(
+            f"base_url must use https:// (the provider accepts only TLS since 2026-01-15), "
+            f"got {url.scheme or 'no scheme'!r} in {str(url.copy_with(query=None))!r}"
+        )
+    if not url.host:
+        raise ConfigurationError(f"base_url {str(raw)!r} has no host")
+    if not url.path.endswith("/"):
+        url = url.copy_with(path=url.path + "/")
+    return url
+
+
+class AgileClient:
+    """An async client for the AgileTelecom SMS REST API, on asyncio or trio.
+
+    ```python
+    async with AgileClient(api_key="...") as client:
+        result = await client.send(Message(destinations="+393471234567", sender="MyApp", body="Hi"))
+        print(result.ids, result.credit)
+    ```
+
+    Args:
+        api_key: the account's API key (recommended). Falls back to ``AGILE_API_KEY``.
+        username: for Basic auth, with ``password``. Falls back to ``AGILE_USERNAME``.
+        password: for Basic auth. Falls back to ``AGILE_PASSWORD``.
+        account: ``"legacy"`` or ``"new"``: picks the documented base URL.
+        base_url: overrides the account's base URL (``AGILE_BASE_URL``); must be https.
+        http_client: a caller's :class:`httpx.AsyncClient` (custom CA, proxies, transports);
+            the caller keeps ownership and closes it.
+        transport: an httpx transport for the client the SDK creates and owns (tests use
+            :meth:`FakeAgileServer.transport() <agile_async.testing.FakeAgileServer.transport>`).
+        timeout: httpx timeouts for the owned client (default: connect 5 s, others 30 s).
+        limits: connection pool limits for the owned client.
+        http2: use HTTP/2 (needs the ``http2`` extra).
+        retry: the :class:`RetryPolicy` for every request.
+        options: the :class:`SendOptions` used when a send passes none.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        account: Account = "legacy",
+        base_url: str | httpx.URL | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: httpx.Timeout | float | None = DEFAULT_TIMEOUT,
+        limits: httpx.Limits = DEFAULT_LIMITS,
+        http2: bool = False,
+        retry: RetryPolicy | None = None,
+        options: SendOptions | None = None,
+    ) -> None:
+        environ = os.environ
+        self._credentials = _resolve_credentials(api_key, username, password, environ)
+        self.base_url: httpx.URL = _resolve_base_url(account, base_url, environ)
+        self._send_url = self.base_url.join("sms/send")
+        self._credit_url = self.base_url.join("sms/credit")
+        if http_client is not None and transport is not None:
+            raise ConfigurationError("give either http_client or transport, not both")
+        if http_client is not None:
+            self._http = http_client
+            self._owns_http = False
+        else:
+            self._http = httpx.AsyncClient(
+                transport=transport, timeout=timeout, limits=limits, http2=http2
+            )
+            self._owns_http = True
+        self.retry: RetryPolicy = retry if retry is not None else DEFAULT_RETRY
+        self.options: SendOptions = options if options is not None else SendOptions()
+        self._headers = {
+            "User-Agent": USER_AGENT,
+            "Accept": "application/json",
+            **self._credentials.headers(),
+        }
+        self._ids = IdGenerator()
+        self._state = ClientState.UNOPENED
+        self._last_credit: Decimal | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def state(self) -> ClientState:
+        """``UNOPENED`` (usable), ``OPENED`` (inside ``async with``) or ``CLOSED``."""
+        return self._state
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether :meth:`aclose` has run; a closed client refuses all work."""
+        return self._state is ClientState.CLOSED
+
+    async def __aenter__(self) -> AgileClient:
+        if self._state is ClientState.CLOSED:
+            raise ClientClosedError("cannot reopen an AgileClient once it has been closed")
+        if self._state is ClientState.OPENED:
+            raise RuntimeError("this AgileClient is already open in another 'async with'")
+        self._state = ClientState.OPENED
+        if self._owns_http:
+            await self._http.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool (if the SDK owns it). Safe to call twice."""
+        if self._state is ClientState.CLOSED:
+            return
+        self._state = ClientState.CLOSED
+        if self._owns_http:
+            await self._http.aclose()
+
+    def _ensure_open(self) -> None:
+        if self._state is ClientState.CLOSED:
+            raise ClientClosedError(
+                "this AgileClient has been closed; create a new one to send again"
+            )
+
+    def __repr__(self) -> str:
+        return (
+            f"<AgileClient base_url={str(self.base_url)!r} auth={self._credentials.mode!r} "
+            f"state={self._state.value!r}>"
+        )
+
+    # -- API -------------------------------------------------------------------------------
+
+    @property
+    def last_known_credit(self) -> Decimal | None:
+        """The credit (EUR) from the latest response that reported it, if any."""
+        return self._last_credit
+
+    async def send(
+        self,
+        messages: Message | Iterable[Message],
+        *,
+        options: SendOptions | None = None,
+    ) -> SendResult:
+        """Send one message or several in one ``/sms/send`` request.
+
+        Every problem in the request is reported at once, before anything is sent, as a
+        :class:`~agile_async.ValidationError`. Destinations without ids get generated ones,
+        returned in :attr:`SendResult.messages`.
+
+        Raises:
+            ValidationError: the request is invalid; nothing was sent.
+            APIError: the provider refused the request (a subclass per provider code).
+            TransportError: the request could not be delivered, retries included.
+            OutcomeUnknownError: the request went out but no answer came back.
+            ClientClosedError: the client has been closed.
+        """
+        self._ensure_open()
+        batch = (messages,) if isinstance(messages, Message) else tuple(messages)
+        prepared, request_options = prepare_request(
+            batch, options if options is not None else self.options, self._ids
+        )
+        return await self.send_prepared(prepared, request_options)
+
+    async def send_prepared(
+        self,
+        messages: Sequence[Message],
+        options: SendOptions,
+        *,
+        on_retry: Callable[[BaseException], None] | None = None,
+    ) -> SendResult:
+        """Send messages already validated and given ids by :func:`prepare_request`.
+
+        The batcher validates at submission time, so its requests skip a second pass.
+        """
+        self._ensure_open()
+        ids = [id_ for message in messages for id_ in message.ids or ()]
+        payload = converter.unstructure(options)
+        payload["messages"] = [converter.unstructure(message) for message in messages]
+        body = dumps(payload)
+        response = await self._request(
+            "POST",
+            self._send_url,
+            content=body,
+            ids=ids,
+            idempotent=False,
+            model=SendResponse,
+            describe=f"POST sms/send globalId={options.global_id} ({len(ids)} messages)",
+            on_retry=on_retry,
+        )
+        self._last_credit = response.credit
+        return SendResult(
+            global_id=response.global_id,
+            processed_messages=response.processed_messages,
+            processed_sms_parts=response.processed_sms_parts,
+            credit=response.credit,
+            messages=tuple(messages),
+        )
+
+    async def credit(self) -> Decimal:
+        """The account's remaining credit, in EUR."""
+        self._ensure_open()
+        response = await self._request(
+            "GET",
+            self._credit_url,
+            content=None,
+            ids=(),
+            idempotent=True,
+            model=CreditResponse,
+            describe="GET sms/credit",
+        )
+        self._last_credit = response.credit
+        return response.credit
+
+    # -- transport -------------------------------------------------------------------------
+
+    async def _request(
+        self,
+        method: str,
+        url: httpx.URL,
+        *,
+        content: bytes | None,
+        ids: Sequence[str],
+        idempotent: bool,
+        model: type[T],
+        describe: str,
+        on_retry: Callable[[BaseException], None] | None = None,
+    ) -> T:
+        headers: dict[str, Any] = self._headers
+        if content is not None:
+            headers = {**headers, "Content-Type": "application/json"}
+
+        async def attempt() -> T:
+            self._ensure_open()
+            try:
+                response = await self._http.request(method, url, content=content, headers=headers)
+            except httpx.RequestError as err:
+                raise translate_transport_error(err, ids, idempotent=idempotent) from err
+            log.debug("%s: HTTP %d", describe, response.status_code)
+            raise_for_response(response, ids)
+            return parse_body(response, model, () if idempotent else ids)
+
+        return await call_with_retries(attempt, self.retry, describe=describe, on_retry=on_retry)

@@ -1,0 +1,90 @@
+"""Defaults and the settings objects a caller may pass: base URLs, timeouts, pool limits,
+and the :class:`RetryPolicy`.
+
+Every knob says its unit in its docstring; seconds are floats throughout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Literal
+
+import anyio
+import attrs
+import httpx
+
+__all__ = [
+    "BASE_URLS",
+    "DEFAULT_LIMITS",
+    "DEFAULT_TIMEOUT",
+    "Account",
+    "RetryPolicy",
+]
+
+#: Which documented endpoint an account uses.
+Account = Literal["legacy", "new"]
+
+#: The provider's base URLs by account type (seed: "Base URLs").
+BASE_URLS: dict[Account, str] = {
+    "legacy": "https://secure.agiletelecom.com/services/",
+    "new": "https://http-api.agiletelecom.com/services/",
+}
+
+#: Connect within 5 s; a send may take a while on the provider's side, so read for 30 s.
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+
+#: One pool shared by every send: enough connections for a batcher's requests in flight.
+DEFAULT_LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=10)
+
+
+def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if value < 0:
+        raise ValueError(f"{attribute.name} must be >= 0 seconds, got {value!r}")
+
+
+def _positive_int(_: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value < 1:
+        raise ValueError(f"{attribute.name} must be >= 1, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class RetryPolicy:
+    """When and how often a request is tried again.
+
+    Only failures where the provider did not take the message are retried: 5XX with code 8
+    or 9, HTTP 502/503/504 without a provider body, HTTP 429, and connection failures before
+    the request was sent. Delays grow exponentially with full jitter, and a ``Retry-After``
+    from the provider replaces the computed delay.
+
+    Args:
+        attempts: the most tries in all, the first included (1 disables retries).
+        initial_delay: the backoff cap before the first retry, in seconds; it doubles with
+            every retry up to ``max_delay``. The actual delay is uniform in [0, cap].
+        max_delay: the largest computed backoff, in seconds.
+        deadline: no retry starts once this many seconds have passed since the first try,
+            or when its delay would end after that.
+        max_retry_after: the longest ``Retry-After`` honoured, in seconds; a provider asking
+            for longer makes the call fail with :class:`~agile_async.RateLimitError` instead.
+        retry_ambiguous: also retry when the request went out but no answer came (read
+            timeout, reset). Off by default: that retry may send the messages twice.
+        sleep: the coroutine used to wait between tries (tests substitute a recorder).
+    """
+
+    attempts: int = attrs.field(default=4, validator=_positive_int)
+    initial_delay: float = attrs.field(default=0.5, validator=_non_negative)
+    max_delay: float = attrs.field(default=8.0, validator=_non_negative)
+    deadline: float = attrs.field(default=60.0, validator=_non_negative)
+    max_retry_after: float = attrs.field(default=60.0, validator=_non_negative)
+    retry_ambiguous: bool = False
+    sleep: Callable[[float], Awaitable[None]] = attrs.field(
+        default=anyio.sleep, eq=False, repr=False
+    )
+
+    @classmethod
+    def never(cls) -> RetryPolicy:
+        """A policy that tries once and never again."""
+        return cls(attempts=1)
+
+
+#: The policy used when a client is given none.
+DEFAULT_RETRY = RetryPolicy()

@@ -1,0 +1,171 @@
+"""Retry decisions as pure functions, and the one place tenacity is used.
+
+The decisions (:func:`is_retryable`, :func:`parse_retry_after`, :func:`backoff_delay`,
+:func:`retry_delay`) take plain values and return plain values, so they are tested with
+tables. :func:`call_with_retries` wires them into :class:`tenacity.AsyncRetrying`, which keeps
+tenacity out of the public surface: callers see our :class:`~agile_async.RetryPolicy` and our
+own typed errors, never a ``RetryError`` (the last real error is raised).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import math
+import random
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
+from typing import TypeVar
+
+import tenacity
+
+from ._config import RetryPolicy
+from ._exceptions import (
+    APIError,
+    OutcomeUnknownError,
+    RateLimitError,
+    ServerError,
+    ServiceTimeoutError,
+    TransportError,
+)
+
+__all__ = [
+    "backoff_delay",
+    "call_with_retries",
+    "is_retryable",
+    "parse_retry_after",
+    "retry_delay",
+]
+
+T = TypeVar("T")
+
+log = logging.getLogger("agile_async")
+
+#: Gateway statuses that mean "the provider did not get to answer" when the body is not the
+#: provider's JSON (a proxy or load balancer spoke instead).
+_GATEWAY_STATUSES = frozenset({502, 503, 504})
+
+
+def is_retryable(error: BaseException, policy: RetryPolicy) -> bool:
+    """Whether ``error`` from one attempt may be tried again under ``policy``.
+
+    Only failures where the provider did not take the message qualify: codes 8 and 9, a
+    gateway error without a provider body, 429 (unless it asks to wait longer than
+    ``policy.max_retry_after``) and transport failures before the request was sent. An
+    ambiguous failure is retried only when the policy opts in; a 4XX never is.
+    """
+    if isinstance(error, (ServerError, ServiceTimeoutError, TransportError)):
+        return True
+    if isinstance(error, RateLimitError):
+        return error.retry_after is None or error.retry_after <= policy.max_retry_after
+    if isinstance(error, APIError):
+        return error.code is None and error.status_code in _GATEWAY_STATUSES
+    if isinstance(error, OutcomeUnknownError):
+        return policy.retry_ambiguous
+    return False
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date.
+
+    Returns ``None`` for a missing or unreadable header, and never a negative delay.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return max(seconds, 0.0) if math.isfinite(seconds) else None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # an HTTP date is GMT by definition
+        when = when.replace(tzinfo=timezone.utc)
+    now = now or datetime.now(timezone.utc)
+    return max((when - now).total_seconds(), 0.0)
+
+
+def backoff_delay(retry_number: int, policy: RetryPolicy, rng: Callable[[], float]) -> float:
+    """Full-jitter exponential backoff before retry number ``retry_number`` (1-based).
+
+    The cap doubles from ``initial_delay`` up to ``max_delay``; the delay is uniform in
+    ``[0, cap]`` so many clients that failed together do not retry together.
+    """
+    exponent = min(retry_number - 1, 62)
+    cap = min(policy.max_delay, policy.initial_delay * 2.0**exponent)
+    return cap * rng()
+
+
+def retry_delay(
+    error: BaseException, retry_number: int, policy: RetryPolicy, rng: Callable[[], float]
+) -> float:
+    """The wait before the next try: the provider's ``Retry-After`` if it gave one."""
+    if isinstance(error, RateLimitError) and error.retry_after is not None:
+        return error.retry_after
+    return backoff_delay(retry_number, policy, rng)
+
+
+async def call_with_retries(
+    attempt: Callable[[], Awaitable[T]],
+    policy: RetryPolicy,
+    *,
+    describe: str,
+    on_retry: Callable[[BaseException], None] | None = None,
+    rng: Callable[[], float] = random.random,
+) -> T:
+    """Await ``attempt()`` until it succeeds or a failure is final; raise the last error.
+
+    Args:
+        attempt: makes one try; raises the SDK's typed errors.
+        policy: how often and how long to retry.
+        describe: what is being done, for the debug log (never a secret or a body).
+        on_retry: called with the error each time a retry is decided (statistics).
+        rng: the jitter source, in [0, 1).
+    """
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        assert error is not None
+        return retry_delay(error, state.attempt_number, policy, rng)
+
+    def should_retry(state: tenacity.RetryCallState) -> bool:
+        if state.outcome is None or not state.outcome.failed:
+            return False
+        error = state.outcome.exception()
+        assert error is not None
+        decision = is_retryable(error, policy)
+        log.debug(
+            "%s: attempt %d failed with %s: %s",
+            describe,
+            state.attempt_number,
+            type(error).__name__,
+            "retryable" if decision else "final",
+        )
+        return decision
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        log.debug("%s: retrying in %.3f s", describe, state.upcoming_sleep)
+        if on_retry is not None and error is not None:
+            on_retry(error)
+
+    retrying = tenacity.AsyncRetrying(
+        stop=tenacity.stop_any(
+            tenacity.stop_after_attempt(policy.attempts),
+            tenacity.stop_before_delay(policy.deadline),
+        ),
+        wait=wait,
+        retry=should_retry,
+        sleep=policy.sleep,
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    async for try_ in retrying:
+        with try_:
+            log.debug("%s: attempt %d", describe, try_.retry_state.attempt_number)
+            return await attempt()
+    raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover

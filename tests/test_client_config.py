@@ -1,0 +1,123 @@
+"""Building a client: credentials, endpoints, HTTPS only, and secrets kept out of sight."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+import pytest
+
+from agile_async import AgileClient, ClientClosedError, ClientState, ConfigurationError
+
+SECRET = "s3cr3t-api-key-value"
+
+
+def test_api_key_from_the_argument() -> None:
+    client = AgileClient(api_key=SECRET)
+    assert str(client.base_url) == "https://secure.agiletelecom.com/services/"
+    assert client._headers["X-Api-Key"] == SECRET
+
+
+def test_new_accounts_use_their_own_base_url() -> None:
+    client = AgileClient(api_key=SECRET, account="new")
+    assert str(client.base_url) == "https://http-api.agiletelecom.com/services/"
+
+
+def test_base_url_overrides_and_gains_a_trailing_slash() -> None:
+    client = AgileClient(api_key=SECRET, base_url="https://sms.example.test/api")
+    assert str(client.base_url) == "https://sms.example.test/api/"
+    assert str(client._send_url) == "https://sms.example.test/api/sms/send"
+
+
+@pytest.mark.parametrize(
+    "url", ["http://secure.agiletelecom.com/services/", "ftp://x/", "secure.agiletelecom.com"]
+)
+def test_only_https_is_accepted(url: str) -> None:
+    with pytest.raises(ConfigurationError, match="https://"):
+        AgileClient(api_key=SECRET, base_url=url)
+
+
+def test_an_unknown_account_kind_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="'legacy' or 'new'"):
+        AgileClient(api_key=SECRET, account="old")  # type: ignore[arg-type]
+
+
+def test_environment_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGILE_API_KEY", SECRET)
+    monkeypatch.setenv("AGILE_BASE_URL", "https://env.example.test/services/")
+    client = AgileClient()
+    assert client._headers["X-Api-Key"] == SECRET
+    assert str(client.base_url) == "https://env.example.test/services/"
+
+
+def test_environment_basic_auth(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGILE_USERNAME", "user")
+    monkeypatch.setenv("AGILE_PASSWORD", "pass")
+    client = AgileClient()
+    assert client._headers["Authorization"] == "Basic dXNlcjpwYXNz"
+
+
+def test_explicit_arguments_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGILE_API_KEY", "from-env")
+    client = AgileClient(username="user", password="pass")
+    assert "X-Api-Key" not in client._headers
+
+
+def test_no_credentials_names_the_variables() -> None:
+    with pytest.raises(ConfigurationError, match="AGILE_API_KEY"):
+        AgileClient()
+
+
+def test_half_a_password_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="password is missing"):
+        AgileClient(username="user")
+
+
+def test_key_and_password_together_are_ambiguous() -> None:
+    with pytest.raises(ConfigurationError, match="either api_key or username"):
+        AgileClient(api_key=SECRET, username="u", password="p")
+
+
+def test_http_client_and_transport_together_are_ambiguous() -> None:
+    with pytest.raises(ConfigurationError, match="either http_client or transport"):
+        AgileClient(
+            api_key=SECRET,
+            http_client=httpx.AsyncClient(),
+            transport=httpx.AsyncHTTPTransport(),
+        )
+
+
+def test_repr_never_shows_a_secret() -> None:
+    for client in (AgileClient(api_key=SECRET), AgileClient(username="u", password=SECRET)):
+        text = repr(client)
+        assert SECRET not in text
+        assert "dTo" not in text  # no base64 of the credentials either
+        assert "auth=" in text
+        assert repr(client._credentials).endswith("***>")
+
+
+@pytest.mark.anyio
+async def test_a_closed_client_refuses_work() -> None:
+    client = AgileClient(api_key=SECRET)
+    async with client:
+        assert client.state is ClientState.OPENED
+    assert client.is_closed
+    with pytest.raises(ClientClosedError, match="closed"):
+        await client.credit()
+    with pytest.raises(ClientClosedError, match="reopen"):
+        await client.__aenter__()
+    await client.aclose()  # closing twice is harmless
+
+
+@pytest.mark.anyio
+async def test_a_callers_http_client_is_left_open() -> None:
+    async with httpx.AsyncClient() as http:
+        client = AgileClient(api_key=SECRET, http_client=http)
+        await client.aclose()
+        assert not http.is_closed
+
+
+def test_nothing_secret_is_logged_at_construction(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    AgileClient(api_key=SECRET)
+    assert SECRET not in caplog.text
