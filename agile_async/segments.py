@@ -1,0 +1,82 @@
+"""How many SMS parts a text costs, where it splits, and what a campaign will cost.
+
+Pure functions, no I/O. The rules are those of 3GPP TS 23.038/23.040 as handsets apply
+them, matched to Twilio's public Message Segment Calculator 1.3.0, the published reference
+our counts are checked against:
+
+- A text is GSM-7 if every character is in the GSM 03.38 basic or extension table,
+  otherwise the *whole* text is UCS-2: one ``°`` or emoji cuts a part from 160 to 70.
+- One part holds 140 octets: 160 septets, 70 UTF-16 code units or 140 bytes. A longer text
+  goes in parts that each carry a 6-octet concatenation header: 153, 67 or 134 each.
+- Parts are filled greedily and an *atom* never straddles two parts: a GSM escape pair
+  (``€`` costs 2 septets), a surrogate pair, a whole grapheme cluster (``👍🏽``, ``🇮🇹``,
+  ``e`` + a combining accent). So ``"a" * 152 + "€" + "a" * 152`` is 3 parts, not 2.
+- Empty text is one GSM-7 part.
+
+```python
+from agile_async.segments import count_segments, split_segments
+
+count = count_segments("Domani 38°C")
+count.encoding, count.segments, count.units   # ('UCS-2', 1, 11)
+count.non_gsm_characters                       # ('°',)
+[len(part) for part in split_segments("a" * 200)]   # [153, 47]
+```
+
+Costs: :class:`PriceList` (per-part prices by destination prefix) and
+:func:`estimate_cost` / :func:`iter_estimates` / :func:`estimate_message`.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from ._counting import (
+    MAX_PARTS,
+    Encoding,
+    SegmentCount,
+    body_problems,
+    count_hex_segments,
+    count_segments,
+    part_capacity,
+    split_segments,
+)
+from ._pricing import (
+    CostEstimate,
+    EstimateInput,
+    MessageEstimate,
+    MessageLike,
+    PriceList,
+    estimate_cost,
+    estimate_message,
+    iter_estimates,
+)
+
+__all__ = [
+    "MAX_PARTS",
+    "CostEstimate",
+    "Encoding",
+    "EstimateInput",
+    "MessageEstimate",
+    "MessageLike",
+    "PriceList",
+    "SegmentCount",
+    "body_problems",
+    "count_hex_segments",
+    "count_segments",
+    "estimate_cost",
+    "estimate_message",
+    "iter_estimates",
+    "part_capacity",
+    "split_segments",
+]
+
+# Public objects say they live here, not in the private module that defines them, so reprs,
+# docs and pickles show the stable import path. Annotations are resolved first, while the
+# defining module's names are still reachable.
+for _name in __all__:
+    _obj = globals()[_name]
+    if getattr(_obj, "__module__", None) in ("agile_async._counting", "agile_async._pricing"):
+        if isinstance(_obj, type) and attrs.has(_obj):
+            attrs.resolve_types(_obj)
+        _obj.__module__ = __name__
+del _name, _obj
