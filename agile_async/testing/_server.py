@@ -1,0 +1,523 @@
+"""FakeAgileServer: the provider imitation, as a plain ASGI 3 application, and its state.
+
+The request pipeline mirrors the provider as the seed documents it: route (``/services/sms/send``
+POST, ``/services/sms/credit`` GET), authenticate (``X-Api-Key`` or Basic), check the source IP,
+then validate the whole send request (:mod:`._send`) and charge it, or refuse it whole. A
+scripted fault (:mod:`._faults`), when one matches, acts first, as the network or a proxy in
+front of the provider would.
+
+State (credit, logs) sits behind one ``threading.Lock``: the server may run on a thread of its
+own (:meth:`FakeAgileServer.serve_tls`) while a test reads the logs from another. The lock is
+never held across an ``await``, so it cannot stall an event loop, and check-then-charge happens
+in one critical section, so concurrent sends can never overdraw the credit.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import threading
+import uuid
+from collections.abc import Callable, Collection, Iterable, Mapping
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import attrs
+
+from ._asgi import (
+    ClientDisconnected,
+    Headers,
+    Receive,
+    Scope,
+    Send,
+    header,
+    json_bytes,
+    read_body,
+    response_headers,
+    send_response,
+)
+from ._faults import PATH_PREFIX, ConnectionDropped, Fault, FaultScript, endpoint_of
+from ._records import AcceptedMessage, AuthMode, RecordedRequest
+from ._send import DestinationRule, Rejection, SendPlan, SendPolicy, digits_of, plan_send
+
+if TYPE_CHECKING:
+    from .._client import AgileClient
+    from ._tls import TLSServer
+    from ._transport import FakeTransport
+
+__all__ = ["FakeAgileServer"]
+
+_Response = tuple[int, Headers, bytes]
+
+#: Which methods each endpoint accepts (the seed: POST with JSON to send, GET for credit).
+_ROUTES: dict[str, tuple[str, ...]] = {"/sms/send": ("POST",), "/sms/credit": ("GET",)}
+
+
+@attrs.define(kw_only=True)
+class _Incoming:
+    """What the pipeline knows about the request being handled."""
+
+    index: int
+    method: str
+    path: str
+    client_ip: str | None
+    content_type: str | None
+    user_agent: str | None
+    authenticated: bool
+    payload: Any = None
+    parsed: bool = False
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _json(status: int, payload: object, extra: Iterable[tuple[str, str]] = ()) -> _Response:
+    body = json_bytes(payload)
+    return status, response_headers("application/json", body, extra), body
+
+
+def _fail(status: int, code: int, data: Mapping[str, str] | str) -> _Response:
+    """A 4XX as the seed documents it: ``{"status": "fail", "data": ..., "code": N}``."""
+    return _json(
+        status,
+        {"status": "fail", "data": dict(data) if isinstance(data, Mapping) else data, "code": code},
+    )
+
+
+def _is_json(content_type: str | None) -> bool:
+    if content_type is None:
+        return False
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
+class FakeAgileServer:
+    """An imitation of the AgileTelecom SMS REST API, for tests: yours and ours.
+
+    Serve it in memory with :meth:`transport` / :meth:`client`, or over a real TLS socket with
+    :meth:`serve_tls`. Inspect what happened with :attr:`requests`, :attr:`accepted`,
+    :attr:`simulated` and :attr:`credit`; script misbehaviour with :meth:`inject` and
+    :meth:`reject_destinations`.
+
+    Runs on asyncio and trio. Assumptions where the seed is silent are listed in
+    ``docs/_fragments/testing.md``.
+
+    Args:
+        api_key: the accepted ``X-Api-Key``; ``None`` turns API-key auth off.
+        username: the accepted Basic-auth user; Basic auth is on when both it and
+            ``password`` are set.
+        password: the accepted Basic-auth password.
+        credit: the account's starting credit, in EUR.
+        price_per_part: what one SMS part costs.
+        prices: per-destination-prefix prices (digits without ``+``, e.g. ``{"39": ...}``);
+            the longest matching prefix wins, others pay ``price_per_part``.
+        allowed_senders: the approved sender aliases; ``None`` allows any (else code 26).
+        forbidden_prefixes: destinations starting with these (``+`` optional) get code 3.
+        allowed_ips: the source-IP allow-list; ``None`` allows any (else code 100).
+        clock: returns the current aware datetime; used for every timestamp recorded.
+    """
+
+    #: The base URL in memory: any host works with :meth:`transport`; this one cannot resolve.
+    base_url = "https://fake.agiletelecom.test/services/"
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = "test-api-key",
+        username: str | None = "test-user",
+        password: str | None = "test-password",
+        credit: Decimal = Decimal("100"),
+        price_per_part: Decimal = Decimal("0.05"),
+        prices: Mapping[str, Decimal] | None = None,
+        allowed_senders: Collection[str] | None = None,
+        forbidden_prefixes: Collection[str] = (),
+        allowed_ips: Collection[str] | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        if api_key is None and (username is None or password is None):
+            raise ValueError("configure api_key, or username and password, or both")
+        self.api_key = api_key
+        self.username = username
+        self.password = password
+        self.price_per_part = Decimal(price_per_part)
+        self.prices = {digits_of(p): Decimal(v) for p, v in (prices or {}).items()}
+        self.allowed_senders = None if allowed_senders is None else frozenset(allowed_senders)
+        self.forbidden_prefixes = tuple(digits_of(p) for p in forbidden_prefixes)
+        self.allowed_ips = None if allowed_ips is None else frozenset(allowed_ips)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._credit = Decimal(credit)
+        self._requests: list[RecordedRequest | None] = []
+        self._accepted: list[AcceptedMessage] = []
+        self._simulated: list[AcceptedMessage] = []
+        self._rules: list[DestinationRule] = []
+        self._faults = FaultScript()
+
+    def __repr__(self) -> str:
+        modes = [m for m, on in (("api_key", self.api_key), ("basic", self.password)) if on]
+        with self._lock:
+            return (
+                f"{type(self).__name__}(auth={modes!r}, credit={self._credit!r}, "
+                f"requests={len(self._requests)}, accepted={len(self._accepted)})"
+            )
+
+    # -- state and logs ------------------------------------------------------------------
+
+    @property
+    def credit(self) -> Decimal:
+        """The account's remaining credit (settable, e.g. to provoke code 2)."""
+        with self._lock:
+            return self._credit
+
+    @credit.setter
+    def credit(self, value: Decimal) -> None:
+        with self._lock:
+            self._credit = Decimal(value)
+
+    @property
+    def requests(self) -> tuple[RecordedRequest, ...]:
+        """Every request that reached the fake, in arrival order (a snapshot)."""
+        with self._lock:
+            return tuple(r for r in self._requests if r is not None)
+
+    @property
+    def accepted(self) -> tuple[AcceptedMessage, ...]:
+        """One entry per destination accepted for sending, in order (a snapshot).
+
+        Simulated sends are not here: see :attr:`simulated`.
+        """
+        with self._lock:
+            return tuple(self._accepted)
+
+    @property
+    def simulated(self) -> tuple[AcceptedMessage, ...]:
+        """One entry per destination of requests with ``simulation: true`` (a snapshot)."""
+        with self._lock:
+            return tuple(self._simulated)
+
+    @property
+    def pending_faults(self) -> tuple[Fault, ...]:
+        """The scripted faults not yet consumed, in order."""
+        return self._faults.pending()
+
+    # -- scripting -----------------------------------------------------------------------
+
+    def inject(self, fault: Fault, *, times: int | None = 1, path: str | None = None) -> None:
+        """Script ``fault`` for the next ``times`` matching requests.
+
+        Faults are consumed in the order injected; each request takes at most one, the first
+        whose ``path`` matches.
+
+        Args:
+            fault: what to do instead of (or before) answering; see :class:`Fault`.
+            times: how many requests it applies to; ``None`` for every one until
+                :meth:`clear_faults`.
+            path: only requests to this endpoint (``"/sms/send"``, ``"sms/credit"``, with or
+                without ``/services``); ``None`` for any request.
+        """
+        self._faults.push(fault, times=times, path=path)
+
+    def clear_faults(self) -> None:
+        """Forget every scripted fault not yet consumed."""
+        self._faults.clear()
+
+    def reject_destinations(
+        self,
+        destinations: Iterable[str] | Callable[[str], bool],
+        *,
+        code: int = 7,
+        status: int = 400,
+        data: str | None = None,
+    ) -> None:
+        """Refuse, whole, every request with one of these destinations (until cleared).
+
+        This is how the provider treats a bad number in a batch, so it drives the SDK's
+        bisection: the request fails while the bad destination is in it.
+
+        Args:
+            destinations: numbers (``+`` optional), or a predicate over a destination's digits
+                (without ``+``).
+            code: the provider code to answer with (3, 5, 6, 7, 26...).
+            status: the HTTP status.
+            data: the problem text for that destination; defaults to the code's meaning.
+        """
+        if callable(destinations):
+            matches = destinations
+        else:
+            refused = frozenset(digits_of(d) for d in destinations)
+            matches = refused.__contains__
+        with self._lock:
+            self._rules.append(DestinationRule(matches, code, status, data))
+
+    def clear_rules(self) -> None:
+        """Forget every :meth:`reject_destinations` rule."""
+        with self._lock:
+            self._rules.clear()
+
+    # -- serving -------------------------------------------------------------------------
+
+    def transport(self, *, client_ip: str = "127.0.0.1") -> FakeTransport:
+        """An in-memory ``httpx`` transport to this fake (see :class:`FakeTransport`).
+
+        Args:
+            client_ip: the source address the fake sees (for ``allowed_ips``).
+        """
+        from ._transport import FakeTransport
+
+        return FakeTransport(self, client_ip=client_ip)
+
+    def client(self, **kwargs: Any) -> AgileClient:
+        """An :class:`~agile_async.AgileClient` wired to this fake in memory.
+
+        Uses the fake's API key (or its Basic credentials when it has no key) and
+        :attr:`base_url`. Keyword arguments go to ``AgileClient`` and win: pass credentials to
+        try others, or ``retry=`` and ``timeout=`` to tune the client under test.
+        """
+        from .._client import AgileClient
+
+        options: dict[str, Any] = {"base_url": self.base_url}
+        if "http_client" not in kwargs:
+            options["transport"] = self.transport()
+        if not {"api_key", "username", "password"} & kwargs.keys():
+            options.update(self._client_credentials())
+        options.update(kwargs)
+        return AgileClient(**options)
+
+    def serve_tls(self, *, host: str = "127.0.0.1", port: int = 0) -> TLSServer:
+        """This fake over a real TLS socket (uvicorn + trustme: the ``server`` extra).
+
+        Use the result as a context manager, sync (``with``) or async (``async with``); it
+        serves on a thread of its own, so the test may run on asyncio or trio.
+
+        Args:
+            host: the address to bind; the certificate names it (and ``localhost``).
+            port: the port; 0 picks a free one (read it from ``base_url``).
+        """
+        from ._tls import TLSServer
+
+        return TLSServer(self, host=host, port=port)
+
+    def _client_credentials(self) -> dict[str, str]:
+        if self.api_key is not None:
+            return {"api_key": self.api_key}
+        assert self.username is not None
+        assert self.password is not None
+        return {"username": self.username, "password": self.password}
+
+    # -- the ASGI application ------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The ASGI 3 entry point."""
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+        elif scope["type"] == "websocket":
+            await receive()
+            await send({"type": "websocket.close", "code": 1000})
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        received_at = self._now()
+        with self._lock:
+            index = len(self._requests)
+            self._requests.append(None)
+        client = scope.get("client")
+        auth, authenticated = self._authenticate(scope)
+        request = _Incoming(
+            index=index,
+            method=str(scope["method"]).upper(),
+            path=str(scope["path"]),
+            client_ip=str(client[0]) if client else None,
+            content_type=header(scope, b"content-type"),
+            user_agent=header(scope, b"user-agent"),
+            authenticated=authenticated,
+        )
+        fault: Fault | None = None
+        status: int | None = None
+        sent = b""
+        try:
+            try:
+                raw = await read_body(receive)
+            except ClientDisconnected:
+                return
+            request.payload, request.parsed = _parse_json(raw)
+            fault = self._faults.take(endpoint_of(request.path))
+            if fault is not None and fault.kind == "drop" and not fault.after_processing:
+                raise ConnectionDropped(after_processing=False)
+            if fault is not None and fault.kind == "delay":
+                await anyio.sleep(fault.seconds)
+            if fault is not None and fault.kind in ("error", "rate_limited", "html"):
+                response = fault.response()
+            else:
+                response = self._respond(request)
+            if fault is not None and fault.kind == "drop":
+                code, headers, body = response
+                raise ConnectionDropped(
+                    after_processing=True, status=code, headers=headers, body=body
+                )
+            status, headers, sent = response
+            await send_response(send, status, headers, sent)
+        finally:
+            record = RecordedRequest(
+                index=index,
+                method=request.method,
+                path=request.path,
+                auth=auth,
+                client_ip=request.client_ip,
+                content_type=request.content_type,
+                user_agent=request.user_agent,
+                json=request.payload,
+                status=status,
+                response_body=sent if status is not None else b"",
+                fault=fault,
+                received_at=received_at,
+            )
+            with self._lock:
+                self._requests[index] = record
+
+    def _respond(self, request: _Incoming) -> _Response:
+        """Everything after the faults: route, auth, IP, then the endpoint itself."""
+        endpoint = endpoint_of(request.path)
+        under_prefix = request.path.startswith(PATH_PREFIX + "/")
+        allowed = _ROUTES.get(endpoint) if under_prefix else None
+        if allowed is None:
+            return _fail(404, 4, f"Unknown endpoint {request.path}")
+        if request.method not in allowed:
+            return _json(
+                405,
+                {"status": "fail", "data": f"Method {request.method} not allowed", "code": 4},
+                [("allow", ", ".join(allowed))],
+            )
+        if not request.authenticated:
+            return _fail(401, 1, "Wrong credentials")
+        if self.allowed_ips is not None and request.client_ip not in self.allowed_ips:
+            return _fail(403, 100, "Source IP not allowed")
+        if endpoint == "/sms/credit":
+            return _json(200, {"credit": float(self.credit)})
+        if not _is_json(request.content_type):
+            return _fail(415, 4, "Only POST with a JSON payload (application/json) is accepted")
+        if not request.parsed:
+            return _fail(400, 4, "Malformed JSON body")
+        outcome = plan_send(request.payload, self._policy())
+        if isinstance(outcome, Rejection):
+            return _fail(outcome.status, outcome.code, outcome.data)
+        return self._commit(outcome, request.index)
+
+    def _commit(self, plan: SendPlan, index: int) -> _Response:
+        """Charge and record a valid request, all or nothing."""
+        accepted_at = self._now()
+        global_id = plan.global_id if plan.global_id is not None else str(uuid.uuid4())
+        entries: list[AcceptedMessage] = []
+        for message in plan.messages:
+            for target in message.destinations:
+                unit = self._price(digits_of(target.destination))
+                entries.append(
+                    AcceptedMessage(
+                        message_id=target.message_id or uuid.uuid4().hex[: plan.max_id_len],
+                        destination=target.destination,
+                        sender=message.sender,
+                        body=message.body,
+                        hex_body=message.hex_body,
+                        udh_data=message.udh_data,
+                        scheduling=message.scheduling,
+                        parts=message.parts,
+                        price=unit * message.parts,
+                        global_id=global_id,
+                        request_index=index,
+                        message_index=message.index,
+                        enable_delivery=plan.enable_delivery,
+                        simulated=plan.simulation,
+                        accepted_at=accepted_at,
+                    )
+                )
+        cost = sum((entry.price for entry in entries), Decimal(0))
+        with self._lock:
+            if cost > self._credit:
+                return _fail(402, 2, "Insufficient credit")
+            if plan.simulation:
+                self._simulated.extend(entries)
+            else:
+                self._credit -= cost
+                self._accepted.extend(entries)
+            remaining = self._credit
+        return _json(
+            200,
+            {
+                "globalId": global_id,
+                "processedMessages": len(plan.messages),
+                "processedSmsParts": sum(entry.parts for entry in entries),
+                "credit": float(remaining),
+            },
+        )
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _authenticate(self, scope: Scope) -> tuple[AuthMode | None, bool]:
+        """Which credentials the request carried, and whether they are right.
+
+        Secrets are compared in constant time and never stored.
+        """
+        api_key = header(scope, b"x-api-key")
+        if api_key is not None:
+            ok = self.api_key is not None and hmac.compare_digest(
+                api_key.encode(), self.api_key.encode()
+            )
+            return "api_key", ok
+        authorization = header(scope, b"authorization")
+        if authorization is None:
+            return None, False
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "basic":
+            return None, False
+        try:
+            user, _, password = (
+                base64.b64decode(token.strip(), validate=True).decode().partition(":")
+            )
+        except (binascii.Error, UnicodeDecodeError):
+            return "basic", False
+        if self.username is None or self.password is None:
+            return "basic", False
+        # Compare both, always: an early exit would tell a caller which half was wrong.
+        user_ok = hmac.compare_digest(user.encode(), self.username.encode())
+        password_ok = hmac.compare_digest(password.encode(), self.password.encode())
+        return "basic", user_ok and password_ok
+
+    def _policy(self) -> SendPolicy:
+        with self._lock:
+            rules = tuple(self._rules)
+        return SendPolicy(self.allowed_senders, self.forbidden_prefixes, rules)
+
+    def _price(self, digits: str) -> Decimal:
+        """The price per part for a destination: the longest matching prefix, else the default."""
+        best = max((p for p in self.prices if digits.startswith(p)), key=len, default=None)
+        return self.prices[best] if best is not None else self.price_per_part
+
+    def _now(self) -> datetime:
+        now = self._clock()
+        if now.tzinfo is None:
+            raise ValueError("FakeAgileServer clock must return an aware datetime")
+        return now
+
+
+def _parse_json(raw: bytes) -> tuple[Any, bool]:
+    """The decoded body, and whether it was JSON at all."""
+    try:
+        return json.loads(raw), True
+    except ValueError:
+        return None, False
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    """Nothing to start or stop: acknowledge both, so any ASGI server is happy."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
