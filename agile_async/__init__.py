@@ -8,8 +8,18 @@ async with AgileClient(api_key="...") as client:
 ```
 """
 
-from ._client import AgileClient, ClientState
-from ._config import BASE_URLS, DEFAULT_LIMITS, DEFAULT_TIMEOUT, RetryPolicy
+import attrs as _attrs
+
+from ._batching import (
+    Batcher,
+    BatcherStatistics,
+    CreditThresholdError,
+    MessageWithdrawnError,
+    QueueFullError,
+    RequestOutcome,
+)
+from ._client import AgileClient, ClientState, CreditCheck
+from ._config import BASE_URLS, DEFAULT_LIMITS, DEFAULT_TIMEOUT, BatchSettings, RetryPolicy
 from ._exceptions import (
     AgileError,
     APIError,
@@ -32,6 +42,8 @@ from ._exceptions import (
     ValidationError,
 )
 from ._models import DeliveryStatus, Message, SendOptions, SendResult
+from ._ratelimit import Cost, RateLimit, RateLimiter, TokenBucket
+from ._tickets import Receipt, RequestTotals, Ticket, TicketState
 from ._version import __version__
 
 __all__ = [
@@ -42,9 +54,15 @@ __all__ = [
     "AgileClient",
     "AgileError",
     "AuthenticationError",
+    "BatchSettings",
+    "Batcher",
+    "BatcherStatistics",
     "ClientClosedError",
     "ClientState",
     "ConfigurationError",
+    "Cost",
+    "CreditCheck",
+    "CreditThresholdError",
     "DeliveryStatus",
     "DestinationNotAllowedError",
     "GlobalIdLengthError",
@@ -52,15 +70,25 @@ __all__ = [
     "InsufficientCreditError",
     "InvalidDestinationError",
     "Message",
+    "MessageWithdrawnError",
     "OutcomeUnknownError",
     "Problem",
+    "QueueFullError",
+    "RateLimit",
     "RateLimitError",
+    "RateLimiter",
+    "Receipt",
+    "RequestOutcome",
+    "RequestTotals",
     "RetryPolicy",
     "SendOptions",
     "SendResult",
     "SenderNotAllowedError",
     "ServerError",
     "ServiceTimeoutError",
+    "Ticket",
+    "TicketState",
+    "TokenBucket",
     "TransportError",
     "UnknownAPIError",
     "ValidationError",
@@ -69,8 +97,11 @@ __all__ = [
 
 # Public objects say they live here, not in the private module that defines them, so
 # reprs, docs and pickles show the stable import path.
+# Annotations are resolved first, while the defining module's names are still reachable.
 for _name in __all__:
     _obj = globals()[_name]
     if isinstance(_obj, type):
+        if _attrs.has(_obj):
+            _attrs.resolve_types(_obj)
         _obj.__module__ = __name__
 del _name, _obj

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import enum
+import functools
 import logging
 import os
 from collections.abc import Iterable, Mapping
@@ -19,27 +20,59 @@ from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import anyio.to_thread
+import attrs
 import httpx
 
-from ._config import BASE_URLS, DEFAULT_LIMITS, DEFAULT_RETRY, DEFAULT_TIMEOUT, Account, RetryPolicy
+from ._batching import Batcher, RequestOutcome
+from ._config import (
+    BASE_URLS,
+    DEFAULT_LIMITS,
+    DEFAULT_RETRY,
+    DEFAULT_TIMEOUT,
+    Account,
+    BatchSettings,
+    RetryPolicy,
+)
 from ._exceptions import ClientClosedError, ConfigurationError
 from ._models import Message, SendOptions, SendResult
+from ._parts import estimate_parts
+from ._ratelimit import RateLimiter
 from ._responses import parse_body, raise_for_response, translate_transport_error
 from ._retry import call_with_retries
 from ._serde import CreditResponse, SendResponse, converter, dumps
 from ._validation import IdGenerator, prepare_request
 from ._version import __version__
+from .segments import CostEstimate, PriceList, estimate_cost
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-__all__ = ["AgileClient", "ClientState"]
+__all__ = ["AgileClient", "ClientState", "CreditCheck"]
 
 T = TypeVar("T")
 
 log = logging.getLogger("agile_async")
 
 USER_AGENT = f"agile-async/{__version__}"
+
+
+@attrs.frozen
+class CreditCheck:
+    """A cost estimate beside the account's credit: can the account pay for it?"""
+
+    estimate: CostEstimate
+    credit: Decimal
+
+    @property
+    def sufficient(self) -> bool:
+        """Whether the credit covers the estimated cost."""
+        return self.credit >= self.estimate.total
+
+    @property
+    def shortfall(self) -> Decimal:
+        """How much credit is missing (zero when sufficient), in EUR."""
+        return self.estimate.shortfall(self.credit)
 
 
 class ClientState(enum.Enum):
@@ -290,7 +323,34 @@ class AgileClient:
         ids = [id_ for message in messages for id_ in message.ids or ()]
         payload = converter.unstructure(options)
         payload["messages"] = [converter.unstructure(message) for message in messages]
-        body = dumps(payload)
+        response = await self.post_send(
+            dumps(payload), ids, global_id=options.global_id, on_retry=on_retry
+        )
+        return SendResult(
+            global_id=response.global_id,
+            processed_messages=response.processed_messages,
+            processed_sms_parts=response.processed_sms_parts,
+            credit=response.credit,
+            messages=tuple(messages),
+            estimated_sms_parts=sum(
+                estimate_parts(message, options) * len(message.destinations) for message in messages
+            ),
+        )
+
+    async def post_send(
+        self,
+        body: bytes,
+        ids: Sequence[str],
+        *,
+        global_id: str | None,
+        on_retry: Callable[[BaseException], None] | None = None,
+    ) -> SendResponse:
+        """POST an already serialized ``/sms/send`` body, with retries; the provider's totals.
+
+        The lowest layer of sending, shared by :meth:`send` and the batcher (which writes
+        its own bodies): ``ids`` name the messages in ``body`` for errors.
+        """
+        self._ensure_open()
         response = await self._request(
             "POST",
             self._send_url,
@@ -298,17 +358,66 @@ class AgileClient:
             ids=ids,
             idempotent=False,
             model=SendResponse,
-            describe=f"POST sms/send globalId={options.global_id} ({len(ids)} messages)",
+            describe=f"POST sms/send globalId={global_id} ({len(ids)} messages)",
             on_retry=on_retry,
         )
         self._last_credit = response.credit
-        return SendResult(
-            global_id=response.global_id,
-            processed_messages=response.processed_messages,
-            processed_sms_parts=response.processed_sms_parts,
-            credit=response.credit,
-            messages=tuple(messages),
+        return response
+
+    def batcher(
+        self,
+        settings: BatchSettings | None = None,
+        *,
+        limiter: RateLimiter | None = None,
+        on_result: Callable[[RequestOutcome], object] | None = None,
+        **overrides: Any,
+    ) -> Batcher:
+        """A :class:`~agile_async.Batcher` that coalesces sends into few requests.
+
+        ```python
+        async with client.batcher(max_latency=0.02, rate_limit=RateLimit(rate=50)) as b:
+            receipt = await b.send(message)
+        ```
+
+        Args:
+            settings: a :class:`~agile_async.BatchSettings`; keyword ``overrides`` (any of its
+                fields) are applied on top. Default options are the client's.
+            limiter: a custom :class:`~agile_async.RateLimiter` (a shared one across
+                processes, say) instead of the in-process token bucket.
+            on_result: called with a :class:`~agile_async.RequestOutcome` as each request's
+                messages reach their outcome (progress bars, journals). Keep it quick.
+        """
+        base = settings if settings is not None else BatchSettings(options=self.options)
+        if overrides:
+            base = attrs.evolve(base, **overrides)
+        return Batcher(self, base, limiter=limiter, on_result=on_result)
+
+    async def check_credit(
+        self,
+        messages: Message | Iterable[Message],
+        *,
+        prices: PriceList,
+        options: SendOptions | None = None,
+    ) -> CreditCheck:
+        """Estimate what sending ``messages`` would cost and compare it with the credit.
+
+        The estimate counts SMS parts locally (:mod:`agile_async.segments`) and prices them
+        with ``prices``; ``messages`` may be a list or any iterable (a campaign streamed
+        from a file), consumed once, off the event loop.
+
+        ```python
+        check = await client.check_credit(messages, prices=PriceList({"39": "0.045"}))
+        if not check.sufficient:
+            raise SystemExit(f"top up {check.shortfall} EUR first")
+        ```
+        """
+        self._ensure_open()
+        batch = (messages,) if isinstance(messages, Message) else messages
+        unicode = (options if options is not None else self.options).enable_unicode
+        estimate = await anyio.to_thread.run_sync(
+            functools.partial(estimate_cost, prices, batch, unicode=unicode)
         )
+        return CreditCheck(estimate=estimate, credit=await self.credit())
 
     async def credit(self) -> Decimal:
         """The account's remaining credit, in EUR."""

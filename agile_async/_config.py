@@ -7,17 +7,22 @@ Every knob says its unit in its docstring; seconds are floats throughout.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Literal
 
 import anyio
 import attrs
 import httpx
 
+from ._models import SendOptions
+from ._ratelimit import RateLimit
+
 __all__ = [
     "BASE_URLS",
     "DEFAULT_LIMITS",
     "DEFAULT_TIMEOUT",
     "Account",
+    "BatchSettings",
     "RetryPolicy",
 ]
 
@@ -88,3 +93,48 @@ class RetryPolicy:
 
 #: The policy used when a client is given none.
 DEFAULT_RETRY = RetryPolicy()
+
+
+def _at_least_one(_: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{attribute.name} must be an integer >= 1, got {value!r}")
+
+
+def _no_global_id(_: object, attribute: attrs.Attribute[SendOptions], value: SendOptions) -> None:
+    if not isinstance(value, SendOptions):
+        raise TypeError(f"{attribute.name} must be SendOptions, not {type(value).__name__}")
+    if value.global_id is not None:
+        raise ValueError(
+            "options.global_id must be None: the batcher gives every request its own globalId"
+        )
+
+
+@attrs.frozen(kw_only=True)
+class BatchSettings:
+    """How the :class:`~agile_async.Batcher` groups sends into requests.
+
+    Args:
+        max_messages: the most messages (destinations) in one request.
+        max_request_bytes: the largest request body, in bytes (approximate: the JSON of each
+            message is estimated when it is submitted).
+        max_latency: the longest a message waits for others to share its request, in
+            seconds. A full request goes at once.
+        max_in_flight: the most requests under way at the same time.
+        queue_capacity: the most messages (destinations) waiting to be sent; ``submit()``
+            waits while the queue is full, ``submit_nowait()`` raises ``QueueFullError``.
+        rate_limit: the account's :class:`~agile_async.RateLimit` (``None``: as fast as the
+            provider answers; a 429 still pauses sending).
+        options: the request-level :class:`~agile_async.SendOptions`; ``global_id`` must be
+            ``None`` (each request gets its own).
+        credit_threshold: stop sending (refusing new work with ``CreditThresholdError``) once
+            the credit reported by the provider falls below this many EUR.
+    """
+
+    max_messages: int = attrs.field(default=500, validator=_at_least_one)
+    max_request_bytes: int = attrs.field(default=512 * 1024, validator=_at_least_one)
+    max_latency: float = attrs.field(default=0.02, validator=_non_negative)
+    max_in_flight: int = attrs.field(default=4, validator=_at_least_one)
+    queue_capacity: int = attrs.field(default=10_000, validator=_at_least_one)
+    rate_limit: RateLimit | None = None
+    options: SendOptions = attrs.field(factory=SendOptions, validator=_no_global_id)
+    credit_threshold: Decimal | None = None

@@ -64,7 +64,7 @@ class Message:
         return attrs.evolve(self, ids=tuple(ids))
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, cache_hash=True)
 class SendOptions:
     """Request-level settings of ``/sms/send``; the defaults are the provider's.
 

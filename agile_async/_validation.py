@@ -1,10 +1,13 @@
-"""Local checks that run before any request, and the preparation of what is sent.
+"""Local checks that run before any request, and the ids every destination gets.
 
 The provider rejects a whole request when one message in it is bad, and only tells which
 *field* was wrong, not which message. So the SDK checks everything it can first and reports
 *every* problem at once, each with its path (``messages[2].destinations[0]``), in one
-:class:`~agile_async.ValidationError`. Then :func:`prepare_request` gives every destination
-an id, so delivery reports can always be matched to what was sent.
+:class:`~agile_async.ValidationError`. Then every destination gets an id, so delivery
+reports can always be matched to what was sent.
+
+The batcher checks millions of messages, one at a time: the common case (a valid number, a
+sender seen before, a plain text body) takes a few fast paths and allocates nothing.
 """
 
 from __future__ import annotations
@@ -14,22 +17,39 @@ import re
 import secrets
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from functools import lru_cache
 
 import attrs
 
 from . import _limits
 from ._exceptions import Problem, ValidationError
 from ._models import Message, SendOptions
+from .segments import body_problems
 
-__all__ = ["IdGenerator", "check_destination", "prepare_request", "validate_request"]
+__all__ = [
+    "IdGenerator",
+    "check_destination",
+    "check_message",
+    "message_problems",
+    "options_problems",
+    "prepare_request",
+    "validate_request",
+]
 
 _DESTINATION = re.compile(r"\+?[0-9]+")
-_HEX = re.compile(r"(?:[0-9A-Fa-f]{2})+")
+#: A destination that needs no further checks: international, plausible length.
+_PLAIN_DESTINATION = re.compile(
+    rf"\+?[1-9][0-9]{{{_limits.MIN_DESTINATION_DIGITS - 1},{_limits.MAX_DESTINATION_DIGITS - 1}}}"
+)
 _ALPHANUMERIC_SENDER = re.compile(r"[A-Za-z0-9 .\-_&'!?,:;()+@#/]+")
+#: Longer bodies are checked against the provider's part limit (shorter ones cannot reach it).
+_LONG_BODY = 1000
 
 
 def check_destination(value: object) -> str | None:
     """What is wrong with one destination number, or ``None`` when it is fine."""
+    if type(value) is str and _PLAIN_DESTINATION.fullmatch(value):
+        return None
     if not isinstance(value, str):
         return f"must be a string, not {type(value).__name__}"
     if not _DESTINATION.fullmatch(value):
@@ -40,14 +60,11 @@ def check_destination(value: object) -> str | None:
     low, high = _limits.MIN_DESTINATION_DIGITS, _limits.MAX_DESTINATION_DIGITS
     if digits < low:
         return f"{value!r} is too short ({digits} digits, at least {low})"
-    if digits > high:
-        return f"{value!r} is too long ({digits} digits, at most {high})"
-    return None
+    return f"{value!r} is too long ({digits} digits, at most {high})"
 
 
-def _check_sender(value: object) -> str | None:
-    if not isinstance(value, str):
-        return f"must be a string, not {type(value).__name__}"
+@lru_cache(maxsize=1024)
+def _sender_problem(value: str) -> str | None:
     if not value:
         return "must not be empty"
     numeric = value.removeprefix("+")
@@ -68,16 +85,10 @@ def _check_sender(value: object) -> str | None:
     return None
 
 
-def _check_hex(value: object, what: str) -> str | None:
+def _check_sender(value: object) -> str | None:
     if not isinstance(value, str):
-        return f"must be a string of {what}, not {type(value).__name__}"
-    if not value:
-        return "must not be empty"
-    if len(value) % 2:
-        return f"must be {what} with an even number of digits (got {len(value)})"
-    if not _HEX.fullmatch(value):
-        return f"must be {what}: only 0-9 and A-F"
-    return None
+        return f"must be a string, not {type(value).__name__}"
+    return _sender_problem(value)
 
 
 def _check_aware(value: object) -> str | None:
@@ -88,101 +99,182 @@ def _check_aware(value: object) -> str | None:
     return None
 
 
-class _Collector:
-    """Accumulates problems so every one of them can be reported together."""
-
-    def __init__(self) -> None:
-        self.problems: list[Problem] = []
-
-    def add(self, field: str, problem: str | None) -> None:
-        if problem is not None:
-            self.problems.append(Problem(field, problem))
-
-
-def _check_options(options: SendOptions, out: _Collector) -> None:
+def options_problems(options: object) -> list[Problem]:
+    """Every problem of the request-level options."""
+    if not isinstance(options, SendOptions):
+        return [Problem("options", f"must be SendOptions, not {type(options).__name__}")]
+    problems: list[Problem] = []
     gid = options.global_id
     if gid is not None:
         if not isinstance(gid, str):
-            out.add("options.global_id", f"must be a string, not {type(gid).__name__}")
+            problems.append(
+                Problem("options.global_id", f"must be a string, not {type(gid).__name__}")
+            )
         elif not _limits.MIN_GLOBAL_ID_LEN <= len(gid) <= _limits.MAX_GLOBAL_ID_LEN:
-            out.add(
-                "options.global_id",
-                f"must be {_limits.MIN_GLOBAL_ID_LEN} to {_limits.MAX_GLOBAL_ID_LEN} "
-                f"characters long (got {len(gid)})",
+            problems.append(
+                Problem(
+                    "options.global_id",
+                    f"must be {_limits.MIN_GLOBAL_ID_LEN} to {_limits.MAX_GLOBAL_ID_LEN} "
+                    f"characters long (got {len(gid)})",
+                )
             )
     max_id_len = options.max_id_len
     if isinstance(max_id_len, bool) or not isinstance(max_id_len, int) or max_id_len < 1:
-        out.add("options.max_id_len", f"must be a positive integer (got {max_id_len!r})")
+        problems.append(
+            Problem("options.max_id_len", f"must be a positive integer (got {max_id_len!r})")
+        )
     for name in ("enable_concatenated", "enable_unicode", "enable_delivery", "simulation"):
         value = getattr(options, name)
         if not isinstance(value, bool):
-            out.add(f"options.{name}", f"must be True or False (got {value!r})")
+            problems.append(Problem(f"options.{name}", f"must be True or False (got {value!r})"))
+    return problems
 
 
-def _check_message(
-    index: int, message: object, options: SendOptions, seen_ids: dict[str, str], out: _Collector
-) -> None:
-    at = f"messages[{index}]"
+def _body_needs_segments(message: Message, options: SendOptions) -> bool:
+    """Whether the body must be counted to be judged (most plain texts need not be)."""
+    return (
+        message.hex_body
+        or message.udh_data is not None
+        or not options.enable_unicode
+        or not options.enable_concatenated
+        or len(message.body) > _LONG_BODY
+    )
+
+
+def message_problems(message: object, at: str, options: SendOptions) -> list[Problem]:
+    """Every problem of one message (ids are checked here, their uniqueness by the caller)."""
     if not isinstance(message, Message):
-        out.add(at, f"must be a Message, not {type(message).__name__}")
-        return
-    if not message.destinations:
-        out.add(f"{at}.destinations", "must list at least one destination")
-    for i, destination in enumerate(message.destinations):
-        out.add(f"{at}.destinations[{i}]", check_destination(destination))
-    out.add(f"{at}.sender", _check_sender(message.sender))
-    if not isinstance(message.body, str):
-        out.add(f"{at}.body", f"must be a string, not {type(message.body).__name__}")
-    elif message.hex_body:
-        out.add(f"{at}.body", _check_hex(message.body, "hex-encoded bytes (hex_body=True)"))
-    elif not message.body:
-        out.add(f"{at}.body", "must not be empty")
-    if message.udh_data is not None:
-        out.add(f"{at}.udh_data", _check_hex(message.udh_data, "a hex-encoded UDH"))
+        return [Problem(at, f"must be a Message, not {type(message).__name__}")]
+    problems: list[Problem] = []
+    destinations = message.destinations
+    if not destinations:
+        problems.append(Problem(f"{at}.destinations", "must list at least one destination"))
+    for i, destination in enumerate(destinations):
+        problem = check_destination(destination)
+        if problem is not None:
+            problems.append(Problem(f"{at}.destinations[{i}]", problem))
+    sender = _check_sender(message.sender)
+    if sender is not None:
+        problems.append(Problem(f"{at}.sender", sender))
+    body = message.body
+    if not isinstance(body, str):
+        problems.append(Problem(f"{at}.body", f"must be a string, not {type(body).__name__}"))
+    else:
+        if not body:
+            problems.append(Problem(f"{at}.body", "must not be empty"))
+        if _body_needs_segments(message, options):
+            problems.extend(
+                body_problems(
+                    body,
+                    hex_body=message.hex_body,
+                    udh=message.udh_data,
+                    unicode=options.enable_unicode,
+                    concatenated=options.enable_concatenated,
+                    path=at,
+                )
+            )
+    if message.udh_data == "":
+        problems.append(Problem(f"{at}.udh_data", "must not be empty (use None for no UDH)"))
     if message.scheduling is not None:
-        out.add(f"{at}.scheduling", _check_aware(message.scheduling))
+        problem = _check_aware(message.scheduling)
+        if problem is not None:
+            problems.append(Problem(f"{at}.scheduling", problem))
     if message.ids is not None:
-        _check_ids(at, message, options, seen_ids, out)
+        problems.extend(_id_problems(at, message, options.max_id_len))
+    return problems
 
 
-def _check_ids(
-    at: str, message: Message, options: SendOptions, seen_ids: dict[str, str], out: _Collector
-) -> None:
+def _id_problems(at: str, message: Message, max_id_len: int) -> list[Problem]:
     ids = message.ids or ()
+    problems: list[Problem] = []
     if len(ids) != len(message.destinations):
-        out.add(
-            f"{at}.ids",
-            f"must give one id per destination ({len(ids)} ids for "
-            f"{len(message.destinations)} destinations)",
+        problems.append(
+            Problem(
+                f"{at}.ids",
+                f"must give one id per destination ({len(ids)} ids for "
+                f"{len(message.destinations)} destinations)",
+            )
         )
     for i, id_ in enumerate(ids):
         field = f"{at}.ids[{i}]"
         if not isinstance(id_, str) or not id_:
-            out.add(field, "must be a non-empty string")
-            continue
-        if isinstance(options.max_id_len, int) and len(id_) > options.max_id_len:
-            out.add(field, f"{id_!r} is longer than max_id_len ({len(id_)} > {options.max_id_len})")
-        if id_ in seen_ids:
-            out.add(field, f"{id_!r} is already used by {seen_ids[id_]}")
-        else:
-            seen_ids[id_] = field
+            problems.append(Problem(field, "must be a non-empty string"))
+        elif isinstance(max_id_len, int) and len(id_) > max_id_len:
+            problems.append(
+                Problem(field, f"{id_!r} is longer than max_id_len ({len(id_)} > {max_id_len})")
+            )
+    return problems
+
+
+#: Senders already found valid (bounded): most callers use one or two.
+_GOOD_SENDERS: set[str] = set()
+
+
+def _plainly_valid(message: object, options: SendOptions) -> bool:
+    """The common case, checked without building anything: a plain text to plain numbers
+    from a known sender, with generated ids. Anything else takes the full checks."""
+    if type(message) is not Message:
+        return False
+    body = message.body
+    destinations = message.destinations
+    return (
+        type(body) is str
+        and 0 < len(body) <= _LONG_BODY
+        and message.ids is None
+        and message.udh_data is None
+        and message.scheduling is None
+        and not message.hex_body
+        and options.enable_unicode
+        and options.enable_concatenated
+        and message.sender in _GOOD_SENDERS
+        and (
+            (
+                len(destinations) == 1
+                and type(destinations[0]) is str
+                and _PLAIN_DESTINATION.fullmatch(destinations[0]) is not None
+            )
+            or (
+                len(destinations) > 1
+                and all(type(d) is str and _PLAIN_DESTINATION.fullmatch(d) for d in destinations)
+            )
+        )
+    )
+
+
+def check_message(message: object, options: SendOptions, at: str = "message") -> None:
+    """Raise :class:`ValidationError` if one message (with valid options) has problems."""
+    if _plainly_valid(message, options):
+        return
+    problems = message_problems(message, at, options)
+    if not problems and isinstance(message, Message) and len(_GOOD_SENDERS) < 1024:
+        _GOOD_SENDERS.add(message.sender)
+    if problems:
+        raise ValidationError(problems=problems)
 
 
 def validate_request(messages: Sequence[object], options: SendOptions) -> None:
     """Raise :class:`ValidationError` listing every problem in the request, if any."""
-    out = _Collector()
-    if not isinstance(options, SendOptions):
-        raise ValidationError.single(
-            "options", f"must be SendOptions, not {type(options).__name__}"
-        )
-    _check_options(options, out)
+    problems = options_problems(options)
+    if problems and not isinstance(options, SendOptions):
+        raise ValidationError(problems=problems)
+    if problems:
+        options = SendOptions()  # judge the messages by the provider's defaults
     if not messages:
-        out.add("messages", "must contain at least one message")
-    seen_ids: dict[str, str] = {}
+        problems.append(Problem("messages", "must contain at least one message"))
+    seen: dict[str, str] = {}
     for index, message in enumerate(messages):
-        _check_message(index, message, options, seen_ids, out)
-    if out.problems:
-        raise ValidationError(problems=out.problems)
+        at = f"messages[{index}]"
+        problems.extend(message_problems(message, at, options))
+        if isinstance(message, Message):
+            for i, id_ in enumerate(message.ids or ()):
+                if isinstance(id_, str) and id_:
+                    field = f"{at}.ids[{i}]"
+                    if id_ in seen:
+                        problems.append(Problem(field, f"{id_!r} is already used by {seen[id_]}"))
+                    else:
+                        seen[id_] = field
+    if problems:
+        raise ValidationError(problems=problems)
 
 
 class IdGenerator:
@@ -194,38 +286,38 @@ class IdGenerator:
     """
 
     def __init__(self) -> None:
-        self._prefix = secrets.token_hex(6)
+        self._prefix = secrets.token_hex(6) + "-"
         self._counter = itertools.count(1)
 
     def new_id(self, max_id_len: int = _limits.DEFAULT_MAX_ID_LEN) -> str:
         """A new id at most ``max_id_len`` characters long."""
-        candidate = f"{self._prefix}-{next(self._counter):x}"
+        candidate = f"{self._prefix}{next(self._counter):x}"
         if len(candidate) <= max_id_len:
             return candidate
         return secrets.token_hex((max_id_len + 1) // 2)[:max_id_len]
+
+    def new_ids(self, count: int, max_id_len: int = _limits.DEFAULT_MAX_ID_LEN) -> tuple[str, ...]:
+        """``count`` new ids, distinct from each other."""
+        if count == 1:
+            return (self.new_id(max_id_len),)
+        ids: list[str] = []
+        taken: set[str] = set()
+        while len(ids) < count:
+            id_ = self.new_id(max_id_len)
+            if id_ not in taken:  # only possible for a tiny max_id_len
+                taken.add(id_)
+                ids.append(id_)
+        return tuple(ids)
 
     def new_global_id(self) -> str:
         """A new request id (a UUID-sized random hex string)."""
         return secrets.token_hex(16)
 
 
-def _with_generated_ids(
-    message: Message, max_id_len: int, taken: set[str], ids: IdGenerator
-) -> Message:
-    new_ids: list[str] = []
-    for _ in message.destinations:
-        id_ = ids.new_id(max_id_len)
-        while id_ in taken:  # only possible for tiny max_id_len
-            id_ = ids.new_id(max_id_len)
-        taken.add(id_)
-        new_ids.append(id_)
-    return attrs.evolve(message, ids=tuple(new_ids))
-
-
 def prepare_request(
     messages: Iterable[Message], options: SendOptions, ids: IdGenerator
 ) -> tuple[tuple[Message, ...], SendOptions]:
-    """Give every destination an id and the request a ``global_id``; validate first."""
+    """Validate, then give every destination an id and the request a ``global_id``."""
     messages = tuple(messages)
     validate_request(messages, options)
     if options.global_id is None:
@@ -233,10 +325,13 @@ def prepare_request(
     if all(message.ids is not None for message in messages):
         return messages, options
     taken = {id_ for message in messages for id_ in message.ids or ()}
-    prepared = tuple(
-        message
-        if message.ids is not None
-        else _with_generated_ids(message, options.max_id_len, taken, ids)
-        for message in messages
-    )
-    return prepared, options
+    prepared: list[Message] = []
+    for message in messages:
+        if message.ids is None:
+            new = ids.new_ids(len(message.destinations), options.max_id_len)
+            while taken.intersection(new):  # only possible for a tiny max_id_len
+                new = ids.new_ids(len(message.destinations), options.max_id_len)
+            taken.update(new)
+            message = attrs.evolve(message, ids=new)
+        prepared.append(message)
+    return tuple(prepared), options

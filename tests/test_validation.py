@@ -94,7 +94,6 @@ def test_every_problem_is_reported_at_once() -> None:
         "messages[0].udh_data",
         "messages[0].scheduling",
         "messages[0].ids",
-        "messages[0].ids[0]",
         "messages[1].destinations",
         "messages[1].body",
         "messages[2]",

@@ -1,0 +1,238 @@
+"""Throughput over loopback TLS: one request per message, a hand-written batched loop, the Batcher.
+
+All three talk to the same minimal provider (``_fast_server.py``, its own process, so it has
+the second core) in one run, then 1,000,000 messages stream through ``Batcher.submit()``
+while the resident memory is sampled, to show it is bounded by the queue, not the campaign.
+
+    python benchmarks/throughput.py [--messages 200000] [--single 5000] [--stream 1000000]
+
+Every message has its own text (a personalised campaign), so the Batcher cannot shrink the
+payload by coalescing: the comparison with the hand-written loop is like for like.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import secrets
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import anyio
+import httpx
+import orjson
+import trustme
+
+from agile_async import AgileClient, Message
+
+API_KEY = "benchmark-key"
+SENDER = "Bench"
+BATCH = 500
+IN_FLIGHT = 4
+
+
+def destination(i: int) -> str:
+    return f"+39{3_000_000_000 + i}"
+
+
+def body(i: int) -> str:
+    return f"Hello customer {i}, your code is {i % 10_000:04d}. Reply STOP to opt out."
+
+
+@contextmanager
+def fast_server() -> Iterator[tuple[str, ssl.SSLContext]]:
+    """Start the minimal provider over TLS in a subprocess; yield its base URL and CA."""
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    with tempfile.TemporaryDirectory() as tmp:
+        cert_path, key_path = Path(tmp, "cert.pem"), Path(tmp, "key.pem")
+        cert.private_key_and_cert_chain_pem.write_to_path(str(cert_path))
+        cert.private_key_pem.write_to_path(str(key_path))
+        port_file = Path(tmp, "port")
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                str(Path(__file__).with_name("_fast_server.py")),
+                str(cert_path),
+                str(key_path),
+                str(port_file),
+            ]
+        )
+        try:
+            deadline = time.monotonic() + 20
+            while not (port_file.exists() and port_file.read_text()):
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("the benchmark server did not start")
+                time.sleep(0.05)
+            time.sleep(0.5)  # let uvicorn start listening on the socket it was given
+            context = ssl.create_default_context()
+            ca.configure_trust(context)
+            yield f"https://127.0.0.1:{port_file.read_text()}/services/", context
+        finally:
+            server.terminate()
+            server.wait(10)
+
+
+async def timed(run: Callable[[], Awaitable[int]]) -> tuple[int, float, float]:
+    """Messages sent, wall seconds, client CPU seconds."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    count = await run()
+    return count, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def http_client(context: ssl.SSLContext, connections: int) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        verify=context,
+        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+        headers={"X-Api-Key": API_KEY, "Content-Type": "application/json"},
+    )
+
+
+async def one_request_per_message(base_url: str, context: ssl.SSLContext, n: int) -> int:
+    """(a) What most SMS SDKs do: one POST per message, 20 at a time."""
+    url = base_url + "sms/send"
+    numbers = iter(range(n))
+    prefix = secrets.token_hex(6)
+
+    async def worker(http: httpx.AsyncClient) -> None:
+        for i in numbers:
+            payload = {
+                "messages": [
+                    {
+                        "destinations": [destination(i)],
+                        "ids": [f"{prefix}-{i:x}"],
+                        "sender": SENDER,
+                        "body": body(i),
+                    }
+                ]
+            }
+            response = await http.post(url, content=orjson.dumps(payload))
+            response.raise_for_status()
+
+    async with http_client(context, 20) as http, anyio.create_task_group() as tg:
+        for _ in range(20):
+            tg.start_soon(worker, http)
+    return n
+
+
+async def hand_written_batches(base_url: str, context: ssl.SSLContext, n: int) -> int:
+    """(b) A careful hand-written loop: 500 messages per POST, 4 POSTs in flight."""
+    url = base_url + "sms/send"
+    starts = iter(range(0, n, BATCH))
+    prefix = secrets.token_hex(6)
+
+    async def worker(http: httpx.AsyncClient) -> None:
+        for start in starts:
+            payload = {
+                "globalId": secrets.token_hex(16),
+                "messages": [
+                    {
+                        "destinations": [destination(i)],
+                        "ids": [f"{prefix}-{i:x}"],
+                        "sender": SENDER,
+                        "body": body(i),
+                    }
+                    for i in range(start, min(start + BATCH, n))
+                ],
+            }
+            response = await http.post(url, content=orjson.dumps(payload))
+            response.raise_for_status()
+            orjson.loads(response.content)
+
+    async with http_client(context, IN_FLIGHT) as http, anyio.create_task_group() as tg:
+        for _ in range(IN_FLIGHT):
+            tg.start_soon(worker, http)
+    return n
+
+
+def sdk_client(base_url: str, context: ssl.SSLContext) -> AgileClient:
+    return AgileClient(
+        api_key=API_KEY,
+        base_url=base_url,
+        transport=httpx.AsyncHTTPTransport(
+            verify=context,
+            limits=httpx.Limits(max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT),
+        ),
+    )
+
+
+async def batcher(
+    base_url: str, context: ssl.SSLContext, n: int, sample: Callable[[int], None] | None = None
+) -> int:
+    """(c) The SDK: ``await batcher.submit(message)`` per message, from one task."""
+    async with (
+        sdk_client(base_url, context) as client,
+        client.batcher(max_messages=BATCH, max_in_flight=IN_FLIGHT) as b,
+    ):
+        for i in range(n):
+            await b.submit(Message(destinations=destination(i), sender=SENDER, body=body(i)))
+            if sample is not None and i % 10_000 == 0:
+                sample(i)
+    stats = b.statistics()
+    if stats.accepted != n:
+        raise RuntimeError(f"the batcher accepted {stats.accepted} of {n}: {stats}")
+    return n
+
+
+def rss_mib() -> float:
+    """The current resident set size, in MiB (Linux)."""
+    with open("/proc/self/statm") as handle:
+        pages = int(handle.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+async def main(args: argparse.Namespace) -> None:
+    with fast_server() as (base_url, context):
+        await batcher(base_url, context, 5_000)  # warm up: imports, TLS, caches
+        rows = []
+        modes: list[tuple[str, Callable[[str, ssl.SSLContext, int], Awaitable[int]], int]] = [
+            ("(a) one request per message", one_request_per_message, args.single),
+            ("(b) hand-written batched loop", hand_written_batches, args.messages),
+            ("(c) Batcher.submit()", batcher, args.messages),
+        ]
+        for name, run, n in modes:
+
+            async def go(run: Callable[..., Awaitable[int]] = run, n: int = n) -> int:
+                return await run(base_url, context, n)
+
+            count, wall, cpu = await timed(go)
+            rows.append((name, count, count / wall, cpu / count * 1e6))
+
+        samples: list[tuple[int, float]] = []
+        start_rss = rss_mib()
+        count, wall, cpu = await timed(
+            lambda: batcher(
+                base_url, context, args.stream, lambda i: samples.append((i, rss_mib()))
+            )
+        )
+        peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    python = sys.version.split()[0]
+    print(f"\nThroughput over loopback TLS (Python {python}, {os.cpu_count()} cores)")
+    print(f"{'mode':32} {'messages':>9} {'msgs/s':>10} {'CPU µs/msg':>11}")
+    for name, count, rate, cpu_us in rows:
+        print(f"{name:32} {count:>9,} {rate:>10,.0f} {cpu_us:>11.1f}")
+    a, b, c = (row[2] for row in rows)
+    print(f"\nBatcher / hand-written batched: {c / b:.2f}x   (target >= 0.8x)")
+    print(f"Batcher / one request per message: {c / a:.0f}x   (target >= 100x)")
+    tenth = next(rss for i, rss in samples if i >= args.stream // 10)
+    print(
+        f"\n{args.stream:,} messages through submit(): {count / wall:,.0f} msgs/s, "
+        f"{cpu / count * 1e6:.1f} CPU µs/msg; RSS {start_rss:.0f} MiB at start, "
+        f"{tenth:.0f} MiB at 10%, {samples[-1][1]:.0f} MiB at the end, peak {peak_rss:.0f} MiB"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--messages", type=int, default=200_000, help="for (b) and (c)")
+    parser.add_argument("--single", type=int, default=5_000, help="for (a)")
+    parser.add_argument("--stream", type=int, default=1_000_000, help="the memory run")
+    anyio.run(main, parser.parse_args())
