@@ -1,0 +1,71 @@
+"""Automation: ``nox -s tests`` is what CI runs (lint, types, then the suite on both backends)."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["tests"]
+nox.options.error_on_missing_interpreters = False
+
+PYTHON = ["3.10", "3.11", "3.12", "3.13"]
+CHECKED = ["agile_async", "tests", "benchmarks", "examples", "noxfile.py"]
+
+
+def _install_dev(session: nox.Session) -> None:
+    session.install("-q", "--upgrade", "pip")
+    session.install("-q", "-e", ".[dev]")
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff: lint rules and formatting."""
+    session.install("-q", "ruff>=0.6")
+    session.run("ruff", "check", *CHECKED)
+    session.run("ruff", "format", "--check", *CHECKED)
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over the package, the tests, the benchmarks and the examples."""
+    _install_dev(session)
+    session.run("mypy", "--strict")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Lint, mypy --strict, then every test on asyncio and on trio."""
+    _install_dev(session)
+    session.run("ruff", "check", *CHECKED)
+    session.run("ruff", "format", "--check", *CHECKED)
+    session.run("mypy", "--strict")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def matrix(session: nox.Session) -> None:
+    """The suite on every supported Python that is installed (skips the missing ones)."""
+    _install_dev(session)
+    session.run("pytest", "-q", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks: each script prints a side-by-side table (figures go in the README).
+
+    ``nox -s bench -- benchmarks/throughput.py --messages 50000`` runs one script with options.
+    """
+    _install_dev(session)
+    session.install("-q", "httptools", "uvloop")  # the throughput benchmark's fast server
+    if session.posargs:
+        session.run("python", *session.posargs)
+        return
+    for script in ("benchmarks/segments.py", "benchmarks/throughput.py"):
+        session.run("python", script)
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The main job in a fresh virtualenv: a send through the sandbox over real TLS."""
+    session.install("-q", "-e", ".[fast,server]")
+    session.run("python", "examples/quickstart.py", *session.posargs)
