@@ -45,7 +45,7 @@ from ._models import Message, SendOptions
 from ._ratelimit import Cost, RateLimiter, make_limiter
 from ._serde import SendResponse, converter, dumps, message_to_wire
 from ._tickets import Receipt, RequestTotals, Ticket, TicketState
-from ._validation import check_message, options_problems
+from ._validation import IdGenerator, check_message, options_problems
 
 if TYPE_CHECKING:
     from ._client import AgileClient
@@ -65,6 +65,9 @@ log = logging.getLogger("agile_async")
 _REQUEST_OVERHEAD = 200
 #: JSON overhead of one message object (keys, quotes, sender), in bytes.
 _MESSAGE_OVERHEAD = 60
+#: A destination and its id in JSON, in bytes (an E.164 number, a generated id, quotes):
+#: request sizes are estimates, so callers' longer ids are not measured one by one.
+_PER_DESTINATION = 48
 
 
 class QueueFullError(AgileError):
@@ -217,6 +220,7 @@ class Batcher(anyio.AsyncContextManagerMixin):
         self._in_flight = 0
         self._pending_ids: set[str] = set()
         self._valid_options: set[SendOptions] = {settings.options}
+        self._next_id = client._ids.next_id
         self._wire_options: dict[SendOptions, dict[str, object]] = {}
         self._counters = _Counters()
         self._credit: Decimal | None = None
@@ -335,19 +339,17 @@ class Batcher(anyio.AsyncContextManagerMixin):
             )
         ids = message.ids
         if ids is None:
-            ids = self._client._ids.new_ids(count, options.max_id_len)
+            if count == 1 and options.max_id_len >= IdGenerator.LENGTH:
+                ids = (self._next_id(),)
+            else:
+                ids = self._client._ids.new_ids(count, options.max_id_len)
         else:
             duplicates = self._pending_ids.intersection(ids)
             if duplicates:
                 raise ValidationError.single(
                     "message.ids", f"{sorted(duplicates)!r} already queued or in flight"
                 )
-        size = _MESSAGE_OVERHEAD + len(message.body) + 6 * count
-        if count == 1:
-            size += len(message.destinations[0]) + len(ids[0])
-        else:
-            for destination, id_ in zip(message.destinations, ids, strict=True):
-                size += len(destination) + len(id_)
+        size = _MESSAGE_OVERHEAD + len(message.body) + _PER_DESTINATION * count
         return Ticket(message, ids, key=options, size=size)
 
     def _has_room(self, ticket: Ticket) -> bool:

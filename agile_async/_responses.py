@@ -58,8 +58,12 @@ def snippet(text: str) -> str:
     return flat
 
 
-def _provider_error_body(response: httpx.Response) -> Mapping[str, Any] | None:
-    """The body as the provider's error JSON (``status``/``code``), or ``None``."""
+def _provider_error_body(response: httpx.Response) -> tuple[int, Mapping[str, Any]] | None:
+    """The code and body of the provider's error JSON, or ``None`` for anything else.
+
+    The code is taken as an integer or a string of digits (``"7"``): lenient about the
+    type, strict about the meaning.
+    """
     try:
         body = loads(response.content)
     except ValueError:
@@ -67,9 +71,11 @@ def _provider_error_body(response: httpx.Response) -> Mapping[str, Any] | None:
     if not isinstance(body, dict):
         return None
     code = body.get("code")
+    if isinstance(code, str) and code.strip().isdigit():
+        code = int(code)
     if isinstance(code, bool) or not isinstance(code, int):
         return None
-    return body
+    return code, body
 
 
 def _detail(body: Mapping[str, Any]) -> Mapping[str, str] | str | None:
@@ -94,9 +100,9 @@ def raise_for_response(response: httpx.Response, ids: Sequence[str]) -> None:
     status = response.status_code
     if 200 <= status < 300:
         return
-    body = _provider_error_body(response)
+    parsed = _provider_error_body(response)
     retry_after = parse_retry_after(response.headers.get("retry-after"))
-    if body is None:
+    if parsed is None:
         text = snippet(response.text)
         message = f"HTTP {status} without the provider's JSON body: {text!r}"
         if status == 429:
@@ -104,7 +110,7 @@ def raise_for_response(response: httpx.Response, ids: Sequence[str]) -> None:
                 message, status_code=status, data=text, ids=ids, retry_after=retry_after
             )
         raise APIError(message, status_code=status, data=text, ids=ids)
-    code: int = body["code"]
+    code, body = parsed
     detail = _detail(body)
     message = f"{_describe(detail)} (code {code}, HTTP {status})"
     if status == 429:

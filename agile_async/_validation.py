@@ -37,10 +37,27 @@ __all__ = [
 ]
 
 _DESTINATION = re.compile(r"\+?[0-9]+")
-#: A destination that needs no further checks: international, plausible length.
-_PLAIN_DESTINATION = re.compile(
-    rf"\+?[1-9][0-9]{{{_limits.MIN_DESTINATION_DIGITS - 1},{_limits.MAX_DESTINATION_DIGITS - 1}}}"
-)
+_MIN_DIGITS = _limits.MIN_DESTINATION_DIGITS
+_MAX_DIGITS = _limits.MAX_DESTINATION_DIGITS
+
+
+def _plain_destination(value: object) -> bool:
+    """A destination that needs no further checks: international, plausible length.
+
+    String methods rather than a regular expression: this runs for every message a campaign
+    sends, and is several times faster.
+    """
+    if type(value) is not str:
+        return False
+    digits = value[1:] if value[:1] == "+" else value
+    return (
+        _MIN_DIGITS <= len(digits) <= _MAX_DIGITS
+        and digits.isascii()
+        and digits.isdigit()
+        and digits[0] != "0"
+    )
+
+
 _ALPHANUMERIC_SENDER = re.compile(r"[A-Za-z0-9 .\-_&'!?,:;()+@#/]+")
 #: Longer bodies are checked against the provider's part limit (shorter ones cannot reach it).
 _LONG_BODY = 1000
@@ -48,7 +65,7 @@ _LONG_BODY = 1000
 
 def check_destination(value: object) -> str | None:
     """What is wrong with one destination number, or ``None`` when it is fine."""
-    if type(value) is str and _PLAIN_DESTINATION.fullmatch(value):
+    if _plain_destination(value):
         return None
     if not isinstance(value, str):
         return f"must be a string, not {type(value).__name__}"
@@ -228,15 +245,9 @@ def _plainly_valid(message: object, options: SendOptions) -> bool:
         and options.enable_concatenated
         and message.sender in _GOOD_SENDERS
         and (
-            (
-                len(destinations) == 1
-                and type(destinations[0]) is str
-                and _PLAIN_DESTINATION.fullmatch(destinations[0]) is not None
-            )
-            or (
-                len(destinations) > 1
-                and all(type(d) is str and _PLAIN_DESTINATION.fullmatch(d) for d in destinations)
-            )
+            _plain_destination(destinations[0])
+            if len(destinations) == 1
+            else len(destinations) > 1 and all(map(_plain_destination, destinations))
         )
     )
 
@@ -285,13 +296,17 @@ class IdGenerator:
     and restarts. When ``max_id_len`` is too short for that, ids are fully random instead.
     """
 
+    #: Ids stay this short for the first 16**12 ids of a generator.
+    LENGTH = 25
+
     def __init__(self) -> None:
-        self._prefix = secrets.token_hex(6) + "-"
-        self._counter = itertools.count(1)
+        prefix = secrets.token_hex(6) + "-"
+        #: The next id, formatted in C: the batcher takes one per message.
+        self.next_id = map(f"{prefix}{{:x}}".format, itertools.count(1)).__next__
 
     def new_id(self, max_id_len: int = _limits.DEFAULT_MAX_ID_LEN) -> str:
         """A new id at most ``max_id_len`` characters long."""
-        candidate = f"{self._prefix}{next(self._counter):x}"
+        candidate = self.next_id()
         if len(candidate) <= max_id_len:
             return candidate
         return secrets.token_hex((max_id_len + 1) // 2)[:max_id_len]

@@ -382,3 +382,26 @@ async def test_send_reports_its_own_parts_estimate(client: AgileClient) -> None:
     )
     assert result.estimated_sms_parts == 1 + 2
     assert result.processed_sms_parts == 3
+
+
+async def test_a_long_body_without_concatenation_is_refused_locally(
+    client: AgileClient, fake: FakeAgileServer
+) -> None:
+    with pytest.raises(aa.ValidationError) as caught:
+        await client.send(
+            Message(destinations="+393471234567", sender="A", body="x" * 161),
+            options=SendOptions(enable_concatenated=False),
+        )
+    assert [p.field for p in caught.value.problems] == ["messages[0].body"]
+    assert fake.requests == ()
+
+
+async def test_non_gsm_text_without_unicode_is_refused_locally(
+    client: AgileClient, fake: FakeAgileServer
+) -> None:
+    with pytest.raises(aa.ValidationError, match="°"):
+        await client.send(
+            Message(destinations="+393471234567", sender="A", body="Domani 38°C"),
+            options=SendOptions(enable_unicode=False),
+        )
+    assert fake.requests == ()

@@ -54,6 +54,13 @@ def test_every_code_maps_to_its_class(status: int, code: int, cls: type[aa.APIEr
     assert f"code {code}" in str(error)
 
 
+def test_a_code_given_as_a_string_is_understood() -> None:
+    response = httpx.Response(400, json={"status": "fail", "data": "bad", "code": "7"})
+    with pytest.raises(aa.InvalidDestinationError) as caught:
+        raise_for_response(response, IDS)
+    assert caught.value.code == 7
+
+
 def test_4xx_field_details_are_kept_as_a_mapping() -> None:
     data = {"body": "Missing message body(ies)", "number": "Wrong destination number(s)"}
     with pytest.raises(aa.InvalidDestinationError) as caught:
