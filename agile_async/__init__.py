@@ -41,7 +41,7 @@ from ._exceptions import (
     UnknownAPIError,
     ValidationError,
 )
-from ._models import DeliveryStatus, Message, SendOptions, SendResult
+from ._models import DeliveryReport, DeliveryStatus, Message, SendOptions, SendResult
 from ._ratelimit import Cost, RateLimit, RateLimiter, TokenBucket
 from ._tickets import Receipt, RequestTotals, Ticket, TicketState
 from ._version import __version__
@@ -63,6 +63,7 @@ __all__ = [
     "Cost",
     "CreditCheck",
     "CreditThresholdError",
+    "DeliveryReport",
     "DeliveryStatus",
     "DestinationNotAllowedError",
     "GlobalIdLengthError",

@@ -17,7 +17,7 @@ import attrs
 
 from ._limits import DEFAULT_MAX_ID_LEN
 
-__all__ = ["DeliveryStatus", "Message", "SendOptions", "SendResult"]
+__all__ = ["DeliveryReport", "DeliveryStatus", "Message", "SendOptions", "SendResult"]
 
 
 def _destinations(value: str | Iterable[str]) -> tuple[str, ...]:
@@ -126,3 +126,38 @@ class DeliveryStatus(enum.IntEnum):
     EXPIRED = 4
     DELETED = 5
     UNDELIVERABLE = 6
+
+    @property
+    def is_final(self) -> bool:
+        """Whether the status will not change any more (everything but ``ACCEPTED``)."""
+        return self is not DeliveryStatus.ACCEPTED
+
+
+@attrs.frozen(kw_only=True)
+class DeliveryReport:
+    """One delivery report, as the provider posts it to the webhook: one per SMS part.
+
+    Attributes:
+        message_id: the message's id (``messageId``): the SDK's generated id or yours.
+        destination: the phone number, normalised to international format with ``+``.
+        status: what happened (``statusCode``).
+        description: the provider's text for the status.
+        done_date: when the status was determined (``doneDate``), timezone-aware.
+        concat_total: how many parts the message has (``concatTotal``).
+        concat_progressive: which part this report is about, from 1 (``concatProgressive``).
+        lcr_operator: the operator the provider's routing chose, when given.
+        real_operator: the number's actual operator, when given.
+        price: what this part cost, when given.
+    """
+
+    message_id: str
+    destination: str
+    status: DeliveryStatus
+    description: str
+    done_date: datetime
+    concat_total: int = 1
+    concat_progressive: int = 1
+    lcr_operator: str | None = None
+    real_operator: str | None = None
+    price: Decimal | None = None
+

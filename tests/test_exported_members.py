@@ -31,6 +31,7 @@ EXPECTED = {
     "ConfigurationError",
     "DEFAULT_LIMITS",
     "DEFAULT_TIMEOUT",
+    "DeliveryReport",
     "DeliveryStatus",
     "DestinationNotAllowedError",
     "GlobalIdLengthError",
