@@ -44,6 +44,7 @@ from ._exceptions import (
 from ._models import DeliveryReport, DeliveryStatus, Message, SendOptions, SendResult
 from ._ratelimit import Cost, RateLimit, RateLimiter, TokenBucket
 from ._tickets import Receipt, RequestTotals, Ticket, TicketState
+from ._tracking import DeliveryOutcome, DeliverySummary, DeliveryTracker
 from ._version import __version__
 
 __all__ = [
@@ -63,8 +64,11 @@ __all__ = [
     "Cost",
     "CreditCheck",
     "CreditThresholdError",
+    "DeliveryOutcome",
     "DeliveryReport",
     "DeliveryStatus",
+    "DeliverySummary",
+    "DeliveryTracker",
     "DestinationNotAllowedError",
     "GlobalIdLengthError",
     "IPNotAllowedError",
