@@ -18,17 +18,21 @@ submitted message gets exactly one outcome, on shutdown and cancellation too.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import inspect
 import logging
+import math
 import time
 from collections import deque
-from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import TYPE_CHECKING, NamedTuple
 
 import anyio
 import attrs
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._config import BatchSettings
 from ._exceptions import (
@@ -204,11 +208,14 @@ class Batcher(anyio.AsyncContextManagerMixin):
         *,
         limiter: RateLimiter | None = None,
         on_result: Callable[[RequestOutcome], object] | None = None,
+        before_send: Callable[[Sequence[Ticket], str], Awaitable[None]] | None = None,
     ) -> None:
         self._client = client
         self.settings = settings
         self._limiter = limiter if limiter is not None else make_limiter(settings.rate_limit)
         self._on_result = on_result
+        self._before_send = before_send
+        self._outcomes: MemoryObjectSendStream[RequestOutcome] | None = None
         self._max_cost_messages, self._max_cost_parts = self._cost_caps(settings)
         # Counting parts costs a segment count per distinct text: done before sending only
         # for a parts-based limit, or a custom limiter (which may charge parts).
@@ -261,6 +268,10 @@ class Batcher(anyio.AsyncContextManagerMixin):
         self._slots = anyio.Semaphore(self.settings.max_in_flight)
         async with anyio.create_task_group() as task_group:
             self._task_group = task_group
+            if self._on_result is not None:
+                send, receive = anyio.create_memory_object_stream[RequestOutcome](math.inf)
+                self._outcomes = send
+                task_group.start_soon(self._report_loop, receive)
             task_group.start_soon(self._dispatch_loop)
             try:
                 yield self
@@ -273,6 +284,9 @@ class Batcher(anyio.AsyncContextManagerMixin):
                 raise
             else:
                 await self.aclose()
+            finally:
+                if self._outcomes is not None:
+                    self._outcomes.close()  # the reporter drains what is left, then ends
 
     async def aclose(self, *, cancel: bool = False) -> None:
         """Stop taking work; send what is queued (or, with ``cancel``, fail it) and wait.
@@ -619,6 +633,12 @@ class Batcher(anyio.AsyncContextManagerMixin):
         try:
             if bisected:
                 await self._limiter.acquire(self._cost(tickets))
+            if self._before_send is not None:
+                try:
+                    await self._before_send(tickets, global_id)
+                except Exception as error:  # not sent: the hook refused or failed
+                    self._resolve_failed(tickets, error)
+                    return
             result = await self._client.post_send(
                 dumps(payload), ids, global_id=global_id, on_retry=self._on_retry
             )
@@ -709,12 +729,23 @@ class Batcher(anyio.AsyncContextManagerMixin):
         self._report(RequestOutcome(tickets, state, error=error))
 
     def _report(self, outcome: RequestOutcome) -> None:
-        if self._on_result is None:
-            return
-        try:
-            self._on_result(outcome)
-        except Exception:
-            log.exception("agile_async batcher: the on_result callback raised; ignored")
+        if self._outcomes is not None:
+            # Once cancelled, the reporter is gone; the tickets still carry the outcome.
+            with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+                self._outcomes.send_nowait(outcome)
+
+    async def _report_loop(self, outcomes: MemoryObjectReceiveStream[RequestOutcome]) -> None:
+        """Hand outcomes to ``on_result`` in order; an async callback is awaited here, so a
+        slow journal write never holds up a request."""
+        assert self._on_result is not None
+        async with outcomes:
+            async for outcome in outcomes:
+                try:
+                    result = self._on_result(outcome)
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception:
+                    log.exception("agile_async batcher: the on_result callback raised; ignored")
 
     def _fail_queued(self, error: BaseException) -> None:
         queued = [t for group in self._groups.values() for t in group.tickets]

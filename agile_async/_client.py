@@ -46,7 +46,9 @@ from ._version import __version__
 from .segments import CostEstimate, PriceList, estimate_cost
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Awaitable, Callable, Sequence
+
+    from ._tickets import Ticket
 
 __all__ = ["AgileClient", "ClientState", "CreditCheck"]
 
@@ -370,6 +372,7 @@ class AgileClient:
         *,
         limiter: RateLimiter | None = None,
         on_result: Callable[[RequestOutcome], object] | None = None,
+        before_send: Callable[[Sequence[Ticket], str], Awaitable[None]] | None = None,
         **overrides: Any,
     ) -> Batcher:
         """A :class:`~agile_async.Batcher` that coalesces sends into few requests.
@@ -385,12 +388,16 @@ class AgileClient:
             limiter: a custom :class:`~agile_async.RateLimiter` (a shared one across
                 processes, say) instead of the in-process token bucket.
             on_result: called with a :class:`~agile_async.RequestOutcome` as each request's
-                messages reach their outcome (progress bars, journals). Keep it quick.
+                messages reach their outcome (progress bars, journals), in order; it may be
+                a coroutine function (awaited by a task of the batcher's own).
+            before_send: awaited with a request's tickets and ``globalId`` just before the
+                request goes out (a journal marks them in flight). If it raises, those
+                messages fail with that error and are not sent.
         """
         base = settings if settings is not None else BatchSettings(options=self.options)
         if overrides:
             base = attrs.evolve(base, **overrides)
-        return Batcher(self, base, limiter=limiter, on_result=on_result)
+        return Batcher(self, base, limiter=limiter, on_result=on_result, before_send=before_send)
 
     async def check_credit(
         self,

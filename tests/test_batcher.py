@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 
 import anyio
@@ -392,3 +392,44 @@ async def test_rate_is_accurate_on_a_virtual_clock(
 
 def test_batcher_is_exported() -> None:
     assert aa.Batcher is Batcher
+
+
+async def test_before_send_runs_before_each_request_and_can_refuse(
+    client: AgileClient, fake: FakeAgileServer
+) -> None:
+    seen: list[tuple[int, str, int]] = []
+
+    async def before_send(tickets: Sequence[aa.Ticket], global_id: str) -> None:
+        await anyio.lowlevel.checkpoint()
+        seen.append((len(tickets), global_id, len(fake.requests)))
+        if any(t.message.body == "refuse" for t in tickets):
+            raise RuntimeError("journal says no")
+
+    async with client.batcher(before_send=before_send, max_messages=5, max_latency=0) as b:
+        tickets = [b.submit_nowait(sms(i)) for i in range(10)]
+        await b.flush()
+        refused = await b.submit(sms(99, body="refuse"))
+    assert [t.state for t in tickets] == [TicketState.ACCEPTED] * 10
+    assert refused.state is TicketState.FAILED
+    assert isinstance(refused.exception(), RuntimeError)
+    assert [n for n, _, _ in seen] == [5, 5, 1]
+    # Each hook ran before its own request reached the provider.
+    assert [before for _, _, before in seen] == [0, 1, 2]
+    assert [r["globalId"] for r in sends(fake)] == [g for _, g, _ in seen[:2]]
+
+
+async def test_an_async_on_result_is_awaited_in_order(
+    client: AgileClient, fake: FakeAgileServer
+) -> None:
+    fake.reject_destinations([number(7)], code=7)
+    written: list[tuple[TicketState, int]] = []
+
+    async def journal(outcome: RequestOutcome) -> None:
+        await anyio.sleep(0.001)  # a write off the event loop
+        written.append((outcome.state, outcome.messages))
+
+    async with client.batcher(on_result=journal, max_messages=10, max_latency=0) as b:
+        for i in range(40):
+            b.submit_nowait(sms(i))
+    assert sum(n for _, n in written) == 40
+    assert sum(n for s, n in written if s is TicketState.FAILED) == 1
