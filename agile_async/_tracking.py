@@ -328,8 +328,11 @@ class DeliveryTracker:
         entry = self._entries.get(message_id)
         return None if entry is None else entry.outcome(message_id)
 
-    async def wait(  # noqa: ASYNC109 - SPEC §4: wait(message_id, timeout=...)
-        self, message_id: str, *, timeout: float | None = None
+    async def wait(
+        self,
+        message_id: str,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - SPEC §4 names wait(id, timeout=...)
     ) -> DeliveryOutcome:
         """Wait until the message is final (delivered or failed) and return its outcome.
 
