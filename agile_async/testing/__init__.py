@@ -14,8 +14,29 @@ or over a real TLS socket (``pip install 'agile-async[server]'``)::
             ...
 
 Script misbehaviour with :class:`Fault`: ``fake.inject(Fault.server_error(code=9), times=2)``.
+
+Have it post delivery reports (one per SMS part) to a webhook or a callback, scripted by a
+:class:`DeliveryScript`::
+
+    fake = FakeAgileServer(
+        delivery_url="http://127.0.0.1:8000/reports",
+        delivery=DeliveryScript(outcomes={DeliveryStatus.DELIVERED: 0.9,
+                                          DeliveryStatus.UNDELIVERABLE: 0.1}, seed=1),
+    )
+    async with fake.delivering():  # posts in the background (serve_tls does it by itself)
+        ...
+    await fake.flush_reports()     # or: post everything queued now, and wait
 """
 
+from ._delivery import (
+    DeliveryAttempt,
+    DeliveryCallback,
+    DeliveryScript,
+    DeliveryStatistics,
+    DeliveryTarget,
+    DestinationFormat,
+    PartRule,
+)
 from ._faults import Fault, FaultKind
 from ._records import AcceptedMessage, AuthMode, RecordedRequest
 from ._server import FakeAgileServer
@@ -25,10 +46,17 @@ from ._transport import FakeTransport
 __all__ = [
     "AcceptedMessage",
     "AuthMode",
+    "DeliveryAttempt",
+    "DeliveryCallback",
+    "DeliveryScript",
+    "DeliveryStatistics",
+    "DeliveryTarget",
+    "DestinationFormat",
     "FakeAgileServer",
     "FakeTransport",
     "Fault",
     "FaultKind",
+    "PartRule",
     "RecordedRequest",
     "TLSServer",
 ]

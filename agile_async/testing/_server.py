@@ -10,23 +10,32 @@ State (credit, logs) sits behind one ``threading.Lock``: the server may run on a
 own (:meth:`FakeAgileServer.serve_tls`) while a test reads the logs from another. The lock is
 never held across an ``await``, so it cannot stall an event loop, and check-then-charge happens
 in one critical section, so concurrent sends can never overdraw the credit.
+
+Delivery reports (:mod:`._delivery`): an accepted send only *queues* its reports, so the
+response never waits for a webhook. Couriers post them: one in the caller's event loop for
+:meth:`FakeAgileServer.delivering` and :meth:`FakeAgileServer.flush_reports`, and one in the
+server thread's loop for :meth:`FakeAgileServer.serve_tls`.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hmac
 import json
+import ssl
 import threading
 import uuid
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
 from datetime import datetime, timezone
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import attrs
+import httpx
 
 from ._asgi import (
     ClientDisconnected,
@@ -39,6 +48,18 @@ from ._asgi import (
     read_body,
     response_headers,
     send_response,
+)
+from ._delivery import (
+    Courier,
+    DeliveryAttempt,
+    DeliveryCallback,
+    DeliveryScript,
+    DeliveryStatistics,
+    DeliveryTarget,
+    Outbox,
+    Step,
+    Target,
+    plan_reports,
 )
 from ._faults import PATH_PREFIX, ConnectionDropped, Fault, FaultScript, endpoint_of
 from ._records import AcceptedMessage, AuthMode, RecordedRequest
@@ -70,6 +91,9 @@ class _Incoming:
     authenticated: bool
     payload: Any = None
     parsed: bool = False
+    #: Delivery reports to queue once the response is out (or lost after processing).
+    reports: list[tuple[Step, ...]] = attrs.field(factory=list)
+    report_targets: tuple[Target, ...] = ()
 
 
 def _utc_now() -> datetime:
@@ -105,7 +129,7 @@ class FakeAgileServer:
     :meth:`reject_destinations`.
 
     Runs on asyncio and trio. Assumptions where the seed is silent are listed in
-    ``docs/_fragments/testing.md``.
+    the README's "Testing your own app with FakeAgileServer".
 
     Args:
         api_key: the accepted ``X-Api-Key``; ``None`` turns API-key auth off.
@@ -120,6 +144,13 @@ class FakeAgileServer:
         forbidden_prefixes: destinations starting with these (``+`` optional) get code 3.
         allowed_ips: the source-IP allow-list; ``None`` allows any (else code 100).
         clock: returns the current aware datetime; used for every timestamp recorded.
+        delivery: the :class:`DeliveryScript` for reports (default: every part delivered).
+        delivery_url: a webhook URL to post reports to (like :meth:`deliver_to`).
+        delivery_callback: an in-process receiver of reports (like :meth:`deliver_to`).
+        delivery_verify: TLS verification for an ``https`` ``delivery_url``: ``True``, a
+            CA bundle path, an ``ssl.SSLContext``, or ``False``.
+        max_pending_reports: reports queued at most; more are dropped (and counted).
+        delivery_log_size: attempts kept in :attr:`delivery_log` (the oldest go first).
     """
 
     #: The base URL in memory: any host works with :meth:`transport`; this one cannot resolve.
@@ -138,6 +169,12 @@ class FakeAgileServer:
         forbidden_prefixes: Collection[str] = (),
         allowed_ips: Collection[str] | None = None,
         clock: Callable[[], datetime] = _utc_now,
+        delivery: DeliveryScript | None = None,
+        delivery_url: str | None = None,
+        delivery_callback: DeliveryCallback | None = None,
+        delivery_verify: ssl.SSLContext | str | bool = True,
+        max_pending_reports: int = 100_000,
+        delivery_log_size: int = 100_000,
     ) -> None:
         if api_key is None and (username is None or password is None):
             raise ValueError("configure api_key, or username and password, or both")
@@ -157,6 +194,14 @@ class FakeAgileServer:
         self._simulated: list[AcceptedMessage] = []
         self._rules: list[DestinationRule] = []
         self._faults = FaultScript()
+        #: How reports are scripted; read when a message is accepted, so it may be replaced.
+        self.delivery = delivery if delivery is not None else DeliveryScript()
+        self._targets: tuple[Target, ...] = ()
+        self._outbox = Outbox(max_pending=max_pending_reports, log_size=delivery_log_size)
+        if delivery_url is not None:
+            self.deliver_to(delivery_url, verify=delivery_verify)
+        if delivery_callback is not None:
+            self.deliver_to(delivery_callback)
 
     def __repr__(self) -> str:
         modes = [m for m, on in (("api_key", self.api_key), ("basic", self.password)) if on]
@@ -258,6 +303,108 @@ class FakeAgileServer:
         """Forget every :meth:`reject_destinations` rule."""
         with self._lock:
             self._rules.clear()
+
+    # -- delivery reports ----------------------------------------------------------------
+
+    def deliver_to(
+        self,
+        target: DeliveryTarget,
+        *,
+        verify: ssl.SSLContext | str | bool = True,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """Post delivery reports to ``target`` too, for every message accepted from now on.
+
+        Each report goes to every target; each target retries on its own.
+
+        Args:
+            target: a webhook URL (``http://`` or ``https://``; the fake POSTs the report as
+                JSON and wants a 2XX back), or a callback taking the report ``dict`` (async or
+                not; raising counts as a failure). Over :meth:`serve_tls` callbacks run on
+                the server's thread.
+            verify: TLS verification for an ``https`` URL: ``True`` (the system's CAs), a
+                CA bundle path, an ``ssl.SSLContext``, or ``False``.
+            headers: extra request headers for a URL, e.g. ``Authorization`` to exercise a
+                receiver's Basic auth.
+        """
+        if isinstance(target, str):
+            url = httpx.URL(target)
+            if url.scheme not in ("http", "https") or not url.host:
+                raise ValueError(f"target: an http:// or https:// URL is needed, got {target!r}")
+        elif not callable(target):
+            raise TypeError(f"target: a URL or a callable is needed, got {target!r}")
+        entry = Target(target, verify=verify, headers=dict(headers or {}))
+        with self._lock:
+            self._targets = (*self._targets, entry)
+
+    def clear_delivery_targets(self) -> None:
+        """Stop producing reports (those already queued are still posted)."""
+        with self._lock:
+            self._targets = ()
+
+    @property
+    def delivery_targets(self) -> tuple[DeliveryTarget, ...]:
+        """The URLs and callbacks reports go to, in the order added."""
+        with self._lock:
+            return tuple(target.endpoint for target in self._targets)
+
+    @contextlib.asynccontextmanager
+    async def delivering(self, *, drain: bool = True) -> AsyncIterator[None]:
+        """Post reports in the background, in the current event loop, while the block runs.
+
+        Reports wait for their scripted delays and retry backoff, as a real provider's
+        would. Use it for end-to-end tests; :meth:`flush_reports` is the deterministic twin.
+        Over :meth:`serve_tls` reports already flow without it.
+
+        Args:
+            drain: on a normal exit, post every report still queued (as
+                :meth:`flush_reports` does) before returning.
+        """
+        courier = Courier(self._outbox, self._now, concurrency=self.delivery.concurrency)
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(partial(courier.run, until_idle=False))
+            try:
+                yield
+                if drain:
+                    await self.flush_reports()
+            finally:
+                tasks.cancel_scope.cancel()
+
+    async def flush_reports(self, *, honour_delays: bool = False) -> None:
+        """Post every queued report now, and wait until none is queued or being posted.
+
+        Follow-ups (the final report after an "Accepted" one, duplicates, retries) are posted
+        in the same call, so afterwards :attr:`delivery_log` holds the whole story. Reports
+        being posted by a background courier (:meth:`delivering`, :meth:`serve_tls`) are
+        waited for. It always ends: each report has bounded attempts, each attempt the
+        script's ``timeout``; wrap it in ``anyio.fail_after`` for a tighter limit.
+
+        Args:
+            honour_delays: wait for scripted delays and retry backoff instead of skipping
+                them.
+        """
+        courier = Courier(
+            self._outbox,
+            self._now,
+            concurrency=self.delivery.concurrency,
+            everything=not honour_delays,
+        )
+        await courier.run(until_idle=True)
+
+    @property
+    def delivery_log(self) -> tuple[DeliveryAttempt, ...]:
+        """Every attempt to post a report, in completion order (a snapshot, bounded)."""
+        return self._outbox.log()
+
+    @property
+    def delivered_reports(self) -> tuple[Mapping[str, Any], ...]:
+        """The reports posted successfully, in order: one per successful post, so a
+        duplicate (or a second target) shows a report twice."""
+        return tuple(attempt.report for attempt in self._outbox.log() if attempt.ok)
+
+    def delivery_statistics(self) -> DeliveryStatistics:
+        """Counters: pending, in flight, delivered, failed attempts, given up, dropped."""
+        return self._outbox.statistics()
 
     # -- serving -------------------------------------------------------------------------
 
@@ -379,6 +526,9 @@ class FakeAgileServer:
             )
             with self._lock:
                 self._requests[index] = record
+            if request.reports:
+                # After the response (or its loss): the provider took the messages either way.
+                self._outbox.submit(request.report_targets, request.reports)
 
     def _respond(self, request: _Incoming) -> _Response:
         """Everything after the faults: route, auth, IP, then the endpoint itself."""
@@ -406,10 +556,11 @@ class FakeAgileServer:
         outcome = plan_send(request.payload, self._policy())
         if isinstance(outcome, Rejection):
             return _fail(outcome.status, outcome.code, outcome.data)
-        return self._commit(outcome, request.index)
+        return self._commit(outcome, request)
 
-    def _commit(self, plan: SendPlan, index: int) -> _Response:
-        """Charge and record a valid request, all or nothing."""
+    def _commit(self, plan: SendPlan, request: _Incoming) -> _Response:
+        """Charge and record a valid request, all or nothing; plan its delivery reports."""
+        index = request.index
         accepted_at = self._now()
         global_id = plan.global_id if plan.global_id is not None else str(uuid.uuid4())
         entries: list[AcceptedMessage] = []
@@ -445,6 +596,11 @@ class FakeAgileServer:
                 self._credit -= cost
                 self._accepted.extend(entries)
             remaining = self._credit
+            targets = self._targets
+        if targets and plan.enable_delivery and not plan.simulation:
+            script = self.delivery
+            request.report_targets = targets
+            request.reports = [chain for entry in entries for chain in plan_reports(script, entry)]
         return _json(
             200,
             {

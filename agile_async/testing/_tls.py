@@ -5,6 +5,10 @@ itself may run on asyncio or trio. trustme makes a throwaway CA and a certificat
 host; the client trusts that CA through :meth:`TLSServer.ssl_context` or
 :attr:`TLSServer.ca_cert_path`. Both come from the ``server`` extra, imported only here.
 
+Delivery reports flow by themselves here: the server thread runs ``fake.delivering()`` around
+uvicorn, so a courier posts the fake's reports from that thread's event loop for as long as
+the server runs (reports still queued when it stops stay queued for ``fake.flush_reports()``).
+
 Scripted drops need the socket: a drop before processing closes the connection without a
 response; a drop after processing sends the status line and half the body under a longer
 ``Content-Length``, then closes. uvicorn's ASGI interface has no "close this connection" call,
@@ -145,11 +149,16 @@ class TLSServer:
 
     def _run(self) -> None:
         try:
-            anyio.run(self._server.serve, [self._sock], backend="asyncio")
+            anyio.run(self._serve, backend="asyncio")
         except BaseException as exc:  # uvicorn exits with SystemExit on startup errors
             self._error = exc
         finally:
             self._ready.set()
+
+    async def _serve(self) -> None:
+        """uvicorn, with the fake's delivery-report courier beside it in the same loop."""
+        async with self._fake.delivering(drain=False):
+            await self._server.serve([self._sock])
 
     def __enter__(self) -> TLSServer:
         self.start()
