@@ -6,20 +6,16 @@ uvicorn runs on a thread of its own (on asyncio), so the test may run on asyncio
 from __future__ import annotations
 
 import json
-import socket
-import threading
 from collections.abc import Iterator
 from typing import Any
 
-import anyio
 import httpx
 import pytest
 
 from agile_async import DeliveryReport
 from agile_async.webhooks import DeliveryReportReceiver
 
-pytest.importorskip("uvicorn")
-import uvicorn  # the server extra: skipped above when it is missing
+from ._serving import serve_in_thread
 
 pytestmark = pytest.mark.anyio
 
@@ -44,31 +40,8 @@ def served() -> Iterator[tuple[str, list[DeliveryReport]]]:
     """A receiver (path token, 64 KiB cap) served by uvicorn with lifespan on."""
     seen: list[DeliveryReport] = []
     receiver = DeliveryReportReceiver(seen.append, path_token=TOKEN, max_body_bytes=65536)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    ready = threading.Event()
-
-    class Server(uvicorn.Server):
-        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-            await super().startup(sockets)
-            ready.set()
-
-    config = uvicorn.Config(
-        receiver, lifespan="on", log_config=None, access_log=False, timeout_graceful_shutdown=1
-    )
-    server = Server(config)
-    thread = threading.Thread(
-        target=lambda: anyio.run(server.serve, [sock], backend="asyncio"), daemon=True
-    )
-    thread.start()
-    try:
-        assert ready.wait(10), "uvicorn did not start"
-        assert server.started, "uvicorn did not start (lifespan refused?)"
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}", seen
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with serve_in_thread(receiver) as base_url:
+        yield base_url, seen
 
 
 async def test_reports_over_real_http(served: tuple[str, list[DeliveryReport]]) -> None:
