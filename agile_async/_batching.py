@@ -213,6 +213,9 @@ class Batcher(anyio.AsyncContextManagerMixin):
         self._client = client
         self.settings = settings
         self._limiter = limiter if limiter is not None else make_limiter(settings.rate_limit)
+        check_settings = getattr(self._limiter, "check_settings", None)
+        if check_settings is not None:  # a shared limiter refuses requests it can never grant
+            check_settings(settings)
         self._on_result = on_result
         self._before_send = before_send
         self._outcomes: MemoryObjectSendStream[RequestOutcome] | None = None

@@ -160,4 +160,3 @@ class DeliveryReport:
     lcr_operator: str | None = None
     real_operator: str | None = None
     price: Decimal | None = None
-

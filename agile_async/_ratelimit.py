@@ -57,7 +57,8 @@ class RateLimit:
         burst: how many tokens may be spent at once after a quiet spell (default: one
             second's worth). A request costing more than the burst waits for a full bucket
             and leaves the bucket in debt, so the long-run rate still holds.
-        recovery: seconds for the rate to climb back from a 429's halving to the full rate.
+        recovery: how fast the rate climbs back after a 429: by the whole configured rate
+            per ``recovery`` seconds (so from half the rate, ``recovery / 2`` seconds).
     """
 
     rate: float = attrs.field(validator=_positive)

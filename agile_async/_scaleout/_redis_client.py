@@ -1,0 +1,226 @@
+"""The one place that knows redis-py and coredis: run Lua scripts, on a client that fits.
+
+The SDK needs a single call from a Redis client: ``register_script(source)``, then
+``await script(keys=..., args=...)``, which is the same in both libraries (each reloads
+the script by itself after ``NOSCRIPT``). Both are imported lazily, when a client of
+theirs is handed over or :func:`connect` opens one.
+
+redis-py's asyncio client cannot run under trio (it needs an asyncio event loop), so a
+redis-py client is refused with :class:`~agile_async.ConfigurationError` while trio runs;
+coredis is built on AnyIO and runs on both.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
+
+import anyio
+import attrs
+
+from .._exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    import coredis
+    import redis.asyncio
+
+    #: The clients the SDK accepts.
+    RedisClient: TypeAlias = (
+        redis.asyncio.Redis
+        | redis.asyncio.RedisCluster
+        | coredis.Redis[Any]
+        | coredis.RedisCluster[Any]
+    )
+
+__all__ = [
+    "COREDIS_NOT_ENTERED",
+    "TRIO_NEEDS_COREDIS",
+    "RedisClient",
+    "ScriptHost",
+    "adapt",
+    "connect",
+]
+
+#: What trio users are told when they hand over a redis-py client.
+TRIO_NEEDS_COREDIS = (
+    "Redis scale-out on trio needs coredis: pip install 'agile-async[redis-trio]' and pass a "
+    "coredis.Redis/RedisCluster that you entered with 'async with'. redis-py's asyncio "
+    "client cannot run under trio."
+)
+
+#: What coredis users are told when they hand over a client they did not enter.
+COREDIS_NOT_ENTERED = (
+    "enter the coredis client before the limiter: 'async with coredis.Redis(...) as redis:'"
+)
+
+Kind = Literal["redis-py", "coredis"]
+#: ``await script(keys, args)``: one round trip, the script's reply as the client decodes it.
+Script = Callable[[Sequence[str], Sequence[str]], Awaitable[Any]]
+
+
+class _Registrar(Protocol):
+    """What both libraries' async clients offer (the SDK uses nothing else)."""
+
+    def register_script(self, script: str, /) -> Callable[..., Awaitable[Any]]: ...
+
+
+def running_trio() -> bool:
+    """Whether the current thread runs trio (trio is never imported to find out)."""
+    trio = sys.modules.get("trio")
+    if trio is None:
+        return False
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        return False
+    return True
+
+
+@attrs.frozen
+class ScriptHost:
+    """A Redis client the SDK may use, with the errors worth retrying on it.
+
+    Attributes:
+        kind: which library the client comes from.
+        client: the caller's client (or one :func:`connect` opened).
+        transient: connection blips: safe to retry an idempotent script after them.
+    """
+
+    kind: Kind
+    client: _Registrar
+    transient: tuple[type[BaseException], ...]
+
+    def script(self, source: str) -> Script:
+        """Register ``source`` (nothing is sent until the first call)."""
+        registered = self.client.register_script(source)
+
+        async def run(keys: Sequence[str], args: Sequence[str]) -> Any:
+            return await registered(keys=list(keys), args=list(args))
+
+        return run
+
+    def check_backend(self) -> None:
+        """Refuse a client that cannot run on the current event loop."""
+        if self.kind == "redis-py" and running_trio():
+            raise ConfigurationError(TRIO_NEEDS_COREDIS)
+
+    def check_ready(self) -> None:
+        """Refuse a coredis client that was not entered (before it leaks a connection)."""
+        pool = getattr(self.client, "connection_pool", None)
+        if self.kind != "coredis" or pool is None:
+            return
+        try:
+            pool.task_group  # noqa: B018  (coredis raises RuntimeError before `async with`)
+        except RuntimeError:
+            raise ConfigurationError(COREDIS_NOT_ENTERED) from None
+        except AttributeError:  # another coredis version: the first command will tell
+            return
+
+
+def _library(module: str) -> Kind | None:
+    root = module.partition(".")[0]
+    if root == "redis":
+        return "redis-py"
+    if root == "coredis":
+        return "coredis"
+    return None
+
+
+def adapt(client: object) -> ScriptHost:
+    """Wrap a caller's client, refusing what the SDK cannot use.
+
+    Raises:
+        ConfigurationError: not an async client of redis-py or coredis, or a redis-py client
+            while trio runs.
+    """
+    kind = _library(type(client).__module__)
+    if kind == "redis-py":
+        host = _adapt_redis_py(client)
+    elif kind == "coredis":
+        host = _adapt_coredis(client)
+    else:
+        raise ConfigurationError(
+            f"unsupported Redis client {type(client).__qualname__!r}: pass a "
+            "redis.asyncio.Redis or RedisCluster (pip install 'agile-async[redis]'), or a "
+            "coredis.Redis or RedisCluster (pip install 'agile-async[redis-trio]', also on trio)"
+        )
+    host.check_backend()
+    return host
+
+
+def _adapt_redis_py(client: object) -> ScriptHost:
+    import redis.asyncio
+    import redis.exceptions as errors
+
+    if not isinstance(client, (redis.asyncio.Redis, redis.asyncio.RedisCluster)):
+        raise ConfigurationError(
+            f"{type(client).__qualname__} is redis-py's synchronous client: pass a "
+            "redis.asyncio.Redis (or redis.asyncio.RedisCluster)"
+        )
+    transient = (
+        errors.ConnectionError,  # BusyLoadingError (a restart loading its data) included
+        errors.TimeoutError,
+        errors.ClusterDownError,
+        errors.TryAgainError,
+        ConnectionError,
+        TimeoutError,
+    )
+    return ScriptHost("redis-py", client, transient)
+
+
+def _adapt_coredis(client: object) -> ScriptHost:
+    import coredis
+    import coredis.exceptions as errors
+
+    if not isinstance(client, (coredis.Redis, coredis.RedisCluster)):
+        raise ConfigurationError(
+            f"unsupported coredis client {type(client).__qualname__!r}: pass a coredis.Redis "
+            "or coredis.RedisCluster"
+        )
+    transient = (
+        errors.ConnectionError,  # BusyLoadingError included
+        errors.ClusterDownError,
+        errors.TryAgainError,
+        ConnectionError,
+        TimeoutError,
+    )
+    return ScriptHost("coredis", client, transient)
+
+
+def _installed(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
+
+
+@asynccontextmanager
+async def connect(url: str) -> AsyncIterator[ScriptHost]:
+    """Open a client for ``url`` that fits the running backend, and close it at the end.
+
+    redis-py on asyncio when it is installed, otherwise coredis (the only choice on trio).
+
+    Raises:
+        ImportError: the library the backend needs is missing; the message names the extra.
+    """
+    if running_trio() or not _installed("redis"):
+        if not _installed("coredis"):
+            if running_trio():
+                raise ImportError(TRIO_NEEDS_COREDIS)
+            raise ImportError(
+                "Redis scale-out needs a Redis client: pip install 'agile-async[redis]' "
+                "(redis-py, asyncio) or 'agile-async[redis-trio]' (coredis, asyncio and trio)"
+            )
+        import coredis
+
+        async with coredis.Redis.from_url(url) as client:
+            yield adapt(client)
+        return
+    import redis.asyncio
+
+    redis_client = redis.asyncio.Redis.from_url(url)
+    try:
+        yield adapt(redis_client)
+    finally:
+        with anyio.CancelScope(shield=True):
+            await redis_client.aclose()

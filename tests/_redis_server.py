@@ -1,0 +1,129 @@
+"""A real redis-server for the Redis tests: one per session, on a private Unix socket.
+
+Load it from a test module with ``pytest_plugins = ("tests._redis_server",)`` and ask for the
+``redis_url`` fixture (or ``redis_server``). The server keeps nothing on disk, listens on no
+TCP port (so no port races) and is stopped at the end of the session.
+
+A missing ``redis-server`` binary skips these tests on a developer's machine, but fails them
+when ``CI=true``: a green CI run always means the Redis tests ran.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import attrs
+import pytest
+
+__all__ = ["RedisServer", "redis_server", "redis_url", "start_redis_server"]
+
+#: How long the server may take to answer its first PING, in seconds.
+START_TIMEOUT = 10.0
+#: Unix socket paths are limited to 107 bytes on Linux (104 on macOS).
+_MAX_SOCKET_PATH = 100
+
+
+@attrs.frozen
+class RedisServer:
+    """A running redis-server: its process, its socket and its working directory."""
+
+    process: subprocess.Popen[bytes]
+    socket_path: Path
+    directory: Path
+
+    @property
+    def url(self) -> str:
+        """A URL both redis-py and coredis accept."""
+        return f"unix://{self.socket_path}"
+
+    def command(self, *args: str) -> bytes:
+        """Send one inline command on a fresh connection; the raw reply line."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(2)
+            sock.connect(str(self.socket_path))
+            sock.sendall(" ".join(args).encode() + b"\r\n")
+            return sock.recv(65536)
+
+
+def _answers(socket_path: Path) -> bool:
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(1)
+            sock.connect(str(socket_path))
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def start_redis_server(directory: Path, *extra: str) -> RedisServer:
+    """Start ``redis-server`` in ``directory`` and wait until it answers PING.
+
+    Skips the test when the binary is missing, unless ``CI=true`` (then it fails).
+    """
+    binary = shutil.which("redis-server")
+    if binary is None:
+        message = "redis-server is not installed (Debian: apt-get install redis-server)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message}; CI must run the Redis tests")
+        pytest.skip(message)
+    socket_path = directory / "r.sock"
+    if len(str(socket_path)) > _MAX_SOCKET_PATH:  # a deep pytest basetemp
+        socket_path = Path(tempfile.mkdtemp(prefix="agile-redis-")) / "r.sock"
+    log = (directory / "redis.log").open("wb")
+    process = subprocess.Popen(
+        [
+            binary,
+            "--port", "0",
+            "--unixsocket", str(socket_path),
+            "--unixsocketperm", "700",
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", str(directory),
+            *extra,
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    log.close()
+    deadline = time.monotonic() + START_TIMEOUT
+    while not _answers(socket_path):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            output = (directory / "redis.log").read_text(errors="replace")
+            pytest.fail(f"redis-server did not start:\n{output[-2000:]}")
+        time.sleep(0.02)
+    return RedisServer(process, socket_path, directory)
+
+
+def stop_redis_server(server: RedisServer) -> None:
+    """Terminate the server (SIGTERM), killing it if it lingers."""
+    server.process.terminate()
+    try:
+        server.process.wait(5)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait(5)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One redis-server for the whole session."""
+    server = start_redis_server(tmp_path_factory.mktemp("redis"))
+    try:
+        yield server
+    finally:
+        stop_redis_server(server)
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server: RedisServer) -> str:
+    """The session's redis-server, as a ``unix://`` URL."""
+    return redis_server.url
