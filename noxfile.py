@@ -60,12 +60,13 @@ def bench(session: nox.Session) -> None:
     if session.posargs:
         session.run("python", *session.posargs)
         return
-    for script in ("benchmarks/segments.py", "benchmarks/throughput.py"):
+    for script in ("benchmarks/segments.py", "benchmarks/throughput.py", "benchmarks/campaign.py"):
         session.run("python", script)
 
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """The main job in a fresh virtualenv: a send through the sandbox over real TLS."""
-    session.install("-q", "-e", ".[fast,server]")
-    session.run("python", "examples/quickstart.py", *session.posargs)
+    """The main job in a fresh virtualenv: a whole sandbox campaign, then the quickstart."""
+    session.install("-q", "-e", ".[fast,server,cli]")
+    session.run("python", "-m", "agile_async", "demo", *session.posargs)
+    session.run("python", "examples/quickstart.py")

@@ -229,15 +229,21 @@ _GOOD_SENDERS: set[str] = set()
 
 def _plainly_valid(message: object, options: SendOptions) -> bool:
     """The common case, checked without building anything: a plain text to plain numbers
-    from a known sender, with generated ids. Anything else takes the full checks."""
+    from a known sender, with no ids or well-formed ones. Anything else takes the full
+    checks (which also explain what is wrong)."""
     if type(message) is not Message:
         return False
     body = message.body
     destinations = message.destinations
+    ids = message.ids
+    if ids is not None and not (
+        len(ids) == len(destinations)
+        and all(type(i) is str and 0 < len(i) <= options.max_id_len for i in ids)
+    ):
+        return False
     return (
         type(body) is str
         and 0 < len(body) <= _LONG_BODY
-        and message.ids is None
         and message.udh_data is None
         and message.scheduling is None
         and not message.hex_body

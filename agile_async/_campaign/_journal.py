@@ -1,0 +1,388 @@
+"""The journal contract: what a campaign records, and the states every recipient goes through.
+
+A journal is the campaign's memory. It holds the campaign's definition and one row per
+recipient *before anything is sent*, and every state change after:
+
+```
+pending ──mark_in_flight (durable, before the POST)──> in_flight ──> accepted
+   ^                                                        │   └──> failed (reason)
+   └───────── release (the request provably never went) ────┤
+                                                            └──> unknown
+failed at load (bad destination, template) ─────────────────────────> failed
+```
+
+The one rule that keeps a crash from texting anyone twice: a row whose request *may* have
+gone out (``in_flight`` when its process died) becomes ``unknown`` when the journal is next
+opened, and is never sent again unless the operator asks (``resend_unknown``). The provider
+documents no idempotency key, so this is the only safe reading of a lost answer.
+
+Backends implement :class:`Journal`: the embedded SQLite journal now, a Redis one for many
+workers later (SCALEOUT.md §4); the engine is written against the protocol only.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal, Protocol, runtime_checkable
+
+import attrs
+
+from .._exceptions import AgileError, APIError, OutcomeUnknownError
+from .._models import DeliveryStatus, SendOptions
+from .._tickets import RequestTotals
+
+__all__ = [
+    "CampaignDefinition",
+    "CampaignError",
+    "DeliveryUpdate",
+    "Failure",
+    "InputChangedError",
+    "InputFormat",
+    "Journal",
+    "JournalError",
+    "JournalRow",
+    "LoadState",
+    "LoadedRow",
+    "OutgoingRow",
+    "Recovery",
+    "RowState",
+    "StateCounts",
+    "Tally",
+]
+
+#: How the recipients file is written: CSV with a header, or one JSON object per line.
+InputFormat = Literal["csv", "jsonl"]
+
+
+class CampaignError(AgileError):
+    """The campaign cannot go on as asked (its input, its journal, or how it was called)."""
+
+
+class JournalError(CampaignError):
+    """The journal is missing, belongs to another campaign, is in use, or disagrees with
+    itself (a row was not in the state a transition needs)."""
+
+
+class InputChangedError(CampaignError):
+    """The recipients file differs from the one the campaign was created from, and the
+    journal does not yet hold every row, so the campaign cannot be finished from it."""
+
+
+class RowState(str, enum.Enum):
+    """Where one recipient's message is. ``accepted``, ``failed`` and ``unknown`` are final
+    (``unknown`` goes back to ``pending`` only on an explicit ``resend_unknown``)."""
+
+    PENDING = "pending"
+    IN_FLIGHT = "in_flight"
+    ACCEPTED = "accepted"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@attrs.frozen
+class Failure:
+    """Why a row failed or became unknown: the error's class, the provider code, the text.
+
+    Attributes:
+        kind: the error class name (``InvalidDestinationError``, ``ValidationError``,
+            ``TemplateError``, ``OutcomeUnknownError``...).
+        message: the error's text (never a secret: the SDK's errors carry none).
+        code: the provider's error code, when the provider gave one.
+    """
+
+    kind: str
+    message: str
+    code: int | None = None
+
+    @classmethod
+    def from_exception(cls, error: BaseException) -> Failure:
+        """The reason recorded for ``error``."""
+        code = error.code if isinstance(error, APIError) else None
+        text = str(error) or type(error).__name__
+        return cls(type(error).__name__, text, code)
+
+    def __str__(self) -> str:
+        code = f" (code {self.code})" if self.code is not None else ""
+        return f"{self.kind}{code}: {self.message}"
+
+
+@attrs.frozen(kw_only=True)
+class CampaignDefinition:
+    """What a campaign is, recorded once, before its first row.
+
+    Attributes:
+        campaign_id: a short random id; generated message ids start with it.
+        source: the recipients file, as an absolute path.
+        source_format: ``"csv"`` or ``"jsonl"``.
+        source_sha256: the file's SHA-256 (hex) when the campaign was created.
+        source_size: the file's size in bytes.
+        body: the body template (``{name}`` fields filled from each row).
+        sender: the sender alias or number.
+        options: the request options every message is sent with.
+        created_at: when the campaign was created (UTC).
+        defaults: run settings recorded for later resumes (rate limit...), JSON-friendly.
+    """
+
+    campaign_id: str
+    source: str
+    source_format: InputFormat
+    source_sha256: str
+    source_size: int
+    body: str
+    sender: str
+    options: SendOptions
+    created_at: datetime
+    defaults: Mapping[str, object] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class LoadState:
+    """How far loading the input has come: rows up to ``loaded_through`` are recorded."""
+
+    loaded_through: int
+    done: bool
+
+
+@attrs.frozen(kw_only=True)
+class LoadedRow:
+    """One input record, as the loader records it.
+
+    A record refused at load (a bad destination, a template variable missing, a duplicate
+    id) carries its ``failure`` and is stored as ``failed``, so the campaign reports it
+    instead of stopping on it.
+    """
+
+    seq: int
+    message_id: str | None
+    destination: str
+    body: str | None
+    parts: int = 0
+    encoding: str | None = None
+    failure: Failure | None = None
+
+
+@attrs.frozen
+class OutgoingRow:
+    """A row to send: everything the engine needs to build its message."""
+
+    seq: int
+    message_id: str
+    destination: str
+    body: str
+
+
+@attrs.frozen(kw_only=True)
+class JournalRow:
+    """One row as reported by ``status``/``export`` (without its body).
+
+    Attributes:
+        seq: the record's number in the input, from 1.
+        message_id: the id sent with the message (matches delivery reports' ``messageId``).
+        destination: the phone number as sent.
+        state: the row's :class:`RowState`.
+        parts: the SDK's count of SMS parts for the body.
+        encoding: ``"GSM-7"`` or ``"UCS-2"`` (``None`` for rows refused at load).
+        attempts: how many requests carried it (above 1 only after ``resend_unknown``).
+        global_id: the ``globalId`` of the latest request that carried it.
+        failure: why it failed or is unknown.
+        delivery: the latest delivery status recorded for it.
+        delivered_at: when that status was reached (the report's ``doneDate``).
+    """
+
+    seq: int
+    message_id: str | None
+    destination: str
+    state: RowState
+    parts: int
+    encoding: str | None
+    attempts: int
+    global_id: str | None
+    failure: Failure | None
+    delivery: DeliveryStatus | None
+    delivered_at: datetime | None
+
+
+@attrs.frozen(kw_only=True)
+class StateCounts:
+    """How many rows are in each state, and what the provider reported for the accepted."""
+
+    pending: int = 0
+    in_flight: int = 0
+    accepted: int = 0
+    failed: int = 0
+    unknown: int = 0
+    #: SMS parts of the accepted rows, by the provider's count (``processedSmsParts``).
+    parts: int = 0
+    #: The credit (EUR) reported by the latest accepted request, if any.
+    credit: Decimal | None = None
+    #: Rows by delivery status (rows with no report yet are not counted).
+    deliveries: Mapping[DeliveryStatus, int] = attrs.field(factory=dict)
+
+    @property
+    def total(self) -> int:
+        """Every row of the campaign."""
+        return self.pending + self.in_flight + self.accepted + self.failed + self.unknown
+
+    @property
+    def settled(self) -> int:
+        """Rows with a final outcome (accepted, failed or unknown)."""
+        return self.accepted + self.failed + self.unknown
+
+    def of(self, state: RowState) -> int:
+        """The count for one state."""
+        return int(getattr(self, state.name.lower()))
+
+
+@attrs.frozen
+class DeliveryUpdate:
+    """A delivery status to record for one message (from a delivery report)."""
+
+    message_id: str
+    status: DeliveryStatus
+    done_at: datetime | None = None
+
+
+def delivery_rank(status: DeliveryStatus) -> int:
+    """Which status wins when reports disagree: a failure (of any part) over delivered,
+    delivered over accepted; a report never downgrades what is recorded."""
+    if status is DeliveryStatus.ACCEPTED:
+        return 0
+    return 1 if status is DeliveryStatus.DELIVERED else 2
+
+
+@attrs.frozen
+class Tally:
+    """Rows grouped for a cost estimate: by destination prefix and encoding.
+
+    Attributes:
+        prefix: the destinations' first digits (as many as asked; ``""`` when none were).
+        encoding: ``"GSM-7"`` or ``"UCS-2"``.
+        rows: how many rows.
+        parts: their SMS parts, by the SDK's count.
+    """
+
+    prefix: str
+    encoding: str | None
+    rows: int
+    parts: int
+
+
+@attrs.frozen
+class Recovery:
+    """What opening the journal found and did about an earlier run.
+
+    Attributes:
+        became_unknown: rows that were in flight when the previous run died, now unknown.
+        requeued: unknown rows put back to pending because ``resend_unknown`` was asked.
+    """
+
+    became_unknown: int = 0
+    requeued: int = 0
+
+
+#: A failure reason for rows whose request may have gone out when their process died.
+CRASH_FAILURE = Failure(
+    OutcomeUnknownError.__name__,
+    "the process stopped while this message's request was in flight: it may or may not "
+    "have been sent",
+)
+
+
+@runtime_checkable
+class Journal(Protocol):
+    """What the campaign engine needs from a journal backend.
+
+    Every method may be called from any AnyIO backend and must not block the event loop.
+    Row numbers (``seq``) are the records' positions in the input, from 1.
+    """
+
+    # -- definition and loading --------------------------------------------------------
+
+    async def create(self, definition: CampaignDefinition) -> None:
+        """Record a new campaign; fails if the journal already holds one."""
+
+    async def definition(self) -> CampaignDefinition | None:
+        """The campaign recorded here, or ``None`` for an empty journal."""
+
+    async def load_state(self) -> LoadState:
+        """How much of the input is recorded."""
+
+    async def append(self, rows: Sequence[LoadedRow], *, done: bool) -> None:
+        """Record the next input rows atomically, with ``done`` once the input is exhausted.
+
+        A row whose ``message_id`` is already taken is stored as failed, naming the row
+        that has it. Rows at or below :meth:`load_state`'s ``loaded_through`` are ignored,
+        so a loader that crashed may simply start over.
+        """
+
+    # -- sending -------------------------------------------------------------------------
+
+    async def recover(self, *, resend_unknown: bool = False) -> Recovery:
+        """Start a session: rows in flight from a dead session become unknown (never
+        re-sent); with ``resend_unknown``, every unknown row goes back to pending."""
+
+    async def next_rows(self, limit: int) -> Sequence[OutgoingRow]:
+        """The next pending rows for this session to send (at most ``limit``), never the
+        same row twice in one session; empty when there are none left."""
+
+    async def mark_in_flight(self, seqs: Sequence[int], global_id: str) -> None:
+        """Durably record that these rows are about to go out in request ``global_id``.
+        Must be on stable storage before returning: the POST follows.
+
+        Rows must be pending, or in flight in this session (the halves of a request split
+        by bisection go out again under new ``globalId`` values).
+
+        Raises:
+            JournalError: a row already has an outcome (nothing is changed, nothing must
+                be sent).
+        """
+
+    async def record_accepted(self, seqs: Sequence[int], totals: RequestTotals) -> None:
+        """The provider accepted the request that carried these rows."""
+
+    async def record_failed(self, seqs: Sequence[int], failure: Failure) -> None:
+        """These rows failed for good (pending or in flight before)."""
+
+    async def record_unknown(self, seqs: Sequence[int], failure: Failure) -> None:
+        """The request carrying these rows may or may not have been taken."""
+
+    async def release(self, seqs: Sequence[int]) -> None:
+        """The request carrying these in-flight rows provably never went (an account error,
+        a refused connection): they are pending again, for a later run."""
+
+    async def record_delivery(
+        self, message_id: str, status: DeliveryStatus, done_at: datetime | None = None
+    ) -> bool:
+        """Record a delivery status for a message; ``False`` if no row has that id.
+
+        Reports never downgrade (see :func:`delivery_rank`): ``ACCEPTED`` does not replace
+        ``DELIVERED``, and ``DELIVERED`` (say, of a message's second part) does not replace a
+        failure (of its first).
+        """
+
+    async def record_deliveries(self, updates: Sequence[DeliveryUpdate]) -> int:
+        """:meth:`record_delivery` for many reports in one write; returns how many ids
+        matched a row."""
+
+    # -- reading -------------------------------------------------------------------------
+
+    async def counts(self) -> StateCounts:
+        """Rows by state, with the provider's parts and latest credit."""
+
+    async def tally(self, states: Sequence[RowState], *, prefix_digits: int = 0) -> list[Tally]:
+        """Rows in ``states`` grouped by the first ``prefix_digits`` digits of their
+        destination and by encoding: what a cost estimate needs, without reading every row."""
+
+    def rows(
+        self, states: Sequence[RowState] | None = None, *, chunk: int = 5000
+    ) -> AsyncGenerator[Sequence[JournalRow], None]:
+        """Every row (or those in ``states``) in input order, in chunks."""
+
+    async def aclose(self) -> None:
+        """Release the journal (its connection, its lock)."""

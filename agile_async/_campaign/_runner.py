@@ -1,0 +1,316 @@
+"""One run of a campaign: pending rows into the Batcher, every outcome into the journal.
+
+```
+journal.next_rows --> Batcher.submit          (waits while the queue is full, or while too
+                                               many outcomes are not recorded yet)
+before_send:  journal.mark_in_flight (durable) --> POST
+on_result:    journal.record_accepted | record_failed | record_unknown | release
+```
+
+A run stops early, cleanly, on an error that will not go away by itself: an account error
+(credentials, credit, IP allow-list) or a provider/network failure that outlasted the
+retries. Messages not yet sent stay pending; messages in requests under way keep their real
+outcome. :meth:`Runner.stop` does the same on request (the CLI's Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from .._batching import Batcher, MessageWithdrawnError, RequestOutcome
+from .._config import BatchSettings
+from .._exceptions import (
+    AgileError,
+    APIError,
+    ClientClosedError,
+    RateLimitError,
+    ServerError,
+    ServiceTimeoutError,
+    TransportError,
+    ValidationError,
+)
+from .._models import Message
+from .._ratelimit import RateLimiter
+from .._tickets import Ticket, TicketState
+from ._journal import Failure, Journal, JournalError
+from ._report import CampaignProgress
+
+if TYPE_CHECKING:
+    from .._client import AgileClient
+
+__all__ = ["Runner", "call_back", "unwrap"]
+
+log = logging.getLogger("agile_async")
+
+#: Rows read from the journal at a time while sending.
+SEND_CHUNK = 1000
+#: Progress rate is measured over this many recent seconds.
+_RATE_WINDOW = 10.0
+
+
+def _not_sent(error: BaseException) -> bool:
+    """Whether a failed request did not send its messages, and the cause will not go away
+    by retrying now: those rows go back to pending and the run stops.
+
+    That is an account error, a failure the client retried in vain (the SDK retries only
+    what the provider did not take: codes 8 and 9, 429, connection failures, gateway
+    pages), and any answer that is not the provider's verdict (no provider code: a proxy's
+    page, a wrong base URL), which must not fail every row one by one.
+    """
+    if isinstance(error, APIError) and (error.scope == "account" or error.code is None):
+        return True
+    return isinstance(
+        error,
+        (
+            ClientClosedError,
+            MessageWithdrawnError,
+            TransportError,
+            RateLimitError,
+            ServerError,
+            ServiceTimeoutError,
+            JournalError,
+        ),
+    )
+
+
+class Runner:
+    """Sends a campaign's pending rows once, recording each outcome; one per run.
+
+    Args:
+        journal: where the rows are, and where outcomes go.
+        sender: the campaign's sender.
+        total: rows this run sets out to send (for progress).
+        credit: the latest credit known before the run.
+    """
+
+    def __init__(self, journal: Journal, sender: str, total: int, credit: Decimal | None) -> None:
+        self._journal = journal
+        self._sender = sender
+        self.total = total
+        self.credit = credit
+        self.accepted = self.failed = self.unknown = self.parts = 0
+        self.stopped_by: BaseException | None = None
+        self.interrupted = False
+        self._stopping = False
+        self._started = time.monotonic()
+        self._samples: deque[tuple[float, int]] = deque(maxlen=256)
+        self._seq_of: dict[Ticket, int] = {}
+        self._in_flight: set[int] = set()
+        self._feeding: anyio.CancelScope | None = None
+        self._recorded: anyio.Event | None = None
+
+    # -- what the caller sees ----------------------------------------------------------
+
+    def progress(self) -> CampaignProgress:
+        """A snapshot, from counters in memory (cheap)."""
+        now = time.monotonic()
+        elapsed = now - self._started
+        done = self.accepted + self.failed + self.unknown
+        rate = _rate(self._samples, now, done, elapsed)
+        left = max(self.total - done, 0)
+        return CampaignProgress(
+            total=self.total,
+            accepted=self.accepted,
+            failed=self.failed,
+            unknown=self.unknown,
+            in_flight=len(self._in_flight),
+            parts=self.parts,
+            credit=self.credit,
+            elapsed=elapsed,
+            rate=rate,
+            eta=(left / rate) if rate > 0 else (0.0 if left == 0 else None),
+        )
+
+    def stop(self, error: BaseException | None = None, *, interrupted: bool = False) -> None:
+        """Send nothing more: stop feeding, refuse new requests, let those under way end.
+
+        ``error`` is what stopped the run (the first one is kept); ``interrupted`` marks a
+        stop asked for by the user.
+        """
+        if interrupted and not self._stopping:
+            self.interrupted = True
+        if error is not None and self.stopped_by is None and not self.interrupted:
+            log.warning("agile_async campaign stopping: %s", error)
+            self.stopped_by = error
+        self._stopping = True
+        if self._feeding is not None:
+            self._feeding.cancel()
+
+    async def run(
+        self,
+        client: AgileClient,
+        settings: BatchSettings,
+        *,
+        limiter: RateLimiter | None,
+        limit: int | None,
+        on_progress: Callable[[CampaignProgress], object] | None,
+        interval: float,
+    ) -> None:
+        """Send until every pending row (or ``limit`` of them) has an outcome, or a stop."""
+        try:
+            async with anyio.create_task_group() as tasks:
+                if on_progress is not None:
+                    tasks.start_soon(self._report_progress, on_progress, interval)
+                async with client.batcher(
+                    settings,
+                    limiter=limiter,
+                    before_send=self._before_send,
+                    on_result=self._on_result,
+                ) as batcher:
+                    # A stop cancels this scope, whether rows are still being fed or the
+                    # last requests are going out: what is still queued is then taken back.
+                    with anyio.CancelScope() as self._feeding:
+                        if not self._stopping:
+                            await self._feed(batcher, limit, _outstanding_limit(settings))
+                            await batcher.flush()
+                    if self._stopping:
+                        await batcher.aclose(cancel=True)
+                tasks.cancel_scope.cancel()
+        finally:
+            self._feeding = None
+            self._stopping = True
+        if on_progress is not None:
+            await call_back(on_progress, self.progress())
+
+    # -- feeding -----------------------------------------------------------------------
+
+    async def _feed(self, batcher: Batcher, limit: int | None, outstanding: int) -> None:
+        """Hand pending rows to the batcher.
+
+        Two kinds of backpressure keep memory flat: ``submit`` waits while the batcher's
+        queue is full, and the feeder waits while more than ``outstanding`` messages have
+        no outcome *recorded* yet (the journal may be slower than the network).
+        """
+        submitted = 0
+        while True:
+            chunk = SEND_CHUNK if limit is None else min(SEND_CHUNK, limit - submitted)
+            rows = await self._journal.next_rows(chunk) if chunk > 0 else ()
+            if not rows:
+                return
+            for row in rows:
+                while len(self._seq_of) >= outstanding:
+                    self._recorded = anyio.Event()
+                    await self._recorded.wait()
+                message = Message(
+                    destinations=(row.destination,),
+                    sender=self._sender,
+                    body=row.body,
+                    ids=(row.message_id,),
+                )
+                try:
+                    ticket = await batcher.submit(message)
+                except ValidationError as error:  # a row the batcher's checks refuse
+                    await self._journal.record_failed([row.seq], Failure.from_exception(error))
+                    self.failed += 1
+                    continue
+                except AgileError as error:  # the batcher stopped: an account-wide error
+                    self.stop(error)
+                    return
+                self._seq_of[ticket] = row.seq
+                submitted += 1
+
+    # -- the batcher's hooks -----------------------------------------------------------
+
+    async def _before_send(self, tickets: Sequence[Ticket], global_id: str) -> None:
+        """Durably mark the request's rows in flight; refuse once the run is stopping."""
+        if self._stopping:
+            raise ClientClosedError("the campaign is stopping: this request is not sent")
+        seqs = [self._seq_of[ticket] for ticket in tickets]
+        try:
+            await self._journal.mark_in_flight(seqs, global_id)
+        except JournalError:
+            raise
+        except Exception as error:  # the disk is full, the file vanished...
+            raise JournalError(
+                f"the journal could not record request {global_id}: {error}"
+            ) from error
+        self._in_flight.update(seqs)
+
+    async def _on_result(self, outcome: RequestOutcome) -> None:
+        """Record a request's outcome; stop the run on errors that will not go away."""
+        found = (self._seq_of.pop(ticket, None) for ticket in outcome.tickets)
+        seqs = [seq for seq in found if seq is not None]
+        if self._recorded is not None:
+            self._recorded.set()
+        try:
+            await self._record(outcome, seqs)
+        except Exception as error:
+            log.exception("agile_async campaign: the journal failed to record an outcome")
+            self.stop(JournalError(f"the journal could not record an outcome: {error}"))
+        finally:
+            self._in_flight.difference_update(seqs)
+        self._samples.append((time.monotonic(), self.accepted + self.failed + self.unknown))
+
+    async def _record(self, outcome: RequestOutcome, seqs: list[int]) -> None:
+        journal = self._journal
+        error = outcome.error
+        if outcome.state is TicketState.ACCEPTED:
+            assert outcome.totals is not None
+            await journal.record_accepted(seqs, outcome.totals)
+            self.accepted += len(seqs)
+            self.parts += outcome.totals.processed_sms_parts
+            self.credit = outcome.totals.credit
+        elif outcome.state is TicketState.UNKNOWN:
+            assert error is not None
+            await journal.record_unknown(seqs, Failure.from_exception(error))
+            self.unknown += len(seqs)
+        elif error is not None and _not_sent(error):
+            await journal.release(seqs)  # rows still queued were never in flight: no-op
+            if not isinstance(error, ClientClosedError) or not self._stopping:
+                self.stop(error)
+        elif error is not None:
+            await journal.record_failed(seqs, Failure.from_exception(error))
+            self.failed += len(seqs)
+
+    async def _report_progress(
+        self, on_progress: Callable[[CampaignProgress], object], interval: float
+    ) -> None:
+        while True:
+            await anyio.sleep(interval)
+            await call_back(on_progress, self.progress())
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+async def call_back(callback: Callable[[Any], object], value: object) -> None:
+    """Call a progress callback (sync or async); its errors are logged, never fatal."""
+    try:
+        result = callback(value)
+        if inspect.isawaitable(result):
+            await result
+    except Exception:
+        log.exception("agile_async campaign: the progress callback raised; ignored")
+
+
+def unwrap(error: Exception) -> Exception:
+    """The one error inside (nested) exception groups from task groups, or ``error``."""
+    while True:
+        inner = getattr(error, "exceptions", None)
+        if not (isinstance(inner, tuple) and len(inner) == 1 and isinstance(inner[0], Exception)):
+            return error
+        error = inner[0]
+
+
+def _rate(samples: deque[tuple[float, int]], now: float, done: int, elapsed: float) -> float:
+    """Messages per second over the last few seconds (over the whole run at first)."""
+    while len(samples) > 1 and now - samples[0][0] > _RATE_WINDOW:
+        samples.popleft()
+    if samples and now - samples[0][0] >= 1.0:
+        start, count = samples[0]
+        return (done - count) / (now - start)
+    return done / elapsed if elapsed > 0 else 0.0
+
+
+def _outstanding_limit(settings: BatchSettings) -> int:
+    """How many messages may wait for their outcome to be recorded: a full queue plus every
+    request under way (so the batcher is never starved by this limit)."""
+    return settings.queue_capacity + settings.max_in_flight * settings.max_messages

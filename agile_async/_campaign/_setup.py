@@ -1,0 +1,159 @@
+"""Everything checked before a campaign is recorded, and how a journal is found.
+
+A campaign refused here leaves nothing behind: the sender, options, template and input file
+are all checked before the journal is created.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+
+from .._exceptions import ConfigurationError, Problem, ValidationError
+from .._models import SendOptions
+from .._validation import _check_sender, options_problems
+from ..segments import PriceList
+from ._input import BodyTemplate, RecordReader, derived_id, detect_format, file_digest
+from ._journal import CampaignDefinition, CampaignError, InputFormat, Journal
+from ._sqlite import SQLiteJournal
+
+__all__ = [
+    "another_campaign",
+    "check_definition",
+    "digest_if_present",
+    "inspect_source",
+    "journal_name",
+    "new_definition",
+    "open_journal",
+    "price_list",
+    "same_campaign",
+]
+
+
+def check_definition(sender: str, options: SendOptions) -> None:
+    """Refuse a sender or options the provider would refuse, naming every problem."""
+    problems = options_problems(options)
+    if isinstance(options, SendOptions) and options.global_id is not None:
+        problems.append(Problem("options.global_id", "must be None: every request gets its own"))
+    sender_problem = _check_sender(sender)
+    if sender_problem is not None:
+        problems.append(Problem("sender", sender_problem))
+    if problems:
+        raise ValidationError(problems=problems)
+
+
+def inspect_source(
+    source: str | os.PathLike[str], format: InputFormat | None, template: BodyTemplate
+) -> tuple[Path, InputFormat, str, int]:
+    """The recipients file's absolute path, format, SHA-256 and size (blocking: run it in
+    a thread), after checking that it can be read and, for CSV (whose header names the
+    columns), that it has every column the template uses. JSON lines are checked row by
+    row."""
+    path = Path(source).resolve()
+    if not path.is_file():
+        raise CampaignError(f"no recipients file at {path}")
+    kind = format if format is not None else detect_format(path)
+    if kind not in ("csv", "jsonl"):
+        raise CampaignError(f"format must be 'csv' or 'jsonl', not {kind!r}")
+    reader = RecordReader(path, kind)
+    try:
+        missing = [name for name in template.fields if name not in reader.columns]
+        if kind == "csv" and missing:
+            raise CampaignError(
+                f"the body uses {', '.join('{' + m + '}' for m in missing)} but {path.name} "
+                f"has no such column (columns: {', '.join(reader.columns)})"
+            )
+    finally:
+        reader.close()
+    digest, size = file_digest(path)
+    return path, kind, digest, size
+
+
+def new_definition(
+    *,
+    path: Path,
+    kind: InputFormat,
+    digest: str,
+    size: int,
+    body: str,
+    sender: str,
+    options: SendOptions,
+    defaults: Mapping[str, object] | None,
+) -> CampaignDefinition:
+    """A new campaign with a fresh random id (which generated message ids start with)."""
+    campaign_id = secrets.token_hex(6)
+    if len(derived_id(campaign_id, 1)) > options.max_id_len:
+        raise CampaignError(
+            f"options.max_id_len={options.max_id_len} is too short for generated ids "
+            f"such as {derived_id(campaign_id, 1_000_000)!r}"
+        )
+    return CampaignDefinition(
+        campaign_id=campaign_id,
+        source=str(path),
+        source_format=kind,
+        source_sha256=digest,
+        source_size=size,
+        body=body,
+        sender=sender,
+        options=options,
+        created_at=datetime.now(timezone.utc),
+        defaults=dict(defaults or {}),
+    )
+
+
+def digest_if_present(path: Path) -> str | None:
+    """The file's SHA-256, or ``None`` when it is gone (blocking)."""
+    return file_digest(path)[0] if path.is_file() else None
+
+
+def same_campaign(a: CampaignDefinition, b: CampaignDefinition) -> bool:
+    """Whether two definitions are the same campaign: same input bytes, body, sender and
+    options (the id and the time of creation do not count)."""
+    return (a.source_sha256, a.body, a.sender, a.options) == (
+        b.source_sha256,
+        b.body,
+        b.sender,
+        b.options,
+    )
+
+
+def another_campaign(journal: object, existing: CampaignDefinition) -> str:
+    """Why a journal cannot take this campaign."""
+    return (
+        f"{journal_name(journal)} already holds campaign {existing.campaign_id} (from "
+        f"{existing.source}, created {existing.created_at:%Y-%m-%d %H:%M} UTC) with another "
+        "input, body, sender or options: resume it, or choose another journal"
+    )
+
+
+def journal_name(journal: object) -> str:
+    """How to name a journal in messages: its path when it has one."""
+    if isinstance(journal, (str, os.PathLike)):
+        return str(journal)
+    path = getattr(journal, "path", None)
+    return str(path) if path is not None else repr(journal)
+
+
+async def open_journal(
+    journal: str | os.PathLike[str] | Journal, *, create: bool, exclusive: bool
+) -> Journal:
+    """A path opens (or creates) the SQLite journal; a :class:`Journal` is used as is."""
+    if isinstance(journal, (str, os.PathLike)):
+        return await SQLiteJournal.open(journal, create=create, exclusive=exclusive)
+    if not isinstance(journal, Journal):
+        raise TypeError(f"journal must be a path or a Journal, not {type(journal).__name__}")
+    return journal
+
+
+def price_list(prices: PriceList | Decimal | str | int | None) -> PriceList | None:
+    """A price list, from one price per part when that is what was given."""
+    if prices is None or isinstance(prices, PriceList):
+        return prices
+    try:
+        return PriceList({}, default=prices)
+    except (TypeError, ValueError) as error:
+        raise ConfigurationError(f"prices: {error}") from None

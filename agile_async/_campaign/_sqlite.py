@@ -1,0 +1,727 @@
+"""The embedded SQLite journal: one file per campaign, stdlib ``sqlite3``, off the event loop.
+
+Durability. The database runs in WAL mode. Marking rows in flight commits with
+``synchronous=FULL`` (the WAL is fsynced before the request is allowed to go out); every
+other write commits with ``synchronous=NORMAL``, which survives a killed process (the OS
+still holds the written pages) and, after a power loss, can only lose the *latest outcomes*:
+their rows are then still in flight, so they become unknown, never re-sent. A crash can make
+the journal more cautious, never make it send twice.
+
+Threads. ``sqlite3`` blocks, so every call runs in a worker thread
+(:func:`anyio.to_thread.run_sync`), one at a time under an :class:`anyio.Lock`: one
+connection, used by one thread at a time, on asyncio and trio alike. While a campaign runs,
+an advisory lock on ``<journal>.lock`` keeps a second process from running it too (POSIX
+``flock``; released by the OS when the process dies, even by SIGKILL).
+
+Schema (``PRAGMA user_version = 1``)::
+
+    campaign  one row: the definition, the input's SHA-256, how far loading came
+    bodies    id | hash (16 bytes of SHA-256) | text: a body repeated in nearby rows (a
+              campaign without variables) is stored once
+    requests  one row per request that went out: globalId, when, and the provider's totals
+    rows      seq (input record number) | message_id (unique) | destination | body |
+              parts | encoding | state | attempts | request | error_kind, error_code,
+              error_message | delivery, delivered_at
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import os
+import sqlite3
+import sys
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import anyio
+import anyio.to_thread
+import attrs
+
+from .._models import DeliveryStatus, SendOptions
+from .._tickets import RequestTotals
+from ._journal import (
+    CRASH_FAILURE,
+    CampaignDefinition,
+    DeliveryUpdate,
+    Failure,
+    JournalError,
+    JournalRow,
+    LoadedRow,
+    LoadState,
+    OutgoingRow,
+    Recovery,
+    RowState,
+    StateCounts,
+    Tally,
+    delivery_rank,
+)
+
+__all__ = ["SQLiteJournal"]
+
+T = TypeVar("T")
+
+#: Identifies our files (``PRAGMA application_id``): "AGLS".
+_APPLICATION_ID = 0x41474C53
+_SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE campaign (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    campaign_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    source_format TEXT NOT NULL,
+    source_sha256 TEXT NOT NULL,
+    source_size INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    options TEXT NOT NULL,
+    defaults TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    loaded_through INTEGER NOT NULL DEFAULT 0,
+    loading_done INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE bodies (
+    id INTEGER PRIMARY KEY,
+    hash BLOB NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE TABLE requests (
+    id INTEGER PRIMARY KEY,
+    global_id TEXT NOT NULL UNIQUE,
+    started_at TEXT NOT NULL,
+    messages INTEGER NOT NULL,
+    accepted_at TEXT,
+    processed_messages INTEGER,
+    processed_sms_parts INTEGER,
+    credit TEXT
+);
+CREATE TABLE rows (
+    seq INTEGER PRIMARY KEY,
+    message_id TEXT UNIQUE,
+    destination TEXT NOT NULL,
+    body INTEGER,
+    parts INTEGER NOT NULL DEFAULT 0,
+    encoding TEXT,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    request INTEGER,
+    error_kind TEXT,
+    error_code INTEGER,
+    error_message TEXT,
+    delivery INTEGER,
+    delivered_at TEXT
+);
+"""
+
+#: Bodies remembered while loading, to store a body repeated in nearby rows once.
+_RECENT_BODIES = 1024
+
+_PENDING = RowState.PENDING.value
+_IN_FLIGHT = RowState.IN_FLIGHT.value
+_ACCEPTED = RowState.ACCEPTED.value
+_FAILED = RowState.FAILED.value
+_UNKNOWN = RowState.UNKNOWN.value
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def body_hash(body: str) -> bytes:
+    """The key a body is stored under: 128 bits of its SHA-256."""
+    return hashlib.sha256(body.encode("utf-8", "surrogatepass")).digest()[:16]
+
+
+def _options_to_json(options: SendOptions) -> str:
+    return json.dumps(attrs.asdict(options), sort_keys=True)
+
+
+def _options_from_json(text: str) -> SendOptions:
+    return SendOptions(**json.loads(text))
+
+
+class _RunLock:
+    """An advisory, process-wide lock on ``<journal>.lock`` (POSIX ``flock``).
+
+    The OS drops it when the process dies, so a SIGKILL never leaves a stale lock behind.
+    Where ``fcntl`` does not exist (Windows) it does nothing: run one process per journal.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path.with_name(path.name + ".lock")
+        self._file: IO[bytes] | None = None
+
+    def acquire(self) -> None:
+        if sys.platform == "win32":  # pragma: no cover - no flock there
+            return
+        import fcntl
+
+        handle = open(self._path, "ab")  # noqa: SIM115 - held until release()
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise JournalError(
+                f"the journal {self._path.with_suffix('')} is in use by another process "
+                "(a campaign runs from one process at a time)"
+            ) from None
+        self._file = handle
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()  # closing drops the flock
+            self._file = None
+
+
+class _Store:
+    """The synchronous journal: every method runs in a worker thread, one at a time."""
+
+    def __init__(self, path: Path, *, create: bool, exclusive: bool) -> None:
+        self.path = path
+        self._lock = _RunLock(path)
+        if not create and not path.exists():
+            raise JournalError(f"no journal at {path}")
+        if exclusive:
+            self._lock.acquire()
+        try:
+            if create and not path.exists():
+                # Phone numbers and texts are personal data: readable by the owner only
+                # (SQLite gives its -wal and -shm files the same permissions).
+                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+            self._conn = sqlite3.connect(
+                str(path), isolation_level=None, check_same_thread=False, timeout=10.0
+            )
+            self._prepare(create)
+        except sqlite3.DatabaseError as error:
+            self._lock.release()
+            raise JournalError(f"{path} is not a usable journal: {error}") from None
+        except BaseException:
+            self._lock.release()
+            raise
+        self._cursor = 0
+        self._recent_bodies: dict[str, int] = {}
+
+    def _prepare(self, create: bool) -> None:
+        conn = self._conn
+        application_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if application_id == 0 and version == 0:
+            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            if tables:
+                raise JournalError(f"{self.path} is an SQLite file, but not a campaign journal")
+            if not create:
+                raise JournalError(f"{self.path} holds no campaign")
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(
+                "BEGIN IMMEDIATE;"
+                + _SCHEMA
+                + f"PRAGMA application_id={_APPLICATION_ID};"
+                + f"PRAGMA user_version={_SCHEMA_VERSION};"
+                + "COMMIT;"
+            )
+        elif application_id != _APPLICATION_ID:
+            raise JournalError(f"{self.path} is an SQLite file, but not a campaign journal")
+        elif version != _SCHEMA_VERSION:
+            raise JournalError(
+                f"{self.path} has journal schema {version}; this agile-async reads "
+                f"{_SCHEMA_VERSION}"
+            )
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA cache_size=-16000")
+
+    @contextlib.contextmanager
+    def _transaction(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        conn = self._conn
+        if durable:
+            conn.execute("PRAGMA synchronous=FULL")
+        try:
+            if not conn.in_transaction:
+                conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            if durable:
+                conn.execute("PRAGMA synchronous=NORMAL")
+
+    def close(self) -> None:
+        try:
+            self._conn.close()
+        finally:
+            self._lock.release()
+
+    # -- definition and loading --------------------------------------------------------
+
+    def create(self, d: CampaignDefinition) -> None:
+        with self._transaction() as conn:
+            if conn.execute("SELECT count(*) FROM campaign").fetchone()[0]:
+                raise JournalError(f"{self.path} already holds a campaign")
+            conn.execute(
+                "INSERT INTO campaign (id, campaign_id, source, source_format, source_sha256,"
+                " source_size, body, sender, options, defaults, created_at)"
+                " VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    d.campaign_id,
+                    d.source,
+                    d.source_format,
+                    d.source_sha256,
+                    d.source_size,
+                    d.body,
+                    d.sender,
+                    _options_to_json(d.options),
+                    json.dumps(dict(d.defaults), sort_keys=True),
+                    d.created_at.isoformat(),
+                ),
+            )
+
+    def definition(self) -> CampaignDefinition | None:
+        row = self._conn.execute(
+            "SELECT campaign_id, source, source_format, source_sha256, source_size, body,"
+            " sender, options, defaults, created_at FROM campaign"
+        ).fetchone()
+        if row is None:
+            return None
+        return CampaignDefinition(
+            campaign_id=row[0],
+            source=row[1],
+            source_format=row[2],
+            source_sha256=row[3],
+            source_size=row[4],
+            body=row[5],
+            sender=row[6],
+            options=_options_from_json(row[7]),
+            defaults=json.loads(row[8]),
+            created_at=datetime.fromisoformat(row[9]),
+        )
+
+    def load_state(self) -> LoadState:
+        row = self._conn.execute("SELECT loaded_through, loading_done FROM campaign").fetchone()
+        if row is None:
+            raise JournalError(f"{self.path} holds no campaign")
+        return LoadState(int(row[0]), bool(row[1]))
+
+    def append(self, rows: Sequence[LoadedRow], done: bool) -> None:
+        try:
+            self._append(rows, done)
+        except BaseException:
+            self._recent_bodies.clear()  # they may name bodies that were rolled back
+            raise
+
+    def _append(self, rows: Sequence[LoadedRow], done: bool) -> None:
+        with self._transaction() as conn:
+            through = conn.execute("SELECT loaded_through FROM campaign").fetchone()[0]
+            rows = [row for row in rows if row.seq > through]
+            # Bodies get increasing ids (appended, never a random B-tree insert: that is
+            # what keeps loading a million rows linear); a body seen recently is reused.
+            next_id = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM bodies").fetchone()[0]
+            recent = self._recent_bodies
+            new_bodies: list[tuple[int, bytes, str]] = []
+            values: list[tuple[object, ...]] = []
+            for row in rows:
+                body_id = None
+                if row.body is not None:
+                    body_id = recent.get(row.body)
+                    if body_id is None:
+                        body_id = next_id
+                        next_id += 1
+                        new_bodies.append((body_id, body_hash(row.body), row.body))
+                        if len(recent) >= _RECENT_BODIES:
+                            recent.clear()
+                        recent[row.body] = body_id
+                failure = row.failure
+                values.append(
+                    (
+                        row.seq,
+                        row.message_id,
+                        row.destination,
+                        body_id,
+                        row.parts,
+                        row.encoding,
+                        _PENDING if failure is None else _FAILED,
+                        None if failure is None else failure.kind,
+                        None if failure is None else failure.code,
+                        None if failure is None else failure.message,
+                    )
+                )
+            conn.executemany("INSERT INTO bodies (id, hash, text) VALUES (?, ?, ?)", new_bodies)
+            inserted = conn.executemany(
+                "INSERT INTO rows (seq, message_id, destination, body, parts, encoding,"
+                " state, error_kind, error_code, error_message)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING",
+                values,
+            ).rowcount
+            if inserted != len(values):
+                self._record_duplicates(conn, rows)
+            if rows:
+                through = rows[-1].seq
+            conn.execute(
+                "UPDATE campaign SET loaded_through = ?, loading_done = ?", (through, int(done))
+            )
+
+    @staticmethod
+    def _record_duplicates(conn: sqlite3.Connection, rows: Sequence[LoadedRow]) -> None:
+        """Rows whose id another row already has: stored failed, without the id."""
+        first, last = rows[0].seq, rows[-1].seq
+        stored = {
+            seq
+            for (seq,) in conn.execute(
+                "SELECT seq FROM rows WHERE seq BETWEEN ? AND ?", (first, last)
+            )
+        }
+        for row in rows:
+            if row.seq in stored:
+                continue
+            holder = conn.execute(
+                "SELECT seq FROM rows WHERE message_id = ?", (row.message_id,)
+            ).fetchone()
+            failure = Failure(
+                "ValidationError",
+                f"id: {row.message_id!r} is already used by row {holder[0] if holder else '?'}",
+            )
+            conn.execute(
+                "INSERT INTO rows (seq, message_id, destination, parts, encoding, state,"
+                " error_kind, error_message) VALUES (?, NULL, ?, ?, ?, ?, ?, ?)",
+                (
+                    row.seq,
+                    row.destination,
+                    row.parts,
+                    row.encoding,
+                    _FAILED,
+                    failure.kind,
+                    failure.message,
+                ),
+            )
+
+    # -- sending -------------------------------------------------------------------------
+
+    def recover(self, resend_unknown: bool) -> Recovery:
+        self._cursor = 0
+        with self._transaction() as conn:
+            unknown = conn.execute(
+                "UPDATE rows SET state = ?, error_kind = ?, error_code = NULL, error_message = ?"
+                " WHERE state = ?",
+                (_UNKNOWN, CRASH_FAILURE.kind, CRASH_FAILURE.message, _IN_FLIGHT),
+            ).rowcount
+            requeued = 0
+            if resend_unknown:
+                requeued = conn.execute(
+                    "UPDATE rows SET state = ?, error_kind = NULL, error_code = NULL,"
+                    " error_message = NULL WHERE state = ?",
+                    (_PENDING, _UNKNOWN),
+                ).rowcount
+        return Recovery(unknown, requeued)
+
+    def next_rows(self, limit: int) -> list[OutgoingRow]:
+        # CROSS JOIN keeps ``rows`` the outer loop: a walk along seq from the cursor.
+        found = self._conn.execute(
+            "SELECT r.seq, r.message_id, r.destination, b.text FROM rows AS r"
+            " CROSS JOIN bodies AS b ON b.id = r.body"
+            " WHERE r.seq > ? AND r.state = ? ORDER BY r.seq LIMIT ?",
+            (self._cursor, _PENDING, limit),
+        ).fetchall()
+        if found:
+            self._cursor = found[-1][0]
+        return [OutgoingRow(*row) for row in found]
+
+    def mark_in_flight(self, seqs: Sequence[int], global_id: str) -> None:
+        with self._transaction(durable=True) as conn:
+            request = conn.execute(
+                "INSERT INTO requests (global_id, started_at, messages) VALUES (?, ?, ?)",
+                (global_id, _now(), len(seqs)),
+            ).lastrowid
+            # In flight already: a half of this session's request split by bisection (a
+            # session starts by turning every in-flight row into unknown).
+            changed = conn.executemany(
+                "UPDATE rows SET state = ?, request = ?, attempts = attempts + 1"
+                " WHERE seq = ? AND state IN (?, ?)",
+                [(_IN_FLIGHT, request, seq, _PENDING, _IN_FLIGHT) for seq in seqs],
+            ).rowcount
+            if changed != len(seqs):
+                raise JournalError(
+                    f"{len(seqs) - changed} of {len(seqs)} rows already have an outcome; "
+                    f"request {global_id} is not sent"
+                )
+
+    def record_accepted(self, seqs: Sequence[int], totals: RequestTotals) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "UPDATE requests SET accepted_at = ?, processed_messages = ?,"
+                " processed_sms_parts = ?, credit = ? WHERE global_id = ?",
+                (
+                    _now(),
+                    totals.processed_messages,
+                    totals.processed_sms_parts,
+                    str(totals.credit),
+                    totals.global_id,
+                ),
+            )
+            conn.executemany(
+                "UPDATE rows SET state = ?, error_kind = NULL, error_code = NULL,"
+                " error_message = NULL WHERE seq = ? AND state IN (?, ?)",
+                [(_ACCEPTED, seq, _IN_FLIGHT, _UNKNOWN) for seq in seqs],
+            )
+
+    def record_failed(self, seqs: Sequence[int], failure: Failure) -> None:
+        self._settle(seqs, _FAILED, failure, (_PENDING, _IN_FLIGHT))
+
+    def record_unknown(self, seqs: Sequence[int], failure: Failure) -> None:
+        self._settle(seqs, _UNKNOWN, failure, (_IN_FLIGHT,))
+
+    def _settle(
+        self, seqs: Sequence[int], state: str, failure: Failure, before: tuple[str, ...]
+    ) -> None:
+        """Move rows that are in one of the ``before`` states to ``state``, with a reason."""
+        allowed = ", ".join("?" * len(before))
+        with self._transaction() as conn:
+            conn.executemany(
+                "UPDATE rows SET state = ?, error_kind = ?, error_code = ?, error_message = ?"
+                f" WHERE seq = ? AND state IN ({allowed})",
+                [
+                    (state, failure.kind, failure.code, failure.message, seq, *before)
+                    for seq in seqs
+                ],
+            )
+
+    def release(self, seqs: Sequence[int]) -> None:
+        with self._transaction() as conn:
+            conn.executemany(
+                "UPDATE rows SET state = ? WHERE seq = ? AND state = ?",
+                [(_PENDING, seq, _IN_FLIGHT) for seq in seqs],
+            )
+
+    def record_deliveries(self, updates: Sequence[DeliveryUpdate]) -> int:
+        matched = 0
+        with self._transaction() as conn:
+            for update in updates:
+                found = conn.execute(
+                    "SELECT delivery FROM rows WHERE message_id = ?", (update.message_id,)
+                ).fetchone()
+                if found is None:
+                    continue
+                matched += 1
+                current = found[0]
+                if current is not None and delivery_rank(DeliveryStatus(current)) > delivery_rank(
+                    update.status
+                ):
+                    continue
+                conn.execute(
+                    "UPDATE rows SET delivery = ?, delivered_at = ? WHERE message_id = ?",
+                    (
+                        int(update.status),
+                        None if update.done_at is None else update.done_at.isoformat(),
+                        update.message_id,
+                    ),
+                )
+        return matched
+
+    # -- reading -------------------------------------------------------------------------
+
+    def counts(self) -> StateCounts:
+        conn = self._conn
+        states = dict.fromkeys(RowState, 0)
+        deliveries: dict[DeliveryStatus, int] = {}
+        for state, delivery, count in conn.execute(
+            "SELECT state, delivery, count(*) FROM rows GROUP BY state, delivery"
+        ):
+            states[RowState(state)] += count
+            if delivery is not None:
+                status = DeliveryStatus(delivery)
+                deliveries[status] = deliveries.get(status, 0) + count
+        parts = conn.execute(
+            "SELECT coalesce(sum(processed_sms_parts), 0) FROM requests"
+            " WHERE accepted_at IS NOT NULL"
+        ).fetchone()[0]
+        credit = conn.execute(
+            "SELECT credit FROM requests WHERE accepted_at IS NOT NULL"
+            " ORDER BY accepted_at DESC, id DESC LIMIT 1"
+        ).fetchone()
+        return StateCounts(
+            pending=states[RowState.PENDING],
+            in_flight=states[RowState.IN_FLIGHT],
+            accepted=states[RowState.ACCEPTED],
+            failed=states[RowState.FAILED],
+            unknown=states[RowState.UNKNOWN],
+            parts=int(parts),
+            credit=None if credit is None else Decimal(credit[0]),
+            deliveries=dict(sorted(deliveries.items())),
+        )
+
+    def tally(self, states: Sequence[RowState], prefix_digits: int) -> list[Tally]:
+        marks = ", ".join("?" * len(states))
+        found = self._conn.execute(
+            "SELECT substr(ltrim(destination, '+'), 1, ?) AS prefix, encoding, count(*),"
+            f" sum(parts) FROM rows WHERE state IN ({marks}) GROUP BY prefix, encoding",
+            [prefix_digits, *(state.value for state in states)],
+        ).fetchall()
+        return [Tally(prefix, encoding, rows, parts) for prefix, encoding, rows, parts in found]
+
+    def rows_after(
+        self, after: int, states: Sequence[RowState] | None, limit: int
+    ) -> list[JournalRow]:
+        where = ""
+        params: list[object] = [after]
+        if states is not None:
+            where = f" AND r.state IN ({', '.join('?' * len(states))})"
+            params.extend(state.value for state in states)
+        params.append(limit)
+        found = self._conn.execute(
+            "SELECT r.seq, r.message_id, r.destination, r.state, r.parts, r.encoding,"
+            " r.attempts, q.global_id, r.error_kind, r.error_code, r.error_message,"
+            " r.delivery, r.delivered_at FROM rows AS r"
+            " LEFT JOIN requests AS q ON q.id = r.request"
+            f" WHERE r.seq > ?{where} ORDER BY r.seq LIMIT ?",
+            params,
+        ).fetchall()
+        return [_journal_row(row) for row in found]
+
+
+def _journal_row(row: tuple[Any, ...]) -> JournalRow:
+    (seq, message_id, destination, state, parts, encoding, attempts, global_id) = row[:8]
+    kind, code, message, delivery, delivered_at = row[8:]
+    return JournalRow(
+        seq=seq,
+        message_id=message_id,
+        destination=destination,
+        state=RowState(state),
+        parts=parts,
+        encoding=encoding,
+        attempts=attempts,
+        global_id=global_id,
+        failure=None if kind is None else Failure(kind, message or "", code),
+        delivery=None if delivery is None else DeliveryStatus(delivery),
+        delivered_at=None if delivered_at is None else datetime.fromisoformat(delivered_at),
+    )
+
+
+class SQLiteJournal:
+    """The default :class:`~agile_async.campaigns.Journal`: one SQLite file per campaign.
+
+    ```python
+    async with await SQLiteJournal.open("spring-sale.journal", create=True) as journal:
+        ...
+    ```
+
+    Open it with :meth:`open`. ``exclusive`` (the default) takes the journal's run lock:
+    a second process opening the same journal exclusively gets :class:`JournalError`.
+    Readers (``status``, ``export``) open it with ``exclusive=False`` and may do so while a
+    campaign runs.
+    """
+
+    def __init__(self, store: _Store) -> None:
+        self._store = store
+        self._lock = anyio.Lock()
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls, path: str | os.PathLike[str], *, create: bool = False, exclusive: bool = True
+    ) -> SQLiteJournal:
+        """Open (or, with ``create``, create) the journal at ``path``.
+
+        Raises:
+            JournalError: no journal there (without ``create``), not a journal, another
+                schema version, or (``exclusive``) in use by another process.
+        """
+        store = await anyio.to_thread.run_sync(
+            functools.partial(_Store, Path(path), create=create, exclusive=exclusive)
+        )
+        return cls(store)
+
+    @property
+    def path(self) -> Path:
+        """Where the journal lives."""
+        return self._store.path
+
+    def __repr__(self) -> str:
+        return f"<SQLiteJournal {str(self.path)!r}>"
+
+    async def __aenter__(self) -> SQLiteJournal:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def _call(self, function: Callable[..., T], *args: Any) -> T:
+        if self._closed:
+            raise JournalError("the journal is closed")
+        async with self._lock:
+            return await anyio.to_thread.run_sync(functools.partial(function, *args))
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        with anyio.CancelScope(shield=True):
+            async with self._lock:
+                self._closed = True
+                await anyio.to_thread.run_sync(self._store.close)
+
+    # -- the Journal protocol ------------------------------------------------------------
+
+    async def create(self, definition: CampaignDefinition) -> None:
+        await self._call(self._store.create, definition)
+
+    async def definition(self) -> CampaignDefinition | None:
+        return await self._call(self._store.definition)
+
+    async def load_state(self) -> LoadState:
+        return await self._call(self._store.load_state)
+
+    async def append(self, rows: Sequence[LoadedRow], *, done: bool) -> None:
+        await self._call(self._store.append, rows, done)
+
+    async def recover(self, *, resend_unknown: bool = False) -> Recovery:
+        return await self._call(self._store.recover, resend_unknown)
+
+    async def next_rows(self, limit: int) -> Sequence[OutgoingRow]:
+        return await self._call(self._store.next_rows, limit)
+
+    async def mark_in_flight(self, seqs: Sequence[int], global_id: str) -> None:
+        await self._call(self._store.mark_in_flight, seqs, global_id)
+
+    async def record_accepted(self, seqs: Sequence[int], totals: RequestTotals) -> None:
+        await self._call(self._store.record_accepted, seqs, totals)
+
+    async def record_failed(self, seqs: Sequence[int], failure: Failure) -> None:
+        await self._call(self._store.record_failed, seqs, failure)
+
+    async def record_unknown(self, seqs: Sequence[int], failure: Failure) -> None:
+        await self._call(self._store.record_unknown, seqs, failure)
+
+    async def release(self, seqs: Sequence[int]) -> None:
+        await self._call(self._store.release, seqs)
+
+    async def record_delivery(
+        self, message_id: str, status: DeliveryStatus, done_at: datetime | None = None
+    ) -> bool:
+        update = DeliveryUpdate(message_id, status, done_at)
+        return bool(await self._call(self._store.record_deliveries, [update]))
+
+    async def record_deliveries(self, updates: Sequence[DeliveryUpdate]) -> int:
+        return await self._call(self._store.record_deliveries, updates)
+
+    async def counts(self) -> StateCounts:
+        return await self._call(self._store.counts)
+
+    async def tally(self, states: Sequence[RowState], *, prefix_digits: int = 0) -> list[Tally]:
+        return await self._call(self._store.tally, states, prefix_digits)
+
+    async def rows(
+        self, states: Sequence[RowState] | None = None, *, chunk: int = 5000
+    ) -> AsyncGenerator[Sequence[JournalRow], None]:
+        after = 0
+        while True:
+            found = await self._call(self._store.rows_after, after, states, chunk)
+            if not found:
+                return
+            yield found
+            after = found[-1].seq

@@ -1,0 +1,27 @@
+"""``agile-sms``: the command line tool (the ``cli`` extra: click and rich).
+
+click and rich are imported only when the command runs, so a missing extra gets a one-line
+hint instead of a traceback, and ``import agile_async`` never pays for them.
+"""
+
+from __future__ import annotations
+
+import sys
+
+__all__ = ["main"]
+
+
+def main() -> None:
+    """The ``agile-sms`` entry point."""
+    try:
+        import click  # noqa: F401
+        import rich  # noqa: F401
+    except ImportError as error:
+        sys.stderr.write(
+            f"agile-sms needs the 'cli' extra ({error.name} is missing): "
+            "pip install 'agile-async[cli]'\n"
+        )
+        raise SystemExit(2) from None
+    from ._app import cli
+
+    cli(prog_name="agile-sms")

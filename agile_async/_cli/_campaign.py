@@ -1,0 +1,417 @@
+"""``agile-sms campaign``: run, resume, status and export, over :mod:`agile_async.campaigns`.
+
+``run`` and ``resume`` share one session: open the client (or the sandbox) and the journal,
+finish loading the input, show the dry-run report, ask (unless ``--yes``), then send with a
+progress bar. Ctrl-C stops cleanly (requests under way finish and are recorded, the rest
+stays pending); a second Ctrl-C aborts at once (what was in flight becomes unknown).
+"""
+
+from __future__ import annotations
+
+import functools
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import attrs
+import click
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+from .._client import AgileClient
+from .._config import BatchSettings
+from .._exceptions import APIError
+from .._models import SendOptions
+from ..campaigns import Campaign, CampaignResult, LoadProgress, RowState
+from ..segments import PriceList
+from ._common import (
+    ExitCode,
+    Sandbox,
+    Settings,
+    confirm,
+    echo_json,
+    fail,
+    handle_errors,
+    open_client,
+    parse_prices,
+    rate_limit,
+    run_async,
+)
+from ._render import SendProgress, print_recovery, print_report, print_result, print_status
+
+__all__ = ["campaign", "exit_code", "load_input", "send_campaign"]
+
+#: How long a sandbox run waits for the delivery reports of its last messages, in seconds.
+_REPORTS_GRACE = 5.0
+
+
+@attrs.frozen(kw_only=True)
+class SendingOptions:
+    """The options ``run`` and ``resume`` share (``None``: the journal's or the default)."""
+
+    sandbox: bool
+    yes: bool
+    dry_run: bool
+    as_json: bool
+    rate: float | None
+    per: str | None
+    burst: float | None
+    batch_size: int | None
+    max_in_flight: int | None
+    limit: int | None
+    prices: PriceList | None
+
+    def batch_settings(self, defaults: dict[str, Any]) -> BatchSettings:
+        """Settings from the options, else from those recorded in the journal."""
+
+        def pick(name: str) -> Any:
+            value = getattr(self, name)
+            return value if value is not None else defaults.get(name)
+
+        limit = rate_limit(pick("rate"), pick("per") or "messages", pick("burst"))
+        values: dict[str, Any] = {"rate_limit": limit}
+        if pick("batch_size") is not None:
+            values["max_messages"] = pick("batch_size")
+        if pick("max_in_flight") is not None:
+            values["max_in_flight"] = pick("max_in_flight")
+        return BatchSettings(**values)
+
+    def recorded(self) -> dict[str, Any]:
+        """What to remember in the journal for resumes."""
+        names = ("rate", "per", "burst", "batch_size", "max_in_flight")
+        recorded: dict[str, Any] = {n: getattr(self, n) for n in names if getattr(self, n)}
+        recorded["sandbox"] = self.sandbox
+        return recorded
+
+
+def sending_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of ``run`` and ``resume``."""
+    options = [
+        click.option("--sandbox", is_flag=True, help="Send to the built-in fake provider "
+                     "over TLS on loopback: no account needed, nothing delivered."),
+        click.option("--yes", "-y", is_flag=True, help="Send without asking."),
+        click.option("--dry-run", is_flag=True, help="Show parts, encodings, cost and "
+                     "credit, then stop."),
+        click.option("--json", "as_json", is_flag=True, help="Print one JSON document "
+                     "(with --dry-run: the report) instead of tables and a progress bar."),
+        click.option("--rate", type=float, help="Rate limit: tokens per second."),
+        click.option("--per", type=click.Choice(["messages", "parts", "requests"]),
+                     help="What a token pays for (default: messages)."),
+        click.option("--burst", type=float, help="Tokens spendable at once (default: "
+                     "one second's worth)."),
+        click.option("--batch-size", type=click.IntRange(1, 10_000), help="Messages per "
+                     "request (default 500)."),
+        click.option("--max-in-flight", type=click.IntRange(1, 64), help="Requests under "
+                     "way at once (default 4)."),
+        click.option("--max-messages", "limit", type=click.IntRange(1), help="Send at most "
+                     "this many now; the rest stays pending."),
+        click.option("--price", "prices", multiple=True, metavar="[PREFIX=]EUR",
+                     help="Price per SMS part for the estimate: 0.045, or 39=0.04 by "
+                     "destination prefix (repeatable)."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _sending(opts: dict[str, Any]) -> SendingOptions:
+    prices = parse_prices(opts.pop("prices"))
+    sending = SendingOptions(prices=prices, **opts)
+    if sending.as_json and not (sending.yes or sending.dry_run):
+        raise click.UsageError("--json cannot ask for confirmation: add --yes or --dry-run")
+    return sending
+
+
+@click.group()
+def campaign() -> None:
+    """Bulk campaigns from a CSV or JSONL file: journaled, resumable, never sent twice."""
+
+
+@campaign.command("run")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--sender", required=True, help="Sender alias (11 characters) or number.")
+@click.option("--body", required=True, metavar="TEMPLATE",
+              help="Message body; {column} is replaced by the row's value, {{ and }} are "
+              "literal braces.")  # fmt: skip
+@click.option("--journal", type=click.Path(dir_okay=False, path_type=Path),
+              help="The campaign's journal (SQLite). Default: FILE.journal")  # fmt: skip
+@click.option("--format", "input_format", type=click.Choice(["csv", "jsonl"]),
+              help="Input format (default: from the file name).")  # fmt: skip
+@click.option("--simulation", is_flag=True,
+              help="The provider validates and charges nothing, delivers nothing.")  # fmt: skip
+@sending_options
+@click.pass_obj
+@handle_errors
+def run_command(
+    settings: Settings,
+    /,
+    file: Path,
+    sender: str,
+    body: str,
+    journal: Path | None,
+    input_format: str | None,
+    simulation: bool,
+    **opts: Any,
+) -> None:
+    """Send BODY to every recipient of FILE (CSV with a destination column, or JSONL).
+
+    The campaign is recorded in the journal before anything is sent. Running it again
+    with the same file, body and sender continues it (like `campaign resume`).
+    """
+    sending = _sending(opts)
+    journal_path = journal if journal is not None else file.with_name(file.name + ".journal")
+
+    async def open_campaign() -> Campaign:
+        return await Campaign.create(
+            journal_path,
+            file,
+            body=body,
+            sender=sender,
+            options=SendOptions(simulation=simulation),
+            format=input_format,  # type: ignore[arg-type]
+            defaults=sending.recorded(),
+            exist_ok=True,
+        )
+
+    code = run_async(settings, _session, settings, open_campaign, sending, str(journal_path))
+    raise SystemExit(int(code))
+
+
+@campaign.command("resume")
+@click.option("--journal", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The campaign's journal.")  # fmt: skip
+@click.option("--resend-unknown", is_flag=True,
+              help="Send again the messages whose outcome is unknown (some recipients may "
+              "get them twice).")  # fmt: skip
+@sending_options
+@click.pass_obj
+@handle_errors
+def resume_command(settings: Settings, /, journal: Path, resend_unknown: bool, **opts: Any) -> None:
+    """Continue a campaign: pending messages are sent once, accepted ones never again.
+
+    Messages in flight when the last run died are reported as unknown and not sent again,
+    unless --resend-unknown. Rate settings default to those the campaign was run with.
+    """
+    sending = _sending(opts)
+    if resend_unknown and not sending.yes and not sending.dry_run:
+        again = confirm(
+            "Messages with an unknown outcome may already have been delivered. Send them "
+            "again anyway?",
+            default=False,
+        )
+        if not again:
+            settings.console().print("Nothing sent.")
+            raise SystemExit(int(ExitCode.OK))
+
+    async def open_campaign() -> Campaign:
+        return await Campaign.open(journal, resend_unknown=resend_unknown)
+
+    code = run_async(settings, _session, settings, open_campaign, sending, str(journal), True)
+    raise SystemExit(int(code))
+
+
+@campaign.command("status")
+@click.option("--journal", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+@handle_errors
+def status_command(settings: Settings, journal: Path, as_json: bool) -> None:
+    """Show a campaign's counts by state (readable while it runs)."""
+
+    async def read() -> Any:
+        async with await Campaign.open(journal, read_only=True) as opened:
+            return await opened.status()
+
+    status = run_async(settings, read)
+    if as_json:
+        echo_json(status.as_dict())
+    else:
+        print_status(settings.console(), status)
+
+
+@campaign.command("export")
+@click.option("--journal", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write here instead of stdout.")  # fmt: skip
+@click.option("--state", "states", multiple=True,
+              type=click.Choice([state.value for state in RowState]),
+              help="Only rows in this state (repeatable).")  # fmt: skip
+@click.pass_obj
+@handle_errors
+def export_command(
+    settings: Settings, journal: Path, output: Path | None, states: tuple[str, ...]
+) -> None:
+    """Write every recipient's outcome as CSV (id, state, reason, delivery...)."""
+    wanted = [RowState(state) for state in states] or None
+
+    async def export() -> int:
+        async with await Campaign.open(journal, read_only=True) as opened:
+            return await opened.export(output if output is not None else sys.stdout, states=wanted)
+
+    count = run_async(settings, export)
+    if output is not None:
+        Console(stderr=True, highlight=False).print(f"Wrote {count:,} rows to {output}.")
+
+
+# -- the session shared by run and resume ------------------------------------------------------
+
+
+async def _session(
+    settings: Settings,
+    open_campaign: Callable[[], Awaitable[Campaign]],
+    sending: SendingOptions,
+    journal: str,
+    resuming: bool = False,
+) -> ExitCode:
+    console = settings.console()
+    quiet = sending.as_json
+    async with (
+        open_client(sandbox=sending.sandbox, required=not sending.dry_run) as (client, where),
+        await open_campaign() as opened,
+    ):
+        defaults = dict(opened.definition.defaults)
+        if defaults.get("sandbox") and not sending.sandbox:
+            fail("this campaign was created in the sandbox: resume it with --sandbox")
+        if not quiet:
+            print_recovery(console, opened.recovery)
+        await load_input(opened, console, quiet)
+        report = await opened.dry_run(client, prices=sending.prices)
+        if sending.dry_run:
+            if quiet:
+                echo_json(report.as_dict())
+            else:
+                print_report(console, report)
+            return ExitCode.OK
+        if not quiet:
+            print_report(console, report, title="Resume" if resuming else "Campaign")
+        if report.to_send == 0:
+            if not quiet:
+                console.print("Nothing left to send.")
+            counts = await opened.counts()
+            code = ExitCode.INCOMPLETE if counts.failed or counts.unknown else ExitCode.OK
+            if quiet:
+                echo_json({"journal": journal, "report": report.as_dict(), "result": None})
+            return code
+        if not sending.yes and not await _confirm(report.to_send, report.sufficient):
+            console.print(f"Nothing sent. The campaign is recorded in {journal}.", markup=False)
+            return ExitCode.OK
+        assert client is not None
+        batch = sending.batch_settings(defaults)
+        result = await send_campaign(
+            opened, client, batch, sending.limit, console, quiet=quiet, sandbox=where
+        )
+        if result is None:
+            return ExitCode.INTERRUPTED
+        if quiet:
+            echo_json({"journal": journal, "report": report.as_dict(), "result": result.as_dict()})
+        else:
+            print_result(console, result, journal)
+        return exit_code(result)
+
+
+async def _confirm(count: int, sufficient: bool | None) -> bool:
+    question = f"Send {count:,} messages?"
+    if sufficient is False:
+        question = f"The credit does not cover the estimate. Send {count:,} messages anyway?"
+    ask = functools.partial(confirm, question, default=sufficient is not False)
+    return await anyio.to_thread.run_sync(ask)
+
+
+async def load_input(opened: Campaign, console: Console, quiet: bool) -> None:
+    """Record the input in the journal, with a progress bar for big files."""
+    state = await opened.journal.load_state()
+    if state.done:
+        return
+    if quiet:
+        await opened.load()
+        return
+    size = opened.definition.source_size
+    with Progress(
+        TextColumn("[bold]Reading recipients"),
+        BarColumn(),
+        DownloadColumn(),
+        TextColumn("{task.fields[rows]} rows"),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("load", total=size, rows="0")
+
+        def show(progress: LoadProgress) -> None:
+            bar.update(task, completed=progress.bytes_read, rows=f"{progress.rows:,}")
+
+        await opened.load(on_progress=show)
+
+
+async def send_campaign(
+    opened: Campaign,
+    client: AgileClient,
+    batch: BatchSettings,
+    limit: int | None,
+    console: Console,
+    *,
+    quiet: bool = False,
+    sandbox: Sandbox | None = None,
+) -> CampaignResult | None:
+    """Run the campaign, with a progress bar unless ``quiet``, recording the sandbox's
+    delivery reports; ``None`` when a second Ctrl-C aborted it."""
+    result: CampaignResult | None = None
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(_watch_interrupts, opened, tasks.cancel_scope, console)
+        if sandbox is not None:
+            tasks.start_soon(sandbox.reports.pump, opened)
+        if quiet:
+            result = await opened.run(client, settings=batch, limit=limit)
+        else:
+            counts = await opened.counts()
+            total = counts.pending if limit is None else min(counts.pending, limit)
+            with SendProgress(console, total) as bar:
+                result = await opened.run(
+                    client, settings=batch, limit=limit, on_progress=bar.update
+                )
+        if sandbox is not None:  # the reports of the last requests
+            await sandbox.reports.settle(opened, sandbox.fake, grace=_REPORTS_GRACE)
+        tasks.cancel_scope.cancel()
+    if result is None:
+        console.print(
+            "[red]Aborted.[/] Messages that were in flight will be reported as unknown; "
+            "resume to send the rest."
+        )
+        return None
+    return attrs.evolve(result, counts=await opened.counts())
+
+
+async def _watch_interrupts(opened: Campaign, scope: anyio.CancelScope, console: Console) -> None:
+    """First Ctrl-C: stop cleanly. Second: abort."""
+    try:
+        receiver = anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM)
+        with receiver as signals:
+            stopping = False
+            async for _ in signals:
+                if stopping:
+                    scope.cancel()
+                    return
+                stopping = True
+                console.print(
+                    "[yellow]Stopping:[/] requests under way finish and are recorded; "
+                    "the rest stays pending. Ctrl-C again to abort."
+                )
+                opened.stop()
+    except (NotImplementedError, RuntimeError, ValueError):  # no signals here (Windows...)
+        await anyio.sleep_forever()
+
+
+def exit_code(result: CampaignResult) -> ExitCode:
+    error = result.stopped_by
+    if error is not None:
+        account = isinstance(error, APIError) and error.scope == "account"
+        return ExitCode.ACCOUNT if account else ExitCode.STOPPED
+    if result.interrupted:
+        return ExitCode.INTERRUPTED
+    counts = result.counts
+    if counts.failed or counts.unknown:
+        return ExitCode.INCOMPLETE
+    return ExitCode.OK

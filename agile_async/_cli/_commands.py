@@ -1,0 +1,191 @@
+"""The single-shot commands: ``send``, ``credit``, ``segments`` and ``sandbox``."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from typing import Any
+
+import click
+
+from .._models import Message, SendOptions, SendResult
+from ..segments import count_segments
+from ._common import (
+    SANDBOX_CREDIT,
+    Settings,
+    echo_json,
+    fail,
+    handle_errors,
+    open_client,
+    run_async,
+)
+from ._render import print_segments
+
+__all__ = ["credit", "sandbox", "segments", "send"]
+
+
+@click.command()
+@click.option(
+    "--to",
+    "destinations",
+    multiple=True,
+    required=True,
+    metavar="NUMBER",
+    help="Destination in international format, e.g. +393471234567 (repeatable).",
+)
+@click.option("--sender", required=True, help="Sender alias (11 characters) or number.")
+@click.option("--body", required=True, help="The text.")
+@click.option("--simulation", is_flag=True, help="Validated by the provider, not delivered.")
+@click.option("--sandbox", is_flag=True, help="Send to the built-in fake provider.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")  # fmt: skip
+@click.pass_obj
+@handle_errors
+def send(
+    settings: Settings,
+    destinations: tuple[str, ...],
+    sender: str,
+    body: str,
+    simulation: bool,
+    sandbox: bool,
+    as_json: bool,
+) -> None:
+    """Send one SMS (to one or more destinations) and print the provider's answer."""
+    message = Message(destinations=destinations, sender=sender, body=body)
+
+    async def go() -> SendResult:
+        async with open_client(sandbox=sandbox) as (client, _):
+            assert client is not None
+            return await client.send(message, options=SendOptions(simulation=simulation))
+
+    result = run_async(settings, go)
+    if as_json:
+        echo_json(
+            {
+                "global_id": result.global_id,
+                "ids": list(result.ids),
+                "processed_messages": result.processed_messages,
+                "processed_sms_parts": result.processed_sms_parts,
+                "estimated_sms_parts": result.estimated_sms_parts,
+                "credit": str(result.credit),
+            }
+        )
+        return
+    settings.console().print(
+        f"Accepted: request {result.global_id}, {result.processed_messages} message(s), "
+        f"{result.processed_sms_parts} SMS part(s); ids {', '.join(result.ids)}; "
+        f"credit {result.credit} EUR."
+    )
+
+
+@click.command()
+@click.option("--sandbox", is_flag=True, help="Ask the built-in fake provider.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+@handle_errors
+def credit(settings: Settings, sandbox: bool, as_json: bool) -> None:
+    """Show the account's remaining credit."""
+
+    async def go() -> Decimal:
+        async with open_client(sandbox=sandbox) as (client, _):
+            assert client is not None
+            return await client.credit()
+
+    amount = run_async(settings, go)
+    if as_json:
+        echo_json({"credit": str(amount), "currency": "EUR"})
+    else:
+        settings.console().print(f"Credit: {amount} EUR")
+
+
+@click.command()
+@click.argument("text")
+@click.option("--no-unicode", is_flag=True, help="As with enableUnicode=false (GSM-7 only).")
+@click.option("--price", type=str, metavar="EUR", help="Price of one SMS part, for the cost.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+@handle_errors
+def segments(
+    settings: Settings, text: str, no_unicode: bool, price: str | None, as_json: bool
+) -> None:
+    """Count the SMS parts of TEXT, its encoding, and the characters forcing UCS-2."""
+    count = count_segments(text, unicode=not no_unicode)
+    cost: Decimal | None = None
+    if price is not None:
+        try:
+            unit = Decimal(price)
+        except ArithmeticError:
+            raise click.BadParameter(f"{price!r} is not a price", param_hint="--price") from None
+        if not unit.is_finite() or unit < 0:
+            raise click.BadParameter(f"{price!r} is not a price", param_hint="--price")
+        cost = unit * count.segments
+    if as_json:
+        echo_json(
+            {
+                "encoding": count.encoding,
+                "segments": count.segments,
+                "units": count.units,
+                "per_part": count.per_part,
+                "remaining": count.remaining,
+                "non_gsm_characters": [
+                    {"character": c, "codepoint": f"U+{ord(c):04X}"}
+                    for c in count.non_gsm_characters
+                ],
+                "cost": None if cost is None else str(cost),
+            }
+        )
+    else:
+        print_segments(settings.console(), count, cost)
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=0, type=click.IntRange(0, 65535), help="Port (default: free).")
+@click.option(
+    "--credit",
+    "starting_credit",
+    default=str(SANDBOX_CREDIT),
+    show_default=True,
+    help="The fake account's credit, EUR.",
+)
+@click.option("--duration", type=float, help="Stop after this many seconds (default: Ctrl-C).")
+@click.pass_obj
+@handle_errors
+def sandbox(
+    settings: Settings, host: str, port: int, starting_credit: str, duration: float | None
+) -> None:
+    """Serve the fake provider over HTTPS on loopback, for programs in any language.
+
+    Prints the base URL, the CA certificate to trust and the test API key; point your
+    program at them (or eval the printed exports) and send as to the real provider.
+    """  # fmt: skip
+    try:
+        from ..testing import FakeAgileServer
+
+        fake = FakeAgileServer(credit=Decimal(starting_credit))
+        server: Any = fake.serve_tls(host=host, port=port)
+        server.start()
+    except ImportError as error:
+        fail(f"the sandbox needs the 'server' extra: pip install 'agile-async[server]' ({error})")
+    console = settings.console()
+    try:
+        console.print("[bold]agile-sms sandbox[/]: a fake AgileTelecom provider over TLS.")
+        console.print(f"  base URL  {server.base_url}", markup=False)
+        console.print(f"  CA cert   {server.ca_cert_path}", markup=False)
+        console.print(f"  API key   {fake.api_key}  (a test key, not a secret)", markup=False)
+        console.print("In a shell:")
+        console.print(f"  export AGILE_BASE_URL={server.base_url}", markup=False)
+        console.print(f"  export AGILE_API_KEY={fake.api_key}", markup=False)
+        console.print(f"  export SSL_CERT_FILE={server.ca_cert_path}", markup=False)
+        console.print("Serving until Ctrl-C." if duration is None else f"Serving {duration} s.")
+        deadline = None if duration is None else time.monotonic() + duration
+        try:
+            while deadline is None or time.monotonic() < deadline:
+                left = 0.2 if deadline is None else deadline - time.monotonic()
+                time.sleep(max(0.0, min(0.2, left)))
+        except KeyboardInterrupt:
+            pass
+    finally:
+        server.stop()
+    console.print(
+        f"Stopped: {len(fake.requests)} requests, {len(fake.accepted)} messages accepted."
+    )

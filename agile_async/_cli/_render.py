@@ -1,0 +1,247 @@
+"""How the CLI shows things to a person: rich tables and the sending progress bar.
+
+Everything a script needs is also available as ``--json``; this module is only for eyes.
+The progress bar is redrawn a few times a second from the engine's counters, never per
+message, so it costs the campaign next to nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+from types import TracebackType
+
+from rich.console import Console, RenderableType
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+from rich.text import Text
+
+from ..campaigns import (
+    CampaignProgress,
+    CampaignReport,
+    CampaignResult,
+    CampaignStatus,
+    Recovery,
+    StateCounts,
+)
+from ..segments import SegmentCount
+
+__all__ = [
+    "SendProgress",
+    "print_recovery",
+    "print_report",
+    "print_result",
+    "print_segments",
+    "print_status",
+]
+
+
+def _eur(value: Decimal | None, currency: str = "EUR") -> str:
+    return "-" if value is None else f"{value:,} {currency}"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-:--:--"
+    seconds = int(seconds + 0.5)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def print_report(console: Console, report: CampaignReport, *, title: str = "Dry run") -> None:
+    """The dry-run report: what will be sent, in how many parts, for how much."""
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_row("Recipients", f"{report.total:,}")
+    table.add_row("To send now", f"{report.to_send:,}")
+    if report.accepted:
+        table.add_row("Already accepted", f"{report.accepted:,}")
+    table.add_row("Failed (not sent)", f"{report.failed:,}")
+    if report.unknown:
+        table.add_row("Unknown (not re-sent)", f"{report.unknown:,}")
+    table.add_row("SMS parts", f"{report.parts:,}")
+    table.add_row("GSM-7 / UCS-2", f"{report.gsm7:,} / {report.ucs2:,}")
+    if report.cost is not None:
+        table.add_row("Estimated cost", _eur(report.cost, report.currency))
+    if report.credit is not None:
+        table.add_row("Credit", _eur(report.credit))
+    if report.sufficient is False:
+        table.add_row("[red]Missing credit[/]", f"[red]{_eur(report.shortfall)}[/]")
+    console.print(table)
+    if report.ucs2:
+        console.print(
+            f"{report.ucs2:,} messages need UCS-2 (70 characters a part): a character outside "
+            "GSM-7 is in their text. `agile-sms segments TEXT` shows which."
+        )
+    if report.problems:
+        problems = Table(title="Rows that will not be sent", title_justify="left")
+        problems.add_column("Row", justify="right")
+        problems.add_column("Destination")
+        problems.add_column("Reason", overflow="fold")
+        for row in report.problems:
+            reason = "" if row.failure is None else str(row.failure)
+            problems.add_row(str(row.seq), escape(row.destination), escape(reason))
+        console.print(problems)
+        if report.failed > len(report.problems):
+            console.print(f"... and {report.failed - len(report.problems):,} more.")
+
+
+def print_recovery(console: Console, recovery: Recovery) -> None:
+    """What opening the journal found from an earlier, interrupted run."""
+    if recovery.became_unknown:
+        console.print(
+            f"[yellow]{recovery.became_unknown:,} messages were in flight when the last run "
+            "stopped: their outcome is unknown, so they are not sent again.[/] Check delivery "
+            "reports, or resume with --resend-unknown to send them again (some recipients "
+            "may then get the message twice)."
+        )
+    if recovery.requeued:
+        console.print(f"{recovery.requeued:,} unknown messages will be sent again.")
+
+
+def _counts_table(counts: StateCounts, title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("State")
+    table.add_column("Messages", justify="right")
+    for name, value, style in (
+        ("accepted", counts.accepted, "green"),
+        ("failed", counts.failed, "red"),
+        ("unknown", counts.unknown, "yellow"),
+        ("pending", counts.pending, ""),
+        ("in flight", counts.in_flight, ""),
+    ):
+        if value or name in ("accepted", "failed", "unknown", "pending"):
+            table.add_row(f"[{style}]{name}[/]" if style else name, f"{value:,}")
+    table.add_row("[bold]total[/]", f"[bold]{counts.total:,}[/]")
+    return table
+
+
+def print_result(console: Console, result: CampaignResult, journal: str) -> None:
+    """The end of a run: the campaign's states, what the run did, what to do next."""
+    counts = result.counts
+    console.print(_counts_table(counts, "Campaign"))
+    run = result.progress
+    console.print(
+        f"This run: {run.accepted:,} accepted, {run.failed:,} failed, {run.unknown:,} unknown "
+        f"in {_duration(run.elapsed)} ({run.done / run.elapsed if run.elapsed else 0:,.0f}/s); "
+        f"{run.parts:,} SMS parts; credit {_eur(run.credit)}."
+    )
+    if counts.deliveries:
+        deliveries = counts.deliveries.items()
+        reports = ", ".join(f"{n:,} {status.name.lower()}" for status, n in deliveries)
+        console.print(f"Delivery reports so far: {reports}.")
+    if result.stopped_by is not None:
+        reason = escape(f"{type(result.stopped_by).__name__}: {result.stopped_by}")
+        console.print(f"[red]Stopped early:[/] {reason}")
+    elif result.interrupted:
+        console.print("[yellow]Interrupted.[/]")
+    if counts.pending or counts.in_flight:
+        console.print(f"Resume with: agile-sms campaign resume --journal {escape(journal)}")
+    if counts.failed or counts.unknown:
+        console.print(
+            "Outcomes per recipient: agile-sms campaign export --journal "
+            f"{escape(journal)} -o outcomes.csv"
+        )
+
+
+def print_status(console: Console, status: CampaignStatus) -> None:
+    """A campaign's definition and counts, read from its journal."""
+    d = status.definition
+    about = Table(show_header=False, title=f"Campaign {d.campaign_id}", title_justify="left")
+    about.add_column(style="bold")
+    about.add_column(overflow="fold")
+    about.add_row("Journal", escape(status.journal))
+    source = escape(d.source)
+    about.add_row("Input", f"{source} ({d.source_format}, sha256 {d.source_sha256[:12]}…)")
+    about.add_row("Created", f"{d.created_at:%Y-%m-%d %H:%M:%S} UTC")
+    about.add_row("Sender", escape(d.sender))
+    about.add_row("Body", escape(d.body))
+    loading = status.loading
+    about.add_row(
+        "Loaded", "all rows" if loading.done else f"{loading.loaded_through:,} rows so far"
+    )
+    counts = status.counts
+    about.add_row("SMS parts accepted", f"{counts.parts:,}")
+    about.add_row("Latest credit", _eur(counts.credit))
+    console.print(about)
+    console.print(_counts_table(counts, "Messages"))
+    if counts.deliveries:
+        deliveries = Table(title="Delivery reports", title_justify="left")
+        deliveries.add_column("Status")
+        deliveries.add_column("Messages", justify="right")
+        for delivery_status, count in counts.deliveries.items():
+            deliveries.add_row(delivery_status.name.lower(), f"{count:,}")
+        console.print(deliveries)
+    if counts.in_flight:
+        console.print(
+            f"{counts.in_flight:,} messages are in flight: if no run is active, their outcome "
+            "is unknown and `campaign resume` will report them as such."
+        )
+
+
+def print_segments(console: Console, count: SegmentCount, cost: Decimal | None) -> None:
+    """What one text costs, and which characters force UCS-2."""
+    table = Table(show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("Encoding", count.encoding)
+    table.add_row("Parts", str(count.segments))
+    table.add_row("Size", f"{count.units} units, {count.per_part} per part, {count.remaining} left")
+    if count.non_gsm_characters:
+        forcing = ", ".join(f"{c!r} U+{ord(c):04X}" for c in count.non_gsm_characters)
+        table.add_row("Forcing UCS-2", escape(forcing))
+    if cost is not None:
+        table.add_row("Cost", _eur(cost))
+    console.print(table)
+
+
+class _TwoLineProgress(Progress):
+    """The bar on one line, the counters under it (they do not fit beside it in 80 columns)."""
+
+    stats: Text = Text()
+
+    def get_renderables(self) -> Iterable[RenderableType]:
+        yield self.make_tasks_table(self.tasks)
+        yield self.stats
+
+
+class SendProgress:
+    """The live progress bar of a run: accepted, failed, unknown, parts, rate, ETA, credit."""
+
+    def __init__(self, console: Console, total: int) -> None:
+        self._progress = _TwoLineProgress(
+            TextColumn("[bold]Sending"),
+            BarColumn(bar_width=30),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[eta]}"),
+            console=console,
+            refresh_per_second=4,
+        )
+        self._task = self._progress.add_task("send", total=total, eta="")
+
+    def update(self, progress: CampaignProgress) -> None:
+        """Show a snapshot (the engine calls this a few times a second)."""
+        self._progress.stats = Text.from_markup(
+            f"[green]{progress.accepted:,} accepted[/] · [red]{progress.failed:,} failed[/] · "
+            f"[yellow]{progress.unknown:,} unknown[/] · {progress.parts:,} parts · "
+            f"{progress.rate:,.0f}/s · credit {_eur(progress.credit)}"
+        )
+        self._progress.update(
+            self._task,
+            completed=progress.done,
+            total=max(progress.total, 1),
+            eta=f"ETA {_duration(progress.eta)}",
+        )
+
+    def __enter__(self) -> SendProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._progress.stop()
