@@ -18,10 +18,23 @@ async with (
 Needs a Redis client: ``pip install 'agile-async[redis]'`` (redis-py, asyncio) or
 ``'agile-async[redis-trio]'`` (coredis, asyncio and trio). Keys are named by
 :func:`account_key`, a hash: no secret ever appears in Redis.
+
+A campaign shared by many workers: :class:`RedisCampaign` is a campaign journal in Redis
+(load it with :meth:`Campaign.create <agile_async.campaigns.Campaign.create>` and
+``load()``), and :func:`work` is one worker; or, from a shell, ``agile-sms campaign
+enqueue --redis URL ...`` once and ``agile-sms campaign work --redis URL NAME`` N times.
 """
 
 from __future__ import annotations
 
+from ._scaleout._campaign import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_LEASE,
+    DEFAULT_MAX_QUEUED_CHUNKS,
+    CampaignStoppedError,
+    ChunkFencedError,
+    RedisCampaign,
+)
 from ._scaleout._keys import account_key
 from ._scaleout._limiter import (
     DEFAULT_IDLE_TTL,
@@ -30,17 +43,35 @@ from ._scaleout._limiter import (
     RedisLimiter,
     RedisLimiterStatistics,
 )
+from ._scaleout._worker import WorkResult, work
 
 __all__ = [
+    "DEFAULT_CHUNK_SIZE",
     "DEFAULT_IDLE_TTL",
+    "DEFAULT_LEASE",
+    "DEFAULT_MAX_QUEUED_CHUNKS",
     "DEFAULT_MAX_WAIT",
     "DEFAULT_REDIS_ATTEMPTS",
+    "CampaignStoppedError",
+    "ChunkFencedError",
+    "RedisCampaign",
     "RedisLimiter",
     "RedisLimiterStatistics",
+    "WorkResult",
     "account_key",
+    "work",
 ]
 
 # Public names say they live here, not in the private modules that define them.
-for _obj in (RedisLimiter, RedisLimiterStatistics, account_key):
+for _obj in (
+    CampaignStoppedError,
+    ChunkFencedError,
+    RedisCampaign,
+    RedisLimiter,
+    RedisLimiterStatistics,
+    WorkResult,
+    account_key,
+    work,
+):
     _obj.__module__ = __name__
 del _obj

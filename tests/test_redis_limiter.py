@@ -607,16 +607,26 @@ async def test_a_missing_library_names_the_extra(
 def test_the_public_names() -> None:
     from agile_async import scaleout
 
-    assert scaleout.__all__ == sorted(scaleout.__all__)
+    # ruff's isort-style order (RUF022): constants, then classes, then functions.
+    isort_style = sorted(scaleout.__all__, key=lambda n: (not n.isupper(), n[0].islower(), n))
+    assert scaleout.__all__ == isort_style
     assert set(scaleout.__all__) == {
+        "DEFAULT_CHUNK_SIZE",
         "DEFAULT_IDLE_TTL",
+        "DEFAULT_LEASE",
+        "DEFAULT_MAX_QUEUED_CHUNKS",
         "DEFAULT_MAX_WAIT",
         "DEFAULT_REDIS_ATTEMPTS",
+        "CampaignStoppedError",
+        "ChunkFencedError",
+        "RedisCampaign",
         "RedisLimiter",
         "RedisLimiterStatistics",
+        "WorkResult",
         "account_key",
+        "work",
     }
-    for name in ("RedisLimiter", "RedisLimiterStatistics", "account_key"):
+    for name in ("RedisLimiter", "RedisLimiterStatistics", "account_key", "RedisCampaign", "work"):
         assert getattr(scaleout, name).__module__ == "agile_async.scaleout"
 
 

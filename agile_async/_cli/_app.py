@@ -9,6 +9,7 @@ from ._campaign import campaign
 from ._commands import credit, sandbox, segments, send
 from ._common import ExitCode, Settings
 from ._demo import demo
+from ._scaleout import enqueue_command, work_command  # noqa: F401  (campaign enqueue|work)
 
 __all__ = ["cli"]
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import functools
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -214,16 +215,54 @@ def resume_command(settings: Settings, /, journal: Path, resend_unknown: bool, *
     raise SystemExit(int(code))
 
 
+def _redis_source(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``--redis URL CAMPAIGN``: read a campaign kept in Redis instead of a journal file."""
+    function = click.argument("name", metavar="[CAMPAIGN]", required=False)(function)
+    return click.option(
+        "--redis", "url", metavar="URL", help="Read CAMPAIGN from Redis (with --redis, "
+        "instead of --journal)."
+    )(function)  # fmt: skip
+
+
+@asynccontextmanager
+async def _open_read_only(
+    journal: Path | None, url: str | None, name: str | None
+) -> AsyncIterator[Campaign]:
+    """The campaign of ``--journal``, or of ``--redis URL CAMPAIGN``, opened read-only."""
+    if url is not None:
+        if name is None or journal is not None:
+            raise click.UsageError("with --redis, name the CAMPAIGN (and no --journal)")
+        from ._scaleout import open_redis_campaign
+
+        async with (
+            open_redis_campaign(url, name) as store,
+            await Campaign.open(store, read_only=True) as opened,
+        ):
+            yield opened
+        return
+    if journal is None or name is not None:
+        raise click.UsageError("give --journal FILE, or --redis URL CAMPAIGN")
+    async with await Campaign.open(journal, read_only=True) as opened:
+        yield opened
+
+
 @campaign.command("status")
-@click.option("--journal", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--journal", type=click.Path(dir_okay=False, path_type=Path))
+@_redis_source
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 @handle_errors
-def status_command(settings: Settings, journal: Path, as_json: bool) -> None:
+def status_command(
+    settings: Settings,
+    journal: Path | None,
+    as_json: bool,
+    url: str | None = None,
+    name: str | None = None,
+) -> None:
     """Show a campaign's counts by state (readable while it runs)."""
 
     async def read() -> Any:
-        async with await Campaign.open(journal, read_only=True) as opened:
+        async with _open_read_only(journal, url, name) as opened:
             return await opened.status()
 
     status = run_async(settings, read)
@@ -234,7 +273,8 @@ def status_command(settings: Settings, journal: Path, as_json: bool) -> None:
 
 
 @campaign.command("export")
-@click.option("--journal", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--journal", type=click.Path(dir_okay=False, path_type=Path))
+@_redis_source
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write here instead of stdout.")  # fmt: skip
 @click.option("--state", "states", multiple=True,
@@ -243,13 +283,22 @@ def status_command(settings: Settings, journal: Path, as_json: bool) -> None:
 @click.pass_obj
 @handle_errors
 def export_command(
-    settings: Settings, journal: Path, output: Path | None, states: tuple[str, ...]
+    settings: Settings,
+    journal: Path | None,
+    output: Path | None,
+    states: tuple[str, ...],
+    url: str | None = None,
+    name: str | None = None,
 ) -> None:
-    """Write every recipient's outcome as CSV (id, state, reason, delivery...)."""
+    """Write every recipient's outcome as CSV (id, state, reason, delivery...).
+
+    From Redis, ids and destinations are listed for failed and unknown rows only (bodies
+    and ids leave Redis with their finished chunk).
+    """
     wanted = [RowState(state) for state in states] or None
 
     async def export() -> int:
-        async with await Campaign.open(journal, read_only=True) as opened:
+        async with _open_read_only(journal, url, name) as opened:
             return await opened.export(output if output is not None else sys.stdout, states=wanted)
 
     count = run_async(settings, export)

@@ -1,0 +1,213 @@
+"""``agile-sms campaign enqueue|work --redis URL``: one campaign, any number of worker processes.
+
+```
+agile-sms campaign enqueue --redis URL FILE --sender Shop --body "Hi {name}" --name spring
+agile-sms campaign work --redis URL spring --rate 500 --burst 100     # on every host, N times
+agile-sms campaign status --redis URL spring
+agile-sms campaign export --redis URL spring --state unknown
+```
+
+``enqueue`` records the campaign and streams its rows into Redis, at most
+``--max-queued-chunks`` chunks ahead of the workers (so it runs as long as the campaign);
+killed, it is simply started again. ``work`` sends until the campaign is finished or
+stopped; ``--rate`` is the account's limit for *all* workers together (a
+:class:`~agile_async.scaleout.RedisLimiter`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .._config import BatchSettings
+from .._exceptions import APIError
+from .._models import SendOptions
+from ..campaigns import Campaign
+from ._campaign import campaign
+from ._common import (
+    ExitCode,
+    Settings,
+    echo_json,
+    handle_errors,
+    open_client,
+    rate_limit,
+    run_async,
+)
+
+__all__ = ["enqueue_command", "open_redis_campaign", "work_command"]
+
+
+@asynccontextmanager
+async def open_redis_campaign(url: str, name: str, **options: Any) -> AsyncIterator[Any]:
+    """A :class:`~agile_async.scaleout.RedisCampaign` on a client opened for ``url``."""
+    from .._scaleout._campaign import RedisCampaign
+    from .._scaleout._redis_client import connect
+
+    async with connect(url) as host:
+        yield RedisCampaign(host.client, name, **options)  # type: ignore[arg-type]
+
+
+def _default_name(file: Path) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", file.stem)[:64] or "campaign"
+
+
+@campaign.command("enqueue")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--redis", "url", required=True, metavar="URL", envvar="AGILE_REDIS_URL",
+              help="redis://host:port/db or unix:///path (env AGILE_REDIS_URL).")  # fmt: skip
+@click.option("--name", help="The campaign's name in Redis (default: the file's name).")
+@click.option("--sender", required=True, help="Sender alias (11 characters) or number.")
+@click.option("--body", required=True, metavar="TEMPLATE",
+              help="Message body; {column} is replaced by the row's value.")  # fmt: skip
+@click.option("--format", "input_format", type=click.Choice(["csv", "jsonl"]),
+              help="Input format (default: from the file name).")  # fmt: skip
+@click.option("--simulation", is_flag=True,
+              help="The provider validates and charges nothing, delivers nothing.")  # fmt: skip
+@click.option("--chunk-size", type=click.IntRange(1, 10_000), default=100, show_default=True,
+              help="Rows per chunk (the unit a worker takes).")  # fmt: skip
+@click.option("--max-queued-chunks", type=click.IntRange(1), default=64, show_default=True,
+              help="Chunks kept in Redis ahead of the workers (memory stays flat).")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+@handle_errors
+def enqueue_command(
+    settings: Settings,
+    /,
+    file: Path,
+    url: str,
+    name: str | None,
+    sender: str,
+    body: str,
+    input_format: str | None,
+    simulation: bool,
+    chunk_size: int,
+    max_queued_chunks: int,
+    as_json: bool,
+) -> None:
+    """Record a campaign in Redis and stream FILE's rows to its workers (resumable)."""
+    campaign_name = name or _default_name(file)
+
+    async def enqueue() -> tuple[int, bool]:
+        async with open_redis_campaign(
+            url, campaign_name, chunk_size=chunk_size, max_queued_chunks=max_queued_chunks
+        ) as journal:
+            opened = await Campaign.create(
+                journal,
+                file,
+                body=body,
+                sender=sender,
+                options=SendOptions(simulation=simulation),
+                format=input_format,  # type: ignore[arg-type]
+                exist_ok=True,
+            )
+            async with opened:
+                state = await opened.load()
+            return state.loaded_through, state.done
+
+    rows, done = run_async(settings, enqueue)
+    if as_json:
+        echo_json({"campaign": campaign_name, "rows": rows, "done": done})
+    else:
+        settings.console().print(f"Campaign {campaign_name}: {rows:,} rows enqueued.")
+
+
+@campaign.command("work")
+@click.argument("name", metavar="CAMPAIGN")
+@click.option("--redis", "url", required=True, metavar="URL", envvar="AGILE_REDIS_URL",
+              help="redis://host:port/db or unix:///path (env AGILE_REDIS_URL).")  # fmt: skip
+@click.option("--rate", type=float, help="The account's limit, for all workers together: "
+              "tokens per second (shared in Redis).")  # fmt: skip
+@click.option("--per", type=click.Choice(["messages", "parts", "requests"]),
+              default="messages", help="What a token pays for.")  # fmt: skip
+@click.option("--burst", type=float, help="Tokens spendable at once.")
+@click.option("--batch-size", type=click.IntRange(1, 10_000), help="Messages per request.")
+@click.option("--max-in-flight", type=click.IntRange(1, 64), help="Requests under way at once.")
+@click.option("--lease", type=click.FloatRange(min=1), default=60.0, show_default=True,
+              help="Seconds a silent worker keeps its chunks (beyond any request).")  # fmt: skip
+@click.option("--worker", "worker_name", help="This worker's name (default: random).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+@handle_errors
+def work_command(
+    settings: Settings,
+    /,
+    name: str,
+    url: str,
+    rate: float | None,
+    per: str,
+    burst: float | None,
+    batch_size: int | None,
+    max_in_flight: int | None,
+    lease: float,
+    worker_name: str | None,
+    as_json: bool,
+) -> None:
+    """Send CAMPAIGN's chunks until it is finished or stopped (run any number of these)."""
+    limit = rate_limit(rate, per, burst)
+    values: dict[str, Any] = {}
+    if batch_size is not None:
+        values["max_messages"] = batch_size
+    if max_in_flight is not None:
+        values["max_in_flight"] = max_in_flight
+    batch = BatchSettings(**values)
+
+    async def run() -> Any:
+        from .._scaleout._limiter import RedisLimiter
+        from .._scaleout._worker import work
+
+        async with (
+            open_client(sandbox=False) as (client, _),
+            open_redis_campaign(url, name, lease=lease, worker=worker_name) as journal,
+        ):
+            assert client is not None
+            if limit is None:
+                return await work(client, journal, settings=batch)
+            async with RedisLimiter(journal._host.client, limit, account=client) as limiter:
+                limiter.check_settings(batch)
+                return await work(client, journal, settings=batch, limiter=limiter)
+
+    result = run_async(settings, run)
+    counts = result.counts
+    summary = {
+        "campaign": name,
+        "sent_by_this_worker": {
+            "accepted": result.progress.accepted,
+            "failed": result.progress.failed,
+            "unknown": result.progress.unknown,
+        },
+        "campaign_counts": {
+            "pending": counts.pending,
+            "in_flight": counts.in_flight,
+            "accepted": counts.accepted,
+            "failed": counts.failed,
+            "unknown": counts.unknown,
+        },
+        "became_unknown": result.became_unknown,
+        "stopped_by": str(result.stopped_by) if result.stopped_by is not None else None,
+        "stopped_code": result.stopped_code,
+    }
+    if as_json:
+        echo_json(summary)
+    else:
+        settings.console().print(
+            f"Worker done: accepted {result.progress.accepted:,}, failed "
+            f"{result.progress.failed:,}, unknown {result.progress.unknown:,}. Campaign: "
+            f"{counts.accepted:,} accepted, {counts.failed:,} failed, {counts.unknown:,} "
+            f"unknown, {counts.pending:,} pending.",
+            markup=False,
+        )
+        if result.stopped_by is not None:
+            settings.errors().print(f"Stopped: {result.stopped_by}", markup=False)
+    error = result.stopped_by
+    if result.stopped_code is not None or (
+        isinstance(error, APIError) and error.scope == "account"
+    ):
+        raise SystemExit(int(ExitCode.ACCOUNT))
+    if error is not None:
+        raise SystemExit(int(ExitCode.STOPPED))
+    raise SystemExit(int(ExitCode.OK))

@@ -1,0 +1,143 @@
+"""``work``: one worker of a Redis campaign, sending chunks through a local Batcher.
+
+Any number of these run against one campaign, on any hosts. Each drives the campaign
+engine's own :class:`~agile_async._campaign._runner.Runner` (the same code that runs an
+SQLite campaign) with a :class:`RedisCampaign` as its journal: ``before_send`` claims the
+rows (fenced by the chunk's token), ``on_result`` settles them. A task renews the worker's
+leases every ``lease / 3``. A worker that sees an account error stops the whole fleet.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import attrs
+
+from .._campaign._journal import JournalError, StateCounts
+from .._campaign._report import CampaignProgress
+from .._campaign._runner import Runner, unwrap
+from .._config import BatchSettings
+from .._exceptions import APIError
+from .._ratelimit import RateLimiter
+from ._campaign import RedisCampaign
+
+if TYPE_CHECKING:
+    from .._client import AgileClient
+
+__all__ = ["WorkResult", "work"]
+
+log = logging.getLogger("agile_async")
+
+
+@attrs.frozen(kw_only=True)
+class WorkResult:
+    """How one worker's run ended.
+
+    Attributes:
+        progress: this worker's own counters (what it sent and recorded).
+        counts: the whole campaign's rows by state, when the worker ended.
+        stopped_by: the error that stopped this worker early (an account error, a fence,
+            a network failure that outlasted the retries), or ``None``.
+        stopped_code: the fleet-wide account error code, when the campaign is stopped.
+        became_unknown: rows found in flight in chunks this worker reclaimed.
+    """
+
+    progress: CampaignProgress
+    counts: StateCounts
+    stopped_by: BaseException | None
+    stopped_code: int | None
+    became_unknown: int
+
+    @property
+    def finished(self) -> bool:
+        """Whether every row of the campaign has an outcome."""
+        return self.counts.pending == 0 and self.counts.in_flight == 0
+
+
+async def work(
+    client: AgileClient,
+    campaign: RedisCampaign,
+    *,
+    settings: BatchSettings | None = None,
+    limiter: RateLimiter | None = None,
+    on_progress: Callable[[CampaignProgress], object] | None = None,
+    progress_interval: float = 1.0,
+    **overrides: Any,
+) -> WorkResult:
+    """Take chunks of ``campaign`` and send them until it is finished or stopped.
+
+    Args:
+        client: the client to send with (the campaign's account).
+        campaign: the campaign, as this worker sees it (one per worker process).
+        settings: the Batcher's settings; their ``options`` are replaced by the campaign's.
+        limiter: the account's shared limit (a :class:`RedisLimiter`), so N workers
+            together stay within it.
+        on_progress: called with this worker's :class:`CampaignProgress` every
+            ``progress_interval`` seconds and once at the end (it may be async).
+        overrides: any :class:`~agile_async.BatchSettings` field, on top of ``settings``.
+
+    Returns:
+        How the run ended; raises nothing for errors that stopped it (see ``stopped_by``).
+    """
+    definition = await campaign.definition()
+    if definition is None:
+        raise JournalError(f"Redis holds no campaign named {campaign.name!r}")
+    await campaign.recover()
+    batch = attrs.evolve(settings or BatchSettings(), **overrides, options=definition.options)
+    counts = await campaign.counts()
+    runner = Runner(campaign, definition.sender, counts.pending, counts.credit)
+    try:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(_keep_leases, campaign, runner)
+            await runner.run(
+                client,
+                batch,
+                limiter=limiter,
+                limit=None,
+                on_progress=on_progress,
+                interval=progress_interval,
+            )
+            tasks.cancel_scope.cancel()
+    except Exception as error:
+        leaf = unwrap(error)
+        if leaf is error:
+            raise
+        raise leaf from None
+    stopped_by = runner.stopped_by
+    if (
+        isinstance(stopped_by, APIError)
+        and stopped_by.scope == "account"
+        and stopped_by.code is not None
+    ):
+        code = await campaign.stop_fleet(stopped_by.code)
+        log.warning(
+            "agile_async campaign %s: stopped for every worker (code %d)", campaign.name, code
+        )
+    return WorkResult(
+        progress=runner.progress(),
+        counts=await campaign.counts(),
+        stopped_by=stopped_by,
+        stopped_code=campaign.stopped_code,
+        became_unknown=campaign.became_unknown,
+    )
+
+
+async def _keep_leases(campaign: RedisCampaign, runner: Runner) -> None:
+    """Renew the worker's chunks every lease/3; a lost chunk stops the worker."""
+    while True:
+        await anyio.sleep(campaign.lease / 3)
+        try:
+            lost = await campaign.heartbeat()
+        except Exception as error:  # Redis away: the next claim will tell, or fence
+            log.warning("agile_async campaign %s: heartbeat failed: %r", campaign.name, error)
+            continue
+        if lost:
+            runner.stop(
+                JournalError(
+                    f"worker {campaign.worker} lost chunk(s) {lost} of campaign "
+                    f"{campaign.name!r} to another worker: stopping"
+                )
+            )

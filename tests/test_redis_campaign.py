@@ -1,0 +1,384 @@
+"""RedisCampaign against a real redis-server: loading, chunks, fencing, crash recovery, workers.
+
+Every test runs on asyncio with redis-py and coredis, and on trio with coredis. Crashes are
+simulated in one process: a worker that "dies" is a :class:`RedisCampaign` whose chunks are
+left idle past a short lease; the multi-process versions are in test_redis_campaign_fleet.py.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from agile_async import RateLimit
+from agile_async._scaleout._redis_client import adapt
+from agile_async._tickets import RequestTotals
+from agile_async.campaigns import Campaign, CampaignError, Failure, JournalError, RowState
+from agile_async.scaleout import (
+    CampaignStoppedError,
+    ChunkFencedError,
+    RedisCampaign,
+    RedisLimiter,
+    account_key,
+    work,
+)
+from agile_async.testing import FakeAgileServer, Fault
+
+pytest_plugins = ("tests._redis_server",)
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=["redis-py", "coredis"])
+def redis_kind(request: pytest.FixtureRequest, anyio_backend: str) -> str:
+    if request.param == "redis-py" and anyio_backend == "trio":
+        pytest.skip("redis-py's asyncio client cannot run on trio")
+    pytest.importorskip("redis" if request.param == "redis-py" else "coredis")
+    return str(request.param)
+
+
+@pytest.fixture
+async def redis(redis_kind: str, redis_url: str) -> AsyncIterator[Any]:
+    if redis_kind == "coredis":
+        import coredis
+
+        async with coredis.Redis.from_url(redis_url) as client:
+            yield client
+    else:
+        import redis.asyncio
+
+        asyncio_client = redis.asyncio.Redis.from_url(redis_url)
+        try:
+            yield asyncio_client
+        finally:
+            await asyncio_client.aclose()
+
+
+@pytest.fixture
+def name() -> str:
+    """A fresh campaign name per test: tests never see each other's keys."""
+    return f"t-{uuid.uuid4().hex[:12]}"
+
+
+class Raw:
+    """Any Redis command through a one-line script: the same call on both clients."""
+
+    def __init__(self, client: Any) -> None:
+        self._call = adapt(client).script("return redis.call(unpack(ARGV))")
+
+    async def __call__(self, *args: object) -> Any:
+        return await self._call((), [str(a) for a in args])
+
+
+def recipients(path: Path, count: int, *, bad: tuple[int, ...] = ()) -> Path:
+    lines = ["destination,name"]
+    for i in range(1, count + 1):
+        destination = "not-a-number" if i in bad else f"+3934{i:08d}"
+        lines.append(f"{destination},N{i}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+async def enqueue(redis: Any, name: str, source: Path, **options: Any) -> RedisCampaign:
+    journal = RedisCampaign(redis, name, **options)
+    campaign = await Campaign.create(
+        journal, source, body="Hi {name}", sender="Shop", exist_ok=True
+    )
+    async with campaign:
+        await campaign.load()
+    return journal
+
+
+def totals(count: int) -> RequestTotals:
+    return RequestTotals("g", count, count, Decimal("10"))
+
+
+async def state_string(raw: Raw, journal: RedisCampaign) -> str:
+    value = await raw("GET", journal.keys[2])
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+# -- loading ---------------------------------------------------------------------------------
+
+
+async def test_load_records_rows_chunks_and_failures(redis: Any, name: str, tmp_path: Path) -> None:
+    source = recipients(tmp_path / "r.csv", 25, bad=(3,))
+    journal = await enqueue(redis, name, source, chunk_size=10)
+    raw = Raw(redis)
+    counts = await journal.counts()
+    assert (counts.pending, counts.failed, counts.total) == (24, 1, 25)
+    assert await state_string(raw, journal) == "PPF" + "P" * 22
+    assert int(await raw("XLEN", journal.keys[1])) == 3
+    state = await journal.load_state()
+    assert (state.loaded_through, state.done) == (25, True)
+    [failed] = [row async for rows in journal.rows([RowState.FAILED]) for row in rows]
+    assert (failed.seq, failed.destination) == (3, "notanumber")
+    assert failed.failure is not None
+    assert failed.failure.kind
+
+
+async def test_loading_again_changes_nothing(redis: Any, name: str, tmp_path: Path) -> None:
+    source = recipients(tmp_path / "r.csv", 25)
+    journal = await enqueue(redis, name, source, chunk_size=10)
+    await enqueue(redis, name, source, chunk_size=10)
+    assert (await journal.counts()).pending == 25
+    assert int(await Raw(redis)("XLEN", journal.keys[1])) == 3
+
+
+async def test_a_killed_loader_resumes_without_duplicates(
+    redis: Any, name: str, tmp_path: Path
+) -> None:
+    source = recipients(tmp_path / "r.csv", 30)
+    first = RedisCampaign(redis, name, chunk_size=10)
+    campaign = await Campaign.create(first, source, body="Hi {name}", sender="Shop")
+    rows = [row async for row in _loaded_rows(campaign, 15)]
+    await first.append(rows, done=False)  # 10 recorded, 5 waiting for their chunk: "killed"
+    assert (await first.load_state()).loaded_through == 10
+    await enqueue(redis, name, source, chunk_size=10)  # a new loader starts over
+    raw = Raw(redis)
+    assert int(await raw("XLEN", first.keys[1])) == 3
+    assert (await first.counts()).pending == 30
+
+
+async def _loaded_rows(campaign: Campaign, count: int) -> AsyncIterator[Any]:
+    from agile_async._campaign._input import RecordReader, RowBuilder
+
+    d = campaign.definition
+    reader = RecordReader(Path(d.source), d.source_format)
+    builder = RowBuilder(campaign._template, d.campaign_id, d.options)
+    try:
+        for record in reader:
+            if record.seq > count:
+                break
+            yield builder.build(record)
+    finally:
+        reader.close()
+
+
+async def test_a_changed_input_is_refused(redis: Any, name: str, tmp_path: Path) -> None:
+    source = recipients(tmp_path / "r.csv", 30)
+    journal = RedisCampaign(redis, name, chunk_size=10)
+    async with await Campaign.create(journal, source, body="Hi {name}", sender="Shop"):
+        pass
+    recipients(source, 31)
+    with pytest.raises(JournalError):
+        await enqueue(redis, name, source, chunk_size=10)
+
+
+async def test_the_loader_waits_for_room(redis: Any, name: str, tmp_path: Path) -> None:
+    source = recipients(tmp_path / "r.csv", 50)
+    journal = RedisCampaign(redis, name, chunk_size=10, max_queued_chunks=2, poll=0.02)
+    worker = RedisCampaign(redis, name, lease=30)
+    raw = Raw(redis)
+    campaign = await Campaign.create(journal, source, body="Hi {name}", sender="Shop")
+    async with campaign, anyio.create_task_group() as tg:
+        tg.start_soon(campaign.load)
+        await anyio.sleep(0.2)
+        assert int(await raw("XLEN", journal.keys[1])) == 2
+        assert (await journal.load_state()).loaded_through == 20
+        seen = 0
+        while seen < 50:  # a worker sends everything: the loader follows
+            rows = await worker.take_chunk()
+            if rows is None:
+                await anyio.sleep(0.02)
+                continue
+            seqs = [row.seq for row in rows]
+            await worker.mark_in_flight(seqs, "g")
+            await worker.record_accepted(seqs, totals(len(seqs)))
+            seen += len(seqs)
+            assert int(await raw("XLEN", journal.keys[1])) <= 2
+    assert (await journal.counts()).accepted == 50
+    assert int(await raw("XLEN", journal.keys[1])) == 0
+
+
+# -- chunks, claims, fencing -----------------------------------------------------------------
+
+
+async def test_a_chunk_is_acknowledged_and_deleted_when_settled(
+    redis: Any, name: str, tmp_path: Path
+) -> None:
+    journal = await enqueue(redis, name, recipients(tmp_path / "r.csv", 20), chunk_size=10)
+    raw = Raw(redis)
+    worker = RedisCampaign(redis, name)
+    rows = await worker.take_chunk()
+    assert rows is not None
+    assert [row.seq for row in rows] == list(range(1, 11))
+    assert rows[0].body == "Hi N1"
+    assert rows[0].destination == "+393400000001"
+    await worker.mark_in_flight([1, 2, 3], "g1")
+    await worker.mark_in_flight([1, 2, 3], "g2")  # a bisected half: in flight again is fine
+    await worker.record_accepted([1, 2], totals(2))
+    await worker.record_failed([3], Failure("InvalidDestinationError", "no", 5))
+    await worker.mark_in_flight(list(range(4, 11)), "g3")
+    await worker.record_unknown(list(range(4, 11)), Failure("OutcomeUnknownError", "lost"))
+    assert await state_string(raw, journal) == "AAF" + "U" * 7 + "P" * 10
+    assert int(await raw("XLEN", journal.keys[1])) == 1
+    assert (await raw("XPENDING", journal.keys[1], "senders"))[0] == 0  # 1 acked, 2 unread
+    counts = await journal.counts()
+    assert (counts.accepted, counts.failed, counts.unknown, counts.pending) == (2, 1, 7, 10)
+    assert counts.parts == 2
+    assert counts.credit == Decimal("10")
+    with pytest.raises(JournalError):
+        await worker.mark_in_flight([1], "g4")  # an outcome is final
+
+
+async def test_a_dead_workers_rows_in_flight_become_unknown_never_resent(
+    redis: Any, name: str, tmp_path: Path
+) -> None:
+    journal = await enqueue(redis, name, recipients(tmp_path / "r.csv", 10), chunk_size=10)
+    raw = Raw(redis)
+    dead = RedisCampaign(redis, name, lease=0.1, worker="dead")
+    assert await dead.take_chunk() is not None
+    await dead.mark_in_flight([1, 2, 3], "g1")  # then it dies, its POST maybe sent
+    await anyio.sleep(0.2)
+    heir = RedisCampaign(redis, name, lease=0.1, worker="heir")
+    rows = await heir.take_chunk()
+    assert rows is not None
+    assert [row.seq for row in rows] == list(range(4, 11))
+    assert heir.became_unknown == 3
+    assert await state_string(raw, journal) == "UUU" + "P" * 7
+    unknown = [row async for rows_ in journal.rows([RowState.UNKNOWN]) for row in rows_]
+    assert next((row.seq, row.message_id is not None, row.destination) for row in unknown) == (
+        1,
+        True,
+        "+393400000001",
+    )
+    with pytest.raises(ChunkFencedError):  # it was only paused: it is fenced out
+        await dead.mark_in_flight([4], "g2")
+    # Its late answer may only say what happened to the unknown rows.
+    await dead.record_accepted([1, 2], totals(2))
+    await dead.record_failed([3], Failure("X", "y"))
+    assert await state_string(raw, journal) == "AAF" + "P" * 7
+    seqs = [row.seq for row in rows]
+    await heir.mark_in_flight(seqs, "g3")
+    await heir.record_accepted(seqs, totals(7))
+    assert await state_string(raw, journal) == "AAF" + "A" * 7
+    assert int(await raw("XLEN", journal.keys[1])) == 0
+    assert await heir.take_chunk() is None
+    assert heir.finished
+
+
+async def test_a_reclaimed_chunk_with_nothing_left_is_just_acknowledged(
+    redis: Any, name: str, tmp_path: Path
+) -> None:
+    journal = await enqueue(redis, name, recipients(tmp_path / "r.csv", 10), chunk_size=10)
+    dead = RedisCampaign(redis, name, lease=0.1)
+    assert await dead.take_chunk() is not None
+    await dead.mark_in_flight(list(range(1, 11)), "g1")
+    await anyio.sleep(0.2)
+    heir = RedisCampaign(redis, name, lease=0.1)
+    assert await heir.take_chunk() is None
+    assert heir.became_unknown == 10
+    assert heir.finished
+    assert (await journal.counts()).unknown == 10
+
+
+async def test_heartbeats_keep_a_chunk_and_report_a_lost_one(
+    redis: Any, name: str, tmp_path: Path
+) -> None:
+    await enqueue(redis, name, recipients(tmp_path / "r.csv", 10), chunk_size=10)
+    owner = RedisCampaign(redis, name, lease=0.3, worker="owner")
+    assert await owner.take_chunk() is not None
+    other = RedisCampaign(redis, name, lease=0.3, worker="other")
+    for _ in range(4):
+        await anyio.sleep(0.1)
+        assert await owner.heartbeat() == []
+        assert await other.take_chunk() is None  # still owned
+    await anyio.sleep(0.4)
+    assert await other.take_chunk() is not None  # silent too long: reclaimed
+    assert await owner.heartbeat() == [1]
+
+
+async def test_an_account_error_stops_the_fleet(redis: Any, name: str, tmp_path: Path) -> None:
+    await enqueue(redis, name, recipients(tmp_path / "r.csv", 20), chunk_size=10)
+    one, two = RedisCampaign(redis, name), RedisCampaign(redis, name)
+    assert await one.take_chunk() is not None
+    assert await two.stop_fleet(2) == 2
+    assert await one.stop_fleet(1) == 2  # sticky: the first code stays
+    with pytest.raises(CampaignStoppedError) as caught:
+        await one.mark_in_flight([1], "g")
+    assert caught.value.code == 2
+    assert await two.take_chunk() is None
+    assert two.stopped_code == 2
+
+
+async def test_keys_carry_the_name_only(redis: Any, name: str, tmp_path: Path) -> None:
+    journal = await enqueue(redis, name, recipients(tmp_path / "r.csv", 5))
+    assert all(key.startswith(f"{{agile:c:{name}}}:") for key in journal.keys)
+    with pytest.raises(Exception, match="campaign name"):
+        RedisCampaign(redis, "a b")
+
+
+async def test_unsupported_journal_features_say_so(redis: Any, name: str, tmp_path: Path) -> None:
+    journal = await enqueue(redis, name, recipients(tmp_path / "r.csv", 5))
+    with pytest.raises(CampaignError):
+        await journal.recover(resend_unknown=True)
+    with pytest.raises(CampaignError):
+        await journal.tally([RowState.PENDING])
+
+
+# -- workers ---------------------------------------------------------------------------------
+
+
+async def test_workers_send_every_row_exactly_once(redis: Any, name: str, tmp_path: Path) -> None:
+    journal = await enqueue(redis, name, recipients(tmp_path / "r.csv", 230), chunk_size=20)
+    fake = FakeAgileServer(credit=Decimal("1000"))
+    results = []
+    async with fake.client() as client:
+        limiter = RedisLimiter(
+            redis, RateLimit(rate=5000, burst=50), account=account_key(fake.base_url, name)
+        )
+        async with limiter, anyio.create_task_group() as tg:
+
+            async def one() -> None:
+                worker = RedisCampaign(redis, name, poll=0.02)
+                results.append(await work(client, worker, limiter=limiter, max_messages=7))
+
+            for _ in range(3):
+                tg.start_soon(one)
+    ids = Counter(message.message_id for message in fake.accepted)
+    assert len(ids) == 230
+    assert max(ids.values()) == 1
+    counts = await journal.counts()
+    assert counts.accepted == 230
+    assert all(result.finished for result in results)
+    assert int(await Raw(redis)("XLEN", journal.keys[1])) == 0
+
+
+async def test_a_worker_stopped_by_an_account_error_stops_the_others(
+    redis: Any, name: str, tmp_path: Path
+) -> None:
+    journal = await enqueue(redis, name, recipients(tmp_path / "r.csv", 50), chunk_size=10)
+    fake = FakeAgileServer(credit=Decimal("1000"))
+    fake.inject(Fault.error(status=402, code=2), times=None, path="/sms/send")
+    async with fake.client() as client:
+        result = await work(client, RedisCampaign(redis, name, poll=0.02), max_messages=5)
+        assert result.stopped_code == 2
+        assert not result.finished
+        other = await work(client, RedisCampaign(redis, name, poll=0.02))
+        assert other.stopped_code == 2
+        assert other.progress.accepted == 0
+    counts = await journal.counts()
+    assert counts.pending == 50
+    assert counts.in_flight == 0
+
+
+async def test_a_heartbeat_racing_the_last_settle_loses_nothing(
+    redis: Any, name: str, tmp_path: Path
+) -> None:
+    await enqueue(redis, name, recipients(tmp_path / "r.csv", 10), chunk_size=10)
+    worker = RedisCampaign(redis, name)
+    rows = await worker.take_chunk()
+    assert rows is not None
+    token = worker._tokens[1]
+    seqs = [row.seq for row in rows]
+    await worker.mark_in_flight(seqs, "g")
+    await worker.record_accepted(seqs, totals(10))  # the chunk is finished and deleted
+    worker._tokens[1] = token  # as a heartbeat that read its chunks just before
+    assert await worker.heartbeat() == []

@@ -1,0 +1,369 @@
+"""SLOW (a few seconds each): a Redis campaign run by worker *processes*, killed and paused.
+
+The fake provider serves over real TLS in this process; the loader and the workers are
+``agile-sms campaign enqueue|work`` subprocesses (AGILE_BASE_URL, AGILE_API_KEY,
+SSL_CERT_FILE point them at it). Faults are made deterministic by holding the fake's answer
+*after* it accepted a request: the test then knows the provider has the messages and the
+worker cannot have recorded it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agile_async.testing import FakeAgileServer
+
+pytest_plugins = ("tests._redis_server",)
+
+pytest.importorskip("uvicorn")
+pytest.importorskip("trustme")
+redis_sync = pytest.importorskip("redis")
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+LEASE = 1.5
+
+
+class HoldingFake(FakeAgileServer):
+    """A fake provider that can hold its answer to a send *after* accepting it.
+
+    ``hold()`` arms it for the next send; ``held`` is set once that send is accepted (its
+    messages are in :attr:`accepted`); the answer goes out on ``release()``. The wait
+    blocks the server's thread, which is what the tests want: one worker talks to it then.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.held = threading.Event()
+        self._armed = False
+        self._release = threading.Event()
+
+    def hold(self) -> None:
+        self._armed = True
+        self.held.clear()
+        self._release.clear()
+
+    def release(self) -> None:
+        self._release.set()
+
+    def _respond(self, request: Any) -> Any:
+        response = super()._respond(request)
+        if self._armed and request.path.endswith("/sms/send") and response[0] == 200:
+            self._armed = False
+            self.held.set()
+            self._release.wait(20)
+        return response
+
+
+@contextmanager
+def serving(fake: FakeAgileServer) -> Iterator[dict[str, str]]:
+    with fake.serve_tls() as server:
+        try:
+            yield {
+                **os.environ,
+                "AGILE_BASE_URL": server.base_url,
+                "AGILE_API_KEY": fake.api_key or "",
+                "SSL_CERT_FILE": str(server.ca_cert_path),
+                "PYTHONPATH": os.pathsep.join(
+                    filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])
+                ),
+            }
+        finally:
+            if isinstance(fake, HoldingFake):
+                fake.release()  # never leave the server's thread blocked
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    """Kill a process the test left running (after a failure)."""
+    if process.poll() is None:
+        process.kill()
+        process.communicate(timeout=5)
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "agile_async._cli", "campaign", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def finish(process: subprocess.Popen[str], *, timeout: float = 20) -> tuple[int, Any]:
+    out, err = process.communicate(timeout=timeout)
+    try:
+        document = json.loads(out) if out.strip() else None
+    except json.JSONDecodeError:
+        document = None
+    if document is None and process.returncode not in (0, -signal.SIGKILL):
+        pytest.fail(f"exit {process.returncode}:\n{out[-2000:]}\n{err[-3000:]}")
+    return process.returncode, document
+
+
+def recipients(path: Path, count: int) -> Path:
+    lines = ["destination"] + [f"+3934{i:08d}" for i in range(1, count + 1)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def enqueue(
+    env: dict[str, str], url: str, name: str, source: Path, *extra: str
+) -> subprocess.Popen[str]:
+    return cli(env, "enqueue", "--redis", url, str(source), "--name", name, "--sender",
+               "Shop", "--body", "Hi", "--chunk-size", "20", "--json", *extra)  # fmt: skip
+
+
+def worker(env: dict[str, str], url: str, name: str, *extra: str) -> subprocess.Popen[str]:
+    return cli(env, "work", "--redis", url, name, "--batch-size", "5", "--max-in-flight", "1",
+               "--lease", str(LEASE), "--json", *extra)  # fmt: skip
+
+
+def states(url: str, name: str) -> str:
+    with redis_sync.Redis.from_url(url) as client:
+        return (client.get(f"{{agile:c:{name}}}:s") or b"").decode()
+
+
+def stream_length(url: str, name: str) -> int:
+    with redis_sync.Redis.from_url(url) as client:
+        return int(client.xlen(f"{{agile:c:{name}}}:q"))
+
+
+def assert_sent_once(fake: FakeAgileServer) -> Counter[str]:
+    ids = Counter(message.message_id for message in fake.accepted)
+    assert ids, "nothing was sent"
+    assert max(ids.values()) == 1, [i for i, n in ids.items() if n > 1]
+    return ids
+
+
+def wait_for(predicate: Any, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail("timed out")
+        time.sleep(0.02)
+
+
+def test_a_worker_killed_after_the_provider_accepted_leaves_that_batch_unknown(
+    redis_url: str, tmp_path: Path
+) -> None:
+    name = f"kill-{uuid.uuid4().hex[:8]}"
+    fake = HoldingFake(credit=Decimal(1000))
+    with serving(fake) as env, ExitStack() as stack:
+        code, _ = finish(enqueue(env, redis_url, name, recipients(tmp_path / "r.csv", 60)))
+        assert code == 0
+        fake.hold()
+        victim = worker(env, redis_url, name)
+        stack.callback(stop, victim)
+        assert fake.held.wait(15), "the worker sent nothing"
+        victim.send_signal(signal.SIGKILL)  # the provider has the batch; the worker never knew
+        victim.communicate(timeout=5)  # (closes its pipes)
+        fake.release()
+        taken = {m.message_id for m in fake.accepted}
+        assert len(taken) == 5
+        code, report = finish(worker(env, redis_url, name))
+    assert code == 0, report
+    assert report["became_unknown"] == 5
+    assert report["campaign_counts"] == {
+        "pending": 0, "in_flight": 0, "accepted": 55, "failed": 0, "unknown": 5,
+    }  # fmt: skip
+    ids = assert_sent_once(fake)
+    assert len(ids) == 60  # the unknown batch was never sent again: 5 + 55
+    assert states(redis_url, name) == "U" * 5 + "A" * 55
+    assert stream_length(redis_url, name) == 0
+
+
+def test_a_paused_worker_is_fenced_out_when_it_comes_back(redis_url: str, tmp_path: Path) -> None:
+    name = f"stop-{uuid.uuid4().hex[:8]}"
+    fake = HoldingFake(credit=Decimal(1000))
+    with serving(fake) as env, ExitStack() as stack:
+        code, _ = finish(enqueue(env, redis_url, name, recipients(tmp_path / "r.csv", 40)))
+        assert code == 0
+        fake.hold()
+        paused = worker(env, redis_url, name)
+        stack.callback(stop, paused)
+        assert fake.held.wait(15), "the worker sent nothing"
+        paused.send_signal(signal.SIGSTOP)  # a long GC pause, a frozen VM...
+        fake.release()
+        code, report = finish(worker(env, redis_url, name))  # reclaims after the lease
+        assert code == 0, report
+        assert report["became_unknown"] == 5
+        paused.send_signal(signal.SIGCONT)
+        code, late = finish(paused)
+    assert code == 4, late  # stopped: fenced out
+    assert late["sent_by_this_worker"]["accepted"] == 5
+    ids = assert_sent_once(fake)
+    assert len(ids) == 40
+    # Its late answer turned the unknown batch into what really happened.
+    assert states(redis_url, name) == "A" * 40
+
+
+def test_a_killed_loader_resumes_and_every_row_goes_once(redis_url: str, tmp_path: Path) -> None:
+    name = f"load-{uuid.uuid4().hex[:8]}"
+    source = recipients(tmp_path / "r.csv", 200)
+    fake = FakeAgileServer(credit=Decimal(1000))
+    with serving(fake) as env, ExitStack() as stack:
+        loader = enqueue(env, redis_url, name, source, "--max-queued-chunks", "2")
+        stack.callback(stop, loader)
+        wait_for(lambda: stream_length(redis_url, name) == 2)  # full: the loader waits
+        loader.send_signal(signal.SIGKILL)
+        loader.communicate(timeout=5)
+        assert len(states(redis_url, name)) == 40
+        resumed = enqueue(env, redis_url, name, source, "--max-queued-chunks", "2")
+        stack.callback(stop, resumed)
+        code, report = finish(worker(env, redis_url, name, "--lease", "5"))
+        assert code == 0, report
+        code, loaded = finish(resumed)
+    assert code == 0
+    assert loaded == {"campaign": name, "rows": 200, "done": True}
+    assert report["campaign_counts"]["accepted"] == 200
+    assert len(assert_sent_once(fake)) == 200
+    assert states(redis_url, name) == "A" * 200
+
+
+def test_status_and_export_read_from_redis(redis_url: str, tmp_path: Path) -> None:
+    name = f"read-{uuid.uuid4().hex[:8]}"
+    fake = FakeAgileServer(credit=Decimal(1000))
+    with serving(fake) as env:
+        finish(enqueue(env, redis_url, name, recipients(tmp_path / "r.csv", 30)))
+        finish(worker(env, redis_url, name))
+        code, status = finish(cli(env, "status", "--redis", redis_url, name, "--json"))
+        assert code == 0
+        exported = tmp_path / "out.csv"
+        process = cli(env, "export", "--redis", redis_url, name, "-o", str(exported))
+        code, _ = finish(process)
+        assert code == 0
+    assert status["counts"]["accepted"] == 30
+    assert len(exported.read_text().splitlines()) == 31
+
+
+# -- chaos: repeated SIGKILLs of workers, and of Redis itself -------------------------------
+
+
+def campaign_id(url: str, name: str) -> str:
+    with redis_sync.Redis.from_url(url) as client:
+        return str(json.loads(client.hget(f"{{agile:c:{name}}}:meta", "def"))["campaign_id"])
+
+
+def check_invariants(
+    fake: FakeAgileServer, url: str, name: str, total: int, *, max_unknown: int
+) -> str:
+    """Every row has an outcome, no id went twice, accepted rows are in the provider's log,
+    nothing else is, and Redis holds no chunk any more."""
+    final = states(url, name)
+    assert len(final) == total
+    assert set(final) <= {"A", "F", "U"}, Counter(final)
+    ids = assert_sent_once(fake)
+    cid = campaign_id(url, name)
+    for seq, state in enumerate(final, start=1):
+        if state == "A":
+            assert f"{cid}-{seq}" in ids, seq
+    allowed = {f"{cid}-{seq}" for seq, state in enumerate(final, start=1) if state in "AU"}
+    assert set(ids) <= allowed
+    assert final.count("U") <= max_unknown
+    assert stream_length(url, name) == 0
+    with redis_sync.Redis.from_url(url) as client:
+        assert client.xpending(f"{{agile:c:{name}}}:q", "senders")["pending"] == 0
+    return final
+
+
+def run_until_finished(
+    env: dict[str, str], url: str, name: str, stack: ExitStack, deadline: float
+) -> None:
+    """Start workers until one reports the campaign finished."""
+    while time.monotonic() < deadline:
+        code, _ = finish(worker(env, url, name, "--batch-size", "50"), timeout=30)
+        if code == 0:
+            return
+    pytest.fail("the campaign did not finish")
+
+
+def test_chaos_workers_killed_at_random(redis_url: str, tmp_path: Path) -> None:
+    import random
+
+    chance = random.Random(20261121)
+    name = f"chaos-{uuid.uuid4().hex[:8]}"
+    total, kills, batch, in_flight = 10_000, 8, 50, 2
+    fake = FakeAgileServer(credit=Decimal(1_000_000))
+    source = recipients(tmp_path / "r.csv", total)
+    with serving(fake) as env, ExitStack() as stack:
+        # The loader streams as the workers go (64 chunks ahead at most), so it runs along.
+        loader = cli(env, "enqueue", "--redis", redis_url, str(source), "--name", name,
+                     "--sender", "Shop", "--body", "Hi", "--json")  # fmt: skip
+        stack.callback(stop, loader)
+        wait_for(lambda: stream_length(redis_url, name) > 0)
+
+        def start() -> subprocess.Popen[str]:
+            process = worker(env, redis_url, name, "--batch-size", str(batch),
+                             "--max-in-flight", str(in_flight), "--lease", "1")  # fmt: skip
+            stack.callback(stop, process)
+            return process
+
+        workers = [start() for _ in range(3)]
+        for _ in range(kills):
+            time.sleep(chance.uniform(0.2, 0.6))
+            alive = [w for w in workers if w.poll() is None]
+            if not alive:
+                break
+            victim = chance.choice(alive)
+            victim.kill()
+            victim.communicate(timeout=5)
+            workers.remove(victim)
+            workers.append(start())
+        for process in workers:
+            finish(process, timeout=30)
+        run_until_finished(env, redis_url, name, stack, time.monotonic() + 30)
+        assert finish(loader)[0] == 0
+    final = check_invariants(fake, redis_url, name, total, max_unknown=kills * batch * in_flight)
+    assert final.count("A") >= total - kills * batch * in_flight
+
+
+def test_redis_killed_and_restarted_with_aof(tmp_path: Path) -> None:
+    from ._redis_server import start_redis_server, stop_redis_server
+
+    durable = ("--appendonly", "yes", "--appendfsync", "always")
+    directory = tmp_path / "redis"
+    directory.mkdir()
+    server = start_redis_server(directory, *durable)
+    url = server.url
+    name = f"aof-{uuid.uuid4().hex[:8]}"
+    total = 3000
+    fake = FakeAgileServer(credit=Decimal(1_000_000))
+    try:
+        with serving(fake) as env, ExitStack() as stack:
+            source = recipients(tmp_path / "r.csv", total)
+            code, _ = finish(enqueue(env, url, name, source, "--max-queued-chunks", "200"))
+            assert code == 0
+            workers = []
+            for _ in range(2):
+                process = worker(env, url, name, "--batch-size", "20", "--rate", "1500",
+                                 "--burst", "100")  # fmt: skip
+                stack.callback(stop, process)
+                workers.append(process)
+            wait_for(lambda: len(fake.accepted) >= 500)
+            server.process.kill()  # SIGKILL: no shutdown, no final save
+            server.process.wait(5)
+            assert len(fake.accepted) < total  # mid-campaign
+            server = start_redis_server(directory, *durable)
+            for process in workers:
+                finish(process, timeout=30)
+            run_until_finished(env, url, name, stack, time.monotonic() + 30)
+        check_invariants(fake, url, name, total, max_unknown=2 * 20 * 4)
+    finally:
+        stop_redis_server(server)
