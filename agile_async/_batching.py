@@ -49,7 +49,7 @@ from ._models import Message, SendOptions
 from ._ratelimit import Cost, RateLimiter, make_limiter
 from ._serde import SendResponse, converter, dumps, message_to_wire
 from ._tickets import Receipt, RequestTotals, Ticket, TicketState
-from ._validation import IdGenerator, check_message, options_problems
+from ._validation import IdGenerator, check_message, options_problems, plainly_valid
 
 if TYPE_CHECKING:
     from ._client import AgileClient
@@ -231,6 +231,8 @@ class Batcher(anyio.AsyncContextManagerMixin):
         self._pending_ids: set[str] = set()
         self._valid_options: set[SendOptions] = {settings.options}
         self._next_id = client._ids.next_id
+        self._max_destinations = settings.max_messages
+        self._capacity = settings.queue_capacity
         self._wire_options: dict[SendOptions, dict[str, object]] = {}
         self._counters = _Counters()
         self._credit: Decimal | None = None
@@ -346,9 +348,10 @@ class Batcher(anyio.AsyncContextManagerMixin):
         if self._sticky is not None or self._closing or not self._entered:
             self._refuse_if_stopped()
         options = self.settings.options if options is None else self._check_options(options)
-        check_message(message, options)
+        if not plainly_valid(message, options):
+            check_message(message, options)
         count = len(message.destinations)
-        if count > self.settings.max_messages:
+        if count > self._max_destinations:
             raise ValidationError.single(
                 "message.destinations",
                 f"has {count} destinations, more than max_messages "
@@ -367,7 +370,7 @@ class Batcher(anyio.AsyncContextManagerMixin):
                     "message.ids", f"{sorted(duplicates)!r} already queued or in flight"
                 )
         size = _MESSAGE_OVERHEAD + len(message.body) + _PER_DESTINATION * count
-        return Ticket(message, ids, key=options, size=size)
+        return Ticket(message, ids, options, size)
 
     def _has_room(self, ticket: Ticket) -> bool:
         count = len(ticket.message.destinations)
@@ -382,6 +385,9 @@ class Batcher(anyio.AsyncContextManagerMixin):
             AgileError: the batcher stopped on an account-wide error (the sticky error).
         """
         ticket = self._make_ticket(message, options)
+        if not self._queued or self._queued + len(ticket.ids) <= self._capacity:
+            self._enqueue(ticket)  # the common case, without another call
+            return ticket
         while not self._has_room(ticket):
             self._space = space = anyio.Event()
             await space.wait()

@@ -90,7 +90,6 @@ class Ticket:
         self,
         message: Message,
         ids: tuple[str, ...],
-        *,
         key: SendOptions,
         size: int,
     ) -> None:

@@ -32,6 +32,7 @@ __all__ = [
     "check_message",
     "message_problems",
     "options_problems",
+    "plainly_valid",
     "prepare_request",
     "validate_request",
 ]
@@ -227,7 +228,7 @@ def _id_problems(at: str, message: Message, max_id_len: int) -> list[Problem]:
 _GOOD_SENDERS: set[str] = set()
 
 
-def _plainly_valid(message: object, options: SendOptions) -> bool:
+def plainly_valid(message: object, options: SendOptions) -> bool:
     """The common case, checked without building anything: a plain text to plain numbers
     from a known sender, with no ids or well-formed ones. Anything else takes the full
     checks (which also explain what is wrong)."""
@@ -260,7 +261,7 @@ def _plainly_valid(message: object, options: SendOptions) -> bool:
 
 def check_message(message: object, options: SendOptions, at: str = "message") -> None:
     """Raise :class:`ValidationError` if one message (with valid options) has problems."""
-    if _plainly_valid(message, options):
+    if plainly_valid(message, options):
         return
     problems = message_problems(message, at, options)
     if not problems and isinstance(message, Message) and len(_GOOD_SENDERS) < 1024:
