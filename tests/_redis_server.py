@@ -16,8 +16,9 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -127,3 +128,29 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 def redis_url(redis_server: RedisServer) -> str:
     """The session's redis-server, as a ``unix://`` URL."""
     return redis_server.url
+
+
+@pytest.fixture(params=["redis-py", "coredis"])
+def redis_kind(request: pytest.FixtureRequest, anyio_backend: str) -> str:
+    if request.param == "redis-py" and anyio_backend == "trio":
+        pytest.skip("redis-py's asyncio client cannot run on trio")
+    pytest.importorskip("redis" if request.param == "redis-py" else "coredis")
+    return str(request.param)
+
+
+@pytest.fixture
+async def redis(redis_kind: str, redis_url: str) -> AsyncIterator[Any]:
+    """A client of the parametrised kind, open for the test."""
+    if redis_kind == "coredis":
+        import coredis
+
+        async with coredis.Redis.from_url(redis_url) as client:
+            yield client
+    else:
+        import redis.asyncio
+
+        asyncio_client = redis.asyncio.Redis.from_url(redis_url)
+        try:
+            yield asyncio_client
+        finally:
+            await asyncio_client.aclose()

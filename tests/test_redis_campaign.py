@@ -35,31 +35,6 @@ pytest_plugins = ("tests._redis_server",)
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(params=["redis-py", "coredis"])
-def redis_kind(request: pytest.FixtureRequest, anyio_backend: str) -> str:
-    if request.param == "redis-py" and anyio_backend == "trio":
-        pytest.skip("redis-py's asyncio client cannot run on trio")
-    pytest.importorskip("redis" if request.param == "redis-py" else "coredis")
-    return str(request.param)
-
-
-@pytest.fixture
-async def redis(redis_kind: str, redis_url: str) -> AsyncIterator[Any]:
-    if redis_kind == "coredis":
-        import coredis
-
-        async with coredis.Redis.from_url(redis_url) as client:
-            yield client
-    else:
-        import redis.asyncio
-
-        asyncio_client = redis.asyncio.Redis.from_url(redis_url)
-        try:
-            yield asyncio_client
-        finally:
-            await asyncio_client.aclose()
-
-
 @pytest.fixture
 def name() -> str:
     """A fresh campaign name per test: tests never see each other's keys."""
