@@ -167,7 +167,7 @@ def work_command(
             assert client is not None
             if limit is None:
                 return await work(client, journal, settings=batch)
-            async with RedisLimiter(journal._host.client, limit, account=client) as limiter:
+            async with RedisLimiter(journal.redis, limit, account=client) as limiter:
                 limiter.check_settings(batch)
                 return await work(client, journal, settings=batch, limiter=limiter)
 

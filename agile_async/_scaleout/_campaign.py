@@ -291,6 +291,11 @@ class RedisCampaign:
     def __repr__(self) -> str:
         return f"<RedisCampaign {self.name} worker={self.worker}>"
 
+    @property
+    def redis(self) -> Any:
+        """The Redis client this campaign talks through (to share it with a RedisLimiter)."""
+        return self._host.client
+
     # -- plumbing --------------------------------------------------------------------------
 
     async def _call(self, script: Script, args: Sequence[object]) -> Any:
