@@ -8,8 +8,13 @@ bottleneck. It answers like the provider (totals only) and counts what it accept
 from __future__ import annotations
 
 import socket
+import subprocess
 import sys
-from collections.abc import Awaitable, Callable, MutableMapping
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -79,6 +84,37 @@ def main() -> None:
         lifespan="off",
     )
     uvicorn.Server(config).run(sockets=[sock])
+
+
+@contextmanager
+def serve() -> Iterator[tuple[str, str]]:
+    """Start this server over TLS in a subprocess; yield its base URL and CA file.
+
+    The benchmarks' one way to start it, so they all measure against the same provider.
+    """
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    with tempfile.TemporaryDirectory() as tmp:
+        cert_path, key_path = Path(tmp, "cert.pem"), Path(tmp, "key.pem")
+        ca_path, port_file = Path(tmp, "ca.pem"), Path(tmp, "port")
+        cert.private_key_and_cert_chain_pem.write_to_path(str(cert_path))
+        cert.private_key_pem.write_to_path(str(key_path))
+        ca.cert_pem.write_to_path(str(ca_path))
+        args = [sys.executable, __file__, str(cert_path), str(key_path), str(port_file)]
+        server = subprocess.Popen(args)
+        try:
+            deadline = time.monotonic() + 20
+            while not (port_file.exists() and port_file.read_text()):
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("the benchmark server did not start")
+                time.sleep(0.05)
+            time.sleep(0.5)  # let uvicorn start listening on the socket it was given
+            yield f"https://127.0.0.1:{port_file.read_text()}/services/", str(ca_path)
+        finally:
+            server.terminate()
+            server.wait(10)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import anyio
 import httpx
-import trustme
+from _fast_server import serve  # benchmarks/_fast_server.py
 
 from agile_async import AgileClient, BatchSettings
 from agile_async.campaigns import Campaign, CampaignProgress
@@ -88,31 +88,7 @@ def sandbox_server() -> Iterator[tuple[str, str]]:
         server.wait(10)
 
 
-@contextlib.contextmanager
-def fast_server() -> Iterator[tuple[str, str]]:
-    """The minimal provider of ``_fast_server.py``; yields its base URL and CA file."""
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    with tempfile.TemporaryDirectory() as tmp:
-        cert_path, key_path = Path(tmp, "cert.pem"), Path(tmp, "key.pem")
-        ca_path, port_file = Path(tmp, "ca.pem"), Path(tmp, "port")
-        cert.private_key_and_cert_chain_pem.write_to_path(str(cert_path))
-        cert.private_key_pem.write_to_path(str(key_path))
-        ca.cert_pem.write_to_path(str(ca_path))
-        script = Path(__file__).with_name("_fast_server.py")
-        args = [sys.executable, str(script), str(cert_path), str(key_path), str(port_file)]
-        server = subprocess.Popen(args)
-        try:
-            deadline = time.monotonic() + 20
-            while not (port_file.exists() and port_file.read_text()):
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("the benchmark server did not start")
-                time.sleep(0.05)
-            time.sleep(0.5)
-            yield f"https://127.0.0.1:{port_file.read_text()}/services/", str(ca_path)
-        finally:
-            server.terminate()
-            server.wait(10)
+fast_server = serve  # the shared launcher, under the name redis_campaign.py imports
 
 
 async def campaign(base_url: str, ca: str, source: Path, journal: Path) -> dict[str, float]:

@@ -18,19 +18,16 @@ import resource
 import secrets
 import ssl
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import anyio
 import httpx
 import orjson
-import trustme
+from _fast_server import serve  # benchmarks/_fast_server.py
 
 from agile_async import AgileClient, Message
 
@@ -50,36 +47,9 @@ def body(i: int) -> str:
 
 @contextmanager
 def fast_server() -> Iterator[tuple[str, ssl.SSLContext]]:
-    """Start the minimal provider over TLS in a subprocess; yield its base URL and CA."""
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    with tempfile.TemporaryDirectory() as tmp:
-        cert_path, key_path = Path(tmp, "cert.pem"), Path(tmp, "key.pem")
-        cert.private_key_and_cert_chain_pem.write_to_path(str(cert_path))
-        cert.private_key_pem.write_to_path(str(key_path))
-        port_file = Path(tmp, "port")
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                str(Path(__file__).with_name("_fast_server.py")),
-                str(cert_path),
-                str(key_path),
-                str(port_file),
-            ]
-        )
-        try:
-            deadline = time.monotonic() + 20
-            while not (port_file.exists() and port_file.read_text()):
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("the benchmark server did not start")
-                time.sleep(0.05)
-            time.sleep(0.5)  # let uvicorn start listening on the socket it was given
-            context = ssl.create_default_context()
-            ca.configure_trust(context)
-            yield f"https://127.0.0.1:{port_file.read_text()}/services/", context
-        finally:
-            server.terminate()
-            server.wait(10)
+    """The minimal provider over TLS in its own process; its base URL and a trusting context."""
+    with serve() as (base_url, ca_path):
+        yield base_url, ssl.create_default_context(cafile=ca_path)
 
 
 async def timed(run: Callable[[], Awaitable[int]]) -> tuple[int, float, float]:

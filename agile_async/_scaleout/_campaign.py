@@ -38,7 +38,6 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import tenacity
 
 from .._campaign._journal import (
     CRASH_FAILURE,
@@ -89,7 +88,6 @@ DEFAULT_MAX_QUEUED_CHUNKS = 64
 DEFAULT_POLL = 0.2
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-_BACKOFF = tenacity.wait_exponential(multiplier=0.05, max=1.0) + tenacity.wait_random(0, 0.05)
 _LETTER = {
     "P": RowState.PENDING,
     "I": RowState.IN_FLIGHT,
@@ -300,17 +298,9 @@ class RedisCampaign:
 
     async def _call(self, script: Script, args: Sequence[object]) -> Any:
         """Run a script, retrying connection blips (each one may safely run twice)."""
-        retrying = tenacity.AsyncRetrying(
-            stop=tenacity.stop_after_attempt(self._attempts),
-            wait=_BACKOFF,
-            retry=tenacity.retry_if_exception_type(self._host.transient),
-            sleep=anyio.sleep,
-            reraise=True,
+        return await self._host.call(
+            script, self.keys, [str(arg) for arg in args], attempts=self._attempts
         )
-        async for attempt in retrying:
-            with attempt:
-                return await script(self.keys, [str(arg) for arg in args])
-        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _chunk_size(self) -> int:
         if self._size is None:

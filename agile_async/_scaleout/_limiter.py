@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import anyio
 import attrs
-import tenacity
 
 from .._config import BatchSettings
 from .._exceptions import ConfigurationError
@@ -65,7 +64,6 @@ _FLUSH_TIMEOUT = 5.0
 
 _GRANTED, _TOO_FAR, _NEVER_FITS, _MISMATCH = 1, 0, -1, -2
 #: Between tries of a script: 50 ms doubling up to 1 s, plus up to 50 ms of jitter.
-_BACKOFF = tenacity.wait_exponential(multiplier=0.05, max=1.0) + tenacity.wait_random(0, 0.05)
 
 
 class RedisLimiterStatistics(NamedTuple):
@@ -435,24 +433,14 @@ class RedisLimiter(anyio.AsyncContextManagerMixin):
         assert script is not None
         assert self._host is not None
 
-        def before_sleep(state: tenacity.RetryCallState) -> None:
+        def on_retry(error: BaseException | None) -> None:
             self._counters.redis_retries += 1
-            error = state.outcome.exception() if state.outcome else None
             log.warning("RedisLimiter %s: Redis error, retrying: %r", self.account, error)
 
-        retrying = tenacity.AsyncRetrying(
-            stop=tenacity.stop_after_attempt(self._attempts),
-            wait=_BACKOFF,
-            retry=tenacity.retry_if_exception_type(self._host.transient),
-            sleep=anyio.sleep,
-            before_sleep=before_sleep,
-            reraise=True,
+        reply = await self._host.call(
+            script, self._keys, (*self._common, *args), attempts=self._attempts, on_retry=on_retry
         )
-        async for attempt in retrying:
-            with attempt:
-                reply = await script(self._keys, (*self._common, *args))
-                return list(reply)
-        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+        return list(reply)
 
     def _status(self, reply: Sequence[Any]) -> int:
         status = int(reply[0])

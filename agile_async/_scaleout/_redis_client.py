@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
 import anyio
 import attrs
+import tenacity
 
 from .._exceptions import ConfigurationError
 
@@ -79,6 +80,10 @@ def running_trio() -> bool:
     return True
 
 
+#: Backoff between tries of a script after a connection blip: 50 ms doubling to 1 s, jittered.
+_BACKOFF = tenacity.wait_exponential(multiplier=0.05, max=1.0) + tenacity.wait_random(0, 0.05)
+
+
 @attrs.frozen
 class ScriptHost:
     """A Redis client the SDK may use, with the errors worth retrying on it.
@@ -101,6 +106,35 @@ class ScriptHost:
             return await registered(keys=list(keys), args=list(args))
 
         return run
+
+    async def call(
+        self,
+        script: Script,
+        keys: Sequence[str],
+        args: Sequence[str],
+        *,
+        attempts: int,
+        on_retry: Callable[[BaseException | None], None] | None = None,
+    ) -> Any:
+        """Run ``script``, retrying connection blips: every SDK script is idempotent for its
+        arguments, so running one twice is safe. The last error is raised."""
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            if on_retry is not None:
+                on_retry(state.outcome.exception() if state.outcome else None)
+
+        retrying = tenacity.AsyncRetrying(
+            stop=tenacity.stop_after_attempt(attempts),
+            wait=_BACKOFF,
+            retry=tenacity.retry_if_exception_type(self.transient),
+            sleep=anyio.sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await script(keys, args)
+        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
     def check_backend(self) -> None:
         """Refuse a client that cannot run on the current event loop."""
