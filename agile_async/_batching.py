@@ -705,12 +705,7 @@ class Batcher(anyio.AsyncContextManagerMixin):
         self._credit = response.credit
         c = self._counters
         c.parts += response.processed_sms_parts
-        accepted = TicketState.ACCEPTED
-        for ticket in tickets:  # Ticket._accept, inlined: this runs for every message
-            ticket._totals = totals
-            ticket._state = accepted
-            if ticket._event is not None:
-                ticket._event.set()
+        Ticket._accept_all(tickets, totals)
         c.accepted += _messages(tickets)
         self._report(RequestOutcome(tuple(tickets), TicketState.ACCEPTED, totals=totals))
         threshold = self.settings.credit_threshold
