@@ -69,11 +69,7 @@ def test_sigkill_then_resume_sends_everyone_exactly_once(
     journal = tmp_path / "campaign.journal"
     fake = FakeAgileServer()
     with fake.serve_tls() as server:
-        environment = {
-            "AGILE_BASE_URL": server.base_url,
-            "AGILE_API_KEY": fake.api_key or "",
-            "SSL_CERT_FILE": str(server.ca_cert_path),
-        }
+        environment = server.environment()
         command = [
             sys.executable, "-m", "agile_async._cli", "campaign", "run", str(source),
             "--sender", "Shop", "--body", "Hi {name}", "--journal", str(journal),
@@ -141,11 +137,7 @@ def test_ctrl_c_stops_cleanly_with_exit_130(tmp_path: Path) -> None:
     journal = tmp_path / "campaign.journal"
     fake = FakeAgileServer()
     with fake.serve_tls() as server:
-        environment = {
-            "AGILE_BASE_URL": server.base_url,
-            "AGILE_API_KEY": fake.api_key or "",
-            "SSL_CERT_FILE": str(server.ca_cert_path),
-        }
+        environment = server.environment()
         command = [
             sys.executable, "-m", "agile_async._cli", "campaign", "run", str(source),
             "--sender", "Shop", "--body", "Hi {name}", "--journal", str(journal),

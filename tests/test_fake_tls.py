@@ -126,3 +126,26 @@ async def test_tls_client_is_an_agile_client_that_owns_its_transport() -> None:
                 assert str(client.base_url) == server.base_url
             finally:
                 await client.aclose()
+
+
+def test_the_environment_points_a_process_at_the_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a subprocess gets is exactly what AgileClient reads from the environment."""
+    fake = FakeAgileServer(api_key=None, username="user", password="pass")
+    with fake.serve_tls() as server:
+        environment = server.environment()
+        assert environment == {
+            "AGILE_BASE_URL": server.base_url,
+            "AGILE_USERNAME": "user",
+            "AGILE_PASSWORD": "pass",
+            "SSL_CERT_FILE": str(server.ca_cert_path),
+        }
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
+
+        async def credit() -> Decimal:
+            from agile_async import AgileClient
+
+            async with AgileClient() as client:
+                return await client.credit()
+
+        assert anyio.run(credit) == Decimal("100")

@@ -77,9 +77,7 @@ def serving(fake: FakeAgileServer) -> Iterator[dict[str, str]]:
         try:
             yield {
                 **os.environ,
-                "AGILE_BASE_URL": server.base_url,
-                "AGILE_API_KEY": fake.api_key or "",
-                "SSL_CERT_FILE": str(server.ca_cert_path),
+                **server.environment(),
                 "PYTHONPATH": os.pathsep.join(
                     filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])
                 ),

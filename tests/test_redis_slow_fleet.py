@@ -105,9 +105,7 @@ def _run_fleet(redis_url: str) -> Fleet:
     with fake.serve_tls() as server:
         env = {
             **os.environ,
-            "AGILE_BASE_URL": server.base_url,
-            "AGILE_API_KEY": "test-api-key",
-            "SSL_CERT_FILE": str(server.ca_cert_path),
+            **server.environment(),
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         }
         args = [redis_url, "", "", str(RATE), str(BURST), str(BATCH), ""]

@@ -94,6 +94,23 @@ class TLSServer:
         """A new client-side context that trusts this server's CA (and nothing else)."""
         return ssl.create_default_context(cafile=str(self.ca_cert_path))
 
+    def environment(self) -> dict[str, str]:
+        """The variables that point another process at this server, as a user would:
+        ``AGILE_BASE_URL``, the credentials (``AGILE_API_KEY`` or ``AGILE_USERNAME`` and
+        ``AGILE_PASSWORD``) and ``SSL_CERT_FILE`` (the CA). Merge them into ``os.environ``
+        for a subprocess: the SDK's own client reads exactly these."""
+        names = {
+            "api_key": "AGILE_API_KEY",
+            "username": "AGILE_USERNAME",
+            "password": "AGILE_PASSWORD",
+        }
+        credentials = self._fake._client_credentials()
+        return {
+            "AGILE_BASE_URL": self.base_url,
+            **{names[key]: value for key, value in credentials.items()},
+            "SSL_CERT_FILE": str(self.ca_cert_path),
+        }
+
     def client(self, **kwargs: Any) -> AgileClient:
         """An :class:`~agile_async.AgileClient` for this server, over real TLS.
 
