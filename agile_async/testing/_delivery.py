@@ -40,6 +40,7 @@ import anyio
 import attrs
 import httpx
 
+from .._concurrency import task_group
 from .._models import DeliveryStatus
 from .._serde import format_provider_datetime
 from ._asgi import json_bytes
@@ -571,7 +572,7 @@ class Courier:
         wake = _loop_waker(self._poke)
         self._outbox.add_waker(wake)
         try:
-            async with anyio.create_task_group() as tasks:
+            async with task_group() as tasks:
                 while True:
                     self._event = anyio.Event()
                     free = self._concurrency - len(self._holding)
