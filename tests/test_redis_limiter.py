@@ -259,6 +259,21 @@ async def test_acquire_lets_the_burst_through_then_paces(redis: Any, account: st
     assert 0.09 < stats.waited < 0.2
 
 
+async def test_an_error_in_the_limiters_block_comes_out_as_itself(
+    redis: Any, account: str
+) -> None:
+    """Not wrapped in the ExceptionGroup of the limiter's own task group."""
+    limiter = RedisLimiter(redis, RateLimit(rate=200, burst=10), account=account)
+
+    async def use_then_fail() -> None:
+        async with limiter:
+            await limiter.acquire(Cost(messages=1, parts=1))
+            raise LookupError("the caller's own error")
+
+    with pytest.raises(LookupError, match="caller's own"):
+        await use_then_fail()
+
+
 async def test_two_workers_share_one_limit(redis: Any, account: str) -> None:
     limit = RateLimit(rate=200, burst=10)
     first = RedisLimiter(redis, limit, account=account)
