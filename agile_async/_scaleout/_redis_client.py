@@ -42,6 +42,7 @@ __all__ = [
     "RedisClient",
     "ScriptHost",
     "adapt",
+    "cluster_url",
     "connect",
 ]
 
@@ -228,15 +229,35 @@ def _installed(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
+#: URL schemes that select a cluster client, and the plain scheme each stands for.
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+
+
+def cluster_url(url: str) -> tuple[bool, str]:
+    """Whether ``url`` asks for Redis Cluster, and the URL in the client libraries' form.
+
+    ``redis+cluster://host:port`` (``rediss+cluster://`` for TLS) names any one node of a
+    cluster: the client discovers the others and sends each command to the node that
+    holds its keys. Every other URL opens a client for a single server.
+    """
+    scheme, separator, rest = url.partition("://")
+    plain = CLUSTER_SCHEMES.get(scheme.lower()) if separator else None
+    if plain is None:
+        return False, url
+    return True, f"{plain}://{rest}"
+
+
 @asynccontextmanager
 async def connect(url: str) -> AsyncIterator[ScriptHost]:
     """Open a client for ``url`` that fits the running backend, and close it at the end.
 
-    redis-py on asyncio when it is installed, otherwise coredis (the only choice on trio).
+    redis-py on asyncio when it is installed, otherwise coredis (the only choice on trio);
+    a cluster client for a ``redis+cluster://`` URL (see :func:`cluster_url`).
 
     Raises:
         ImportError: the library the backend needs is missing; the message names the extra.
     """
+    cluster, url = cluster_url(url)
     if running_trio() or not _installed("redis"):
         if not _installed("coredis"):
             if running_trio():
@@ -247,12 +268,17 @@ async def connect(url: str) -> AsyncIterator[ScriptHost]:
             )
         import coredis
 
-        async with coredis.Redis.from_url(url) as client:
+        coredis_client: coredis.Redis[Any] | coredis.RedisCluster[Any] = (
+            coredis.RedisCluster.from_url(url) if cluster else coredis.Redis.from_url(url)
+        )
+        async with coredis_client as client:
             yield adapt(client)
         return
     import redis.asyncio
 
-    redis_client = redis.asyncio.Redis.from_url(url)
+    redis_client: redis.asyncio.Redis | redis.asyncio.RedisCluster = (
+        redis.asyncio.RedisCluster.from_url(url) if cluster else redis.asyncio.Redis.from_url(url)
+    )
     try:
         yield adapt(redis_client)
     finally:
