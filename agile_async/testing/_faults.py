@@ -18,6 +18,7 @@ from typing import Literal
 import attrs
 
 from ._asgi import Headers, json_bytes, response_headers
+from ._codes import SERVICE_UNAVAILABLE, text_for
 
 __all__ = ["ConnectionDropped", "Fault", "FaultKind", "FaultScript", "endpoint_of"]
 
@@ -26,7 +27,6 @@ FaultKind = Literal["error", "rate_limited", "html", "delay", "drop"]
 #: The path prefix the provider serves under; faults and routes use the path after it.
 PATH_PREFIX = "/services"
 
-_SERVER_ERROR_MESSAGES = {8: "Server error", 9: "Number check service unavailable"}
 
 _HTML_PAGE = """<html>
 <head><title>{status} {phrase}</title></head>
@@ -107,7 +107,7 @@ class Fault:
         Args:
             status: the HTTP status, 400..599.
             code: the provider's error code.
-            data: the details; defaults to a short text naming the code.
+            data: the details; defaults to the documentation's text for the code.
         """
         if not 400 <= status <= 599:
             raise ValueError(f"status: an error needs a 4XX or 5XX status, got {status}")
@@ -120,11 +120,13 @@ class Fault:
         Args:
             code: the provider code.
             status: the HTTP status, 500..599 (e.g. 503 for code 9).
-            message: the ``message`` text; defaults to the seed's wording.
+            message: the ``message`` text; defaults to the documentation's wording (its
+                example "Number check service unavailable" for code 9).
         """
         if not 500 <= status <= 599:
             raise ValueError(f"status: a server error needs a 5XX status, got {status}")
-        text = message if message is not None else _SERVER_ERROR_MESSAGES.get(code, "Server error")
+        default = SERVICE_UNAVAILABLE if code == 9 else text_for(code)
+        text = message if message is not None else default
         return cls(kind="error", status=status, code=code, data=text)
 
     @classmethod
@@ -181,7 +183,7 @@ class Fault:
         """The status, headers and body this fault answers with (answering kinds only)."""
         status = self.status if self.status is not None else 500
         if self.kind == "error":
-            text = self.data if self.data is not None else f"Error {self.code}"
+            text = self.data if self.data is not None else text_for(self.code)
             if status >= 500:
                 payload: object = {"status": "error", "message": text, "code": self.code}
             else:

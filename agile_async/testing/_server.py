@@ -49,6 +49,7 @@ from ._asgi import (
     response_headers,
     send_response,
 )
+from ._codes import text_for
 from ._delivery import (
     Courier,
     DeliveryAttempt,
@@ -544,9 +545,9 @@ class FakeAgileServer:
                 [("allow", ", ".join(allowed))],
             )
         if not request.authenticated:
-            return _fail(401, 1, "Wrong credentials")
+            return _fail(401, 1, text_for(1))
         if self.allowed_ips is not None and request.client_ip not in self.allowed_ips:
-            return _fail(403, 100, "Source IP not allowed")
+            return _fail(403, 100, text_for(100))
         if endpoint == "/sms/credit":
             return _json(200, {"credit": float(self.credit)})
         if not _is_json(request.content_type):
@@ -589,7 +590,7 @@ class FakeAgileServer:
         cost = sum((entry.price for entry in entries), Decimal(0))
         with self._lock:
             if cost > self._credit:
-                return _fail(402, 2, "Insufficient credit")
+                return _fail(402, 2, text_for(2))
             if plan.simulation:
                 self._simulated.extend(entries)
             else:
