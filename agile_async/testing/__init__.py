@@ -13,6 +13,13 @@ or over a real TLS socket (``pip install 'agile-async[server]'``)::
         async with server.client() as client:
             ...
 
+The documentation's test credentials (:data:`SIMULATION_API_KEY` ``"api-value"``, or
+:data:`SIMULATION_USERNAME` / :data:`SIMULATION_PASSWORD` ``"user"`` / ``"pass"``) work on
+every fake as simulation-only: checked, never charged or delivered::
+
+    async with AgileClient(api_key="api-value", transport=FakeAgileServer().transport()) as c:
+        await c.send(Message(...))  # listed in fake.simulated, not fake.accepted
+
 Script misbehaviour with :class:`Fault`: ``fake.inject(Fault.server_error(code=9), times=2)``.
 
 Have it post delivery reports (one per SMS part) to a webhook or a callback, scripted by a
@@ -28,6 +35,7 @@ Have it post delivery reports (one per SMS part) to a webhook or a callback, scr
     await fake.flush_reports()     # or: post everything queued now, and wait
 """
 
+from ._auth import SIMULATION_API_KEY, SIMULATION_PASSWORD, SIMULATION_USERNAME
 from ._delivery import (
     DeliveryAttempt,
     DeliveryCallback,
@@ -44,6 +52,9 @@ from ._tls import TLSServer
 from ._transport import FakeTransport
 
 __all__ = [
+    "SIMULATION_API_KEY",
+    "SIMULATION_PASSWORD",
+    "SIMULATION_USERNAME",
     "AcceptedMessage",
     "AuthMode",
     "DeliveryAttempt",
