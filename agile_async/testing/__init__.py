@@ -20,7 +20,9 @@ every fake as simulation-only: checked, never charged or delivered::
     async with AgileClient(api_key="api-value", transport=FakeAgileServer().transport()) as c:
         await c.send(Message(...))  # listed in fake.simulated, not fake.accepted
 
-Script misbehaviour with :class:`Fault`: ``fake.inject(Fault.server_error(code=9), times=2)``.
+Script misbehaviour with :class:`Fault`: ``fake.inject(Fault.server_error(code=9), times=2)``;
+hold a request the provider already accepted until the test lets it go with a :class:`Hold`:
+``fake.inject(Fault.hold(hold, after_processing=True))``.
 
 Have it post delivery reports (one per SMS part) to a webhook or a callback, scripted by a
 :class:`DeliveryScript`::
@@ -45,7 +47,7 @@ from ._delivery import (
     DestinationFormat,
     PartRule,
 )
-from ._faults import Fault, FaultKind
+from ._faults import Fault, FaultKind, Hold
 from ._records import AcceptedMessage, AuthMode, RecordedRequest
 from ._server import FakeAgileServer
 from ._tls import TLSServer
@@ -67,6 +69,7 @@ __all__ = [
     "FakeTransport",
     "Fault",
     "FaultKind",
+    "Hold",
     "PartRule",
     "RecordedRequest",
     "TLSServer",

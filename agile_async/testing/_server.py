@@ -60,7 +60,7 @@ from ._delivery import (
     Target,
     plan_reports,
 )
-from ._faults import PATH_PREFIX, ConnectionDropped, Fault, FaultScript, endpoint_of
+from ._faults import PATH_PREFIX, Fault, FaultScript, endpoint_of, interfere
 from ._records import AcceptedMessage, AuthMode, RecordedRequest
 from ._send import DestinationRule, Rejection, SendPlan, SendPolicy, digits_of, plan_send
 
@@ -514,20 +514,7 @@ class FakeAgileServer:
                 return
             request.payload, request.parsed = _parse_json(raw)
             fault = self._faults.take(endpoint_of(request.path))
-            if fault is not None and fault.kind == "drop" and not fault.after_processing:
-                raise ConnectionDropped(after_processing=False)
-            if fault is not None and fault.kind == "delay":
-                await anyio.sleep(fault.seconds)
-            if fault is not None and fault.kind in ("error", "rate_limited", "html"):
-                response = fault.response()
-            else:
-                response = self._respond(request)
-            if fault is not None and fault.kind == "drop":
-                code, headers, body = response
-                raise ConnectionDropped(
-                    after_processing=True, status=code, headers=headers, body=body
-                )
-            status, headers, sent = response
+            status, headers, sent = await interfere(fault, partial(self._respond, request))
             await send_response(send, status, headers, sent)
         finally:
             record = RecordedRequest(
