@@ -27,6 +27,7 @@ __all__ = [
     "SIMULATION_USERNAME",
     "Identity",
     "authenticate",
+    "client_credentials",
 ]
 
 #: The API key of the provider's Postman collection: simulates, never sends (Italian page).
@@ -88,6 +89,17 @@ def authenticate(
     test_password = _same(secret, SIMULATION_PASSWORD)
     test = simulation_credentials and test_user and test_password
     return "basic", _identity(account_user and account_password, test)
+
+
+def client_credentials(
+    api_key: str | None, username: str | None, password: str | None
+) -> dict[str, str]:
+    """The ``AgileClient`` keyword arguments for an account: its API key, else Basic."""
+    if api_key is not None:
+        return {"api_key": api_key}
+    if username is None or password is None:
+        raise ValueError("the account has neither an API key nor Basic credentials")
+    return {"username": username, "password": password}
 
 
 def _identity(account: bool, test: bool) -> Identity | None:

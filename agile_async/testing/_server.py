@@ -46,7 +46,7 @@ from ._asgi import (
     response_headers,
     send_response,
 )
-from ._auth import Identity, authenticate
+from ._auth import Identity, authenticate, client_credentials
 from ._codes import text_for
 from ._delivery import (
     Courier,
@@ -451,7 +451,7 @@ class FakeAgileServer:
         if "http_client" not in kwargs:
             options["transport"] = self.transport()
         if not {"api_key", "username", "password"} & kwargs.keys():
-            options.update(self._client_credentials())
+            options.update(client_credentials(self.api_key, self.username, self.password))
         options.update(kwargs)
         return AgileClient(**options)
 
@@ -468,13 +468,6 @@ class FakeAgileServer:
         from ._tls import TLSServer
 
         return TLSServer(self, host=host, port=port)
-
-    def _client_credentials(self) -> dict[str, str]:
-        if self.api_key is not None:
-            return {"api_key": self.api_key}
-        assert self.username is not None
-        assert self.password is not None
-        return {"username": self.username, "password": self.password}
 
     # -- the ASGI application ------------------------------------------------------------
 
