@@ -13,6 +13,7 @@ import attrs as _attrs
 from ._batching import (
     Batcher,
     BatcherStatistics,
+    BatcherStoppedError,
     CreditThresholdError,
     MessageWithdrawnError,
     QueueFullError,
@@ -58,6 +59,7 @@ __all__ = [
     "BatchSettings",
     "Batcher",
     "BatcherStatistics",
+    "BatcherStoppedError",
     "ClientClosedError",
     "ClientState",
     "ConfigurationError",

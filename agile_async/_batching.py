@@ -34,6 +34,7 @@ import anyio
 import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from ._concurrency import task_group
 from ._config import BatchSettings
 from ._exceptions import (
     AgileError,
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Batcher",
     "BatcherStatistics",
+    "BatcherStoppedError",
     "CreditThresholdError",
     "MessageWithdrawnError",
     "QueueFullError",
@@ -74,12 +76,24 @@ _MESSAGE_OVERHEAD = 60
 _PER_DESTINATION = 48
 
 
+#: How long a cancelled or closing batcher still hands settled outcomes to ``on_result``.
+_REPORT_GRACE = 30.0
+
+
 class QueueFullError(AgileError):
     """``submit_nowait()`` found the batcher's queue full (``submit()`` would wait)."""
 
 
 class MessageWithdrawnError(AgileError):
     """The message was taken back before it was sent: its caller stopped waiting."""
+
+
+class BatcherStoppedError(ClientClosedError):
+    """The batcher stopped before this message was sent: an internal error, or its rate
+    limiter failed. Nothing was sent; the message can be sent again.
+
+    Never the message's fault: a campaign keeps such messages pending, not failed.
+    """
 
 
 class CreditThresholdError(InsufficientCreditError):
@@ -119,9 +133,11 @@ class BatcherStatistics(NamedTuple):
 class RequestOutcome:
     """What became of one request's messages; given to ``on_result`` as it happens.
 
-    ``state`` is ``ACCEPTED`` (with the provider's ``totals``) or ``FAILED``/``UNKNOWN``
-    (with ``error``). A request split by bisection is reported through its halves; messages
-    failed without a request (shutdown, a sticky error) are reported the same way.
+    ``state`` is ``ACCEPTED`` (with the provider's ``totals``) or ``FAILED``/``UNKNOWN``/
+    ``WITHDRAWN`` (with ``error``). A request split by bisection is reported through its
+    halves; messages settled without a request (shutdown, a sticky error, a caller of
+    ``send()`` that stopped waiting) are reported the same way. Every submitted message is
+    in exactly one outcome, on every way out of the batcher (cancellation included).
     """
 
     tickets: tuple[Ticket, ...]
@@ -133,6 +149,15 @@ class RequestOutcome:
     def messages(self) -> int:
         """How many messages (destinations) the outcome covers."""
         return sum(len(t.message.destinations) for t in self.tickets)
+
+
+class _RoomWaiter:
+    """A submitter waiting for room in a full queue (one event each: see ``submit``)."""
+
+    __slots__ = ("event",)
+
+    def __init__(self) -> None:
+        self.event = anyio.Event()
 
 
 class _Group:
@@ -242,7 +267,7 @@ class Batcher(anyio.AsyncContextManagerMixin):
         self._closing = False
         self._closed = False
         self._wakeup: anyio.Event | None = None
-        self._space: anyio.Event | None = None
+        self._room_waiters: deque[_RoomWaiter] = deque()
         self._idle: anyio.Event | None = None
         self._slots: anyio.Semaphore | None = None
         self._dispatcher_done: anyio.Event | None = None
@@ -268,30 +293,40 @@ class Batcher(anyio.AsyncContextManagerMixin):
         self._client._ensure_open()
         self._entered = True
         self._wakeup = anyio.Event()
-        self._space = anyio.Event()
         self._dispatcher_done = anyio.Event()
         self._slots = anyio.Semaphore(self.settings.max_in_flight)
-        async with anyio.create_task_group() as task_group:
-            self._task_group = task_group
-            if self._on_result is not None:
-                send, receive = anyio.create_memory_object_stream[RequestOutcome](math.inf)
-                self._outcomes = send
-                task_group.start_soon(self._report_loop, receive)
-            task_group.start_soon(self._dispatch_loop)
-            try:
-                yield self
-            except BaseException as error:
-                if isinstance(error, anyio.get_cancelled_exc_class()):
+        receive: MemoryObjectReceiveStream[RequestOutcome] | None = None
+        if self._on_result is not None:
+            self._outcomes, receive = anyio.create_memory_object_stream[RequestOutcome](math.inf)
+        try:
+            async with task_group() as tasks:
+                self._task_group = tasks
+                if receive is not None:
+                    tasks.start_soon(self._report_loop, receive)
+                tasks.start_soon(self._dispatch_loop)
+                try:
+                    yield self
+                except anyio.get_cancelled_exc_class():
+                    # Requests under way are cancelled with this block: they resolve as
+                    # unknown, and those outcomes are still reported (below).
                     self._close_now("the batcher was cancelled before this message was sent")
-                else:
+                    raise
+                except BaseException:
                     with anyio.CancelScope(shield=True):
                         await self.aclose()
-                raise
-            else:
-                await self.aclose()
-            finally:
-                if self._outcomes is not None:
-                    self._outcomes.close()  # the reporter drains what is left, then ends
+                    raise
+                else:
+                    await self.aclose()
+                finally:
+                    if self._closed and self._outcomes is not None:
+                        self._outcomes.close()  # every outcome is in: the reporter ends
+        finally:
+            # Outcomes settled after the reporter was cancelled (requests cancelled with the
+            # block, queued messages failed) still reach on_result, exactly once each.
+            if self._outcomes is not None:
+                self._outcomes.close()
+            if receive is not None:
+                await self._drain_reports(receive)
 
     async def aclose(self, *, cancel: bool = False) -> None:
         """Stop taking work; send what is queued (or, with ``cancel``, fail it) and wait.
@@ -304,6 +339,7 @@ class Batcher(anyio.AsyncContextManagerMixin):
             self._close_now("the batcher was closed before this message was sent")
         else:
             self._closing = True
+            self._wake_all_waiters()
             self._notify()
         assert self._dispatcher_done is not None
         await self._dispatcher_done.wait()
@@ -313,6 +349,7 @@ class Batcher(anyio.AsyncContextManagerMixin):
     def _close_now(self, reason: str) -> None:
         self._closing = True
         self._fail_queued(ClientClosedError(reason))
+        self._wake_all_waiters()
         self._notify()
 
     async def _wait_idle(self) -> None:
@@ -379,21 +416,53 @@ class Batcher(anyio.AsyncContextManagerMixin):
     async def submit(self, message: Message, *, options: SendOptions | None = None) -> Ticket:
         """Queue a message and return its :class:`Ticket`; waits while the queue is full.
 
+        Waiting submitters get in first come, first served: none is forgotten or overtaken
+        by later ones, and one that is cancelled while waiting queues nothing.
+
         Raises:
             ValidationError: the message is invalid (nothing is queued).
             ClientClosedError: the batcher is closed.
             AgileError: the batcher stopped on an account-wide error (the sticky error).
         """
         ticket = self._make_ticket(message, options)
-        if not self._queued or self._queued + len(ticket.ids) <= self._capacity:
+        if not self._room_waiters and (
+            not self._queued or self._queued + len(ticket.ids) <= self._capacity
+        ):
             self._enqueue(ticket)  # the common case, without another call
             return ticket
-        while not self._has_room(ticket):
-            self._space = space = anyio.Event()
-            await space.wait()
-            self._refuse_if_stopped()
+        await self._wait_for_room(ticket)
         self._enqueue(ticket)
         return ticket
+
+    async def _wait_for_room(self, ticket: Ticket) -> None:
+        """Wait in line until ``ticket`` fits the queue; only the first in line takes room.
+
+        Each waiter has its own event: progress wakes the first in line, and each waiter
+        leaving the line (admitted, cancelled or refused) wakes the next, so a wake-up is
+        never lost to a waiter that no longer waits.
+        """
+        waiter = _RoomWaiter()
+        waiters = self._room_waiters
+        waiters.append(waiter)
+        try:
+            while True:
+                self._refuse_if_stopped()
+                if waiters[0] is waiter and self._has_room(ticket):
+                    return
+                waiter.event = anyio.Event()
+                await waiter.event.wait()
+        finally:
+            waiters.remove(waiter)
+            self._wake_first_waiter()
+
+    def _wake_first_waiter(self) -> None:
+        if self._room_waiters:
+            self._room_waiters[0].event.set()
+
+    def _wake_all_waiters(self) -> None:
+        """Closing or stopped: every waiter must see it now and give up."""
+        for waiter in self._room_waiters:
+            waiter.event.set()
 
     def submit_nowait(self, message: Message, *, options: SendOptions | None = None) -> Ticket:
         """Like :meth:`submit`, but raise :class:`QueueFullError` instead of waiting."""
@@ -448,10 +517,9 @@ class Batcher(anyio.AsyncContextManagerMixin):
         group.tickets.remove(ticket)
         self._unqueue(group, ticket)
         self._counters.withdrawn += len(ticket.message.destinations)
-        ticket._fail(
-            MessageWithdrawnError("the caller stopped waiting before the message was sent"),
-            withdrawn=True,
-        )
+        error = MessageWithdrawnError("the caller stopped waiting before the message was sent")
+        ticket._fail(error, withdrawn=True)
+        self._report(RequestOutcome((ticket,), TicketState.WITHDRAWN, error=error))
         self._release_ids((ticket,))
         self._after_progress()
 
@@ -513,8 +581,8 @@ class Batcher(anyio.AsyncContextManagerMixin):
             self._wakeup.set()
 
     def _after_progress(self) -> None:
-        if self._space is not None:
-            self._space.set()
+        if self._room_waiters:
+            self._room_waiters[0].event.set()
         if self._idle is not None and not (self._in_flight or self._queued):
             self._idle.set()
 
@@ -536,12 +604,12 @@ class Batcher(anyio.AsyncContextManagerMixin):
         assert self._dispatcher_done is not None
         try:
             await self._dispatch()
-        except BaseException as error:
-            if isinstance(error, anyio.get_cancelled_exc_class()):
-                self._fail_queued(ClientClosedError("the batcher was cancelled before sending"))
-                raise
-            log.exception("agile_async batcher: internal error; failing every queued message")
-            self._trip(AgileError(f"the batcher stopped on an internal error: {error!r}"))
+        except anyio.get_cancelled_exc_class():
+            self._close_now("the batcher was cancelled before this message was sent")
+            raise
+        except Exception as error:
+            log.exception("agile_async batcher: internal error; no queued message is sent")
+            self._trip(_stopped_by(error))
         finally:
             self._dispatcher_done.set()
 
@@ -610,37 +678,69 @@ class Batcher(anyio.AsyncContextManagerMixin):
         tickets = self._take_batch(self._oldest_group())
         try:
             await self._limiter.acquire(self._cost(tickets))
-        except BaseException:
+        except BaseException as error:
             self._slots.release()
             self._in_flight -= _messages(tickets)
             self._release_ids(tickets)
-            self._resolve_failed(tickets, ClientClosedError("the batcher stopped before sending"))
+            if isinstance(error, Exception):  # the limiter is broken: nothing goes out
+                self._trip(_stopped_by(error))
+            self._resolve_failed(tickets, self._not_sent(error))
             self._after_progress()
             raise
         self._task_group.start_soon(self._run_request, tickets)
 
     async def _run_request(self, tickets: list[Ticket]) -> None:
+        """One request and its outcome; whatever happens, every ticket leaves resolved."""
         assert self._slots is not None
         try:
-            await self._send_tickets(tickets, bisected=False)
+            await self._send_tickets(tickets, paid=True)
+        except Exception as error:  # a bug of ours: stop, rather than guess on
+            log.exception("agile_async batcher: internal error while sending a request")
+            self._trip(_stopped_by(error))
         finally:
+            # Nothing is left unresolved, on any path: had the request gone out, it may
+            # have been taken, so the honest outcome is unknown.
+            self._resolve_failed(
+                tickets,
+                OutcomeUnknownError(
+                    "the batcher stopped while this message's request was under way",
+                    ids=[i for t in tickets if not t.done() for i in t.ids],
+                ),
+            )
             self._in_flight -= _messages(tickets)
             self._release_ids(tickets)
             self._slots.release()
             self._after_progress()
 
-    async def _send_tickets(self, tickets: list[Ticket], *, bisected: bool) -> None:
-        if self._sticky is not None:
-            self._resolve_failed(tickets, self._sticky)
-            return
+    def _encode(self, tickets: Sequence[Ticket]) -> tuple[bytes, str]:
+        """A request's JSON body and its new ``globalId``."""
         global_id = self._client._ids.new_global_id()
         payload = dict(self._options_on_wire(tickets[0].key))
         payload["globalId"] = global_id
         payload["messages"] = wire_messages(tickets)
-        ids = [i for t in tickets for i in t.ids]
-        self._counters.requests += 1
+        return dumps(payload), global_id
+
+    async def _send_tickets(self, tickets: list[Ticket], *, paid: bool) -> None:
+        """Send ``tickets`` in one request and resolve each; a rejected request is bisected.
+
+        ``paid``: the rate limiter was already charged for these messages.
+        """
+        if self._sticky is not None:
+            self._resolve_failed(tickets, self._sticky)
+            return
         try:
-            if bisected:
+            body, global_id = self._encode(tickets)
+        except (TypeError, ValueError) as error:  # validation missed it: isolate the culprit
+            if len(tickets) > 1:
+                await self._bisect(tickets, paid=True)
+            else:
+                problem = ValidationError.single("message", f"cannot be encoded as JSON: {error}")
+                self._resolve_failed(tickets, problem)
+            return
+        ids = [i for t in tickets for i in t.ids]
+        sent = False
+        try:
+            if not paid:
                 await self._limiter.acquire(self._cost(tickets))
             if self._before_send is not None:
                 try:
@@ -648,34 +748,75 @@ class Batcher(anyio.AsyncContextManagerMixin):
                 except Exception as error:  # not sent: the hook refused or failed
                     self._resolve_failed(tickets, error)
                     return
+            self._counters.requests += 1
+            sent = True
             result = await self._client.post_send(
-                dumps(payload), ids, global_id=global_id, on_retry=self._on_retry
+                body, ids, global_id=global_id, on_retry=self._on_retry
             )
         except APIError as error:
-            if isinstance(error, RateLimitError):
-                self._limiter.penalize(error.retry_after)
-            if error.scope == "account":
-                self._trip(error)
-                self._resolve_failed(tickets, error)
-            elif _is_bisectable(error) and len(tickets) > 1:
-                log.debug("bisecting a rejected request of %d messages", len(tickets))
-                middle = len(tickets) // 2
-                await self._send_tickets(tickets[:middle], bisected=True)
-                await self._send_tickets(tickets[middle:], bisected=True)
-            else:
-                self._resolve_failed(tickets, error)
+            rejected = error  # handled below, outside this handler: see _bisect
         except anyio.get_cancelled_exc_class():
-            self._resolve_failed(
-                tickets,
-                OutcomeUnknownError(
-                    "the batcher was cancelled while this request was in flight", ids=ids
-                ),
-            )
+            if sent:
+                self._resolve_failed(
+                    tickets,
+                    OutcomeUnknownError(
+                        "the batcher was cancelled while this request was in flight", ids=ids
+                    ),
+                )
+            else:
+                self._resolve_failed(
+                    tickets,
+                    ClientClosedError("the batcher was cancelled before this message was sent"),
+                )
             raise
-        except Exception as error:  # transport, unknown outcome, closed client, or a bug
-            self._resolve_failed(tickets, error)
+        except Exception as error:
+            if not sent:  # the limiter failed: the batcher cannot pace requests any more
+                self._trip(_stopped_by(error))
+                self._resolve_failed(tickets, self._not_sent(error))
+            elif isinstance(error, AgileError):
+                self._resolve_failed(tickets, error)  # transport, unknown, closed client
+            else:  # not an error of the client's own: it may have been sent
+                unknown = OutcomeUnknownError(f"sending failed unexpectedly: {error!r}", ids=ids)
+                unknown.__cause__ = error
+                self._resolve_failed(tickets, unknown)
+            return
         else:
             self._resolve_accepted(tickets, result)
+            return
+        self._handle_rejection(tickets, rejected)
+        if _is_bisectable(rejected) and len(tickets) > 1:
+            log.debug("bisecting a rejected request of %d messages", len(tickets))
+            await self._bisect(tickets, paid=False)
+
+    def _handle_rejection(self, tickets: Sequence[Ticket], error: APIError) -> None:
+        """Resolve a request the provider refused, unless it is to be bisected."""
+        if isinstance(error, RateLimitError):
+            self._limiter.penalize(error.retry_after)
+        if error.scope == "account":
+            self._trip(error)
+            self._resolve_failed(tickets, error)
+        elif not (_is_bisectable(error) and len(tickets) > 1):
+            self._resolve_failed(tickets, error)
+
+    async def _bisect(self, tickets: list[Ticket], *, paid: bool) -> None:
+        """Send each half on its own. The provider refused the whole request, so nothing in
+        it was taken: a half not sent again (cancellation, a stop) is failed as not sent."""
+        middle = len(tickets) // 2
+        try:
+            await self._send_tickets(tickets[:middle], paid=paid)
+            await self._send_tickets(tickets[middle:], paid=paid)
+        finally:
+            self._resolve_failed(
+                tickets, ClientClosedError("the batcher stopped before this message was sent")
+            )
+
+    def _not_sent(self, error: BaseException) -> ClientClosedError:
+        """The error for messages that never went out because of ``error``."""
+        if isinstance(error, ClientClosedError):
+            return error
+        if isinstance(error, Exception):
+            return _stopped_by(error)
+        return ClientClosedError("the batcher was cancelled before this message was sent")
 
     def _options_on_wire(self, options: SendOptions) -> dict[str, object]:
         wire = self._wire_options.get(options)
@@ -741,15 +882,38 @@ class Batcher(anyio.AsyncContextManagerMixin):
     async def _report_loop(self, outcomes: MemoryObjectReceiveStream[RequestOutcome]) -> None:
         """Hand outcomes to ``on_result`` in order; an async callback is awaited here, so a
         slow journal write never holds up a request."""
-        assert self._on_result is not None
-        async with outcomes:
-            async for outcome in outcomes:
+        async for outcome in outcomes:
+            await self._hand_over(outcome)
+
+    async def _drain_reports(self, outcomes: MemoryObjectReceiveStream[RequestOutcome]) -> None:
+        """After the tasks have ended: report what the (cancelled) reporter did not."""
+        with outcomes:
+            while True:
                 try:
-                    result = self._on_result(outcome)
-                    if inspect.isawaitable(result):
-                        await result
-                except Exception:
-                    log.exception("agile_async batcher: the on_result callback raised; ignored")
+                    outcome = outcomes.receive_nowait()
+                except (anyio.WouldBlock, anyio.EndOfStream):
+                    return
+                await self._hand_over(outcome)
+
+    async def _hand_over(self, outcome: RequestOutcome) -> None:
+        """One outcome to ``on_result``, shielded: a cancellation arriving while a journal
+        records it must not leave it half-recorded, nor lose the outcomes after it. A
+        callback that hangs is given up on after a grace period, with an error logged."""
+        assert self._on_result is not None
+        with anyio.move_on_after(_REPORT_GRACE, shield=True) as scope:
+            try:
+                result = self._on_result(outcome)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("agile_async batcher: the on_result callback raised; ignored")
+        if scope.cancelled_caught:
+            log.error(
+                "agile_async batcher: on_result did not return within %.0f s; gave up on "
+                "reporting an outcome of %d messages to it (the tickets still carry it)",
+                _REPORT_GRACE,
+                outcome.messages,
+            )
 
     def _fail_queued(self, error: BaseException) -> None:
         queued = [t for group in self._groups.values() for t in group.tickets]
@@ -766,6 +930,7 @@ class Batcher(anyio.AsyncContextManagerMixin):
         log.warning("agile_async batcher stopped: %s", error)
         self._sticky = error
         self._fail_queued(error)
+        self._wake_all_waiters()
         self._notify()
 
     def _release_ids(self, tickets: Iterable[Ticket]) -> None:
@@ -774,6 +939,13 @@ class Batcher(anyio.AsyncContextManagerMixin):
             for ticket in tickets:
                 if ticket.message.ids is not None:
                     self._pending_ids.difference_update(ticket.ids)
+
+
+def _stopped_by(error: BaseException) -> BatcherStoppedError:
+    """The sticky error of a batcher stopped by ``error`` (its own bug, a broken limiter)."""
+    stopped = BatcherStoppedError(f"the batcher stopped before sending: {error!r}")
+    stopped.__cause__ = error
+    return stopped
 
 
 def _messages(tickets: Sequence[Ticket]) -> int:

@@ -13,6 +13,7 @@ EXPECTED = {
     "BatchSettings",
     "Batcher",
     "BatcherStatistics",
+    "BatcherStoppedError",
     "Cost",
     "CreditCheck",
     "CreditThresholdError",

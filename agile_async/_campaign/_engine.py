@@ -48,7 +48,7 @@ from ._report import (
     LoadProgress,
     price_tallies,
 )
-from ._runner import Runner, call_back, unwrap
+from ._runner import Runner, call_back
 from ._setup import (
     another_campaign,
     check_definition,
@@ -433,11 +433,6 @@ class Campaign:
                 on_progress=on_progress,
                 interval=progress_interval,
             )
-        except Exception as error:  # raised inside task groups: show the error itself
-            leaf = unwrap(error)
-            if leaf is error:
-                raise
-            raise leaf from None
         finally:
             self._running = False
         return CampaignResult(

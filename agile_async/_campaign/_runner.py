@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from .._batching import Batcher, MessageWithdrawnError, RequestOutcome
+from .._concurrency import task_group
 from .._config import BatchSettings
 from .._exceptions import (
     AgileError,
@@ -46,7 +47,7 @@ from ._report import CampaignProgress
 if TYPE_CHECKING:
     from .._client import AgileClient
 
-__all__ = ["Runner", "call_back", "unwrap"]
+__all__ = ["Runner", "call_back"]
 
 log = logging.getLogger("agile_async")
 
@@ -156,7 +157,7 @@ class Runner:
     ) -> None:
         """Send until every pending row (or ``limit`` of them) has an outcome, or a stop."""
         try:
-            async with anyio.create_task_group() as tasks:
+            async with task_group() as tasks:
                 if on_progress is not None:
                     tasks.start_soon(self._report_progress, on_progress, interval)
                 async with client.batcher(
@@ -262,6 +263,8 @@ class Runner:
             assert error is not None
             await journal.record_unknown(seqs, Failure.from_exception(error))
             self.unknown += len(seqs)
+        elif outcome.state is TicketState.WITHDRAWN:
+            await journal.release(seqs)  # taken back unsent: pending again
         elif error is not None and _not_sent(error):
             await journal.release(seqs)  # rows still queued were never in flight: no-op
             if not isinstance(error, ClientClosedError) or not self._stopping:
@@ -289,15 +292,6 @@ async def call_back(callback: Callable[[Any], object], value: object) -> None:
             await result
     except Exception:
         log.exception("agile_async campaign: the progress callback raised; ignored")
-
-
-def unwrap(error: Exception) -> Exception:
-    """The one error inside (nested) exception groups from task groups, or ``error``."""
-    while True:
-        inner = getattr(error, "exceptions", None)
-        if not (isinstance(inner, tuple) and len(inner) == 1 and isinstance(inner[0], Exception)):
-            return error
-        error = inner[0]
 
 
 def _rate(samples: deque[tuple[float, int]], now: float, done: int, elapsed: float) -> float:

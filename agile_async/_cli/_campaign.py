@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
 from .._client import AgileClient
+from .._concurrency import task_group
 from .._config import BatchSettings
 from .._exceptions import APIError
 from .._models import SendOptions
@@ -408,7 +409,7 @@ async def send_campaign(
     """Run the campaign, with a progress bar unless ``quiet``, recording the sandbox's
     delivery reports; ``None`` when a second Ctrl-C aborted it."""
     result: CampaignResult | None = None
-    async with anyio.create_task_group() as tasks:
+    async with task_group() as tasks:
         tasks.start_soon(_watch_interrupts, opened, tasks.cancel_scope, console)
         if sandbox is not None:
             tasks.start_soon(sandbox.reports.pump, opened)

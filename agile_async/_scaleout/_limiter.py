@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import anyio
 import attrs
 
+from .._concurrency import task_group
 from .._config import BatchSettings
 from .._exceptions import ConfigurationError
 from .._ratelimit import DEFAULT_PAUSE, MIN_FACTOR, Cost, RateLimit, Unit
@@ -289,8 +290,8 @@ class RedisLimiter(anyio.AsyncContextManagerMixin):
             self._penalize = host.script(_scripts.PENALIZE)
             await self._start_up(host)
             self._changed = anyio.Event()
-            async with anyio.create_task_group() as task_group:
-                task_group.start_soon(self._keeper)
+            async with task_group() as tasks:
+                tasks.start_soon(self._keeper)
                 self._running = True
                 try:
                     yield self
@@ -298,7 +299,7 @@ class RedisLimiter(anyio.AsyncContextManagerMixin):
                     self._running = False
                     with anyio.move_on_after(_FLUSH_TIMEOUT, shield=True):
                         await self._report_penalty()
-                    task_group.cancel_scope.cancel()
+                    tasks.cancel_scope.cancel()
 
     async def _start_up(self, host: ScriptHost) -> None:
         try:

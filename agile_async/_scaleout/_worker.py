@@ -18,7 +18,8 @@ import attrs
 
 from .._campaign._journal import JournalError, StateCounts
 from .._campaign._report import CampaignProgress
-from .._campaign._runner import Runner, unwrap
+from .._campaign._runner import Runner
+from .._concurrency import task_group
 from .._config import BatchSettings
 from .._exceptions import APIError
 from .._ratelimit import RateLimiter
@@ -89,23 +90,17 @@ async def work(
     batch = attrs.evolve(settings or BatchSettings(), **overrides, options=definition.options)
     counts = await campaign.counts()
     runner = Runner(campaign, definition.sender, counts.pending, counts.credit)
-    try:
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(_keep_leases, campaign, runner)
-            await runner.run(
-                client,
-                batch,
-                limiter=limiter,
-                limit=None,
-                on_progress=on_progress,
-                interval=progress_interval,
-            )
-            tasks.cancel_scope.cancel()
-    except Exception as error:
-        leaf = unwrap(error)
-        if leaf is error:
-            raise
-        raise leaf from None
+    async with task_group() as tasks:
+        tasks.start_soon(_keep_leases, campaign, runner)
+        await runner.run(
+            client,
+            batch,
+            limiter=limiter,
+            limit=None,
+            on_progress=on_progress,
+            interval=progress_interval,
+        )
+        tasks.cancel_scope.cancel()
     stopped_by = runner.stopped_by
     if (
         isinstance(stopped_by, APIError)

@@ -38,6 +38,7 @@ import anyio
 import attrs
 import httpx
 
+from .._concurrency import task_group
 from .._models import DeliveryStatus
 from .._serde import format_provider_datetime
 from ._asgi import json_bytes
@@ -544,7 +545,7 @@ class Courier:
         wake = loop_waker(self._poke)
         self._outbox.add_waker(wake)
         try:
-            async with anyio.create_task_group() as tasks:
+            async with task_group() as tasks:
                 while True:
                     self._event = anyio.Event()
                     free = self._concurrency - len(self._holding)

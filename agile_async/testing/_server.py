@@ -34,6 +34,7 @@ import anyio
 import attrs
 import httpx
 
+from .._concurrency import task_group
 from ._asgi import (
     ClientDisconnected,
     Headers,
@@ -381,7 +382,7 @@ class FakeAgileServer:
                 :meth:`flush_reports` does) before returning.
         """
         courier = Courier(self._outbox, self._now, concurrency=self.delivery.concurrency)
-        async with anyio.create_task_group() as tasks:
+        async with task_group() as tasks:
             tasks.start_soon(partial(courier.run, until_idle=False))
             try:
                 yield

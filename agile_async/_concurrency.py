@@ -1,0 +1,53 @@
+"""Structured-concurrency helpers shared by every part that owns tasks.
+
+A task group (anyio, like trio and asyncio's ``TaskGroup``) wraps whatever leaves it in an
+:class:`ExceptionGroup`, even a single :class:`~agile_async.ValidationError` raised by the
+caller's own code inside ``async with client.batcher():``. Callers of an SDK write
+``except ValidationError:``, not ``except*``: so every public async context manager that
+owns tasks opens them with :func:`task_group`, which lets a *lone* exception out as itself.
+Several exceptions at once are a real group and stay one.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+
+import anyio
+import anyio.abc
+
+if sys.version_info < (3, 11):  # pragma: no cover - the backport anyio installs on 3.10
+    from exceptiongroup import BaseExceptionGroup
+
+__all__ = ["task_group", "unwrap"]
+
+
+@asynccontextmanager
+async def task_group() -> AsyncGenerator[anyio.abc.TaskGroup, None]:
+    """``anyio.create_task_group()``, but a lone exception leaves as itself.
+
+    The exception keeps its own traceback, ``__cause__`` and ``__context__``: the group
+    that carried it is not chained on, so a traceback shows what happened, not the plumbing.
+    """
+    try:
+        async with anyio.create_task_group() as group:
+            yield group
+    except BaseExceptionGroup as group_error:
+        lone = unwrap(group_error)
+        if lone is group_error:
+            raise
+        context, suppress = lone.__context__, lone.__suppress_context__
+        try:
+            raise lone  # its own chain is restored below, without the group
+        finally:
+            lone.__context__, lone.__suppress_context__ = context, suppress
+            del lone, group_error
+
+
+def unwrap(error: BaseException) -> BaseException:
+    """The one exception inside (nested) exception groups, or ``error`` itself when it is not
+    a group of exactly one."""
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error
