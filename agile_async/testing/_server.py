@@ -30,7 +30,6 @@ from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-import anyio
 import attrs
 import httpx
 
