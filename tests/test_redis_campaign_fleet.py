@@ -3,8 +3,8 @@
 The fake provider serves over real TLS in this process; the loader and the workers are
 ``agile-sms campaign enqueue|work`` subprocesses (AGILE_BASE_URL, AGILE_API_KEY,
 SSL_CERT_FILE point them at it). Faults are made deterministic by holding the fake's answer
-*after* it accepted a request: the test then knows the provider has the messages and the
-worker cannot have recorded it.
+*after* it accepted a request (``Fault.hold(hold, after_processing=True)``): the test then
+knows the provider has the messages and the worker cannot have recorded it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections import Counter
@@ -26,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from agile_async.testing import FakeAgileServer
+from agile_async.testing import FakeAgileServer, Fault, Hold
 
 pytest_plugins = ("tests._redis_server",)
 
@@ -40,51 +39,20 @@ ROOT = Path(__file__).resolve().parent.parent
 LEASE = 1.5
 
 
-class HoldingFake(FakeAgileServer):
-    """A fake provider that can hold its answer to a send *after* accepting it.
-
-    ``hold()`` arms it for the next send; ``held`` is set once that send is accepted (its
-    messages are in :attr:`accepted`); the answer goes out on ``release()``. The wait
-    blocks the server's thread, which is what the tests want: one worker talks to it then.
-    """
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.held = threading.Event()
-        self._armed = False
-        self._release = threading.Event()
-
-    def hold(self) -> None:
-        self._armed = True
-        self.held.clear()
-        self._release.clear()
-
-    def release(self) -> None:
-        self._release.set()
-
-    def _respond(self, request: Any) -> Any:
-        response = super()._respond(request)
-        if self._armed and request.path.endswith("/sms/send") and response[0] == 200:
-            self._armed = False
-            self.held.set()
-            self._release.wait(20)
-        return response
-
-
 @contextmanager
 def serving(fake: FakeAgileServer) -> Iterator[dict[str, str]]:
     with fake.serve_tls() as server:
-        try:
-            yield {
-                **os.environ,
-                **server.environment(),
-                "PYTHONPATH": os.pathsep.join(
-                    filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])
-                ),
-            }
-        finally:
-            if isinstance(fake, HoldingFake):
-                fake.release()  # never leave the server's thread blocked
+        yield {
+            **os.environ,
+            **server.environment(),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        }
+
+
+def hold_next_send(fake: FakeAgileServer, hold: Hold) -> None:
+    """The next send is accepted (its messages are in ``fake.accepted``), then its answer
+    waits until ``hold`` is released."""
+    fake.inject(Fault.hold(hold, after_processing=True), path="/sms/send")
 
 
 def stop(process: subprocess.Popen[str]) -> None:
@@ -162,17 +130,17 @@ def test_a_worker_killed_after_the_provider_accepted_leaves_that_batch_unknown(
     redis_url: str, tmp_path: Path
 ) -> None:
     name = f"kill-{uuid.uuid4().hex[:8]}"
-    fake = HoldingFake(credit=Decimal(1000))
-    with serving(fake) as env, ExitStack() as stack:
+    fake = FakeAgileServer(credit=Decimal(1000))
+    with serving(fake) as env, Hold() as hold, ExitStack() as stack:  # released, then stopped
         code, _ = finish(enqueue(env, redis_url, name, recipients(tmp_path / "r.csv", 60)))
         assert code == 0
-        fake.hold()
+        hold_next_send(fake, hold)
         victim = worker(env, redis_url, name)
         stack.callback(stop, victim)
-        assert fake.held.wait(15), "the worker sent nothing"
+        assert hold.wait_held_blocking(timeout=15), "the worker sent nothing"
         victim.send_signal(signal.SIGKILL)  # the provider has the batch; the worker never knew
         victim.communicate(timeout=5)  # (closes its pipes)
-        fake.release()
+        hold.release()
         taken = {m.message_id for m in fake.accepted}
         assert len(taken) == 5
         code, report = finish(worker(env, redis_url, name))
@@ -189,16 +157,16 @@ def test_a_worker_killed_after_the_provider_accepted_leaves_that_batch_unknown(
 
 def test_a_paused_worker_is_fenced_out_when_it_comes_back(redis_url: str, tmp_path: Path) -> None:
     name = f"stop-{uuid.uuid4().hex[:8]}"
-    fake = HoldingFake(credit=Decimal(1000))
-    with serving(fake) as env, ExitStack() as stack:
+    fake = FakeAgileServer(credit=Decimal(1000))
+    with serving(fake) as env, Hold() as hold, ExitStack() as stack:  # released, then stopped
         code, _ = finish(enqueue(env, redis_url, name, recipients(tmp_path / "r.csv", 40)))
         assert code == 0
-        fake.hold()
+        hold_next_send(fake, hold)
         paused = worker(env, redis_url, name)
         stack.callback(stop, paused)
-        assert fake.held.wait(15), "the worker sent nothing"
+        assert hold.wait_held_blocking(timeout=15), "the worker sent nothing"
         paused.send_signal(signal.SIGSTOP)  # a long GC pause, a frozen VM...
-        fake.release()
+        hold.release()
         code, report = finish(worker(env, redis_url, name))  # reclaims after the lease
         assert code == 0, report
         assert report["became_unknown"] == 5

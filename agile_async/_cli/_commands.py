@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 from decimal import Decimal
 from typing import Any
@@ -155,11 +156,18 @@ def sandbox(
 ) -> None:
     """Serve the fake provider over HTTPS on loopback, for programs in any language.
 
-    Prints the base URL, the CA certificate to trust and the test API key; point your
-    program at them (or eval the printed exports) and send as to the real provider.
+    Prints the base URL, the CA certificate to trust and the test credentials (API key and
+    Basic); point your program at them (or paste the printed exports) and send as to the real
+    provider. The documentation's own test values (API key api-value, Basic user / pass) work
+    too and only simulate.
     """  # fmt: skip
     try:
-        from ..testing import FakeAgileServer
+        from ..testing import (
+            SIMULATION_API_KEY,
+            SIMULATION_PASSWORD,
+            SIMULATION_USERNAME,
+            FakeAgileServer,
+        )
 
         fake = FakeAgileServer(credit=Decimal(starting_credit))
         server: Any = fake.serve_tls(host=host, port=port)
@@ -168,14 +176,29 @@ def sandbox(
         fail(f"the sandbox needs the 'server' extra: pip install 'agile-async[server]' ({error})")
     console = settings.console()
     try:
+        # Every value printed here is the sandbox's own, made up for it: none is a secret,
+        # and nothing is read from the environment (a real AGILE_API_KEY is never shown).
+        username, password = fake.username or "", fake.password or ""
+        lines = [
+            f"  base URL  {server.base_url}",
+            f"  CA cert   {server.ca_cert_path}",
+            f"  API key   {fake.api_key}  (X-Api-Key)",
+            f"  Basic     {username} / {password}  (Authorization: Basic)",
+            f"  Simulate  API key {SIMULATION_API_KEY}, or Basic {SIMULATION_USERNAME} / "
+            f"{SIMULATION_PASSWORD} (the provider's documented test values:",
+            "            checked and answered, never charged or delivered)",
+            "These are test credentials, not secrets. In a shell:",
+            *(
+                f"  export {name}={shlex.quote(value)}"
+                for name, value in server.environment().items()
+            ),
+            "  # or Basic auth instead of the API key:",
+            f"  #   unset AGILE_API_KEY; export AGILE_USERNAME={shlex.quote(username)} "
+            f"AGILE_PASSWORD={shlex.quote(password)}",
+        ]
         console.print("[bold]agile-sms sandbox[/]: a fake AgileTelecom provider over TLS.")
-        console.print(f"  base URL  {server.base_url}", markup=False)
-        console.print(f"  CA cert   {server.ca_cert_path}", markup=False)
-        console.print(f"  API key   {fake.api_key}  (a test key, not a secret)", markup=False)
-        console.print("In a shell:")
-        console.print(f"  export AGILE_BASE_URL={server.base_url}", markup=False)
-        console.print(f"  export AGILE_API_KEY={fake.api_key}", markup=False)
-        console.print(f"  export SSL_CERT_FILE={server.ca_cert_path}", markup=False)
+        for line in lines:
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
         console.print("Serving until Ctrl-C." if duration is None else f"Serving {duration} s.")
         deadline = None if duration is None else time.monotonic() + duration
         try:
@@ -187,5 +210,6 @@ def sandbox(
     finally:
         server.stop()
     console.print(
-        f"Stopped: {len(fake.requests)} requests, {len(fake.accepted)} messages accepted."
+        f"Stopped: {len(fake.requests)} requests, {len(fake.accepted)} messages accepted, "
+        f"{len(fake.simulated)} simulated."
     )

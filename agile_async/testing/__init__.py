@@ -13,7 +13,16 @@ or over a real TLS socket (``pip install 'agile-async[server]'``)::
         async with server.client() as client:
             ...
 
-Script misbehaviour with :class:`Fault`: ``fake.inject(Fault.server_error(code=9), times=2)``.
+The documentation's test credentials (:data:`SIMULATION_API_KEY` ``"api-value"``, or
+:data:`SIMULATION_USERNAME` / :data:`SIMULATION_PASSWORD` ``"user"`` / ``"pass"``) work on
+every fake as simulation-only: checked, never charged or delivered::
+
+    async with AgileClient(api_key="api-value", transport=FakeAgileServer().transport()) as c:
+        await c.send(Message(...))  # listed in fake.simulated, not fake.accepted
+
+Script misbehaviour with :class:`Fault`: ``fake.inject(Fault.server_error(code=9), times=2)``;
+hold a request the provider already accepted until the test lets it go with a :class:`Hold`:
+``fake.inject(Fault.hold(hold, after_processing=True))``.
 
 Have it post delivery reports (one per SMS part) to a webhook or a callback, scripted by a
 :class:`DeliveryScript`::
@@ -28,6 +37,7 @@ Have it post delivery reports (one per SMS part) to a webhook or a callback, scr
     await fake.flush_reports()     # or: post everything queued now, and wait
 """
 
+from ._auth import SIMULATION_API_KEY, SIMULATION_PASSWORD, SIMULATION_USERNAME
 from ._delivery import (
     DeliveryAttempt,
     DeliveryCallback,
@@ -37,13 +47,16 @@ from ._delivery import (
     DestinationFormat,
     PartRule,
 )
-from ._faults import Fault, FaultKind
+from ._faults import Fault, FaultKind, Hold
 from ._records import AcceptedMessage, AuthMode, RecordedRequest
 from ._server import FakeAgileServer
 from ._tls import TLSServer
 from ._transport import FakeTransport
 
 __all__ = [
+    "SIMULATION_API_KEY",
+    "SIMULATION_PASSWORD",
+    "SIMULATION_USERNAME",
     "AcceptedMessage",
     "AuthMode",
     "DeliveryAttempt",
@@ -56,6 +69,7 @@ __all__ = [
     "FakeTransport",
     "Fault",
     "FaultKind",
+    "Hold",
     "PartRule",
     "RecordedRequest",
     "TLSServer",

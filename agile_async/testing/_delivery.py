@@ -21,8 +21,6 @@ Three layers, each testable on its own:
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import heapq
 import inspect
 import itertools
@@ -45,6 +43,7 @@ from .._models import DeliveryStatus
 from .._serde import format_provider_datetime
 from ._asgi import json_bytes
 from ._send import digits_of
+from ._wakeup import loop_waker
 
 if TYPE_CHECKING:
     from ._records import AcceptedMessage
@@ -508,32 +507,6 @@ def _describe(exc: BaseException) -> str:
     return name if reason is None else f"{name}: {reason}"
 
 
-def _loop_waker(poke: Callable[[], None]) -> Callable[[], None]:
-    """A thread-safe, non-blocking way to run ``poke`` soon in the current event loop.
-
-    ``anyio.from_thread.run_sync`` would block the calling thread (and two servers on two
-    threads waking each other could deadlock), so this uses each backend's "call soon" hook.
-    """
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        import trio
-
-        token = trio.lowlevel.current_trio_token()
-
-        def wake_trio() -> None:
-            with contextlib.suppress(trio.RunFinishedError):
-                token.run_sync_soon(poke)
-
-        return wake_trio
-
-    def wake_asyncio() -> None:
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody left to wake
-            loop.call_soon_threadsafe(poke)
-
-    return wake_asyncio
-
-
 # -- the courier: posts reports, in one event loop -------------------------------------------
 
 
@@ -569,7 +542,7 @@ class Courier:
     async def run(self, *, until_idle: bool) -> None:
         """Post reports until cancelled, or (``until_idle``) until none is queued or in flight
         anywhere (couriers on other threads included)."""
-        wake = _loop_waker(self._poke)
+        wake = loop_waker(self._poke)
         self._outbox.add_waker(wake)
         try:
             async with task_group() as tasks:

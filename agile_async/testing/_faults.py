@@ -3,30 +3,48 @@
 A test scripts faults up front with :meth:`FakeAgileServer.inject`; each matching request then
 consumes the next one, in order. The faults are the cases the SDK's retry rules (SPEC §3) tell
 apart: a provider 5XX with code 8 or 9, a 429 with ``Retry-After``, an HTML page from a proxy,
-a slow answer, and a connection lost before or after the provider processed the request.
+and, before or after the provider processed the request, a slow answer, an answer held until
+the test releases it (:class:`Hold`), or a lost connection. :func:`interfere` applies a fault
+around the fake's normal handling of a request.
 """
 
 from __future__ import annotations
 
 import http
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from typing import Literal
 
+import anyio
 import attrs
 
 from ._asgi import Headers, json_bytes, response_headers
+from ._codes import SERVICE_UNAVAILABLE, text_for
+from ._wakeup import Gauge
 
-__all__ = ["ConnectionDropped", "Fault", "FaultKind", "FaultScript", "endpoint_of"]
+__all__ = [
+    "ConnectionDropped",
+    "Fault",
+    "FaultKind",
+    "FaultScript",
+    "Hold",
+    "endpoint_of",
+    "interfere",
+]
 
-FaultKind = Literal["error", "rate_limited", "html", "delay", "drop"]
+#: Every kind of :class:`Fault`: ``typing.get_args(FaultKind)`` lists them.
+FaultKind = Literal["error", "rate_limited", "html", "delay", "hold", "drop"]
+
+_Response = tuple[int, Headers, bytes]
+
+#: The kinds that answer by themselves, instead of the provider.
+_ANSWERING = ("error", "rate_limited", "html")
 
 #: The path prefix the provider serves under; faults and routes use the path after it.
 PATH_PREFIX = "/services"
 
-_SERVER_ERROR_MESSAGES = {8: "Server error", 9: "Number check service unavailable"}
 
 _HTML_PAGE = """<html>
 <head><title>{status} {phrase}</title></head>
@@ -69,22 +87,98 @@ def _retry_after_value(retry_after: float | timedelta | datetime | str) -> str:
     return str(int(seconds)) if seconds.is_integer() else f"{seconds:g}"
 
 
+class Hold:
+    """Where requests scripted with :meth:`Fault.hold` wait, until the test releases them.
+
+    A deterministic stand-in for "the provider is slow": the test knows when a request is
+    being held (and, with ``after_processing=True``, that the provider already accepted and
+    charged it), does what it wants meanwhile (kill the client, pause it, cancel it...), then
+    lets the answer go. Thread-safe and loop-agnostic: the fake may serve in memory or over
+    :meth:`FakeAgileServer.serve_tls` (its own thread), and the test may wait on asyncio, on
+    trio or from a plain thread. A held request does not block the server: others are served
+    meanwhile.
+
+    Once released, a hold stays open: requests reaching it later go straight on. Release it
+    in any case (``with hold:`` releases on exit), or a request over TLS waits until the
+    server stops. In memory, a client's read timeout ends the wait as it would over a socket.
+
+    Example::
+
+        hold = Hold()
+        fake.inject(Fault.hold(hold, after_processing=True), path="/sms/send")
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(client.send, message)
+            await hold.wait_held()          # the provider has the message, the client not yet
+            ...
+            hold.release()
+    """
+
+    def __init__(self) -> None:
+        self._held = Gauge()
+        self._released = Gauge()
+
+    def __repr__(self) -> str:
+        return f"Hold(held={self.held}, released={self.released})"
+
+    @property
+    def held(self) -> int:
+        """How many requests have reached the hold so far (waiting or let through)."""
+        return self._held.value
+
+    @property
+    def released(self) -> bool:
+        """Whether :meth:`release` was called."""
+        return self._released.value > 0
+
+    async def wait_held(self, count: int = 1) -> None:
+        """Wait until ``count`` requests in all have reached the hold (asyncio or trio).
+
+        Bound it with ``anyio.fail_after``: it waits as long as no request comes.
+        """
+        await self._held.reach(count)
+
+    def wait_held_blocking(self, count: int = 1, timeout: float | None = None) -> bool:
+        """:meth:`wait_held` for synchronous tests and threads; ``False`` on timeout.
+
+        Never call it from the thread of a running event loop: it blocks that loop.
+        """
+        return self._held.reach_blocking(count, timeout)
+
+    def release(self) -> None:
+        """Let every held request go on, and every later one through (from any thread)."""
+        if not self.released:
+            self._released.add()
+
+    async def _pass(self) -> None:
+        """Where a request waits (the fake's side)."""
+        self._held.add()
+        await self._released.reach(1)
+
+    def __enter__(self) -> Hold:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+
 @attrs.frozen(kw_only=True)
 class Fault:
     """One scripted misbehaviour. Build it with the class methods, not the constructor.
 
     Attributes:
         kind: ``"error"`` (a provider error body), ``"rate_limited"`` (429), ``"html"`` (a
-            proxy's page), ``"delay"`` (answer late) or ``"drop"`` (lose the connection).
+            proxy's page), ``"delay"`` (answer late), ``"hold"`` (answer when the test
+            says) or ``"drop"`` (lose the connection); see :data:`FaultKind`.
         status: the HTTP status for the kinds that answer.
         code: the provider error code (``"error"`` only).
         data: the 4XX ``data`` (a mapping of field to problem, or a text) or the 5XX
             ``message``.
         retry_after: the ``Retry-After`` header value (``"rate_limited"`` only).
         body: the page's text (``"html"`` only).
-        seconds: how long to wait before processing (``"delay"`` only).
-        after_processing: for ``"drop"``: whether the provider processed (and charged) the
-            request before the connection was lost.
+        seconds: how long to wait (``"delay"`` only).
+        gate: the :class:`Hold` the request waits at (``"hold"`` only).
+        after_processing: for ``"delay"``, ``"hold"`` and ``"drop"``: whether the provider
+            processed (and charged) the request before the wait or the lost connection.
     """
 
     kind: FaultKind
@@ -94,6 +188,7 @@ class Fault:
     retry_after: str | None = None
     body: str | None = None
     seconds: float = 0.0
+    gate: Hold | None = None
     after_processing: bool = False
 
     @classmethod
@@ -107,7 +202,7 @@ class Fault:
         Args:
             status: the HTTP status, 400..599.
             code: the provider's error code.
-            data: the details; defaults to a short text naming the code.
+            data: the details; defaults to the documentation's text for the code.
         """
         if not 400 <= status <= 599:
             raise ValueError(f"status: an error needs a 4XX or 5XX status, got {status}")
@@ -120,11 +215,13 @@ class Fault:
         Args:
             code: the provider code.
             status: the HTTP status, 500..599 (e.g. 503 for code 9).
-            message: the ``message`` text; defaults to the seed's wording.
+            message: the ``message`` text; defaults to the documentation's wording (its
+                example "Number check service unavailable" for code 9).
         """
         if not 500 <= status <= 599:
             raise ValueError(f"status: a server error needs a 5XX status, got {status}")
-        text = message if message is not None else _SERVER_ERROR_MESSAGES.get(code, "Server error")
+        default = SERVICE_UNAVAILABLE if code == 9 else text_for(code)
+        text = message if message is not None else default
         return cls(kind="error", status=status, code=code, data=text)
 
     @classmethod
@@ -154,16 +251,36 @@ class Fault:
         return cls(kind="html", status=status, body=body)
 
     @classmethod
-    def delay(cls, seconds: float) -> Fault:
-        """Wait ``seconds`` before handling the request normally, to provoke client timeouts.
+    def delay(cls, seconds: float, *, after_processing: bool = False) -> Fault:
+        """Answer ``seconds`` late, to provoke client timeouts.
 
-        Over TLS the fake keeps processing after the client gives up, as a real server
-        would. In memory (:meth:`FakeAgileServer.transport`) the client's read timeout cancels
-        the request during the wait, so nothing is processed.
+        Args:
+            seconds: how long to wait.
+            after_processing: ``False``: wait, then handle the request. Over TLS the fake
+                still processes it after the client gave up, as a real server would; in
+                memory (:meth:`FakeAgileServer.transport`) the client's read timeout cancels
+                the request during the wait, so nothing is processed. ``True``: handle the
+                request at once (accepted and charged), then wait before answering: a read
+                timeout then leaves the client not knowing what the provider already did.
         """
         if seconds < 0:
             raise ValueError(f"seconds: must not be negative, got {seconds}")
-        return cls(kind="delay", seconds=float(seconds))
+        return cls(kind="delay", seconds=float(seconds), after_processing=after_processing)
+
+    @classmethod
+    def hold(cls, hold: Hold, *, after_processing: bool = False) -> Fault:
+        """Keep the request waiting until ``hold`` is released (see :class:`Hold`).
+
+        Args:
+            hold: the hold the request waits at; one hold may serve many requests (with
+                ``times=`` or several faults), and :meth:`Hold.wait_held` counts them.
+            after_processing: ``False``: wait, then handle the request. ``True``: handle it
+                first (accepted and charged, in ``fake.accepted``), then hold the answer: the
+                test knows the provider has the messages while the client cannot yet.
+        """
+        if not isinstance(hold, Hold):
+            raise TypeError(f"hold: a Hold is needed, got {hold!r}")
+        return cls(kind="hold", gate=hold, after_processing=after_processing)
 
     @classmethod
     def drop(cls, *, after_processing: bool = False) -> Fault:
@@ -181,7 +298,7 @@ class Fault:
         """The status, headers and body this fault answers with (answering kinds only)."""
         status = self.status if self.status is not None else 500
         if self.kind == "error":
-            text = self.data if self.data is not None else f"Error {self.code}"
+            text = self.data if self.data is not None else text_for(self.code)
             if status >= 500:
                 payload: object = {"status": "error", "message": text, "code": self.code}
             else:
@@ -197,6 +314,43 @@ class Fault:
             body = page.encode()
             return status, response_headers("text/html; charset=utf-8", body), body
         raise ValueError(f"a {self.kind!r} fault does not answer by itself")
+
+    async def _interrupt(self, response: _Response | None) -> None:
+        """What a non-answering fault does: before processing (``response`` is ``None``), or
+        after it, with the response the provider made."""
+        if self.kind == "delay":
+            await anyio.sleep(self.seconds)
+        elif self.kind == "hold":
+            assert self.gate is not None
+            await self.gate._pass()
+        elif self.kind == "drop":
+            if response is None:
+                raise ConnectionDropped(after_processing=False)
+            status, headers, body = response
+            raise ConnectionDropped(
+                after_processing=True, status=status, headers=headers, body=body
+            )
+
+
+async def interfere(fault: Fault | None, process: Callable[[], _Response]) -> _Response:
+    """The response to a request, with ``fault`` (if any) applied around ``process``.
+
+    ``process`` is the fake's normal handling (authentication, validation, charging); an
+    answering fault replaces it, the others act before or after it.
+
+    Raises:
+        ConnectionDropped: for :meth:`Fault.drop`.
+    """
+    if fault is None:
+        return process()
+    if fault.kind in _ANSWERING:
+        return fault.response()
+    if not fault.after_processing:
+        await fault._interrupt(None)
+        return process()
+    response = process()
+    await fault._interrupt(response)
+    return response
 
 
 class ConnectionDropped(Exception):

@@ -42,6 +42,9 @@ class RecordedRequest:
         response_body: the bytes sent (empty when ``status`` is ``None``).
         fault: the scripted fault applied to this request, if any.
         received_at: when the request arrived, by the fake's clock.
+        simulation_credentials: it authenticated with the documentation's test credentials
+            (``api-value``, or ``user`` / ``pass``), so a send was simulated: listed in
+            ``fake.simulated``, nothing charged, no delivery report.
     """
 
     index: int
@@ -56,6 +59,7 @@ class RecordedRequest:
     response_body: bytes
     fault: Fault | None
     received_at: datetime
+    simulation_credentials: bool = False
 
     @property
     def response_json(self) -> Any:
@@ -87,7 +91,8 @@ class AcceptedMessage:
         request_index: the :attr:`RecordedRequest.index` of the request that carried it.
         message_index: the position of its message object in the request's ``messages``.
         enable_delivery: the request's ``enableDelivery``: whether reports would follow.
-        simulated: the request had ``simulation: true`` (nothing charged, nothing sent).
+        simulated: the request had ``simulation: true``, or the simulation-only test
+            credentials (nothing charged, nothing sent).
         accepted_at: when it was accepted, by the fake's clock.
     """
 

@@ -19,14 +19,15 @@ from .._exceptions import ValidationError
 from .._limits import (
     DEFAULT_MAX_ID_LEN,
     MAX_ALPHANUMERIC_SENDER,
-    MAX_DESTINATION_DIGITS,
     MAX_GLOBAL_ID_LEN,
     MAX_NUMERIC_SENDER,
-    MIN_DESTINATION_DIGITS,
     MIN_GLOBAL_ID_LEN,
     PROVIDER_DATETIME_FORMAT,
+    DestinationFault,
+    destination_fault,
 )
-from ..segments import count_hex_segments, count_segments
+from ..segments import MAX_PARTS, count_hex_segments, count_segments
+from ._codes import text_for
 
 __all__ = [
     "DestinationRule",
@@ -44,12 +45,12 @@ __all__ = [
 _SCHEDULING_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}[+-]\d{4}")
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{2})+")
 
-_DEFAULT_TEXT = {
-    3: "Destination not allowed",
-    5: "Destination number too short",
-    6: "Destination number too long",
-    7: "Invalid destination number",
-    26: "Sender alias not allowed",
+#: The provider's code for each way a destination breaks the shared rule (:mod:`.._limits`).
+_DESTINATION_CODES: Mapping[DestinationFault, int] = {
+    "not_digits": 7,
+    "leading_zero": 7,
+    "too_short": 5,
+    "too_long": 6,
 }
 
 
@@ -135,7 +136,7 @@ class _Checker:
         self.problems: list[_Problem] = []
 
     def add(self, code: int, field: str, text: str | None = None, status: int = 400) -> None:
-        self.problems.append(_Problem(code, status, field, text or _DEFAULT_TEXT.get(code, "")))
+        self.problems.append(_Problem(code, status, field, text or text_for(code)))
 
     def flag(self, body: Mapping[str, Any], name: str, default: bool) -> bool:
         value = body.get(name, default)
@@ -277,12 +278,9 @@ def _check_destinations(check: _Checker, where: str, raw: Any) -> tuple[int, lis
             check.add(7, field)
             continue
         digits = digits_of(destination)
-        if not (digits.isascii() and digits.isdigit()):
-            check.add(7, field)
-        elif len(digits) < MIN_DESTINATION_DIGITS:
-            check.add(5, field)
-        elif len(digits) > MAX_DESTINATION_DIGITS:
-            check.add(6, field)
+        fault = destination_fault(destination)
+        if fault is not None:
+            check.add(_DESTINATION_CODES[fault], field)
         elif any(digits.startswith(prefix) for prefix in check.policy.forbidden_prefixes):
             check.add(3, field)
         elif rule := next((r for r in check.policy.rules if r.matches(digits)), None):
@@ -301,7 +299,7 @@ def _check_ids(
         check.add(4, f"{where}.ids", "Must be an array of strings")
         return ()
     if destinations and len(raw) != destinations:
-        check.add(15, f"{where}.ids", "destinations and ids arrays have different lengths")
+        check.add(15, f"{where}.ids")
         return ()
     for position, message_id in enumerate(raw):
         if not isinstance(message_id, str) or not 1 <= len(message_id) <= max_id_len:
@@ -371,7 +369,12 @@ def _count_parts(
         check.add(4, field, "; ".join(problem.message for problem in exc.problems))
         return None
     if not count.fits:
-        reason = "enableConcatenated is false" if count.concatenated else "that is too many"
+        # ``count.concatenated`` is the request's ``enableConcatenated``: with it on, the only
+        # way not to fit is to need more parts than a concatenated SMS can have.
+        if count.concatenated:
+            reason = f"at most {MAX_PARTS} are allowed"
+        else:
+            reason = "enableConcatenated is false"
         check.add(4, field, f"Needs {count.segments} SMS parts but {reason}")
         return None
     return count.segments

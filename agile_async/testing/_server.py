@@ -19,10 +19,7 @@ server thread's loop for :meth:`FakeAgileServer.serve_tls`.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
-import hmac
 import json
 import ssl
 import threading
@@ -33,7 +30,6 @@ from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-import anyio
 import attrs
 import httpx
 
@@ -50,6 +46,8 @@ from ._asgi import (
     response_headers,
     send_response,
 )
+from ._auth import Identity, authenticate, client_credentials
+from ._codes import text_for
 from ._delivery import (
     Courier,
     DeliveryAttempt,
@@ -62,7 +60,7 @@ from ._delivery import (
     Target,
     plan_reports,
 )
-from ._faults import PATH_PREFIX, ConnectionDropped, Fault, FaultScript, endpoint_of
+from ._faults import PATH_PREFIX, Fault, FaultScript, endpoint_of, interfere
 from ._records import AcceptedMessage, AuthMode, RecordedRequest
 from ._send import DestinationRule, Rejection, SendPlan, SendPolicy, digits_of, plan_send
 
@@ -89,7 +87,8 @@ class _Incoming:
     client_ip: str | None
     content_type: str | None
     user_agent: str | None
-    authenticated: bool
+    #: Whose credentials it carried (``None``: wrong or missing).
+    identity: Identity | None
     payload: Any = None
     parsed: bool = False
     #: Delivery reports to queue once the response is out (or lost after processing).
@@ -129,6 +128,17 @@ class FakeAgileServer:
     :attr:`simulated` and :attr:`credit`; script misbehaviour with :meth:`inject` and
     :meth:`reject_destinations`.
 
+    Besides the account's own credentials, the fake accepts the provider's documented test
+    credentials (its Postman collection's ``user`` / ``pass`` and API key ``api-value``, see
+    :data:`SIMULATION_API_KEY`) as *simulation-only*, as the provider does: such a request is
+    authenticated and checked like any other (a bad one still gets its 4XX), but a send is
+    treated as ``simulation: true``: nothing is charged, it is listed in :attr:`simulated`,
+    not :attr:`accepted`, and no delivery report follows. Its record has
+    ``simulation_credentials=True``. So an app configured with the documentation's example
+    values can be tried against any fake, as against the real provider. The account's own
+    credentials win if they are the same strings; ``simulation_credentials=False`` refuses the
+    test values with code 1 (e.g. to test that your app rejects placeholder credentials).
+
     Runs on asyncio and trio. Assumptions where the seed is silent are listed in
     the README's "Testing your own app with FakeAgileServer".
 
@@ -137,6 +147,8 @@ class FakeAgileServer:
         username: the accepted Basic-auth user; Basic auth is on when both it and
             ``password`` are set.
         password: the accepted Basic-auth password.
+        simulation_credentials: accept the documentation's test credentials as
+            simulation-only (see above); ``False`` answers them with code 1.
         credit: the account's starting credit, in EUR.
         price_per_part: what one SMS part costs.
         prices: per-destination-prefix prices (digits without ``+``, e.g. ``{"39": ...}``);
@@ -163,6 +175,7 @@ class FakeAgileServer:
         api_key: str | None = "test-api-key",
         username: str | None = "test-user",
         password: str | None = "test-password",
+        simulation_credentials: bool = True,
         credit: Decimal = Decimal("100"),
         price_per_part: Decimal = Decimal("0.05"),
         prices: Mapping[str, Decimal] | None = None,
@@ -182,6 +195,8 @@ class FakeAgileServer:
         self.api_key = api_key
         self.username = username
         self.password = password
+        #: Whether the documentation's test credentials are accepted (simulation-only).
+        self.simulation_credentials = simulation_credentials
         self.price_per_part = Decimal(price_per_part)
         self.prices = {digits_of(p): Decimal(v) for p, v in (prices or {}).items()}
         self.allowed_senders = None if allowed_senders is None else frozenset(allowed_senders)
@@ -242,7 +257,11 @@ class FakeAgileServer:
 
     @property
     def simulated(self) -> tuple[AcceptedMessage, ...]:
-        """One entry per destination of requests with ``simulation: true`` (a snapshot)."""
+        """One entry per destination of simulated sends, in order (a snapshot).
+
+        A send is simulated when its body says ``simulation: true`` or when it carried the
+        simulation-only test credentials (:attr:`RecordedRequest.simulation_credentials`).
+        """
         with self._lock:
             return tuple(self._simulated)
 
@@ -432,7 +451,7 @@ class FakeAgileServer:
         if "http_client" not in kwargs:
             options["transport"] = self.transport()
         if not {"api_key", "username", "password"} & kwargs.keys():
-            options.update(self._client_credentials())
+            options.update(client_credentials(self.api_key, self.username, self.password))
         options.update(kwargs)
         return AgileClient(**options)
 
@@ -449,13 +468,6 @@ class FakeAgileServer:
         from ._tls import TLSServer
 
         return TLSServer(self, host=host, port=port)
-
-    def _client_credentials(self) -> dict[str, str]:
-        if self.api_key is not None:
-            return {"api_key": self.api_key}
-        assert self.username is not None
-        assert self.password is not None
-        return {"username": self.username, "password": self.password}
 
     # -- the ASGI application ------------------------------------------------------------
 
@@ -475,7 +487,7 @@ class FakeAgileServer:
             index = len(self._requests)
             self._requests.append(None)
         client = scope.get("client")
-        auth, authenticated = self._authenticate(scope)
+        auth, identity = self._authenticate(scope)
         request = _Incoming(
             index=index,
             method=str(scope["method"]).upper(),
@@ -483,7 +495,7 @@ class FakeAgileServer:
             client_ip=str(client[0]) if client else None,
             content_type=header(scope, b"content-type"),
             user_agent=header(scope, b"user-agent"),
-            authenticated=authenticated,
+            identity=identity,
         )
         fault: Fault | None = None
         status: int | None = None
@@ -495,20 +507,7 @@ class FakeAgileServer:
                 return
             request.payload, request.parsed = _parse_json(raw)
             fault = self._faults.take(endpoint_of(request.path))
-            if fault is not None and fault.kind == "drop" and not fault.after_processing:
-                raise ConnectionDropped(after_processing=False)
-            if fault is not None and fault.kind == "delay":
-                await anyio.sleep(fault.seconds)
-            if fault is not None and fault.kind in ("error", "rate_limited", "html"):
-                response = fault.response()
-            else:
-                response = self._respond(request)
-            if fault is not None and fault.kind == "drop":
-                code, headers, body = response
-                raise ConnectionDropped(
-                    after_processing=True, status=code, headers=headers, body=body
-                )
-            status, headers, sent = response
+            status, headers, sent = await interfere(fault, partial(self._respond, request))
             await send_response(send, status, headers, sent)
         finally:
             record = RecordedRequest(
@@ -524,6 +523,7 @@ class FakeAgileServer:
                 response_body=sent if status is not None else b"",
                 fault=fault,
                 received_at=received_at,
+                simulation_credentials=identity == "simulation",
             )
             with self._lock:
                 self._requests[index] = record
@@ -544,10 +544,10 @@ class FakeAgileServer:
                 {"status": "fail", "data": f"Method {request.method} not allowed", "code": 4},
                 [("allow", ", ".join(allowed))],
             )
-        if not request.authenticated:
-            return _fail(401, 1, "Wrong credentials")
+        if request.identity is None:
+            return _fail(401, 1, text_for(1))
         if self.allowed_ips is not None and request.client_ip not in self.allowed_ips:
-            return _fail(403, 100, "Source IP not allowed")
+            return _fail(403, 100, text_for(100))
         if endpoint == "/sms/credit":
             return _json(200, {"credit": float(self.credit)})
         if not _is_json(request.content_type):
@@ -557,6 +557,8 @@ class FakeAgileServer:
         outcome = plan_send(request.payload, self._policy())
         if isinstance(outcome, Rejection):
             return _fail(outcome.status, outcome.code, outcome.data)
+        if request.identity == "simulation":
+            outcome = attrs.evolve(outcome, simulation=True)
         return self._commit(outcome, request)
 
     def _commit(self, plan: SendPlan, request: _Incoming) -> _Response:
@@ -590,7 +592,7 @@ class FakeAgileServer:
         cost = sum((entry.price for entry in entries), Decimal(0))
         with self._lock:
             if cost > self._credit:
-                return _fail(402, 2, "Insufficient credit")
+                return _fail(402, 2, text_for(2))
             if plan.simulation:
                 self._simulated.extend(entries)
             else:
@@ -614,35 +616,16 @@ class FakeAgileServer:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _authenticate(self, scope: Scope) -> tuple[AuthMode | None, bool]:
-        """Which credentials the request carried, and whether they are right.
-
-        Secrets are compared in constant time and never stored.
-        """
-        api_key = header(scope, b"x-api-key")
-        if api_key is not None:
-            ok = self.api_key is not None and hmac.compare_digest(
-                api_key.encode(), self.api_key.encode()
-            )
-            return "api_key", ok
-        authorization = header(scope, b"authorization")
-        if authorization is None:
-            return None, False
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "basic":
-            return None, False
-        try:
-            user, _, password = (
-                base64.b64decode(token.strip(), validate=True).decode().partition(":")
-            )
-        except (binascii.Error, UnicodeDecodeError):
-            return "basic", False
-        if self.username is None or self.password is None:
-            return "basic", False
-        # Compare both, always: an early exit would tell a caller which half was wrong.
-        user_ok = hmac.compare_digest(user.encode(), self.username.encode())
-        password_ok = hmac.compare_digest(password.encode(), self.password.encode())
-        return "basic", user_ok and password_ok
+    def _authenticate(self, scope: Scope) -> tuple[AuthMode | None, Identity | None]:
+        """Which credentials the request carried, and whose they are (see :mod:`._auth`)."""
+        return authenticate(
+            header(scope, b"x-api-key"),
+            header(scope, b"authorization"),
+            api_key=self.api_key,
+            username=self.username,
+            password=self.password,
+            simulation_credentials=self.simulation_credentials,
+        )
 
     def _policy(self) -> SendPolicy:
         with self._lock:

@@ -30,6 +30,7 @@ import anyio.to_thread
 import httpx
 
 from ._asgi import Receive, Scope, Send
+from ._auth import client_credentials
 from ._faults import ConnectionDropped
 
 if TYPE_CHECKING:
@@ -104,7 +105,8 @@ class TLSServer:
             "username": "AGILE_USERNAME",
             "password": "AGILE_PASSWORD",
         }
-        credentials = self._fake._client_credentials()
+        fake = self._fake
+        credentials = client_credentials(fake.api_key, fake.username, fake.password)
         return {
             "AGILE_BASE_URL": self.base_url,
             **{names[key]: value for key, value in credentials.items()},
@@ -123,7 +125,8 @@ class TLSServer:
         if not {"http_client", "transport"} & kwargs.keys():
             options["transport"] = httpx.AsyncHTTPTransport(verify=self.ssl_context())
         if not {"api_key", "username", "password"} & kwargs.keys():
-            options.update(self._fake._client_credentials())
+            fake = self._fake
+            options.update(client_credentials(fake.api_key, fake.username, fake.password))
         options.update(kwargs)
         return AgileClient(**options)
 

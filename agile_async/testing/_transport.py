@@ -27,8 +27,9 @@ class FakeTransport(httpx.AsyncBaseTransport):
     - ``Fault.drop()`` raises ``httpx.ConnectError``: the request never reached the provider.
     - ``Fault.drop(after_processing=True)`` raises ``httpx.ReadError`` after the fake accepted
       and charged the request: the response was lost.
-    - A request that outlasts its read timeout (``Fault.delay``) raises ``httpx.ReadTimeout``;
-      the fake abandons it, unprocessed.
+    - A request that outlasts its read timeout (``Fault.delay``, ``Fault.hold``) raises
+      ``httpx.ReadTimeout``; the fake abandons it: unprocessed when the fault waits before
+      processing, already accepted and charged with ``after_processing=True``.
 
     Args:
         fake: the server to call.
