@@ -96,30 +96,25 @@ def start_redis_cluster(directory: Path) -> RedisCluster:
         node = directory / str(port)
         node.mkdir()
         log = (node / "redis.log").open("wb")
-        processes.append(
-            subprocess.Popen(
-                [
-                    server,
-                    "--port", str(port),
-                    "--bind", "127.0.0.1",
-                    "--cluster-enabled", "yes",
-                    "--cluster-config-file", str(node / "nodes.conf"),
-                    "--cluster-node-timeout", "2000",
-                    "--save", "",
-                    "--appendonly", "no",
-                    "--dir", str(node),
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        )
+        arguments = [
+            server,
+            "--port", str(port),
+            "--bind", "127.0.0.1",
+            "--cluster-enabled", "yes",
+            "--cluster-config-file", str(node / "nodes.conf"),
+            "--cluster-node-timeout", "2000",
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", str(node),
+        ]  # fmt: skip
+        processes.append(subprocess.Popen(arguments, stdout=log, stderr=subprocess.STDOUT))
         log.close()
     cluster = RedisCluster(tuple(processes), tuple(ports))
     try:
         _wait(cluster, lambda: all(_pong(cluster, port) for port in ports), "start")
+        nodes = [f"127.0.0.1:{p}" for p in ports]
         subprocess.run(
-            [cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports)]
-            + ["--cluster-replicas", "0", "--cluster-yes"],
+            [cli, "--cluster", "create", *nodes, "--cluster-replicas", "0", "--cluster-yes"],
             check=True,
             capture_output=True,
             timeout=START_TIMEOUT,

@@ -259,9 +259,7 @@ async def test_acquire_lets_the_burst_through_then_paces(redis: Any, account: st
     assert 0.09 < stats.waited < 0.2
 
 
-async def test_an_error_in_the_limiters_block_comes_out_as_itself(
-    redis: Any, account: str
-) -> None:
+async def test_an_error_in_the_limiters_block_comes_out_as_itself(redis: Any, account: str) -> None:
     """Not wrapped in the ExceptionGroup of the limiter's own task group."""
     limiter = RedisLimiter(redis, RateLimit(rate=200, burst=10), account=account)
 
