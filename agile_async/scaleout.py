@@ -19,6 +19,10 @@ Needs a Redis client: ``pip install 'agile-async[redis]'`` (redis-py, asyncio) o
 ``'agile-async[redis-trio]'`` (coredis, asyncio and trio). Keys are named by
 :func:`account_key`, a hash: no secret ever appears in Redis.
 
+A Redis outage (a restart, a failover, a network blip) shorter than ``redis_timeout``
+(:data:`DEFAULT_REDIS_TIMEOUT`, a minute) is waited out; a longer one raises
+:class:`RedisUnavailableError`, and what was not sent is never counted as failed.
+
 A campaign shared by many workers: :class:`RedisCampaign` is a campaign journal in Redis
 (load it with :meth:`Campaign.create <agile_async.campaigns.Campaign.create>` and
 ``load()``), and :func:`work` is one worker; or, from a shell, ``agile-sms campaign
@@ -39,10 +43,10 @@ from ._scaleout._keys import account_key
 from ._scaleout._limiter import (
     DEFAULT_IDLE_TTL,
     DEFAULT_MAX_WAIT,
-    DEFAULT_REDIS_ATTEMPTS,
     RedisLimiter,
     RedisLimiterStatistics,
 )
+from ._scaleout._outage import DEFAULT_REDIS_TIMEOUT, RedisUnavailableError
 from ._scaleout._worker import WorkResult, work
 
 __all__ = [
@@ -51,12 +55,13 @@ __all__ = [
     "DEFAULT_LEASE",
     "DEFAULT_MAX_QUEUED_CHUNKS",
     "DEFAULT_MAX_WAIT",
-    "DEFAULT_REDIS_ATTEMPTS",
+    "DEFAULT_REDIS_TIMEOUT",
     "CampaignStoppedError",
     "ChunkFencedError",
     "RedisCampaign",
     "RedisLimiter",
     "RedisLimiterStatistics",
+    "RedisUnavailableError",
     "WorkResult",
     "account_key",
     "work",
@@ -69,6 +74,7 @@ for _obj in (
     RedisCampaign,
     RedisLimiter,
     RedisLimiterStatistics,
+    RedisUnavailableError,
     WorkResult,
     account_key,
     work,

@@ -10,12 +10,14 @@ when ``CI=true``: a green CI run always means the Redis tests ran.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,12 +25,22 @@ from typing import Any
 import attrs
 import pytest
 
-__all__ = ["RedisServer", "redis_server", "redis_url", "start_redis_server"]
+__all__ = [
+    "DURABLE",
+    "KillableRedis",
+    "RedisServer",
+    "killable_redis",
+    "redis_server",
+    "redis_url",
+    "start_redis_server",
+]
 
 #: How long the server may take to answer its first PING, in seconds.
 START_TIMEOUT = 10.0
 #: Unix socket paths are limited to 107 bytes on Linux (104 on macOS).
 _MAX_SOCKET_PATH = 100
+#: What the campaign's no-duplicate promise needs: every write in the AOF before the reply.
+DURABLE = ("--appendonly", "yes", "--appendfsync", "always")
 
 
 @attrs.frozen
@@ -64,10 +76,13 @@ def _answers(socket_path: Path) -> bool:
         return False
 
 
-def start_redis_server(directory: Path, *extra: str) -> RedisServer:
+def start_redis_server(
+    directory: Path, *extra: str, socket_path: Path | None = None
+) -> RedisServer:
     """Start ``redis-server`` in ``directory`` and wait until it answers PING.
 
-    Skips the test when the binary is missing, unless ``CI=true`` (then it fails).
+    ``socket_path``: where to listen (a restart passes the previous server's). Skips the
+    test when the binary is missing, unless ``CI=true`` (then it fails).
     """
     binary = shutil.which("redis-server")
     if binary is None:
@@ -75,7 +90,7 @@ def start_redis_server(directory: Path, *extra: str) -> RedisServer:
         if os.environ.get("CI") == "true":
             pytest.fail(f"{message}; CI must run the Redis tests")
         pytest.skip(message)
-    socket_path = directory / "r.sock"
+    socket_path = socket_path or directory / "r.sock"
     if len(str(socket_path)) > _MAX_SOCKET_PATH:  # a deep pytest basetemp
         socket_path = Path(tempfile.mkdtemp(prefix="agile-redis-")) / "r.sock"
     log = (directory / "redis.log").open("wb")
@@ -112,6 +127,59 @@ def stop_redis_server(server: RedisServer) -> None:
     except subprocess.TimeoutExpired:
         server.process.kill()
         server.process.wait(5)
+
+
+class KillableRedis:
+    """A test's own redis-server that can be SIGKILLed and started again on the same socket,
+    keeping its data (the AOF, written before every reply: :data:`DURABLE`)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.server: RedisServer | None = start_redis_server(directory, *DURABLE)
+        self.socket_path = self.server.socket_path
+        self.url = self.server.url
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no final save; clients see their connections drop."""
+        assert self.server is not None
+        self.server.process.kill()
+        self.server.process.wait(5)
+        self.server = None
+
+    def start(self) -> None:
+        """Start it again on the same socket, from its AOF."""
+        assert self.server is None
+        self.server = start_redis_server(self.directory, *DURABLE, socket_path=self.socket_path)
+
+    def stop(self) -> None:
+        if self.server is not None:
+            stop_redis_server(self.server)
+            self.server = None
+
+
+@pytest.fixture
+def killable_redis(tmp_path: Path) -> Iterator[KillableRedis]:
+    """A redis-server of the test's own, to kill and restart (see :class:`KillableRedis`)."""
+    directory = tmp_path / "redis"
+    directory.mkdir()
+    server = KillableRedis(directory)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.hookimpl(hookwrapper=True, trylast=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """After a test that killed Redis: coredis 6.9 leaves the memory streams of every
+    connection that could not connect unclosed (made in its ``Connection.__init__``), one
+    ResourceWarning each when the garbage collector gets to them. Collect them now, once
+    the test's logs and exceptions have let go of them, rather than in some later test."""
+    yield
+    if "killable_redis" in getattr(item, "fixturenames", ()):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Unclosed <MemoryObject", ResourceWarning)
+            gc.collect()
 
 
 @pytest.fixture(scope="session")

@@ -105,6 +105,8 @@ class Runner:
         self._samples: deque[tuple[float, int]] = deque(maxlen=256)
         self._seq_of: dict[Ticket, int] = {}
         self._in_flight: set[int] = set()
+        self._max_marked = 0  # rows marked in flight at once: set by run()
+        self._settled: anyio.Event | None = None
         self._feeding: anyio.CancelScope | None = None
         self._recorded: anyio.Event | None = None
 
@@ -142,6 +144,7 @@ class Runner:
             log.warning("agile_async campaign stopping: %s", error)
             self.stopped_by = error
         self._stopping = True
+        self._wake_markers()  # a request waiting to be marked is refused now
         if self._feeding is not None:
             self._feeding.cancel()
 
@@ -156,6 +159,7 @@ class Runner:
         interval: float,
     ) -> None:
         """Send until every pending row (or ``limit`` of them) has an outcome, or a stop."""
+        self._max_marked = settings.max_in_flight * settings.max_messages
         try:
             async with task_group() as tasks:
                 if on_progress is not None:
@@ -193,7 +197,11 @@ class Runner:
         submitted = 0
         while True:
             chunk = SEND_CHUNK if limit is None else min(SEND_CHUNK, limit - submitted)
-            rows = await self._journal.next_rows(chunk) if chunk > 0 else ()
+            try:
+                rows = await self._journal.next_rows(chunk) if chunk > 0 else ()
+            except Exception as error:  # the rows stay pending: stop, as for any journal error
+                self.stop(_journal_error("the journal could not hand out rows", error))
+                return
             if not rows:
                 return
             for row in rows:
@@ -209,7 +217,11 @@ class Runner:
                 try:
                     ticket = await batcher.submit(message)
                 except ValidationError as error:  # a row the batcher's checks refuse
-                    await self._journal.record_failed([row.seq], Failure.from_exception(error))
+                    try:
+                        await self._journal.record_failed([row.seq], Failure.from_exception(error))
+                    except Exception as failed:  # the row stays pending
+                        self.stop(_journal_error("the journal could not record an outcome", failed))
+                        return
                     self.failed += 1
                     continue
                 except AgileError as error:  # the batcher stopped: an account-wide error
@@ -221,19 +233,40 @@ class Runner:
     # -- the batcher's hooks -----------------------------------------------------------
 
     async def _before_send(self, tickets: Sequence[Ticket], global_id: str) -> None:
-        """Durably mark the request's rows in flight; refuse once the run is stopping."""
-        if self._stopping:
-            raise ClientClosedError("the campaign is stopping: this request is not sent")
+        """Durably mark the request's rows in flight; refuse once the run is stopping.
+
+        Rows stay marked until their outcome is *recorded*, which may come after the
+        request's slot went to the next request (the journal can be slower than the
+        network). So that a crash leaves at most ``max_in_flight`` requests' rows unknown,
+        a request waits here while marking it would take the marked rows past
+        ``max_in_flight * max_messages`` (a bisected half, already marked, never waits).
+        """
         seqs = [self._seq_of[ticket] for ticket in tickets]
+        while True:
+            if self._stopping:
+                raise ClientClosedError("the campaign is stopping: this request is not sent")
+            new = sum(1 for seq in seqs if seq not in self._in_flight)
+            if not (self._in_flight and len(self._in_flight) + new > self._max_marked):
+                break
+            if self._settled is None:
+                self._settled = anyio.Event()
+            await self._settled.wait()
+        # Counted from now: if the mark fails, its outcome (not sent) clears them again.
+        self._in_flight.update(seqs)
         try:
             await self._journal.mark_in_flight(seqs, global_id)
         except JournalError:
             raise
-        except Exception as error:  # the disk is full, the file vanished...
-            raise JournalError(
-                f"the journal could not record request {global_id}: {error}"
+        except Exception as error:  # the disk is full, the file vanished, Redis is away...
+            raise _journal_error(
+                f"the journal could not record request {global_id}", error
             ) from error
-        self._in_flight.update(seqs)
+
+    def _wake_markers(self) -> None:
+        """Wake the requests waiting in ``_before_send`` to look again."""
+        if self._settled is not None:
+            self._settled.set()
+            self._settled = None
 
     async def _on_result(self, outcome: RequestOutcome) -> None:
         """Record a request's outcome; stop the run on errors that will not go away."""
@@ -244,10 +277,14 @@ class Runner:
         try:
             await self._record(outcome, seqs)
         except Exception as error:
-            log.exception("agile_async campaign: the journal failed to record an outcome")
-            self.stop(JournalError(f"the journal could not record an outcome: {error}"))
+            log.error(
+                "agile_async campaign: the journal failed to record an outcome",
+                exc_info=not isinstance(error, AgileError),  # a traceback for a surprise only
+            )
+            self.stop(_journal_error("the journal could not record an outcome", error))
         finally:
             self._in_flight.difference_update(seqs)
+            self._wake_markers()
         self._samples.append((time.monotonic(), self.accepted + self.failed + self.unknown))
 
     async def _record(self, outcome: RequestOutcome, seqs: list[int]) -> None:
@@ -292,6 +329,16 @@ async def call_back(callback: Callable[[Any], object], value: object) -> None:
             await result
     except Exception:
         log.exception("agile_async campaign: the progress callback raised; ignored")
+
+
+def _journal_error(what: str, error: BaseException) -> JournalError:
+    """A journal failure that stops the run, keeping its cause (a caller may need it: a
+    Redis outage, say, has its own exit code)."""
+    if isinstance(error, JournalError):
+        return error
+    wrapped = JournalError(f"{what}: {error}")
+    wrapped.__cause__ = error
+    return wrapped
 
 
 def _rate(samples: deque[tuple[float, int]], now: float, done: int, elapsed: float) -> float:

@@ -59,6 +59,7 @@ from .._exceptions import ConfigurationError
 from .._models import DeliveryStatus, SendOptions
 from .._tickets import RequestTotals
 from . import _campaign_scripts as scripts
+from ._outage import DEFAULT_REDIS_TIMEOUT, check_timeout
 from ._redis_client import Script, ScriptHost, adapt
 
 if TYPE_CHECKING:
@@ -76,8 +77,8 @@ __all__ = [
 
 log = logging.getLogger("agile_async")
 
-#: Rows per stream entry: the unit a worker takes, and the most a crash can make unknown
-#: is one request (at most one batch), never a whole chunk.
+#: Rows per stream entry: the unit a worker takes. A crash makes unknown only the rows of
+#: the requests the worker had in flight, never a whole chunk.
 DEFAULT_CHUNK_SIZE = 100
 #: Seconds a worker may stay silent before its chunks are reclaimed: longer than the
 #: longest POST, retries included.
@@ -225,7 +226,11 @@ class RedisCampaign:
         lease: seconds a silent worker keeps its chunks; must exceed the longest POST.
         max_queued_chunks: how many chunks the loader keeps ahead of the workers.
         worker: this process's consumer name (a random one by default).
-        redis_attempts: tries of a script when the connection to Redis blips.
+        redis_timeout: how long, in seconds, a Redis outage (a restart, a failover, a
+            network blip) is waited out: every call keeps retrying with backoff, then
+            raises :class:`RedisUnavailableError`. Nothing is lost by it: rows not sent stay
+            pending, and an outcome that could not be written leaves its rows in flight
+            (unknown once their chunk is reclaimed).
         poll: seconds between asks when there is no work yet.
     """
 
@@ -238,7 +243,7 @@ class RedisCampaign:
         lease: float = DEFAULT_LEASE,
         max_queued_chunks: int = DEFAULT_MAX_QUEUED_CHUNKS,
         worker: str | None = None,
-        redis_attempts: int = 5,
+        redis_timeout: float = DEFAULT_REDIS_TIMEOUT,
         poll: float = DEFAULT_POLL,
     ) -> None:
         if not _NAME.fullmatch(name):
@@ -259,7 +264,7 @@ class RedisCampaign:
         self.max_queued_chunks = max_queued_chunks
         self.worker = worker or f"w-{secrets.token_hex(4)}"
         self.poll = poll
-        self._attempts = redis_attempts
+        self.redis_timeout = check_timeout(redis_timeout)
         self._host: ScriptHost = adapt(client)
         host = self._host
         self._create = host.script(_CREATE)
@@ -297,9 +302,9 @@ class RedisCampaign:
     # -- plumbing --------------------------------------------------------------------------
 
     async def _call(self, script: Script, args: Sequence[object]) -> Any:
-        """Run a script, retrying connection blips (each one may safely run twice)."""
+        """Run a script, waiting out an outage (each one may safely run twice)."""
         return await self._host.call(
-            script, self.keys, [str(arg) for arg in args], attempts=self._attempts
+            script, self.keys, [str(arg) for arg in args], tolerance=self.redis_timeout
         )
 
     async def _chunk_size(self) -> int:

@@ -33,6 +33,7 @@ from .._exceptions import ConfigurationError
 from .._ratelimit import DEFAULT_PAUSE, MIN_FACTOR, Cost, RateLimit, Unit
 from . import _scripts
 from ._keys import account_of, limiter_prefix
+from ._outage import DEFAULT_REDIS_TIMEOUT, RedisUnavailableError, check_timeout
 from ._redis_client import COREDIS_NOT_ENTERED, Script, ScriptHost, adapt, connect
 
 if TYPE_CHECKING:
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_IDLE_TTL",
     "DEFAULT_MAX_WAIT",
-    "DEFAULT_REDIS_ATTEMPTS",
     "RedisLimiter",
     "RedisLimiterStatistics",
 ]
@@ -54,8 +54,6 @@ log = logging.getLogger("agile_async")
 DEFAULT_MAX_WAIT = 1.0
 #: How long the shared config outlives the last running worker, in seconds.
 DEFAULT_IDLE_TTL = 60.0
-#: Tries of a script when the connection to Redis blips (the first included).
-DEFAULT_REDIS_ATTEMPTS = 4
 
 _SUFFIX: dict[Unit, str] = {"messages": "m", "parts": "p", "requests": "r"}
 _ORDER: tuple[Unit, ...] = ("messages", "parts", "requests")
@@ -64,7 +62,6 @@ _SPEC_VERSION = "agile-async limiter v1"
 _FLUSH_TIMEOUT = 5.0
 
 _GRANTED, _TOO_FAR, _NEVER_FITS, _MISMATCH = 1, 0, -1, -2
-#: Between tries of a script: 50 ms doubling up to 1 s, plus up to 50 ms of jitter.
 
 
 class RedisLimiterStatistics(NamedTuple):
@@ -75,7 +72,7 @@ class RedisLimiterStatistics(NamedTuple):
         waited: seconds spent waiting for tokens (or for a 429's pause) in all.
         deferred: answers "too far ahead, ask again later" (nothing was reserved).
         penalties: 429s reported by the batcher.
-        redis_retries: script calls tried again after a connection blip.
+        redis_retries: script calls tried again while Redis was unavailable.
     """
 
     granted: int
@@ -164,7 +161,10 @@ class RedisLimiter(anyio.AsyncContextManagerMixin):
         idle_ttl: how long the shared config (limits, the rate factor after a 429)
             outlives the last running worker, in seconds; bucket keys expire as soon as
             they are back to full.
-        redis_attempts: tries of a script when the connection to Redis blips.
+        redis_timeout: how long, in seconds, a Redis outage (a restart, a failover, a
+            network blip) is waited out: ``acquire()`` keeps retrying with backoff, then
+            raises :class:`RedisUnavailableError`. A batcher stops on it without sending
+            (its messages are "not sent", never failed).
 
     Raises:
         ConfigurationError: a client that cannot run here (redis-py while trio runs, a
@@ -184,20 +184,18 @@ class RedisLimiter(anyio.AsyncContextManagerMixin):
         account: AgileClient | str,
         max_wait: float = DEFAULT_MAX_WAIT,
         idle_ttl: float = DEFAULT_IDLE_TTL,
-        redis_attempts: int = DEFAULT_REDIS_ATTEMPTS,
+        redis_timeout: float = DEFAULT_REDIS_TIMEOUT,
     ) -> None:
         if not max_wait >= 0:
             raise ConfigurationError(f"max_wait must be >= 0 seconds, got {max_wait!r}")
         if not idle_ttl >= 1:
             raise ConfigurationError(f"idle_ttl must be >= 1 second, got {idle_ttl!r}")
-        if redis_attempts < 1:
-            raise ConfigurationError(f"redis_attempts must be >= 1, got {redis_attempts!r}")
         self.limits: tuple[RateLimit, ...] = _limits(limit)
         self.account: str = account_of(account)
         self.key_prefix: str = limiter_prefix(self.account)
         self.max_wait = float(max_wait)
         self.idle_ttl = float(idle_ttl)
-        self._attempts = redis_attempts
+        self.redis_timeout = check_timeout(redis_timeout)
         self._url = client if isinstance(client, str) else None
         self._host = None if isinstance(client, str) else adapt(client)
         self._buckets = tuple(
@@ -324,6 +322,7 @@ class RedisLimiter(anyio.AsyncContextManagerMixin):
         """Wait until a request of this cost may go, on every worker's count; then return.
 
         Raises:
+            RedisUnavailableError: Redis was away for longer than ``redis_timeout``.
             ConfigurationError: the cost exceeds a burst (it could never go), or the
                 limits stored in Redis changed under this worker.
             RuntimeError: the limiter was not entered with ``async with``.
@@ -397,6 +396,8 @@ class RedisLimiter(anyio.AsyncContextManagerMixin):
                     await self._report_penalty()
                 else:
                     self._status(await self._call(self._configure, ()))
+            except RedisUnavailableError:  # logged where it began; acquire() raises it too
+                continue
             except Exception as error:  # the next acquire() reports a lasting problem
                 log.warning("RedisLimiter %s: %s: %s", self.account, type(error).__name__, error)
 
@@ -430,16 +431,19 @@ class RedisLimiter(anyio.AsyncContextManagerMixin):
     # -- Redis --------------------------------------------------------------------------
 
     async def _call(self, script: Script | None, args: Sequence[str]) -> list[Any]:
-        """Run a script, retrying connection blips (each script may safely run twice)."""
+        """Run a script, waiting out an outage (each script may safely run twice)."""
         assert script is not None
         assert self._host is not None
 
-        def on_retry(error: BaseException | None) -> None:
+        def on_retry(error: BaseException) -> None:
             self._counters.redis_retries += 1
-            log.warning("RedisLimiter %s: Redis error, retrying: %r", self.account, error)
 
         reply = await self._host.call(
-            script, self._keys, (*self._common, *args), attempts=self._attempts, on_retry=on_retry
+            script,
+            self._keys,
+            (*self._common, *args),
+            tolerance=self.redis_timeout,
+            on_retry=on_retry,
         )
         return list(reply)
 

@@ -13,16 +13,18 @@ coredis is built on AnyIO and runs on both.
 from __future__ import annotations
 
 import importlib.util
+import random
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
 import anyio
 import attrs
-import tenacity
 
 from .._exceptions import ConfigurationError
+from ._outage import Outage, outage_of
 
 if TYPE_CHECKING:
     import coredis
@@ -81,8 +83,13 @@ def running_trio() -> bool:
     return True
 
 
-#: Backoff between tries of a script after a connection blip: 50 ms doubling to 1 s, jittered.
-_BACKOFF = tenacity.wait_exponential(multiplier=0.05, max=1.0) + tenacity.wait_random(0, 0.05)
+#: Backoff between tries of a script while Redis is away: 50 ms doubling to 1 s, plus up to
+#: 50 ms of jitter (so a fleet does not knock in step when Redis comes back).
+_FIRST_DELAY, _MAX_DELAY, _JITTER = 0.05, 1.0, 0.05
+#: The longest one try may hang (Redis stopped, a silent network) before it counts as an
+#: outage: the tolerance, but never less than this (a short tolerance still lets a slow
+#: command finish).
+_MIN_TRY_TIME = 10.0
 
 
 @attrs.frozen
@@ -92,12 +99,15 @@ class ScriptHost:
     Attributes:
         kind: which library the client comes from.
         client: the caller's client (or one :func:`connect` opened).
-        transient: connection blips: safe to retry an idempotent script after them.
+        transient: what a restart, a failover or a network blip raises: safe to retry an
+            idempotent script after them.
+        outage: the client's availability, shared by every host on the same client.
     """
 
     kind: Kind
     client: _Registrar
     transient: tuple[type[BaseException], ...]
+    outage: Outage = attrs.field(factory=Outage, eq=False)
 
     def script(self, source: str) -> Script:
         """Register ``source`` (nothing is sent until the first call)."""
@@ -114,28 +124,36 @@ class ScriptHost:
         keys: Sequence[str],
         args: Sequence[str],
         *,
-        attempts: int,
-        on_retry: Callable[[BaseException | None], None] | None = None,
+        tolerance: float,
+        on_retry: Callable[[BaseException], None] | None = None,
     ) -> Any:
-        """Run ``script``, retrying connection blips: every SDK script is idempotent for its
-        arguments, so running one twice is safe. The last error is raised."""
+        """Run ``script``, waiting out a Redis outage of up to ``tolerance`` seconds.
 
-        def before_sleep(state: tenacity.RetryCallState) -> None:
-            if on_retry is not None:
-                on_retry(state.outcome.exception() if state.outcome else None)
+        Every SDK script is idempotent for its arguments, so running one again after a
+        connection error is safe. The outage is counted from the first failure seen on this
+        client by any caller (:class:`~._outage.Outage`), so every caller gives up at the
+        same time, and one line is logged when Redis goes and one when it is back.
 
-        retrying = tenacity.AsyncRetrying(
-            stop=tenacity.stop_after_attempt(attempts),
-            wait=_BACKOFF,
-            retry=tenacity.retry_if_exception_type(self.transient),
-            sleep=anyio.sleep,
-            before_sleep=before_sleep,
-            reraise=True,
-        )
-        async for attempt in retrying:
-            with attempt:
-                return await script(keys, args)
-        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+        Raises:
+            RedisUnavailableError: Redis was away for longer than ``tolerance``.
+        """
+        delay = _FIRST_DELAY
+        while True:
+            started = time.monotonic()
+            try:
+                with anyio.fail_after(max(tolerance, _MIN_TRY_TIME)):
+                    reply = await script(keys, args)
+            except self.transient as error:  # (a try that hung raises TimeoutError)
+                left = self.outage.failed(error, started=started, tolerance=tolerance)
+                if left <= 0:
+                    raise self.outage.give_up(error, tolerance) from error
+                if on_retry is not None:
+                    on_retry(error)
+                await anyio.sleep(min(left, delay + random.uniform(0, _JITTER)))
+                delay = min(2 * delay, _MAX_DELAY)
+                continue
+            self.outage.recovered()
+            return reply
 
     def check_backend(self) -> None:
         """Refuse a client that cannot run on the current event loop."""
@@ -200,10 +218,11 @@ def _adapt_redis_py(client: object) -> ScriptHost:
         errors.TimeoutError,
         errors.ClusterDownError,
         errors.TryAgainError,
+        errors.ReadOnlyError,  # a failover: this node was demoted, the script wrote nothing
         ConnectionError,
         TimeoutError,
     )
-    return ScriptHost("redis-py", client, transient)
+    return ScriptHost("redis-py", client, transient, outage_of(client))
 
 
 def _adapt_coredis(client: object) -> ScriptHost:
@@ -219,10 +238,11 @@ def _adapt_coredis(client: object) -> ScriptHost:
         errors.ConnectionError,  # BusyLoadingError included
         errors.ClusterDownError,
         errors.TryAgainError,
+        errors.ReadOnlyError,  # a failover: this node was demoted, the script wrote nothing
         ConnectionError,
         TimeoutError,
     )
-    return ScriptHost("coredis", client, transient)
+    return ScriptHost("coredis", client, transient, outage_of(client))
 
 
 def _installed(name: str) -> bool:

@@ -5,6 +5,10 @@ engine's own :class:`~agile_async._campaign._runner.Runner` (the same code that 
 SQLite campaign) with a :class:`RedisCampaign` as its journal: ``before_send`` claims the
 rows (fenced by the chunk's token), ``on_result`` settles them. A task renews the worker's
 leases every ``lease / 3``. A worker that sees an account error stops the whole fleet.
+
+A Redis outage shorter than the campaign's ``redis_timeout`` is waited out by every call
+(the limiter's too); a longer one stops the worker cleanly, and :func:`work` raises
+:class:`RedisUnavailableError`: rows not sent stay pending, none is recorded failed.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from .._config import BatchSettings
 from .._exceptions import APIError
 from .._ratelimit import RateLimiter
 from ._campaign import RedisCampaign
+from ._outage import RedisUnavailableError
 
 if TYPE_CHECKING:
     from .._client import AgileClient
@@ -41,7 +46,9 @@ class WorkResult:
         progress: this worker's own counters (what it sent and recorded).
         counts: the whole campaign's rows by state, when the worker ended.
         stopped_by: the error that stopped this worker early (an account error, a fence,
-            a network failure that outlasted the retries), or ``None``.
+            a network failure that outlasted the retries), or ``None``. (A Redis outage
+            longer than the tolerance is raised instead: Redis cannot be asked for
+            :attr:`counts` then.)
         stopped_code: the fleet-wide account error code, when the campaign is stopped.
         became_unknown: rows found in flight in chunks this worker reclaimed.
     """
@@ -80,8 +87,17 @@ async def work(
             ``progress_interval`` seconds and once at the end (it may be async).
         overrides: any :class:`~agile_async.BatchSettings` field, on top of ``settings``.
 
+    How long Redis may be away is the campaign's ``redis_timeout`` (and the limiter's own,
+    for a :class:`RedisLimiter`): an outage shorter than that is waited out, and sending
+    resumes by itself.
+
     Returns:
         How the run ended; raises nothing for errors that stopped it (see ``stopped_by``).
+
+    Raises:
+        RedisUnavailableError: Redis stayed away longer than the tolerance. The worker
+            stopped cleanly first: rows not sent stay pending (none is recorded failed),
+            rows in flight become unknown only if their outcome could not be recorded.
     """
     definition = await campaign.definition()
     if definition is None:
@@ -102,6 +118,9 @@ async def work(
         )
         tasks.cancel_scope.cancel()
     stopped_by = runner.stopped_by
+    unavailable = _redis_unavailable(stopped_by)
+    if unavailable is not None:
+        raise unavailable
     if (
         isinstance(stopped_by, APIError)
         and stopped_by.scope == "account"
@@ -126,7 +145,10 @@ async def _keep_leases(campaign: RedisCampaign, runner: Runner) -> None:
         await anyio.sleep(campaign.lease / 3)
         try:
             lost = await campaign.heartbeat()
-        except Exception as error:  # Redis away: the next claim will tell, or fence
+        except RedisUnavailableError as error:  # away for longer than the tolerance
+            runner.stop(error)
+            return
+        except Exception as error:  # the next claim will tell, or fence
             log.warning("agile_async campaign %s: heartbeat failed: %r", campaign.name, error)
             continue
         if lost:
@@ -136,3 +158,14 @@ async def _keep_leases(campaign: RedisCampaign, runner: Runner) -> None:
                     f"{campaign.name!r} to another worker: stopping"
                 )
             )
+
+
+def _redis_unavailable(error: BaseException | None) -> RedisUnavailableError | None:
+    """The Redis outage behind ``error``, if any (the batcher and the runner wrap it)."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, RedisUnavailableError):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
