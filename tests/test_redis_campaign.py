@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -357,3 +357,34 @@ async def test_a_heartbeat_racing_the_last_settle_loses_nothing(
     await worker.record_accepted(seqs, totals(10))  # the chunk is finished and deleted
     worker._tokens[1] = token  # as a heartbeat that read its chunks just before
     assert await worker.heartbeat() == []
+
+
+class SlowRecorder(RedisCampaign):
+    """A journal slower than the network: each outcome takes a while to record. Notes the
+    most rows it ever held in flight at once."""
+
+    most_in_flight = 0
+
+    async def mark_in_flight(self, seqs: Sequence[int], global_id: str) -> None:
+        await super().mark_in_flight(seqs, global_id)
+        in_flight = (await self.counts()).in_flight
+        self.most_in_flight = max(self.most_in_flight, in_flight)
+
+    async def record_accepted(self, seqs: Sequence[int], totals: RequestTotals) -> None:
+        await anyio.sleep(0.03)
+        await super().record_accepted(seqs, totals)
+
+
+async def test_a_slow_journal_never_holds_more_than_the_requests_in_flight(
+    redis: Any, name: str, tmp_path: Path
+) -> None:
+    # What a crash can leave unknown is what is marked in flight: at most max_in_flight
+    # requests' rows, even when answers come faster than the journal records them.
+    await enqueue(redis, name, recipients(tmp_path / "r.csv", 120), chunk_size=20)
+    fake = FakeAgileServer(credit=Decimal("1000"))
+    journal = SlowRecorder(redis, name, poll=0.02)
+    async with fake.client() as client:
+        result = await work(client, journal, max_messages=5, max_in_flight=2)
+    assert result.finished
+    assert result.counts.accepted == 120
+    assert 5 <= journal.most_in_flight <= 2 * 5

@@ -21,11 +21,14 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from agile_async.testing import FakeAgileServer, Fault, Hold
+
+if TYPE_CHECKING:
+    from ._redis_server import KillableRedis
 
 pytest_plugins = ("tests._redis_server",)
 
@@ -300,36 +303,130 @@ def test_chaos_workers_killed_at_random(redis_url: str, tmp_path: Path) -> None:
     assert final.count("A") >= total - kills * batch * in_flight
 
 
-def test_redis_killed_and_restarted_with_aof(tmp_path: Path) -> None:
-    from ._redis_server import start_redis_server, stop_redis_server
+# -- Redis itself killed: waited out within --redis-timeout, a clean stop beyond -------------
 
-    durable = ("--appendonly", "yes", "--appendfsync", "always")
-    directory = tmp_path / "redis"
-    directory.mkdir()
-    server = start_redis_server(directory, *durable)
-    url = server.url
+
+def cli_with(env: dict[str, str], backend: str, *args: str) -> subprocess.Popen[str]:
+    """``agile-sms --backend BACKEND campaign ...`` (trio runs coredis, asyncio redis-py)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "agile_async._cli", "--backend", backend, "campaign", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_redis_restart_mid_campaign_is_waited_out(
+    killable_redis: KillableRedis, tmp_path: Path, backend: str
+) -> None:
+    if backend == "trio":
+        pytest.importorskip("coredis")
+    url = killable_redis.url
     name = f"aof-{uuid.uuid4().hex[:8]}"
     total = 3000
     fake = FakeAgileServer(credit=Decimal(1_000_000))
-    try:
-        with serving(fake) as env, ExitStack() as stack:
-            source = recipients(tmp_path / "r.csv", total)
-            code, _ = finish(enqueue(env, url, name, source, "--max-queued-chunks", "200"))
-            assert code == 0
-            workers = []
-            for _ in range(2):
-                process = worker(env, url, name, "--batch-size", "20", "--rate", "1500",
-                                 "--burst", "100")  # fmt: skip
-                stack.callback(stop, process)
-                workers.append(process)
-            wait_for(lambda: len(fake.accepted) >= 500)
-            server.process.kill()  # SIGKILL: no shutdown, no final save
-            server.process.wait(5)
-            assert len(fake.accepted) < total  # mid-campaign
-            server = start_redis_server(directory, *durable)
-            for process in workers:
-                finish(process, timeout=30)
-            run_until_finished(env, url, name, stack, time.monotonic() + 30)
-        check_invariants(fake, url, name, total, max_unknown=2 * 20 * 4)
-    finally:
-        stop_redis_server(server)
+    with serving(fake) as env, ExitStack() as stack:
+        source = recipients(tmp_path / "r.csv", total)
+        # The loader streams along (8 chunks ahead at most): it lives through the restart too.
+        loader = cli_with(env, backend, "enqueue", "--redis", url, str(source), "--name", name,
+                          "--sender", "Shop", "--body", "Hi", "--chunk-size", "20",
+                          "--max-queued-chunks", "8", "--json")  # fmt: skip
+        stack.callback(stop, loader)
+        workers = []
+        for _ in range(3):
+            process = cli_with(env, backend, "work", "--redis", url, name, "--batch-size",
+                               "20", "--max-in-flight", "2", "--rate", "1000", "--burst",
+                               "100", "--lease", "8", "--json")  # fmt: skip
+            stack.callback(stop, process)
+            workers.append(process)
+        wait_for(lambda: len(fake.accepted) >= 800)
+        killable_redis.kill()  # SIGKILL: no shutdown; every connection drops
+        time.sleep(1.0)
+        assert len(fake.accepted) < total  # mid-campaign
+        killable_redis.start()  # from its AOF (appendfsync always)
+        results = [process.communicate(timeout=40) for process in workers]
+        loaded = loader.communicate(timeout=10)
+    for process, (out, err) in zip(workers, results, strict=True):
+        assert process.returncode == 0, err[-3000:]
+        report = json.loads(out)
+        assert report["stopped_by"] is None
+        assert report["campaign_counts"]["accepted"] == total
+        assert "Traceback" not in err
+        assert "Redis unavailable (" in err  # one line when Redis went...
+        assert "Redis is back after" in err  # ...and one when it came back
+    assert loader.returncode == 0, loaded[1][-3000:]
+    assert states(url, name) == "A" * total  # none failed, none unknown
+    assert len(assert_sent_once(fake)) == total
+    assert stream_length(url, name) == 0
+
+
+def test_redis_down_past_the_tolerance_stops_workers_cleanly(
+    killable_redis: KillableRedis, tmp_path: Path
+) -> None:
+    url = killable_redis.url
+    name = f"down-{uuid.uuid4().hex[:8]}"
+    total = 2000
+    fake = FakeAgileServer(credit=Decimal(1_000_000))
+    with serving(fake) as env, ExitStack() as stack:
+        code, _ = finish(enqueue(env, url, name, recipients(tmp_path / "r.csv", total),
+                                 "--max-queued-chunks", "200"))  # fmt: skip
+        assert code == 0
+        workers = []
+        for _ in range(2):
+            process = worker(env, url, name, "--batch-size", "20", "--max-in-flight", "2",
+                             "--rate", "1000", "--burst", "100",
+                             "--redis-timeout", "1")  # fmt: skip
+            stack.callback(stop, process)
+            workers.append(process)
+        wait_for(lambda: len(fake.accepted) >= 300)
+        killable_redis.kill()
+        results = [process.communicate(timeout=20) for process in workers]
+        sent = len(fake.accepted)
+        killable_redis.start()
+        after_outage = states(url, name)
+        code, report = finish(worker(env, url, name, "--batch-size", "50"), timeout=30)
+    for process, (out, err) in zip(workers, results, strict=True):
+        assert process.returncode == 5, err[-3000:]  # documented: Redis unavailable
+        assert out == ""
+        [error] = [line for line in err.splitlines() if line.startswith("Error:")]
+        assert "RedisUnavailableError" in error
+        assert "tolerance of 1 s" in error
+        assert "Traceback" not in err
+    assert sent < total
+    assert "F" not in after_outage  # nothing that was not sent is counted failed
+    assert code == 0, report
+    final = states(url, name)
+    assert len(final) == total
+    assert set(final) <= {"A", "U"}
+    assert final.count("U") == after_outage.count("I")  # only outcomes that could not be written
+    assert final.count("U") <= 2 * 2 * 20  # per worker: max_in_flight x batch size
+    ids = assert_sent_once(fake)
+    assert len(ids) >= final.count("A")
+
+
+def test_a_crash_leaves_at_most_the_requests_in_flight_unknown(
+    redis_url: str, tmp_path: Path
+) -> None:
+    name = f"bound-{uuid.uuid4().hex[:8]}"
+    fake = FakeAgileServer(credit=Decimal(1000))
+    with serving(fake) as env, Hold() as hold, ExitStack() as stack:
+        code, _ = finish(enqueue(env, redis_url, name, recipients(tmp_path / "r.csv", 100)))
+        assert code == 0
+        fake.inject(Fault.hold(hold, after_processing=True), times=None, path="/sms/send")
+        victim = worker(env, redis_url, name, "--max-in-flight", "3")
+        stack.callback(stop, victim)
+        assert hold.wait_held_blocking(3, timeout=15), "the worker did not fill its slots"
+        time.sleep(0.3)  # a 4th request would be marked in flight now, if it could be
+        in_flight = states(redis_url, name).count("I")
+        victim.send_signal(signal.SIGKILL)
+        victim.communicate(timeout=5)
+        hold.release()
+        code, report = finish(worker(env, redis_url, name))
+    assert in_flight == 3 * 5  # max_in_flight requests of batch-size rows, no more
+    assert code == 0, report
+    assert report["became_unknown"] == 15
+    assert report["campaign_counts"]["unknown"] == 15
+    assert report["campaign_counts"]["accepted"] == 85
+    assert len(assert_sent_once(fake)) == 100

@@ -16,6 +16,7 @@ __all__ = ["cli"]
 EPILOG = f"""Exit codes: {ExitCode.OK} done; {ExitCode.INCOMPLETE} some messages failed or are
 unknown; {ExitCode.USAGE} usage or input error; {ExitCode.ACCOUNT} account error (credentials,
 credit, IP); {ExitCode.STOPPED} stopped by provider or network errors (resume later);
+{ExitCode.REDIS_UNAVAILABLE} Redis unavailable past --redis-timeout (run it again);
 {ExitCode.INTERRUPTED} interrupted.
 
 Credentials: AGILE_API_KEY (or AGILE_USERNAME and AGILE_PASSWORD), AGILE_BASE_URL; asked for,

@@ -7,6 +7,7 @@ Exit codes are part of the interface (scripts branch on them):
     2    usage or input error: bad options, unreadable file, wrong journal, no credentials
     3    account error: wrong credentials, insufficient credit, IP not allowed
     4    stopped early by the provider or the network (retries exhausted): resume later
+    5    Redis unavailable for longer than --redis-timeout: nothing failed; run it again
     130  interrupted (Ctrl-C): what was not sent stays pending; resume later
 
 Secrets: the API key or password comes from the environment or a hidden prompt, goes
@@ -36,6 +37,7 @@ from .._client import AgileClient
 from .._exceptions import AgileError, APIError, ConfigurationError, ValidationError
 from .._ratelimit import RateLimit
 from ..campaigns import CampaignError
+from ..scaleout import RedisUnavailableError
 from ..segments import PriceList
 from ._deliveries import SandboxReports
 
@@ -69,6 +71,7 @@ class ExitCode(enum.IntEnum):
     USAGE = 2
     ACCOUNT = 3
     STOPPED = 4
+    REDIS_UNAVAILABLE = 5
     INTERRUPTED = 130
 
 
@@ -98,6 +101,8 @@ def exit_code_for(error: BaseException) -> ExitCode:
     """The exit code an error means."""
     if isinstance(error, APIError) and error.scope == "account":
         return ExitCode.ACCOUNT
+    if isinstance(error, RedisUnavailableError):
+        return ExitCode.REDIS_UNAVAILABLE
     if isinstance(error, (ValidationError, ConfigurationError, CampaignError)):
         return ExitCode.USAGE
     return ExitCode.STOPPED

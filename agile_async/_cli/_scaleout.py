@@ -12,13 +12,18 @@ agile-sms campaign export --redis URL spring --state unknown
 killed, it is simply started again. ``work`` sends until the campaign is finished or
 stopped; ``--rate`` is the account's limit for *all* workers together (a
 :class:`~agile_async.scaleout.RedisLimiter`).
+
+A Redis outage shorter than ``--redis-timeout`` is waited out (one log line when Redis goes,
+one when it is back); a longer one stops the command cleanly with exit code 5 and a
+one-line error: nothing is recorded failed, and running it again carries on.
 """
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +32,7 @@ import click
 from .._config import BatchSettings
 from .._exceptions import APIError
 from .._models import SendOptions
+from .._scaleout._outage import DEFAULT_REDIS_TIMEOUT
 from ..campaigns import Campaign
 from ._campaign import campaign
 from ._common import (
@@ -52,6 +58,45 @@ async def open_redis_campaign(url: str, name: str, **options: Any) -> AsyncItera
         yield RedisCampaign(host.client, name, **options)  # type: ignore[arg-type]
 
 
+def _redis_timeout(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``--redis-timeout SECONDS``: how long a Redis outage is waited out."""
+    return click.option(
+        "--redis-timeout",
+        type=click.FloatRange(min=0),
+        default=DEFAULT_REDIS_TIMEOUT,
+        show_default=True,
+        envvar="AGILE_REDIS_TIMEOUT",
+        metavar="SECONDS",
+        help="How long a Redis outage (restart, failover) is waited out before stopping "
+        "(exit code 5; nothing is failed). Env AGILE_REDIS_TIMEOUT.",
+    )(function)
+
+
+class _OneLine(logging.Formatter):
+    """A log record as one line: an operator's terminal gets no tracebacks."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"agile-sms: {record.getMessage()}"
+
+
+@contextmanager
+def _one_line_logs() -> Iterator[None]:
+    """Show the SDK's warnings (Redis gone, Redis back, why a worker stops) one line each,
+    unless the application configured logging itself."""
+    logger = logging.getLogger("agile_async")
+    if logger.handlers or logging.getLogger().handlers:
+        yield
+        return
+    handler = logging.StreamHandler()
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(_OneLine())
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+
+
 def _default_name(file: Path) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "-", file.stem)[:64] or "campaign"
 
@@ -72,6 +117,7 @@ def _default_name(file: Path) -> str:
               help="Rows per chunk (the unit a worker takes).")  # fmt: skip
 @click.option("--max-queued-chunks", type=click.IntRange(1), default=64, show_default=True,
               help="Chunks kept in Redis ahead of the workers (memory stays flat).")  # fmt: skip
+@_redis_timeout
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 @handle_errors
@@ -87,6 +133,7 @@ def enqueue_command(
     simulation: bool,
     chunk_size: int,
     max_queued_chunks: int,
+    redis_timeout: float,
     as_json: bool,
 ) -> None:
     """Record a campaign in Redis and stream FILE's rows to its workers (resumable)."""
@@ -94,7 +141,11 @@ def enqueue_command(
 
     async def enqueue() -> tuple[int, bool]:
         async with open_redis_campaign(
-            url, campaign_name, chunk_size=chunk_size, max_queued_chunks=max_queued_chunks
+            url,
+            campaign_name,
+            chunk_size=chunk_size,
+            max_queued_chunks=max_queued_chunks,
+            redis_timeout=redis_timeout,
         ) as journal:
             opened = await Campaign.create(
                 journal,
@@ -109,7 +160,8 @@ def enqueue_command(
                 state = await opened.load()
             return state.loaded_through, state.done
 
-    rows, done = run_async(settings, enqueue)
+    with _one_line_logs():
+        rows, done = run_async(settings, enqueue)
     if as_json:
         echo_json({"campaign": campaign_name, "rows": rows, "done": done})
     else:
@@ -130,6 +182,7 @@ def enqueue_command(
 @click.option("--lease", type=click.FloatRange(min=1), default=60.0, show_default=True,
               help="Seconds a silent worker keeps its chunks (beyond any request).")  # fmt: skip
 @click.option("--worker", "worker_name", help="This worker's name (default: random).")
+@_redis_timeout
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 @handle_errors
@@ -145,6 +198,7 @@ def work_command(
     max_in_flight: int | None,
     lease: float,
     worker_name: str | None,
+    redis_timeout: float,
     as_json: bool,
 ) -> None:
     """Send CAMPAIGN's chunks until it is finished or stopped (run any number of these)."""
@@ -162,16 +216,21 @@ def work_command(
 
         async with (
             open_client(sandbox=False) as (client, _),
-            open_redis_campaign(url, name, lease=lease, worker=worker_name) as journal,
+            open_redis_campaign(
+                url, name, lease=lease, worker=worker_name, redis_timeout=redis_timeout
+            ) as journal,
         ):
             assert client is not None
             if limit is None:
                 return await work(client, journal, settings=batch)
-            async with RedisLimiter(journal.redis, limit, account=client) as limiter:
+            async with RedisLimiter(
+                journal.redis, limit, account=client, redis_timeout=redis_timeout
+            ) as limiter:
                 limiter.check_settings(batch)
                 return await work(client, journal, settings=batch, limiter=limiter)
 
-    result = run_async(settings, run)
+    with _one_line_logs():
+        result = run_async(settings, run)
     counts = result.counts
     summary = {
         "campaign": name,
