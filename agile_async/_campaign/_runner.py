@@ -277,10 +277,12 @@ class Runner:
         try:
             await self._record(outcome, seqs)
         except Exception as error:
-            log.error(
-                "agile_async campaign: the journal failed to record an outcome",
-                exc_info=not isinstance(error, AgileError),  # a traceback for a surprise only
-            )
+            surprise = not isinstance(error, AgileError)
+            if surprise or not self._stopping:  # once stopping, its reason was logged
+                log.error(
+                    "agile_async campaign: the journal failed to record an outcome",
+                    exc_info=surprise,  # a traceback for a bug, not for an outage
+                )
             self.stop(_journal_error("the journal could not record an outcome", error))
         finally:
             self._in_flight.difference_update(seqs)
