@@ -284,6 +284,10 @@ class Runner:
                     exc_info=surprise,  # a traceback for a bug, not for an outage
                 )
             self.stop(_journal_error("the journal could not record an outcome", error))
+        except BaseException:  # cancelled: the batcher gives up on a slow callback in time
+            if not self._stopping:  # the rows stay in flight: sending on would never finish
+                self.stop(JournalError("an outcome was not recorded in time: stopping"))
+            raise
         finally:
             self._in_flight.difference_update(seqs)
             self._wake_markers()
