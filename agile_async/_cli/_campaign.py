@@ -220,8 +220,8 @@ def _redis_source(function: Callable[..., Any]) -> Callable[..., Any]:
     """``--redis URL CAMPAIGN``: read a campaign kept in Redis instead of a journal file."""
     function = click.argument("name", metavar="[CAMPAIGN]", required=False)(function)
     return click.option(
-        "--redis", "url", metavar="URL", help="Read CAMPAIGN from Redis (with --redis, "
-        "instead of --journal)."
+        "--redis", "url", metavar="URL", help="Read CAMPAIGN from Redis (redis://, unix:// or "
+        "redis+cluster:// for a cluster), instead of --journal."
     )(function)  # fmt: skip
 
 

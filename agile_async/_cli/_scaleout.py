@@ -59,7 +59,8 @@ def _default_name(file: Path) -> str:
 @campaign.command("enqueue")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--redis", "url", required=True, metavar="URL", envvar="AGILE_REDIS_URL",
-              help="redis://host:port/db or unix:///path (env AGILE_REDIS_URL).")  # fmt: skip
+              help="redis://host:port/db, unix:///path or redis+cluster://node:port "
+                   "(env AGILE_REDIS_URL).")  # fmt: skip
 @click.option("--name", help="The campaign's name in Redis (default: the file's name).")
 @click.option("--sender", required=True, help="Sender alias (11 characters) or number.")
 @click.option("--body", required=True, metavar="TEMPLATE",
@@ -119,7 +120,8 @@ def enqueue_command(
 @campaign.command("work")
 @click.argument("name", metavar="CAMPAIGN")
 @click.option("--redis", "url", required=True, metavar="URL", envvar="AGILE_REDIS_URL",
-              help="redis://host:port/db or unix:///path (env AGILE_REDIS_URL).")  # fmt: skip
+              help="redis://host:port/db, unix:///path or redis+cluster://node:port "
+                   "(env AGILE_REDIS_URL).")  # fmt: skip
 @click.option("--rate", type=float, help="The account's limit, for all workers together: "
               "tokens per second (shared in Redis).")  # fmt: skip
 @click.option("--per", type=click.Choice(["messages", "parts", "requests"]),

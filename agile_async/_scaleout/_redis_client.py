@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
@@ -225,6 +226,26 @@ def _adapt_coredis(client: object) -> ScriptHost:
     return ScriptHost("coredis", client, transient)
 
 
+def _coredis_cluster(url: str) -> coredis.RedisCluster[Any]:
+    """coredis's cluster client for a ``redis://`` or ``rediss://`` URL naming one node.
+
+    Built from the URL's parts rather than ``RedisCluster.from_url``, which (coredis 6)
+    warns about its own deprecated way of naming the startup node.
+    """
+    import coredis
+    from coredis.connection import TCPLocation
+
+    parts = urllib.parse.urlsplit(url)
+    if not parts.hostname:
+        raise ConfigurationError("a redis+cluster:// URL needs a host: redis+cluster://host:port")
+    return coredis.RedisCluster(
+        startup_nodes=[TCPLocation(parts.hostname, parts.port or 6379)],
+        username=urllib.parse.unquote(parts.username) if parts.username else None,
+        password=urllib.parse.unquote(parts.password) if parts.password else None,
+        ssl=parts.scheme == "rediss",
+    )
+
+
 def _installed(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
@@ -269,7 +290,7 @@ async def connect(url: str) -> AsyncIterator[ScriptHost]:
         import coredis
 
         coredis_client: coredis.Redis[Any] | coredis.RedisCluster[Any] = (
-            coredis.RedisCluster.from_url(url) if cluster else coredis.Redis.from_url(url)
+            _coredis_cluster(url) if cluster else coredis.Redis.from_url(url)
         )
         async with coredis_client as client:
             yield adapt(client)
