@@ -47,7 +47,7 @@ class DeliveryOutcome:
         message_id: the message's id.
         destination: its phone number, once known (from what was tracked or a report).
         status: the message-level status: ``DELIVERED`` when every part is, the first
-            failure status of any part, ``ACCEPTED`` while parts are only accepted, or
+            failure reported for any part, ``ACCEPTED`` while parts are only accepted, or
             ``None`` before any report.
         parts: how many parts the message has, once a report said (``concatTotal``).
         parts_delivered: how many distinct parts are reported delivered.

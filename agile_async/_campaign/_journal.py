@@ -22,7 +22,7 @@ does an ``in_flight`` row that got one before its request's answer was lost. Wha
 unknown is what the provider never reported on; ``resend_unknown`` can be limited to rows
 silent for a while (``silent_for``), since a report usually follows a send within minutes.
 
-Delivery statuses follow the one rule of :class:`~agile_async._delivery.DeliveryState` (the
+Delivery statuses follow the one rule of :class:`~agile_async.campaigns.DeliveryState` (the
 tracker's too): a journal keeps each message's state (status, parts, each part's status) and
 applies every report to it.
 
@@ -427,7 +427,7 @@ class Journal(Protocol):
         """Record delivery reports in one write, in order; returns how many ids matched a row.
 
         Each message's state is folded with :meth:`DeliveryState.apply
-        <agile_async._delivery.DeliveryState.apply>`, the tracker's rule: delivered when
+        <agile_async.campaigns.DeliveryState.apply>`, the tracker's rule: delivered when
         every part is, failed when any part fails (the kind kept), pending otherwise. An
         ``unknown`` row that gets a report becomes accepted, confirmed by report.
         """

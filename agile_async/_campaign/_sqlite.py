@@ -25,7 +25,7 @@ Schema (``PRAGMA user_version = 2``)::
               confirmed
 
 ``delivery``, ``delivery_total`` and ``delivery_parts`` (JSON: part number -> status code) are
-a message's :class:`~agile_async._delivery.DeliveryState`, the tracker's rule; ``confirmed``
+a message's :class:`~agile_async.campaigns.DeliveryState`, the tracker's rule; ``confirmed``
 marks an accepted row that a delivery report confirmed after its request's answer was lost.
 
 Version 1 (before per-part delivery states) is upgraded in place when opened: three columns
