@@ -118,7 +118,12 @@ class DeliveryState:
         ``part`` and ``parts`` are the report's ``concatProgressive`` and ``concatTotal``.
         Returns ``self`` when the report changes nothing (a duplicate, a late part of a
         finished message).
+
+        Raises:
+            ValueError: ``part`` or ``parts`` below 1 (no report the parser accepts has one).
         """
+        if part < 1 or parts < 1:
+            raise ValueError(f"part and parts count from 1, got part {part} of {parts}")
         if self.final:
             return self
         statuses = dict(self.reported)
@@ -152,6 +157,6 @@ def _all_delivered(statuses: Mapping[int, DeliveryStatus], parts: int) -> bool:
     delivered = sum(
         1
         for part, status in statuses.items()
-        if status is DeliveryStatus.DELIVERED and 1 <= part <= parts
+        if status is DeliveryStatus.DELIVERED and part <= parts
     )
     return delivered == parts

@@ -240,3 +240,11 @@ def test_a_part_keeps_its_first_final_status_and_a_final_message_stays_final() -
     delivered = DeliveryState().apply(S.DELIVERED)
     assert delivered.apply(S.UNDELIVERABLE) is delivered
     assert delivered.apply(S.ACCEPTED) is delivered
+
+
+def test_part_numbers_count_from_one() -> None:
+    """Nothing the parser accepts has part 0; a hand-made one is refused, not folded."""
+    with pytest.raises(ValueError, match="count from 1"):
+        DeliveryState().apply(S.DELIVERED, part=0)
+    with pytest.raises(ValueError, match="part"):
+        DeliveryUpdate(MESSAGE, S.DELIVERED, part=1, parts=0)

@@ -279,8 +279,8 @@ class DeliveryUpdate:
     message_id: str
     status: DeliveryStatus
     done_at: datetime | None = None
-    part: int = 1
-    parts: int = 1
+    part: int = attrs.field(default=1, validator=attrs.validators.ge(1))
+    parts: int = attrs.field(default=1, validator=attrs.validators.ge(1))
 
     @classmethod
     def from_report(cls, report: DeliveryReport) -> DeliveryUpdate:
