@@ -485,7 +485,8 @@ CREATE TABLE rows (
 
 
 def write_schema_1_journal(path: Path) -> None:
-    """A journal exactly as the previous version left it: one row delivered, one unknown."""
+    """A journal exactly as the previous version left it: rows delivered, unknown, and
+    unknown although a report came (that version did not confirm them)."""
     with sqlite3.connect(path) as conn:
         conn.executescript(SCHEMA_1)
         conn.execute(f"PRAGMA application_id={0x41474C53}")
@@ -494,7 +495,7 @@ def write_schema_1_journal(path: Path) -> None:
             "INSERT INTO campaign (id, campaign_id, source, source_format, source_sha256,"
             " source_size, body, sender, options, defaults, created_at, loaded_through,"
             " loading_done) VALUES (1, 'c0ffee000001', '/data/r.csv', 'csv', ?, 10, 'Hi',"
-            " 'Shop', ?, '{}', '2026-03-01T09:30:00+00:00', 3, 1)",
+            " 'Shop', ?, '{}', '2026-03-01T09:30:00+00:00', 4, 1)",
             ("ab" * 32, '{"simulation": true}'),
         )
         conn.execute("INSERT INTO bodies (id, hash, text) VALUES (1, x'00', 'Hi')")
@@ -511,14 +512,15 @@ def write_schema_1_journal(path: Path) -> None:
                 (1, "id-1", "+393470000001", "accepted", 3, "2026-03-01T09:32:00+00:00"),
                 (2, "id-2", "+393470000002", "accepted", 1, "2026-03-01T09:32:00+00:00"),
                 (3, "id-3", "+393470000003", "unknown", None, None),
+                (4, "id-4", "+393470000004", "unknown", 1, "2026-03-01T09:32:00+00:00"),
             ],
         )
 
 
 @pytest.mark.parametrize("exclusive", [True, False])
 async def test_a_journal_of_the_previous_version_opens(tmp_path: Path, exclusive: bool) -> None:
-    """Schema 1 is upgraded in place (columns added, nothing rewritten): its rows keep
-    their states and delivery statuses, and new reports follow the rule."""
+    """Schema 1 is upgraded in place (columns added): its rows keep their delivery
+    statuses, unknown rows with a report are confirmed, new reports follow the rule."""
     path = tmp_path / "old.journal"
     write_schema_1_journal(path)
     async with await SQLiteJournal.open(path, exclusive=exclusive) as journal:
@@ -529,6 +531,7 @@ async def test_a_journal_of_the_previous_version_opens(tmp_path: Path, exclusive
         assert rows[1].delivery is DeliveryStatus.DELIVERED
         assert rows[1].delivered_at == datetime(2026, 3, 1, 9, 32, tzinfo=timezone.utc)
         assert rows[3].state is RowState.UNKNOWN
+        assert (rows[4].state, rows[4].confirmed_by_report) == (RowState.ACCEPTED, True)
         await journal.record_delivery("id-2", DeliveryStatus.DELIVERED, part=1, parts=2)
         await journal.record_delivery("id-3", DeliveryStatus.DELIVERED)
         rows = await rows_by_seq(journal)
@@ -537,7 +540,7 @@ async def test_a_journal_of_the_previous_version_opens(tmp_path: Path, exclusive
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
     async with await SQLiteJournal.open(path) as again:  # the upgrade happens once
-        assert (await again.counts()).confirmed == 1
+        assert (await again.counts()).confirmed == 2
 
 
 async def test_a_journal_of_a_newer_version_is_refused(tmp_path: Path) -> None:

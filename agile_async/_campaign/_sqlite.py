@@ -29,8 +29,9 @@ a message's :class:`~agile_async.campaigns.DeliveryState`, the tracker's rule; `
 marks an accepted row that a delivery report confirmed after its request's answer was lost.
 
 Version 1 (before per-part delivery states) is upgraded in place when opened: three columns
-are added, nothing is rewritten. Its rows keep the message-level delivery status they had;
-their next report is applied on top of it.
+are added; its rows keep the message-level delivery status they had (their next report is
+applied on top of it), and its unknown rows that already had a report become accepted,
+confirmed by it.
 """
 
 from __future__ import annotations
@@ -136,6 +137,8 @@ _UPGRADE_FROM_1 = """
 ALTER TABLE rows ADD COLUMN delivery_total INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE rows ADD COLUMN delivery_parts TEXT;
 ALTER TABLE rows ADD COLUMN confirmed INTEGER NOT NULL DEFAULT 0;
+UPDATE rows SET state = 'accepted', confirmed = 1, error_kind = NULL, error_code = NULL,
+    error_message = NULL WHERE state = 'unknown' AND delivery IS NOT NULL;
 """
 
 #: Bodies remembered while loading, to store a body repeated in nearby rows once.
@@ -444,8 +447,9 @@ class _Store:
         with self._transaction() as conn:
             # A report that arrived while the request was in flight proves it was taken.
             confirmed = conn.execute(
-                f"UPDATE rows SET state = ?, {_CONFIRM} WHERE state = ? AND delivery IS NOT NULL",
-                (_ACCEPTED, _IN_FLIGHT),
+                f"UPDATE rows SET state = ?, {_CONFIRM}"
+                " WHERE state IN (?, ?) AND delivery IS NOT NULL",
+                (_ACCEPTED, _IN_FLIGHT, _UNKNOWN),
             ).rowcount
             unknown = conn.execute(
                 "UPDATE rows SET state = ?, error_kind = ?, error_code = NULL, error_message = ?"
