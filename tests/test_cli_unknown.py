@@ -123,6 +123,11 @@ def test_unknown_messages_are_confirmed_by_reports_and_silent_ones_resent(
                   "--silent-for", "1h", "--yes")  # fmt: skip
     assert held.exit_code == 1, held.output
     assert "5 unknown messages went out too recently" in " ".join(held.stdout.split())
+    scripted = invoke("campaign", "resume", "--journal", str(journal), "--resend-unknown",
+                      "--silent-for", "2h", "--yes", "--json")  # fmt: skip
+    assert json.loads(scripted.stdout)["recovery"] == {
+        "became_unknown": 0, "requeued": 0, "confirmed": 0, "still_unknown": 5,
+    }  # fmt: skip
     assert len(fake.accepted) == ROWS
 
     resent = invoke("campaign", "resume", "--journal", str(journal), "--resend-unknown",

@@ -385,6 +385,7 @@ async def _session(
         await open_campaign() as opened,
     ):
         defaults = dict(opened.definition.defaults)
+        recovered = attrs.asdict(opened.recovery)  # what opening did (--json)
         if defaults.get("sandbox") and not sending.sandbox:
             fail("this campaign was created in the sandbox: resume it with --sandbox")
         if not quiet:
@@ -405,7 +406,8 @@ async def _session(
             counts = await opened.counts()
             code = ExitCode.INCOMPLETE if counts.failed or counts.unknown else ExitCode.OK
             if quiet:
-                echo_json({"journal": journal, "report": report.as_dict(), "result": None})
+                echo_json({"journal": journal, "recovery": recovered, "report": report.as_dict(),
+                           "result": None})  # fmt: skip
             return code
         if not sending.yes and not await _confirm(report.to_send, report.sufficient):
             console.print(f"Nothing sent. The campaign is recorded in {journal}.", markup=False)
@@ -418,7 +420,8 @@ async def _session(
         if result is None:
             return ExitCode.INTERRUPTED
         if quiet:
-            echo_json({"journal": journal, "report": report.as_dict(), "result": result.as_dict()})
+            echo_json({"journal": journal, "recovery": recovered, "report": report.as_dict(),
+                       "result": result.as_dict()})  # fmt: skip
         else:
             print_result(console, result, journal)
         return exit_code(result)
