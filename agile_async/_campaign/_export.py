@@ -1,4 +1,10 @@
-"""Outcomes to CSV: one line per row, in input order, streamed from the journal."""
+"""Outcomes to CSV: one line per row, in input order, streamed from the journal.
+
+``delivery`` is the message's status under the delivery rule (delivered only when every
+part is), ``parts_delivered`` how many of its parts are, and ``note`` says "confirmed by
+delivery report" for an accepted row whose request's answer was lost and which a report
+proved the provider took. New columns are only ever added at the end.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ from typing import IO
 
 import anyio.to_thread
 
-from ._journal import JournalRow
+from ._journal import CONFIRMED_BY_REPORT, JournalRow
 
 __all__ = ["EXPORT_COLUMNS", "write_csv"]
 
@@ -29,6 +35,8 @@ EXPORT_COLUMNS = (
     "error_message",
     "delivery",
     "delivered_at",
+    "parts_delivered",
+    "note",
 )
 
 
@@ -48,6 +56,8 @@ def _line(row: JournalRow) -> tuple[object, ...]:
         "" if failure is None else failure.message,
         "" if row.delivery is None else row.delivery.name.lower(),
         "" if row.delivered_at is None else row.delivered_at.isoformat(),
+        row.parts_delivered,
+        CONFIRMED_BY_REPORT if row.confirmed_by_report else "",
     )
 
 

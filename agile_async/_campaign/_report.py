@@ -235,6 +235,7 @@ def counts_dict(counts: StateCounts) -> dict[str, Any]:
         "parts": counts.parts,
         "credit": _money(counts.credit),
         "deliveries": {status.name.lower(): n for status, n in counts.deliveries.items()},
+        "confirmed_by_report": counts.confirmed,
     }
 
 

@@ -33,7 +33,7 @@ import json
 import logging
 import re
 from collections.abc import AsyncGenerator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -402,7 +402,9 @@ class RedisCampaign:
 
     # -- sending ---------------------------------------------------------------------------
 
-    async def recover(self, *, resend_unknown: bool = False) -> Recovery:
+    async def recover(
+        self, *, resend_unknown: bool = False, silent_for: timedelta | None = None
+    ) -> Recovery:
         """Start a session. Crash recovery happens chunk by chunk, when a worker reclaims an
         idle chunk (its rows in flight become unknown), so there is nothing to do here.
 
@@ -559,7 +561,13 @@ class RedisCampaign:
         return lost
 
     async def record_delivery(
-        self, message_id: str, status: DeliveryStatus, done_at: datetime | None = None
+        self,
+        message_id: str,
+        status: DeliveryStatus,
+        done_at: datetime | None = None,
+        *,
+        part: int = 1,
+        parts: int = 1,
     ) -> bool:
         """Not kept in Redis (there is no id index): see :meth:`record_deliveries`."""
         raise CampaignError("delivery reports are not recorded by the Redis campaign")
