@@ -34,7 +34,8 @@ from ._config import (
     BatchSettings,
     RetryPolicy,
 )
-from ._exceptions import ClientClosedError, ConfigurationError
+from ._exceptions import ClientClosedError, ConfigurationError, OutcomeUnknownError
+from ._exchange import Exchange, ExchangeAborted
 from ._models import Message, SendOptions, SendResult
 from ._parts import estimate_parts
 from ._ratelimit import RateLimiter
@@ -226,6 +227,7 @@ class AgileClient:
         self._ids = IdGenerator()
         self._state = ClientState.UNOPENED
         self._last_credit: Decimal | None = None
+        self._exchanges: set[Exchange] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -258,10 +260,17 @@ class AgileClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool (if the SDK owns it). Safe to call twice."""
+        """Close the connection pool (if the SDK owns it). Safe to call twice.
+
+        Requests still under way are stopped: those of the SDK's own pool at once (the pool
+        goes with them), those on a caller's ``http_client`` where stopping cannot damage
+        that pool (see :mod:`agile_async._exchange`).
+        """
         if self._state is ClientState.CLOSED:
             return
         self._state = ClientState.CLOSED
+        for exchange in list(self._exchanges):
+            exchange.abandon(force=self._owns_http)
         if self._owns_http:
             await self._http.aclose()
 
@@ -461,12 +470,36 @@ class AgileClient:
 
         async def attempt() -> T:
             self._ensure_open()
+            exchange = Exchange(describe, ids, on_done=self._exchanges.discard)
+            self._exchanges.add(exchange)
+            error: Exception
             try:
-                response = await self._http.request(method, url, content=content, headers=headers)
+                response = await exchange.run(
+                    lambda extensions: self._http.request(
+                        method, url, content=content, headers=headers, extensions=extensions
+                    )
+                )
             except httpx.RequestError as err:
-                raise translate_transport_error(err, ids, idempotent=idempotent) from err
-            log.debug("%s: HTTP %d", describe, response.status_code)
-            raise_for_response(response, ids)
-            return parse_body(response, model, () if idempotent else ids)
+                error = translate_transport_error(err, ids, idempotent=idempotent)
+            except ExchangeAborted as err:
+                error = _closed_mid_request(err, ids, idempotent=idempotent)
+            else:
+                log.debug("%s: HTTP %d", describe, response.status_code)
+                raise_for_response(response, ids)
+                return parse_body(response, model, () if idempotent else ids)
+            raise error  # outside the handler: nothing of httpx's is chained to our error
 
         return await call_with_retries(attempt, self.retry, describe=describe, on_retry=on_retry)
+
+
+def _closed_mid_request(
+    aborted: ExchangeAborted, ids: Sequence[str], *, idempotent: bool
+) -> ClientClosedError | OutcomeUnknownError:
+    """The error for a request the client's own ``aclose()`` stopped."""
+    if aborted.may_have_reached_provider and not idempotent:
+        return OutcomeUnknownError(
+            "the client was closed after the request went out, before its answer; the "
+            f"provider may have accepted {len(ids)} message(s)",
+            ids=ids,
+        )
+    return ClientClosedError("the client was closed before this request was answered")
