@@ -39,6 +39,7 @@ from ._exchange import Exchange, ExchangeAborted
 from ._models import Message, SendOptions, SendResult
 from ._parts import estimate_parts
 from ._ratelimit import RateLimiter
+from ._redact import redact_url
 from ._responses import parse_body, raise_for_response, translate_transport_error
 from ._retry import call_with_retries
 from ._serde import CreditResponse, SendResponse, converter, dumps
@@ -87,33 +88,48 @@ class ClientState(enum.Enum):
 
 
 class _Credentials:
-    """The auth header, kept out of every ``repr``, log line and error message."""
+    """The auth headers, kept out of every ``repr``, log line and error message."""
 
-    __slots__ = ("_header", "mode")
+    __slots__ = ("_headers", "mode")
 
     def __init__(self, *, api_key: str | None, username: str | None, password: str | None):
         if api_key is not None:
             self.mode = "api_key"
-            self._header = ("X-Api-Key", api_key)
+            self._headers = {"X-Api-Key": api_key}
         else:
             assert username is not None
             assert password is not None
             self.mode = "basic"
-            token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
-            self._header = ("Authorization", f"Basic {token}")
+            self._headers = {"Authorization": _basic(username, password)}
+
+    def with_url_userinfo(self, userinfo: tuple[str, str] | None) -> _Credentials:
+        """Also send the base URL's userinfo as Basic auth (httpx's meaning of it: a gateway
+        in front of the provider, say), now that it is no longer in the URL."""
+        if userinfo is not None and "Authorization" not in self._headers:
+            self._headers["Authorization"] = _basic(*userinfo)
+        return self
 
     def headers(self) -> dict[str, str]:
-        name, value = self._header
-        return {name: value}
+        return dict(self._headers)
 
     def __repr__(self) -> str:
         return f"<credentials {self.mode}: ***>"
 
 
+def _basic(username: str, password: str) -> str:
+    token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+    return f"Basic {token}"
+
+
 def _resolve_credentials(
-    api_key: str | None, username: str | None, password: str | None, environ: Mapping[str, str]
+    api_key: str | None,
+    username: str | None,
+    password: str | None,
+    environ: Mapping[str, str],
+    url_userinfo: tuple[str, str] | None = None,
 ) -> _Credentials:
-    """Explicit arguments win over the environment; an API key wins over a password."""
+    """Explicit arguments win over the environment; an API key wins over a password; a
+    username and password in the base URL are the Basic credentials when nothing else is."""
     if api_key is not None and (username is not None or password is not None):
         raise ConfigurationError("give either api_key or username and password, not both")
     if api_key is None and username is None and password is None:
@@ -124,8 +140,11 @@ def _resolve_credentials(
     if api_key is not None:
         if not isinstance(api_key, str) or not api_key.strip():
             raise ConfigurationError("api_key must be a non-empty string")
-        return _Credentials(api_key=api_key, username=None, password=None)
+        credentials = _Credentials(api_key=api_key, username=None, password=None)
+        return credentials.with_url_userinfo(url_userinfo)
     if username is None and password is None:
+        if url_userinfo is not None:
+            return _Credentials(api_key=None, username=url_userinfo[0], password=url_userinfo[1])
         raise ConfigurationError(
             "no credentials: pass api_key= (or username= and password=), or set "
             "AGILE_API_KEY (or AGILE_USERNAME and AGILE_PASSWORD)"
@@ -135,29 +154,45 @@ def _resolve_credentials(
         raise ConfigurationError(
             f"Basic auth needs both username and password; {missing} is missing"
         )
+    if url_userinfo is not None:
+        raise ConfigurationError(
+            "the base URL carries a username and password, and Basic credentials are given "
+            "too: give them once (username=/password= or AGILE_USERNAME/AGILE_PASSWORD)"
+        )
     return _Credentials(api_key=None, username=username, password=password)
 
 
 def _resolve_base_url(
     account: Account, base_url: str | httpx.URL | None, environ: Mapping[str, str]
-) -> httpx.URL:
+) -> tuple[httpx.URL, tuple[str, str] | None]:
+    """The base URL without its userinfo, and the userinfo (a credential) apart.
+
+    No message here shows the userinfo, and none is raised while an httpx error is being
+    handled (whose message might).
+    """
     if account not in BASE_URLS:
         raise ConfigurationError(f"account must be 'legacy' or 'new', not {account!r}")
     raw = base_url if base_url is not None else environ.get("AGILE_BASE_URL") or BASE_URLS[account]
+    shown = redact_url(str(raw))
+    url: httpx.URL | None
     try:
         url = httpx.URL(str(raw))
-    except httpx.InvalidURL as err:
-        raise ConfigurationError(f"base_url {str(raw)!r} is not a valid URL: {err}") from None
+    except httpx.InvalidURL:
+        url = None
+    if url is None:
+        raise ConfigurationError(f"base_url {shown!r} is not a valid URL")
     if url.scheme != "https":
         raise ConfigurationError(
             f"base_url must use https:// (the provider accepts only TLS since 2026-01-15), "
-            f"got {url.scheme or 'no scheme'!r} in {str(url.copy_with(query=None))!r}"
+            f"got {url.scheme or 'no scheme'!r} in {redact_url(url.copy_with(query=None))!r}"
         )
     if not url.host:
-        raise ConfigurationError(f"base_url {str(raw)!r} has no host")
+        raise ConfigurationError(f"base_url {shown!r} has no host")
+    userinfo = (url.username, url.password) if url.username or url.password else None
+    url = url.copy_with(username=None, password=None)
     if not url.path.endswith("/"):
         url = url.copy_with(path=url.path + "/")
-    return url
+    return url, userinfo
 
 
 class AgileClient:
@@ -203,8 +238,10 @@ class AgileClient:
         options: SendOptions | None = None,
     ) -> None:
         environ = os.environ
-        self._credentials = _resolve_credentials(api_key, username, password, environ)
-        self.base_url: httpx.URL = _resolve_base_url(account, base_url, environ)
+        url, userinfo = _resolve_base_url(account, base_url, environ)
+        self._credentials = _resolve_credentials(api_key, username, password, environ, userinfo)
+        #: Where requests go (any userinfo given in it was moved into the credentials).
+        self.base_url: httpx.URL = url
         self._send_url = self.base_url.join("sms/send")
         self._credit_url = self.base_url.join("sms/credit")
         if http_client is not None and transport is not None:
@@ -282,7 +319,7 @@ class AgileClient:
 
     def __repr__(self) -> str:
         return (
-            f"<AgileClient base_url={str(self.base_url)!r} auth={self._credentials.mode!r} "
+            f"<AgileClient base_url={redact_url(self.base_url)!r} auth={self._credentials.mode!r} "
             f"state={self._state.value!r}>"
         )
 

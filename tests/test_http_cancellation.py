@@ -11,6 +11,7 @@ send again with the SDK's default limits.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from decimal import Decimal
@@ -33,6 +34,8 @@ pytestmark = [pytest.mark.anyio, pytest.mark.tls]
 POOL = DEFAULT_LIMITS.max_connections or 20
 CANCELLED = POOL + 5
 AFTERWARDS = 20
+#: Rounds of cancellations: enough to strand every slot of a pool without the SDK's care.
+ROUNDS = 6
 #: A guard against a hang (a poisoned pool waits out its 30 s pool timeout), not a measure.
 GUARD = 60
 
@@ -69,7 +72,8 @@ async def cancel_mid_connect(
         async with anyio.create_task_group() as tg:
             for n in range(CANCELLED):
                 tg.start_soon(send, n)
-            await relay.wait_accepted(before + (POOL if round_ == 0 else 1))
+            if round_ == 0:
+                await relay.wait_accepted(before + POOL)
             await anyio.wait_all_tasks_blocked()
             tg.cancel_scope.cancel()
     assert relay.accepted >= POOL  # the pool was full of handshakes that never finish
@@ -87,25 +91,11 @@ async def send_concurrently(client: AgileClient, count: int) -> list[object]:
     return results
 
 
-async def test_sends_cancelled_mid_connect_leave_the_default_pool_usable(
+async def test_sends_cancelled_mid_connect_never_exhaust_the_default_pool(
     tls: tuple[FakeAgileServer, TLSServer],
 ) -> None:
-    fake, server = tls
-    with anyio.fail_after(GUARD):
-        async with stall_relay(server.port) as relay:
-            relay_url = f"https://127.0.0.1:{relay.port}/services/"
-            async with AgileClient(base_url=relay_url, retry=RetryPolicy.never()) as client:
-                await cancel_mid_connect(lambda n: client.send(message(n)), relay, rounds=1)
-                relay.forward()
-                results = await send_concurrently(client, AFTERWARDS)
-    assert len(results) == AFTERWARDS
-    assert len(fake.accepted) == AFTERWARDS  # the cancelled sends never went out
-
-
-async def test_cancelled_sends_repeated_never_exhaust_the_pool(
-    tls: tuple[FakeAgileServer, TLSServer],
-) -> None:
-    """A web app that times out a few requests, again and again, keeps its SMS sending."""
+    """A web app that times out sends, again and again, keeps its SMS sending: afterwards
+    20 concurrent sends on the same client (the SDK's default limits) all succeed."""
     fake, server = tls
     with anyio.fail_after(GUARD):
         async with stall_relay(server.port) as relay:
@@ -133,16 +123,17 @@ async def test_plain_httpx_shows_the_upstream_defect(
             stall_relay(server.port) as relay,
             httpx.AsyncClient(
                 limits=DEFAULT_LIMITS,
-                timeout=httpx.Timeout(5.0, pool=1.0),
+                timeout=httpx.Timeout(5.0),
                 verify=server.ssl_context(),
                 headers={"X-Api-Key": "test-api-key"},
             ) as http,
         ):
             url = f"https://127.0.0.1:{relay.port}/services/sms/credit"
-            await cancel_mid_connect(lambda _: http.get(url), relay, rounds=4)
+            await cancel_mid_connect(lambda _: http.get(url), relay, rounds=ROUNDS)
             relay.forward()
             with pytest.raises(httpx.PoolTimeout):
-                await http.get(url)
+                await http.get(url, timeout=httpx.Timeout(5.0, pool=1.0))
+    gc.collect()  # its leaked sockets warn here, under this test's filters, not in another
 
 
 async def test_a_cancelled_caller_is_cancelled_promptly(
