@@ -360,3 +360,61 @@ def test_leaks_reports_paths_not_secrets() -> None:
     found = leaks(["fine", API_KEY])
     assert found
     assert all(API_KEY not in line for line in found)
+
+
+# -- the webhook receiver's secrets -----------------------------------------------------------
+
+WEBHOOK_TOKEN = "w3bhook-token-never-reachable"
+WEBHOOK_PASSWORD = "w3bhook-pa55-never-reachable"
+WEBHOOK_SECRETS = {"token": WEBHOOK_TOKEN, "password": WEBHOOK_PASSWORD}
+
+
+def test_the_webhook_receivers_secrets() -> None:
+    from agile_async.webhooks import DeliveryReportReceiver
+
+    async def on_report(report: object) -> None:
+        return None
+
+    receiver = DeliveryReportReceiver(
+        on_report, path_token=WEBHOOK_TOKEN, basic_auth=("hooks", WEBHOOK_PASSWORD)
+    )
+    assert leaks(repr(receiver), WEBHOOK_SECRETS) == []
+    for bad in ({"path_token": "short!"}, {"basic_auth": ("a:b", WEBHOOK_PASSWORD)}):
+        with pytest.raises(aa.ConfigurationError) as caught:
+            DeliveryReportReceiver(on_report, **bad)
+        assert leaks(caught.value, {**WEBHOOK_SECRETS, "short": "short!"}) == []
+
+
+# -- the command line ---------------------------------------------------------------------------
+
+
+def _cli(args: list[str], env: dict[str, str]) -> tuple[int, str]:
+    click_testing = pytest.importorskip("click.testing")
+    from agile_async._cli._app import cli
+
+    result = click_testing.CliRunner().invoke(cli, args, env=env)
+    return result.exit_code, result.output + repr(result.exception)
+
+
+@pytest.mark.parametrize(
+    ("base_url", "exit_code"),
+    [
+        (f"http://{URL_USER}:{URL_PASSWORD}@{HOST}/services/", 2),  # ConfigurationError
+        (f"https://{URL_USER}:{URL_PASSWORD}@127.0.0.1:{_closed_port()}/services/", 4),
+    ],
+)
+def test_cli_errors_never_show_the_key_or_a_userinfo(base_url: str, exit_code: int) -> None:
+    code, output = _cli(["credit"], {"AGILE_API_KEY": API_KEY, "AGILE_BASE_URL": base_url})
+    assert code == exit_code
+    assert "Error:" in output
+    assert [name for name, s in SECRETS.items() if s in output] == []
+    assert URL_USER not in output
+
+
+def test_cli_never_shows_a_redis_password() -> None:
+    pytest.importorskip("redis")
+    url = f"redis://:{URL_PASSWORD}@127.0.0.1:not-a-port/0"
+    code, output = _cli(["campaign", "status", "--redis", url, "spring"], {})
+    assert code == 2
+    assert "redis://***@127.0.0.1:not-a-port/0" in output
+    assert URL_PASSWORD not in output
