@@ -20,6 +20,7 @@ from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import anyio
 import anyio.to_thread
 import attrs
 import httpx
@@ -59,6 +60,9 @@ T = TypeVar("T")
 log = logging.getLogger("agile_async")
 
 USER_AGENT = f"agile-async/{__version__}"
+
+#: How long ``aclose()`` waits for the requests it stopped to let go of their sockets.
+_CLOSE_GRACE = 5.0
 
 
 @attrs.frozen
@@ -211,7 +215,9 @@ class AgileClient:
         account: ``"legacy"`` or ``"new"``: picks the documented base URL.
         base_url: overrides the account's base URL (``AGILE_BASE_URL``); must be https.
         http_client: a caller's :class:`httpx.AsyncClient` (custom CA, proxies, transports);
-            the caller keeps ownership and closes it.
+            the caller keeps ownership and closes it. Cancelled sends leave its pool usable
+            too (the SDK never cancels a request where httpcore would strand a connection);
+            ``aclose()`` leaves its requests under way to stop at such a point by themselves.
         transport: an httpx transport for the client the SDK creates and owns (tests use
             :meth:`FakeAgileServer.transport() <agile_async.testing.FakeAgileServer.transport>`).
         timeout: httpx timeouts for the owned client (default: connect 5 s, others 30 s).
@@ -306,9 +312,13 @@ class AgileClient:
         if self._state is ClientState.CLOSED:
             return
         self._state = ClientState.CLOSED
-        for exchange in list(self._exchanges):
+        exchanges = list(self._exchanges)
+        for exchange in exchanges:
             exchange.abandon(force=self._owns_http)
         if self._owns_http:
+            with anyio.move_on_after(_CLOSE_GRACE, shield=True):  # they stop at once
+                for exchange in exchanges:
+                    await exchange.finished()
             await self._http.aclose()
 
     def _ensure_open(self) -> None:

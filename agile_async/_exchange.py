@@ -202,6 +202,10 @@ class Exchange:
         if force or self._phase is Phase.CONNECTING:
             self._scope.cancel()
 
+    async def finished(self) -> None:
+        """Wait until the exchange has ended (and closed what it opened)."""
+        await self._done.wait()
+
     async def _carry(self, send: Send) -> None:
         try:
             with self._scope:

@@ -21,7 +21,7 @@ import anyio
 import httpx
 import pytest
 
-from agile_async import DEFAULT_LIMITS, AgileClient, Message, RetryPolicy
+from agile_async import DEFAULT_LIMITS, DEFAULT_TIMEOUT, AgileClient, Message, RetryPolicy
 from agile_async.testing import FakeAgileServer, Fault, TLSServer
 from tests._stall_relay import StallRelay, stall_relay
 
@@ -91,22 +91,29 @@ async def send_concurrently(client: AgileClient, count: int) -> list[object]:
     return results
 
 
+@pytest.mark.parametrize("pool", ["owned", "callers"])
 async def test_sends_cancelled_mid_connect_never_exhaust_the_default_pool(
-    tls: tuple[FakeAgileServer, TLSServer],
+    tls: tuple[FakeAgileServer, TLSServer], pool: str
 ) -> None:
     """A web app that times out sends, again and again, keeps its SMS sending: afterwards
-    20 concurrent sends on the same client (the SDK's default limits) all succeed."""
+    20 concurrent sends on the same client (the SDK's default limits) all succeed. The same
+    holds for a caller's own ``http_client`` with those limits."""
     fake, server = tls
     with anyio.fail_after(GUARD):
-        async with stall_relay(server.port) as relay:
+        async with (
+            stall_relay(server.port) as relay,
+            httpx.AsyncClient(limits=DEFAULT_LIMITS, timeout=DEFAULT_TIMEOUT) as http,
+        ):
             relay_url = f"https://127.0.0.1:{relay.port}/services/"
-            async with AgileClient(base_url=relay_url, retry=RetryPolicy.never()) as client:
-                for _ in range(3):
-                    await cancel_mid_connect(lambda n: client.send(message(n)), relay, rounds=1)
+            options: dict[str, Any] = {"http_client": http} if pool == "callers" else {}
+            async with AgileClient(
+                base_url=relay_url, retry=RetryPolicy.never(), **options
+            ) as client:
+                await cancel_mid_connect(lambda n: client.send(message(n)), relay, rounds=ROUNDS)
                 relay.forward()
                 results = await send_concurrently(client, AFTERWARDS)
     assert len(results) == AFTERWARDS
-    assert len(fake.accepted) == AFTERWARDS
+    assert len(fake.accepted) == AFTERWARDS  # the cancelled sends never went out
 
 
 # httpcore also leaves the sockets of handshakes it cancels for the GC to close.
