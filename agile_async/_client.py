@@ -40,7 +40,7 @@ from ._exchange import Exchange, ExchangeAborted
 from ._models import Message, SendOptions, SendResult
 from ._parts import estimate_parts
 from ._ratelimit import RateLimiter
-from ._redact import redact_url
+from ._redact import redact_url, redact_urls
 from ._responses import parse_body, raise_for_response, translate_transport_error
 from ._retry import call_with_retries
 from ._serde import CreditResponse, SendResponse, converter, dumps
@@ -179,12 +179,13 @@ def _resolve_base_url(
     raw = base_url if base_url is not None else environ.get("AGILE_BASE_URL") or BASE_URLS[account]
     shown = redact_url(str(raw))
     url: httpx.URL | None
+    problem = ""
     try:
         url = httpx.URL(str(raw))
-    except httpx.InvalidURL:
-        url = None
+    except httpx.InvalidURL as err:
+        url, problem = None, redact_urls(str(err))
     if url is None:
-        raise ConfigurationError(f"base_url {shown!r} is not a valid URL")
+        raise ConfigurationError(f"base_url {shown!r} is not a valid URL: {problem}")
     if url.scheme != "https":
         raise ConfigurationError(
             f"base_url must use https:// (the provider accepts only TLS since 2026-01-15), "

@@ -24,7 +24,7 @@ The choice, among those possible:
   so the caller's cancellation never hides an outcome. This works on asyncio and trio, for
   the SDK's own pool and for a caller's ``http_client`` (whose transport emits the same
   events when it is httpx's default one; a transport that emits none, such as an in-memory
-  test transport, simply runs each abandoned exchange to its end).
+  test transport, runs an abandoned exchange to its end unless it had not begun).
 
 The exchange's task is not in any task group: a client may be used without ``async with``,
 and the task must outlive its caller. It is an asyncio task or a trio system task, tracked by
@@ -190,7 +190,7 @@ class Exchange:
         """
         if self._phase is Phase.DONE:
             return
-        if not self._abandoned and self._sent:
+        if not self._abandoned and self._sent and self.ids:
             log.warning(
                 "%s: the caller stopped waiting after the request went out; the outcome of "
                 "%d message(s) is unknown until the answer is logged: %s",
@@ -209,6 +209,8 @@ class Exchange:
     async def _carry(self, send: Send) -> None:
         try:
             with self._scope:
+                if self._abandoned:  # the caller left before this task began: send nothing
+                    return
                 try:
                     self._response = await send({"trace": self._trace})
                 except Exception as error:  # handed to the caller, who decides
@@ -221,7 +223,7 @@ class Exchange:
                     await stream.aclose()
             self._phase = Phase.DONE
             self._done.set()
-            if self._abandoned and self._sent:
+            if self._abandoned and self._sent and self.ids:
                 self._log_late_answer()
             self._on_done(self)
 
