@@ -35,6 +35,7 @@ from rich.markup import escape
 from .._client import AgileClient
 from .._exceptions import AgileError, APIError, ConfigurationError, ValidationError
 from .._ratelimit import RateLimit
+from .._redact import redact_urls
 from ..campaigns import CampaignError
 from ..segments import PriceList
 from ._deliveries import SandboxReports
@@ -88,9 +89,10 @@ class Settings:
 
 
 def fail(message: str, code: ExitCode = ExitCode.USAGE) -> NoReturn:
-    """Print ``message`` on stderr and exit with ``code``."""
+    """Print ``message`` on stderr (any URL in it without its userinfo) and exit with
+    ``code``."""
     errors = Console(stderr=True, highlight=False, soft_wrap=True)
-    errors.print(f"[bold red]Error:[/] {escape(message)}")
+    errors.print(f"[bold red]Error:[/] {escape(redact_urls(message))}")
     raise SystemExit(int(code))
 
 

@@ -17,13 +17,14 @@ import sys
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, TypeVar
 
 import anyio
 import attrs
 import tenacity
 
 from .._exceptions import ConfigurationError
+from .._redact import redact_url, redact_urls
 
 if TYPE_CHECKING:
     import coredis
@@ -58,6 +59,8 @@ TRIO_NEEDS_COREDIS = (
 COREDIS_NOT_ENTERED = (
     "enter the coredis client before the limiter: 'async with coredis.Redis(...) as redis:'"
 )
+
+T = TypeVar("T")
 
 Kind = Literal["redis-py", "coredis"]
 #: ``await script(keys, args)``: one round trip, the script's reply as the client decodes it.
@@ -246,6 +249,17 @@ def _coredis_cluster(url: str) -> coredis.RedisCluster[Any]:
     )
 
 
+def _from_url(factory: Callable[[str], T], url: str) -> T:
+    """``factory(url)``, with an unreadable URL reported without its userinfo (and not
+    raised while the library's error, whose message might show it, is being handled)."""
+    problem: str | None = None
+    try:
+        return factory(url)
+    except ValueError as error:
+        problem = redact_urls(str(error))
+    raise ConfigurationError(f"the Redis URL {redact_url(url)!r} is not valid: {problem}")
+
+
 def _installed(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
@@ -277,6 +291,7 @@ async def connect(url: str) -> AsyncIterator[ScriptHost]:
 
     Raises:
         ImportError: the library the backend needs is missing; the message names the extra.
+        ConfigurationError: ``url`` cannot be read (shown without its password).
     """
     cluster, url = cluster_url(url)
     if running_trio() or not _installed("redis"):
@@ -289,17 +304,21 @@ async def connect(url: str) -> AsyncIterator[ScriptHost]:
             )
         import coredis
 
-        coredis_client: coredis.Redis[Any] | coredis.RedisCluster[Any] = (
-            _coredis_cluster(url) if cluster else coredis.Redis.from_url(url)
-        )
+        coredis_client: coredis.Redis[Any] | coredis.RedisCluster[Any]
+        if cluster:
+            coredis_client = _from_url(_coredis_cluster, url)
+        else:
+            coredis_client = _from_url(coredis.Redis.from_url, url)
         async with coredis_client as client:
             yield adapt(client)
         return
     import redis.asyncio
 
-    redis_client: redis.asyncio.Redis | redis.asyncio.RedisCluster = (
-        redis.asyncio.RedisCluster.from_url(url) if cluster else redis.asyncio.Redis.from_url(url)
-    )
+    redis_client: redis.asyncio.Redis | redis.asyncio.RedisCluster
+    if cluster:
+        redis_client = _from_url(redis.asyncio.RedisCluster.from_url, url)
+    else:
+        redis_client = _from_url(redis.asyncio.Redis.from_url, url)
     try:
         yield adapt(redis_client)
     finally:
