@@ -33,6 +33,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from .._client import AgileClient
+from .._concurrency import unwrap
 from .._exceptions import AgileError, APIError, ConfigurationError, ValidationError
 from .._ratelimit import RateLimit
 from .._redact import redact_urls
@@ -52,7 +53,6 @@ __all__ = [
     "parse_prices",
     "rate_limit",
     "run_async",
-    "unwrap",
 ]
 
 P = ParamSpec("P")
@@ -130,15 +130,6 @@ def handle_errors(function: Callable[P, T]) -> Callable[P, T]:
             raise
 
     return wrapper
-
-
-def unwrap(error: BaseException) -> BaseException:
-    """The one error inside (nested) exception groups, or ``error`` itself."""
-    while True:
-        inner = getattr(error, "exceptions", None)
-        if not (isinstance(inner, tuple) and len(inner) == 1):
-            return error
-        error = inner[0]
 
 
 def _describe(error: BaseException) -> str:
