@@ -37,13 +37,14 @@ import asyncio
 import contextvars
 import enum
 import logging
-import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import anyio
 import anyio.lowlevel
 import httpx
+
+from ._concurrency import running_trio
 
 __all__ = ["Exchange", "ExchangeAborted", "Phase"]
 
@@ -97,20 +98,9 @@ class ExchangeAborted(Exception):
         self.may_have_reached_provider = may_have_reached_provider
 
 
-def _running_trio() -> bool:
-    trio = sys.modules.get("trio")
-    if trio is None:
-        return False
-    try:
-        trio.lowlevel.current_task()
-    except RuntimeError:
-        return False
-    return True
-
-
 def _spawn(function: Callable[[], Awaitable[None]]) -> None:
     """Start ``function`` in a task of its own, outside the caller's cancel scopes."""
-    if _running_trio():
+    if running_trio():
         import trio
 
         trio.lowlevel.spawn_system_task(

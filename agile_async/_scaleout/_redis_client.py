@@ -13,7 +13,6 @@ coredis is built on AnyIO and runs on both.
 from __future__ import annotations
 
 import importlib.util
-import sys
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -23,6 +22,7 @@ import anyio
 import attrs
 import tenacity
 
+from .._concurrency import running_trio
 from .._exceptions import ConfigurationError
 from .._redact import redact_url, redact_urls
 
@@ -71,18 +71,6 @@ class _Registrar(Protocol):
     """What both libraries' async clients offer (the SDK uses nothing else)."""
 
     def register_script(self, script: str, /) -> Callable[..., Awaitable[Any]]: ...
-
-
-def running_trio() -> bool:
-    """Whether the current thread runs trio (trio is never imported to find out)."""
-    trio = sys.modules.get("trio")
-    if trio is None:
-        return False
-    try:
-        trio.lowlevel.current_task()
-    except RuntimeError:
-        return False
-    return True
 
 
 #: Backoff between tries of a script after a connection blip: 50 ms doubling to 1 s, jittered.
