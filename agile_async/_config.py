@@ -14,8 +14,10 @@ import anyio
 import attrs
 import httpx
 
+from ._exceptions import Problem, ValidationError
 from ._models import SendOptions
 from ._ratelimit import RateLimit
+from ._validation import options_problems
 
 __all__ = [
     "BASE_URLS",
@@ -100,13 +102,19 @@ def _at_least_one(_: object, attribute: attrs.Attribute[int], value: int) -> Non
         raise ValueError(f"{attribute.name} must be an integer >= 1, got {value!r}")
 
 
-def _no_global_id(_: object, attribute: attrs.Attribute[SendOptions], value: SendOptions) -> None:
-    if not isinstance(value, SendOptions):
-        raise TypeError(f"{attribute.name} must be SendOptions, not {type(value).__name__}")
-    if value.global_id is not None:
-        raise ValueError(
-            "options.global_id must be None: the batcher gives every request its own globalId"
+def _batch_options(_: object, attribute: attrs.Attribute[SendOptions], value: SendOptions) -> None:
+    """The batcher trusts its settings' options for every message, so they are judged here,
+    once, by the same rules as a send's (and ``global_id`` must be left to the batcher)."""
+    problems = options_problems(value)
+    if isinstance(value, SendOptions) and value.global_id is not None:
+        problems.append(
+            Problem(
+                "options.global_id",
+                "must be None: the batcher gives every request its own globalId",
+            )
         )
+    if problems:
+        raise ValidationError(problems=problems)
 
 
 @attrs.frozen(kw_only=True)
@@ -136,5 +144,5 @@ class BatchSettings:
     max_in_flight: int = attrs.field(default=4, validator=_at_least_one)
     queue_capacity: int = attrs.field(default=10_000, validator=_at_least_one)
     rate_limit: RateLimit | None = None
-    options: SendOptions = attrs.field(factory=SendOptions, validator=_no_global_id)
+    options: SendOptions = attrs.field(factory=SendOptions, validator=_batch_options)
     credit_threshold: Decimal | None = None
