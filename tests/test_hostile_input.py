@@ -8,7 +8,7 @@ happened to share it.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
@@ -21,6 +21,8 @@ from agile_async import (
     AgileClient,
     BatchSettings,
     Message,
+    RateLimit,
+    RetryPolicy,
     SendOptions,
     TicketState,
     ValidationError,
@@ -150,6 +152,42 @@ def test_the_accepted_forms_still_work() -> None:
     assert Message(**GOOD, ids="a-1").ids == ("a-1",)
     assert Message(**GOOD, ids=(f"x{i}" for i in range(1))).ids == ("x0",)
     assert Message(**{**GOOD, "body": "Caffè ☕ 👍🏽"}).body == "Caffè ☕ 👍🏽"
+
+
+@pytest.mark.parametrize(
+    ("build", "field"),
+    [
+        (lambda: BatchSettings(max_latency="0.1"), "max_latency"),  # type: ignore[arg-type]
+        (lambda: BatchSettings(max_latency=float("nan")), "max_latency"),
+        (lambda: BatchSettings(max_messages=2.5), "max_messages"),  # type: ignore[arg-type]
+        (lambda: BatchSettings(queue_capacity=True), "queue_capacity"),
+        (lambda: BatchSettings(rate_limit=50), "rate_limit"),  # type: ignore[arg-type]
+        (lambda: BatchSettings(credit_threshold=0.5), "credit_threshold"),  # type: ignore[arg-type]
+        (lambda: BatchSettings(credit_threshold="lots"), "credit_threshold"),
+        (lambda: BatchSettings(options=None), "options"),  # type: ignore[arg-type]
+        (lambda: RetryPolicy(attempts="3"), "attempts"),  # type: ignore[arg-type]
+        (lambda: RetryPolicy(deadline=float("nan")), "deadline"),
+        (lambda: RetryPolicy(retry_ambiguous="no"), "retry_ambiguous"),  # type: ignore[arg-type]
+        (lambda: RateLimit(rate="50"), "rate"),  # type: ignore[arg-type]
+        (lambda: RateLimit(rate=10**400), None),  # a huge int is a number, not an OverflowError
+        (lambda: RateLimit(rate=50, burst="100"), "burst"),  # type: ignore[arg-type]
+        (lambda: RateLimit(rate=50, per="sms"), "per"),  # type: ignore[arg-type]
+    ],
+)
+def test_settings_of_wrong_types_are_refused_naming_the_field(
+    build: Callable[[], object], field: str | None
+) -> None:
+    """Not a ``TypeError`` from ``"0.1" < 0``, nor a NaN that every comparison lets through."""
+    if field is None:
+        build()
+        return
+    with pytest.raises(ValidationError) as caught:
+        build()
+    assert [problem.field for problem in caught.value.problems] == [field]
+
+
+def test_an_amount_may_be_given_as_text() -> None:
+    assert BatchSettings(credit_threshold="0.75").credit_threshold == Decimal("0.75")
 
 
 @pytest.mark.parametrize("value", [2**70, 2**31, 0, -1])
