@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from agile_async import ValidationError
 from agile_async._cli._app import cli
 from agile_async.campaigns import BodyTemplate, Campaign, TemplateError
 from agile_async.testing import FakeAgileServer
@@ -182,3 +183,29 @@ async def test_the_python_api_records_hostile_rows_too(tmp_path: Path) -> None:
     good = sum(reason is None for _, reason in JSONL_ROWS)
     assert (outcome.counts.accepted, outcome.counts.failed) == (good, len(JSONL_ROWS) - good)
     assert len(fake.accepted) == good
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"body": None}, "body"),
+        ({"body": b"Hi"}, "body"),
+        ({"sender": None}, "sender"),
+        ({"source": None}, "source"),
+        ({"options": "simulation"}, "options"),
+        ({"defaults": {"rate": object()}}, "defaults"),
+        ({"defaults": 5}, "defaults"),
+    ],
+)
+async def test_campaign_create_names_the_argument_of_the_wrong_type(
+    tmp_path: Path, changes: dict[str, Any], field: str
+) -> None:
+    """Refused before anything is read or created, like every other bad definition."""
+    source = tmp_path / "r.jsonl"
+    source.write_bytes(jsonl(b'{"destination": "+393471000001"}'))
+    arguments: dict[str, Any] = {"source": source, "body": "Hi", "sender": "Shop", **changes}
+    with pytest.raises(ValidationError) as caught:
+        await Campaign.create(tmp_path / "j", arguments.pop("source"), **arguments)
+    assert [problem.field for problem in caught.value.problems] == [field]
+    assert not (tmp_path / "j").exists()

@@ -72,7 +72,9 @@ class BodyTemplate:
 
     def __init__(self, template: str) -> None:
         if not isinstance(template, str):
-            raise TypeError(f"the body template must be a str, not {type(template).__name__}")
+            raise ValidationError.single(
+                "template", f"must be a string, not {type(template).__name__}"
+            )
         problem = text_problem(template)
         if problem is not None:
             raise TemplateError(f"the body template {problem}")
