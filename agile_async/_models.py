@@ -96,8 +96,13 @@ class Message:
         ids: one id per destination, used to match delivery reports. When omitted, the SDK
             generates unique ids and returns them in the result.
         hex_body: ``body`` is hex-encoded binary data.
-        udh_data: a User Data Header, hex-encoded.
+        udh_data: a User Data Header, hex-encoded (for raw octets, pass ``data.hex()``).
         scheduling: when to deliver; must be timezone-aware.
+
+    Raises:
+        ValidationError: a field has the wrong type, or a string is not encodable text (a
+            lone surrogate); every such field is named (``message.destinations[1]``). The
+            provider's rules (number format, lengths) are checked when the message is sent.
     """
 
     destinations: tuple[str, ...] = attrs.field(converter=_strings)
@@ -160,6 +165,11 @@ class SendOptions:
         enable_unicode: texts outside the GSM 03.38 alphabet are sent as UCS-2.
         enable_delivery: the provider posts delivery reports to the account's webhook.
         simulation: the provider validates and answers without sending anything.
+
+    Raises:
+        ValidationError: a field has the wrong type (``max_id_len="64"``,
+            ``enable_unicode=1``) or ``global_id`` is not encodable text. Values
+            (``max_id_len`` from 1 to 2**31-1, ``global_id``'s length) are checked on use.
     """
 
     global_id: str | None = None
