@@ -287,28 +287,29 @@ class RecordReader:
         seq = 0
         while True:
             try:
-                values = next(self._reader)
-            except StopIteration:
+                for values in self._reader:
+                    if not values:  # a blank line
+                        continue
+                    seq += 1
+                    if len(values) != width:
+                        yield _record(
+                            seq,
+                            values[destination] if destination < len(values) else "",
+                            None,
+                            {},
+                            f"the row has {len(values)} fields, the header has {width}",
+                        )
+                        continue
+                    message_id = values[id_column].strip() if id_column is not None else None
+                    variables = dict(zip(columns, values, strict=True))
+                    if _plain("".join(values)):
+                        yield InputRecord(seq, values[destination], message_id or None, variables)
+                    else:
+                        yield _record(seq, values[destination], message_id or None, variables)
                 return
-            except csv.Error as error:  # a field over the csv module's limit, say
-                seq += 1
+            except csv.Error as error:  # a field over the csv module's limit, say: the
+                seq += 1  # reader goes on with the next line
                 yield _record(seq, "", None, {}, f"the row is not readable as CSV: {error}")
-                continue
-            if not values:  # a blank line
-                continue
-            seq += 1
-            if len(values) != width:
-                yield _record(
-                    seq,
-                    values[destination] if destination < len(values) else "",
-                    None,
-                    {},
-                    f"the row has {len(values)} fields, the header has {width}",
-                )
-                continue
-            message_id = values[id_column].strip() if id_column is not None else None
-            variables = dict(zip(columns, values, strict=True))
-            yield _record(seq, values[destination], message_id or None, variables)
 
     # -- JSON lines ----------------------------------------------------------------------
 
@@ -339,6 +340,10 @@ class RecordReader:
                     break
                 variables[key] = text
             raw_id = variables.get("id", "").strip()
+            if problem is None and "\\u" not in line:
+                # Valid UTF-8 without \u escapes cannot decode to a surrogate or a NUL.
+                yield InputRecord(seq, variables.get("destination", ""), raw_id or None, variables)
+                continue
             # The line is UTF-8, so a surrogate here came from a "\ud800" escape.
             yield _record(
                 seq,
@@ -361,6 +366,12 @@ def _not_utf8(text: str) -> str | None:
         return problem
     byte = ord(text[index]) - 0xDC00
     return f"is not UTF-8 text (byte 0x{byte:02X} at character {index}): save the file as UTF-8"
+
+
+def _plain(text: str) -> bool:
+    """The common case, checked on a record's text at once: nothing for :func:`_record` to
+    explain (no NUL, encodable)."""
+    return "\x00" not in text and (text.isascii() or text_problem(text) is None)
 
 
 def _nul(value: str) -> str | None:
