@@ -25,6 +25,7 @@ import attrs
 from . import _limits
 from ._exceptions import Problem, ValidationError
 from ._models import Message, SendOptions
+from ._serde import format_provider_datetime
 from .segments import body_problems
 
 __all__ = [
@@ -116,6 +117,10 @@ def _check_aware(value: object) -> str | None:
         return f"must be a datetime, not {type(value).__name__}"
     if value.tzinfo is None or value.utcoffset() is None:
         return "must be timezone-aware (a naive datetime's moment is ambiguous)"
+    try:
+        format_provider_datetime(value)
+    except OverflowError:  # an offset in seconds, at the edge of the calendar
+        return f"{value.isoformat()} cannot be written in the provider's format"
     return None
 
 

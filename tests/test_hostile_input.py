@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -27,6 +28,7 @@ from agile_async import (
     TicketState,
     ValidationError,
 )
+from agile_async._validation import IdGenerator, prepare_request
 from agile_async.testing import FakeAgileServer
 
 pytestmark = pytest.mark.anyio
@@ -299,6 +301,35 @@ async def test_a_surrogate_cannot_fail_the_messages_sharing_its_request(
     assert [len(request["messages"]) for request in sends(fake)] == [5]
 
 
+@pytest.mark.parametrize(
+    "scheduling",
+    [
+        datetime(2030, 1, 1, 9, tzinfo=ZoneInfo("Europe/Rome")),
+        datetime(1890, 1, 1, 9, tzinfo=ZoneInfo("Europe/Rome")),  # LMT: +00:49:56
+        datetime(999, 12, 31, 23, 59, tzinfo=timezone.utc),  # strftime("%Y") gives "999"
+    ],
+)
+async def test_any_aware_moment_is_written_in_the_provider_s_format(
+    client: AgileClient, fake: FakeAgileServer, scheduling: datetime
+) -> None:
+    """The fake provider refused these (code 4): in a Batcher, with every message sharing
+    the request. Offsets in seconds are written as the same moment in UTC."""
+    async with client.batcher() as batcher:
+        tickets = [
+            await batcher.submit(Message(**GOOD, scheduling=scheduling)),
+            await batcher.submit(Message(**{**GOOD, "body": "Unscheduled"})),
+        ]
+    assert [ticket.state for ticket in tickets] == [TicketState.ACCEPTED] * 2
+    sent = sends(fake)[0]["messages"][0]["scheduling"]
+    assert datetime.strptime(sent, "%Y-%m-%d %H:%M:%S.%f%z") == scheduling
+
+
+def test_a_moment_past_the_calendar_s_edge_is_refused() -> None:
+    moment = datetime(1, 1, 1, tzinfo=timezone(timedelta(seconds=30)))
+    with pytest.raises(ValidationError, match=r"messages\[0\]\.scheduling: .* cannot be written"):
+        prepare_request([Message(**GOOD, scheduling=moment)], SendOptions(), IdGenerator())
+
+
 # -- the property: anything in, a named ValidationError or success out -------------------
 
 #: Text with everything hypothesis avoids by default: lone surrogates, NUL, controls.
@@ -318,9 +349,8 @@ anything = st.recursive(
 )
 destination = st.integers(min_value=10**9, max_value=10**12).map(lambda n: f"+39{n}")
 destinations = destination | st.lists(destination, min_size=1, max_size=3, unique=True)
-aware = st.datetimes(
-    min_value=datetime(2031, 1, 1), max_value=datetime(2040, 1, 1), timezones=st.just(timezone.utc)
-)
+#: Any moment in any zone: historical offsets in seconds (LMT) and years before 1000 too.
+aware = st.datetimes(timezones=st.timezones())
 #: Plausible values of every field (some still invalid: the provider's rules are not types).
 GOOD_MESSAGE = {
     "destinations": destinations,
