@@ -88,7 +88,12 @@ JSONL_ROWS: list[tuple[bytes, str | None]] = [
     (b'["+393471000015", "Ivy"]', "InputError: the line is not a JSON object"),
     (b'"+393471000016"', "InputError: the line is not a JSON object"),
     (b"null", "InputError: the line is not a JSON object"),
-    (b'{"destination": "+393471000018", "name": "Jo", "vip": true, "n": 1.5}', None),
+    (b'{"destination": "+393471000018", "name": "raw\x00NUL"}', "InputError: the line is not JSON"),
+    (
+        b'{"destination": "+393471000019", "name": "\xed\xa0\x80"}',
+        "the line is not UTF-8 text (byte 0xED at character 42)",
+    ),
+    (b'{"destination": "+393471000020", "name": "Jo", "vip": true, "n": 1.5}', None),
 ]
 
 
