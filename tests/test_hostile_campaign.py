@@ -13,12 +13,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agile_async import ValidationError
 from agile_async._cli._app import cli
-from agile_async.campaigns import BodyTemplate, Campaign, TemplateError
+from agile_async.campaigns import BodyTemplate, Campaign, RowState, TemplateError
 from agile_async.testing import FakeAgileServer
 
 pytest.importorskip("uvicorn")  # the sandbox is served over TLS (the server extra)
@@ -214,3 +217,54 @@ async def test_campaign_create_names_the_argument_of_the_wrong_type(
         await Campaign.create(tmp_path / "j", arguments.pop("source"), **arguments)
     assert [problem.field for problem in caught.value.problems] == [field]
     assert not (tmp_path / "j").exists()
+
+
+#: Lines as a hostile file has them: any bytes, JSON with escapes, numbers, nesting.
+json_text = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**80), max_value=2**80)
+    | st.floats()
+    | st.text(st.characters(exclude_categories=()), max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
+    max_leaves=6,
+)
+rows = st.fixed_dictionaries(
+    {"destination": st.sampled_from(["+393471000001", "393471000002"]) | json_text},
+    optional={"name": json_text, "id": json_text},
+)
+lines = (
+    rows.map(lambda row: json.dumps(row).encode())
+    | json_text.map(lambda value: json.dumps(value).encode())
+    | st.binary(max_size=40).filter(lambda line: b"\n" not in line and b"\r" not in line)
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(lines, min_size=1, max_size=8), st.sampled_from(["csv", "jsonl"]))
+def test_any_file_loads_every_row_as_sendable_or_failed(
+    tmp_path_factory: pytest.TempPathFactory, content: list[bytes], format: str
+) -> None:
+    """Whatever the bytes, loading never raises: every row is recorded, pending or failed
+    with a reason (a CSV file gets a header first, so it is a campaign at all)."""
+    folder = tmp_path_factory.mktemp("hostile")
+    source = folder / f"r.{format}"
+    header = [b"destination,name,id"] if format == "csv" else []
+    source.write_bytes(b"\n".join([*header, *content]) + b"\n")
+
+    async def load() -> tuple[int, int, int]:
+        async with await Campaign.create(
+            folder / "j", source, body="Hi", sender="Shop"
+        ) as campaign:
+            await campaign.load()
+            counts = await campaign.counts()
+            async for chunk in campaign.rows():
+                for row in chunk:
+                    assert (row.failure is None) == (row.state is RowState.PENDING), row
+                    if row.failure is not None:
+                        assert row.failure.message, row
+            return counts.total, counts.pending, counts.failed
+
+    total, pending, failed = anyio.run(load)
+    assert total == pending + failed
+    assert total >= 1 or all(not line.strip() for line in content)

@@ -390,12 +390,12 @@ def kwargs(
 def build(message: dict[str, Any], options: dict[str, Any] | None) -> tuple[Any, Any]:
     """The message and options, or ``None`` for one whose constructor refused (checked)."""
     built: list[Any] = []
-    for cls, kwargs in ((Message, message), (SendOptions, options)):
-        if kwargs is None:
+    for cls, arguments in ((Message, message), (SendOptions, options)):
+        if arguments is None:
             built.append(None)
             continue
         try:
-            built.append(cls(**kwargs))
+            built.append(cls(**arguments))
         except ValidationError as error:
             fields(error)
             built.append(None)
