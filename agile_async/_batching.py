@@ -370,7 +370,7 @@ class Batcher(anyio.AsyncContextManagerMixin):
     def _check_options(self, options: SendOptions | None) -> SendOptions:
         if options is None:
             return self.settings.options
-        if options not in self._valid_options:
+        if not isinstance(options, SendOptions) or options not in self._valid_options:
             problems = options_problems(options)
             if isinstance(options, SendOptions) and options.global_id is not None:
                 problems.append(

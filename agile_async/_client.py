@@ -44,7 +44,7 @@ from ._redact import redact_url, redact_urls
 from ._responses import parse_body, raise_for_response, translate_transport_error
 from ._retry import call_with_retries
 from ._serde import CreditResponse, SendResponse, converter, dumps
-from ._validation import IdGenerator, prepare_request
+from ._validation import IdGenerator, as_messages, prepare_request
 from ._version import __version__
 from .segments import CostEstimate, PriceList, estimate_cost
 
@@ -361,7 +361,7 @@ class AgileClient:
             ClientClosedError: the client has been closed.
         """
         self._ensure_open()
-        batch = (messages,) if isinstance(messages, Message) else tuple(messages)
+        batch = as_messages(messages)
         prepared, request_options = prepare_request(
             batch, options if options is not None else self.options, self._ids
         )

@@ -326,7 +326,7 @@ async def test_invalid_messages_are_refused_at_submit(client: AgileClient) -> No
 
 
 def test_a_global_id_in_batch_options_is_refused() -> None:
-    with pytest.raises(ValueError, match="global_id must be None"):
+    with pytest.raises(ValueError, match="global_id: must be None"):
         aa.BatchSettings(options=SendOptions(global_id="fixed"))
 
 

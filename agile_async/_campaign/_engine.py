@@ -149,8 +149,8 @@ class Campaign:
         """
         silence = _silence(resend_unknown, silent_for)
         options = options if options is not None else SendOptions()
+        check_definition(sender, options, body=body, source=source, defaults=defaults)
         template = BodyTemplate(body)
-        check_definition(sender, options)
         path, kind, digest, size = await anyio.to_thread.run_sync(
             inspect_source, source, format, template
         )

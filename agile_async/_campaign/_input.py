@@ -6,7 +6,11 @@ that it read the very file whose SHA-256 the journal recorded.
 
 Every record becomes a :class:`~._journal.LoadedRow`: ready to send, or refused with the
 reason (a bad destination, a template variable missing, a body that cannot be sent). A bad
-row never stops a campaign; it is reported.
+row never stops a campaign; it is reported. That holds for rows that are not text at all:
+the file is decoded with ``surrogateescape``, so invalid UTF-8 bytes, like a JSON
+``"\ud800"`` escape, reach :func:`_record` as lone surrogates, and there every value of a
+record is checked once (:func:`~agile_async._text.text_problem`, NUL characters) before
+anything of it is rendered, counted or written to the journal.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import io
 import json
 import re
 import string
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO
 
@@ -26,6 +30,7 @@ import attrs
 
 from .._exceptions import ValidationError
 from .._models import SendOptions
+from .._text import printable, text_problem
 from .._validation import check_destination
 from ..segments import MAX_PARTS, body_problems, count_segments
 from ._journal import CampaignError, Failure, InputFormat, LoadedRow
@@ -67,7 +72,12 @@ class BodyTemplate:
 
     def __init__(self, template: str) -> None:
         if not isinstance(template, str):
-            raise TypeError(f"the body template must be a str, not {type(template).__name__}")
+            raise ValidationError.single(
+                "template", f"must be a string, not {type(template).__name__}"
+            )
+        problem = text_problem(template)
+        if problem is not None:
+            raise TemplateError(f"the body template {problem}")
         self.template = template
         self.fields: tuple[str, ...] = _fields(template)
 
@@ -189,16 +199,21 @@ class RecordReader:
     the same keys. Blank JSONL lines are skipped; records are numbered from 1.
 
     Raises:
-        CampaignError: the file cannot be read as the format says (no header, no
-            ``destination`` column, duplicate columns, not UTF-8).
+        CampaignError: the file cannot be a campaign (no header, no ``destination`` column,
+            duplicate columns, a header that is not UTF-8 text). A bad record is not an
+            error: it is yielded with its ``problem``.
     """
 
     def __init__(self, path: Path, format: InputFormat) -> None:
         self.path = path
         self.format = format
         self._hashing = _HashingReader(open(path, "rb"))  # noqa: SIM115 - closed in close()
+        # Undecodable bytes become lone surrogates, refused row by row in _record().
         self._text: IO[str] = io.TextIOWrapper(
-            io.BufferedReader(self._hashing, _READ_BLOCK), encoding="utf-8-sig", newline=""
+            io.BufferedReader(self._hashing, _READ_BLOCK),
+            encoding="utf-8-sig",
+            errors="surrogateescape",
+            newline="",
         )
         self.columns: tuple[str, ...] = ()
         self._exhausted = False
@@ -222,10 +237,6 @@ class RecordReader:
         except StopIteration:
             self._exhausted = True
             raise
-        except UnicodeDecodeError as error:
-            raise CampaignError(f"{self.path} is not UTF-8 text: {error}") from None
-        except csv.Error as error:
-            raise CampaignError(f"{self.path} is not readable as CSV: {error}") from None
 
     @property
     def bytes_read(self) -> int:
@@ -248,9 +259,15 @@ class RecordReader:
             header = next(self._reader)
         except StopIteration:
             raise CampaignError(f"{self.path} is empty: a CSV header is needed") from None
-        except (UnicodeDecodeError, csv.Error) as error:
+        except csv.Error as error:
             raise CampaignError(f"{self.path} is not readable as CSV: {error}") from None
         columns = tuple(name.strip() for name in header)
+        for name in columns:
+            problem = _not_utf8(name) or _nul(name)
+            if problem is not None:
+                raise CampaignError(
+                    f"{self.path}: the header's column {printable(name)!r} {problem}"
+                )
         lowered = [name.lower() for name in columns]
         if "destination" not in lowered:
             raise CampaignError(
@@ -268,22 +285,31 @@ class RecordReader:
         width = len(columns)
         destination, id_column = self._destination, self._id
         seq = 0
-        for values in self._reader:
-            if not values:  # a blank line
-                continue
-            seq += 1
-            if len(values) != width:
-                yield InputRecord(
-                    seq,
-                    values[destination] if destination < len(values) else "",
-                    None,
-                    {},
-                    f"the row has {len(values)} fields, the header has {width}",
-                )
-                continue
-            message_id = values[id_column].strip() if id_column is not None else None
-            variables = dict(zip(columns, values, strict=True))
-            yield InputRecord(seq, values[destination], message_id or None, variables)
+        while True:
+            try:
+                for values in self._reader:
+                    if not values:  # a blank line
+                        continue
+                    seq += 1
+                    if len(values) != width:
+                        yield _record(
+                            seq,
+                            values[destination] if destination < len(values) else "",
+                            None,
+                            {},
+                            f"the row has {len(values)} fields, the header has {width}",
+                        )
+                        continue
+                    message_id = values[id_column].strip() if id_column is not None else None
+                    variables = dict(zip(columns, values, strict=True))
+                    if _plain("".join(values)):
+                        yield InputRecord(seq, values[destination], message_id or None, variables)
+                    else:
+                        yield _record(seq, values[destination], message_id or None, variables)
+                return
+            except csv.Error as error:  # a field over the csv module's limit, say: the
+                seq += 1  # reader goes on with the next line
+                yield _record(seq, "", None, {}, f"the row is not readable as CSV: {error}")
 
     # -- JSON lines ----------------------------------------------------------------------
 
@@ -293,26 +319,96 @@ class RecordReader:
             if not line.strip():
                 continue
             seq += 1
+            undecodable = _not_utf8(line)
+            if undecodable is not None:
+                yield _record(seq, "", None, {}, f"the line {undecodable}")
+                continue
             try:
                 value = json.loads(line)
-            except ValueError as error:
-                yield InputRecord(seq, "", None, {}, f"the line is not JSON: {error}")
+            except (ValueError, RecursionError) as error:  # too deep a nesting is no JSON row
+                yield _record(seq, "", None, {}, f"the line is not JSON: {error}")
                 continue
             if not isinstance(value, dict):
-                yield InputRecord(seq, "", None, {}, "the line is not a JSON object")
+                yield _record(seq, "", None, {}, "the line is not a JSON object")
                 continue
             variables: dict[str, str] = {}
             problem = None
             for key, item in value.items():
                 text = _scalar_text(item)
                 if text is None:
-                    problem = f"{key!r} must be a string, number, boolean or null"
+                    problem = f"{printable(key)!r} must be a string, number, boolean or null"
                     break
                 variables[key] = text
             raw_id = variables.get("id", "").strip()
-            yield InputRecord(
-                seq, variables.get("destination", ""), raw_id or None, variables, problem
+            if problem is None and "\\u" not in line:
+                # Valid UTF-8 without \u escapes cannot decode to a surrogate or a NUL.
+                yield InputRecord(seq, variables.get("destination", ""), raw_id or None, variables)
+                continue
+            # The line is UTF-8, so a surrogate here came from a "\ud800" escape.
+            yield _record(
+                seq,
+                variables.get("destination", ""),
+                raw_id or None,
+                variables,
+                problem,
+                check=text_problem,
             )
+
+
+def _not_utf8(text: str) -> str | None:
+    """For text read from the file: where its first undecodable byte is. Decoding with
+    ``surrogateescape`` turns byte ``0xNN`` (always >= 0x80) into ``U+DCNN``."""
+    problem = text_problem(text)
+    if problem is None:
+        return None
+    index = next((i for i, char in enumerate(text) if "\udc80" <= char <= "\udcff"), None)
+    if index is None:  # pragma: no cover - decoding makes no other surrogate
+        return problem
+    byte = ord(text[index]) - 0xDC00
+    return f"is not UTF-8 text (byte 0x{byte:02X} at character {index}): save the file as UTF-8"
+
+
+def _plain(text: str) -> bool:
+    """The common case, checked on a record's text at once: nothing for :func:`_record` to
+    explain (no NUL, encodable)."""
+    return "\x00" not in text and (text.isascii() or text_problem(text) is None)
+
+
+def _nul(value: str) -> str | None:
+    return "holds a NUL character (is the file binary, or UTF-16?)" if "\x00" in value else None
+
+
+def _record(
+    seq: int,
+    destination: str,
+    message_id: str | None,
+    variables: dict[str, str],
+    problem: str | None = None,
+    *,
+    check: Callable[[str], str | None] = _not_utf8,
+) -> InputRecord:
+    """The one place a record is made: every name and value it holds is checked to be text
+    first (``check``: encodable; and no NUL). A record with a problem keeps only what
+    identifies it, made printable, so the journal can store it and the report show it."""
+    if problem is None:
+        for name, value in variables.items():
+            for text in (name, value):
+                problem = check(text) or _nul(text)
+                if problem is not None:
+                    where = "a column name" if text is name else f"{printable(name)!r}"
+                    problem = f"{where} {problem}"
+                    break
+            if problem is not None:
+                break
+    if problem is None:
+        return InputRecord(seq, destination, message_id, variables)
+    return InputRecord(
+        seq,
+        printable(destination),
+        None if message_id is None else printable(message_id),
+        {},
+        problem,
+    )
 
 
 def _scalar_text(value: object) -> str | None:

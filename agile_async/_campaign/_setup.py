@@ -6,6 +6,7 @@ are all checked before the journal is created.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from collections.abc import Mapping
@@ -34,14 +35,31 @@ __all__ = [
 ]
 
 
-def check_definition(sender: str, options: SendOptions) -> None:
-    """Refuse a sender or options the provider would refuse, naming every problem."""
+def check_definition(
+    sender: str,
+    options: SendOptions,
+    *,
+    body: object = "",
+    source: object = "",
+    defaults: object = None,
+) -> None:
+    """Refuse a sender or options the provider would refuse, and arguments of the wrong
+    type, naming every problem (before anything is read or created)."""
     problems = options_problems(options)
     if isinstance(options, SendOptions) and options.global_id is not None:
         problems.append(Problem("options.global_id", "must be None: every request gets its own"))
     sender_problem = _check_sender(sender)
     if sender_problem is not None:
         problems.append(Problem("sender", sender_problem))
+    if not isinstance(body, str):
+        problems.append(Problem("body", f"must be a string, not {type(body).__name__}"))
+    if not isinstance(source, (str, os.PathLike)):
+        problems.append(Problem("source", f"must be a path, not {type(source).__name__}"))
+    if defaults is not None:
+        try:  # the journal records them as JSON
+            json.dumps(dict(defaults))  # type: ignore[call-overload]
+        except (TypeError, ValueError) as error:
+            problems.append(Problem("defaults", f"must be a mapping of JSON values ({error})"))
     if problems:
         raise ValidationError(problems=problems)
 
