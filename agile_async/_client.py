@@ -44,6 +44,7 @@ from ._redact import redact_url, redact_urls
 from ._responses import parse_body, raise_for_response, translate_transport_error
 from ._retry import call_with_retries
 from ._serde import CreditResponse, SendResponse, converter, dumps
+from ._text import text_problem
 from ._validation import IdGenerator, as_messages, prepare_request
 from ._version import __version__
 from .segments import CostEstimate, PriceList, estimate_cost
@@ -97,6 +98,7 @@ class _Credentials:
     __slots__ = ("_headers", "mode")
 
     def __init__(self, *, api_key: str | None, username: str | None, password: str | None):
+        _check_secret_text(api_key=api_key, username=username, password=password)
         if api_key is not None:
             self.mode = "api_key"
             self._headers = {"X-Api-Key": api_key}
@@ -118,6 +120,33 @@ class _Credentials:
 
     def __repr__(self) -> str:
         return f"<credentials {self.mode}: ***>"
+
+
+def _check_secret_text(**values: str | None) -> None:
+    """Refuse credentials no request could carry, naming the field (never the value).
+
+    An API key travels as a header value: printable ASCII. Basic credentials are UTF-8
+    inside base64: any text that encodes (no lone surrogate), no control characters, and
+    no ``:`` in the user name (Basic splits there).
+    """
+    for field, value in values.items():
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise ConfigurationError(f"{field} must be a string, not {type(value).__name__}")
+        if field == "api_key":
+            if not (value.isascii() and value.isprintable()):
+                raise ConfigurationError(
+                    "api_key must be printable ASCII (it is sent as a header): check for "
+                    "stray characters, such as a newline pasted with it"
+                )
+            continue
+        if not value.isprintable() or text_problem(value) is not None:
+            raise ConfigurationError(
+                f"{field} has a control character or a lone surrogate: it cannot be sent"
+            )
+        if field == "username" and ":" in value:
+            raise ConfigurationError("username must not contain ':' (Basic auth splits there)")
 
 
 def _basic(username: str, password: str) -> str:
