@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -139,7 +140,11 @@ def test_a_csv_campaign_with_hostile_rows_sends_the_good_ones(tmp_path: Path) ->
     source.write_bytes(b"\n".join(lines) + b"\n")
     reasons = {
         2: "InputError: 'name' is not UTF-8 text (byte 0xE8 at character 2): save the file",
-        3: "InputError: 'name' holds a NUL character",
+        3: (
+            "InputError: 'name' holds a NUL character"
+            if sys.version_info >= (3, 11)  # Python 3.10's csv module refuses the line itself
+            else "InputError: the row is not readable as CSV: line contains NUL"
+        ),
         4: "InputError: 'destination' is not UTF-8 text (byte 0xFF at character 0)",
         5: "InputError: 'id' is not UTF-8 text (byte 0xC3 at character 3)",
         6: "InputError: the row has 1 fields, the header has 3",
