@@ -8,7 +8,11 @@ callback raw dicts, the ``AttributeError`` only showed in ``fake.delivery_log``,
 from __future__ import annotations
 
 import logging
+import re
+import socket
+import textwrap
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -247,3 +251,32 @@ async def test_a_report_lost_on_the_tls_thread_is_raised_by_the_next_flush(
         with pytest.raises(DeliveryCallbackError) as caught:
             await fake.flush_reports()
     assert isinstance(caught.value.__cause__, KeyError)
+
+
+# -- the README's example ---------------------------------------------------------------------
+
+
+def readme_block(name: str) -> str:
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    [block] = re.findall(rf"<!-- readme-test: {name} -->\s*```python\n(.*?)```", text, re.S)
+    return str(block)
+
+
+async def test_the_readme_example_with_a_tracker_runs() -> None:
+    """The README block marked ``fake-delivery``, run as written (its webhook URL pointed at a
+    closed loopback port, so nothing outside the test is posted to)."""
+    block = readme_block("fake-delivery")
+    documented = "http://127.0.0.1:8000/agile/reports"
+    assert block.count(documented) == 1
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        block = block.replace(documented, f"http://127.0.0.1:{closed.getsockname()[1]}/hook")
+    source = "async def example():\n" + textwrap.indent(block, "    ") + "    return locals()\n"
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "README.md[fake-delivery]", "exec"), namespace)
+    with anyio.fail_after(GUARD):
+        names = await namespace["example"]()
+    outcome, fake = names["outcome"], names["fake"]
+    assert outcome.status is DeliveryStatus.DELIVERED
+    assert fake.callback_errors == ()
+    assert {a.ok for a in fake.delivery_log if isinstance(a.target, str)} == {False}
