@@ -115,7 +115,8 @@ class TestReading:
         }
         assert found[0].problem is None
         assert found[1].problem is not None
-        assert found[1].problem.startswith("column 2: the line is not JSON")
+        assert found[1].problem.startswith("the line is not JSON: Expecting property name")
+        assert found[1].problem.endswith("(column 2)")
         assert found[2].problem == "the line is not a JSON object"
         assert found[3].problem is None  # a list fails the row only where it is used
         assert found[4].problem == "'destination' must be text or a whole number, not list"

@@ -505,7 +505,7 @@ class RecordReader:
             try:
                 value = json.loads(text)
             except json.JSONDecodeError as error:
-                reason = f"column {error.colno}: the line is not JSON: {error.msg}"
+                reason = f"the line is not JSON: {error.msg} (column {error.colno})"
                 yield _record(seq, line, "", None, {}, reason)
                 continue
             except ValueError as error:  # an integer of 5,000 digits, say
