@@ -110,7 +110,7 @@ def inspect_source(
         if kind == "csv" and missing:
             raise CampaignError(
                 f"the body uses {', '.join('{' + m + '}' for m in missing)} but {path.name} "
-                f"has no such column (columns: {', '.join(reader.columns)})"
+                f"has no such column (line 1, the header: {', '.join(reader.columns)})"
             )
     finally:
         reader.close()
