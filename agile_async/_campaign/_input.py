@@ -450,43 +450,51 @@ class RecordReader:
         destination, id_column = self._destination, self._id
         check = self._check
         seq = 0
+        after = reader.line_num + 1  # where the next record starts
         while True:
-            line = reader.line_num + 1  # where the next record starts
             try:
-                values = next(reader)
-            except StopIteration:
+                for values in reader:
+                    line, after = after, reader.line_num + 1
+                    if not values:  # a blank line
+                        continue
+                    seq += 1
+                    count = len(values)
+                    message_id = (
+                        values[id_column].strip()
+                        if id_column is not None and id_column < count
+                        else ""
+                    )
+                    if count != width:
+                        yield _record(
+                            seq,
+                            line,
+                            values[destination] if destination < count else "",
+                            message_id or None,
+                            {},
+                            f"the row has {count} fields, the header has {width} (separated "
+                            f"by {_delimiter_name(self.delimiter)})",
+                        )
+                        continue
+                    variables = dict(zip(columns, values, strict=True))
+                    if _plain("".join(values)):
+                        yield InputRecord(
+                            seq, values[destination], message_id or None, variables, line=line
+                        )
+                    else:
+                        yield _record(
+                            seq,
+                            line,
+                            values[destination],
+                            message_id or None,
+                            variables,
+                            check=check,
+                        )
                 return
             except csv.Error as error:  # a field over the csv module's limit, say: the
                 seq += 1  # reader goes on with the next line
-                yield _record(seq, line, "", None, {}, f"the row is not readable as CSV: {error}")
-                continue
-            if not values:  # a blank line
-                continue
-            seq += 1
-            count = len(values)
-            message_id = (
-                values[id_column].strip() if id_column is not None and id_column < count else ""
-            )
-            if count != width:
-                yield _record(
-                    seq,
-                    line,
-                    values[destination] if destination < count else "",
-                    message_id or None,
-                    {},
-                    f"the row has {count} fields, the header has {width} (separated by "
-                    f"{_delimiter_name(self.delimiter)})",
-                )
-                continue
-            variables = dict(zip(columns, values, strict=True))
-            if _plain("".join(values)):
-                yield InputRecord(
-                    seq, values[destination], message_id or None, variables, line=line
-                )
-            else:
-                yield _record(
-                    seq, line, values[destination], message_id or None, variables, check=check
-                )
+                problem = f"the row is not readable as CSV: {error}"
+                yield _record(seq, after, "", None, {}, problem)
+                after = reader.line_num + 1
 
     # -- JSON lines ----------------------------------------------------------------------
 
@@ -675,38 +683,28 @@ class RowBuilder:
         seq = record.seq
         destination = record.destination.translate(_SEPARATORS)
         message_id = record.message_id or derived_id(self._campaign_id, seq)
-
-        def refused(kind: str, message: str) -> LoadedRow:
-            if record.line:
-                message = f"line {record.line}: {message}"
-            return LoadedRow(
-                seq=seq,
-                message_id=message_id,
-                destination=destination,
-                body=None,
-                failure=Failure(kind, message),
-                line=record.line or None,
-            )
-
         if record.problem is not None:
-            return refused("InputError", record.problem)
+            return _refused(record, message_id, destination, "InputError", record.problem)
         problem = check_destination(destination)
         if problem is not None:
-            return refused("ValidationError", problem)
+            return _refused(record, message_id, destination, "ValidationError", problem)
         if len(message_id) > self._max_id_len or _WHITESPACE.search(message_id):
-            return refused(
+            return _refused(
+                record,
+                message_id,
+                destination,
                 "ValidationError",
                 f"id {message_id!r} must be at most {self._max_id_len} characters, no spaces",
             )
         try:
             body = self._template.render(record.variables)
         except TemplateError as error:
-            return refused("TemplateError", str(error))
+            return _refused(record, message_id, destination, "TemplateError", str(error))
         if not body:
-            return refused("TemplateError", "the body is empty")
+            return _refused(record, message_id, destination, "TemplateError", "the body is empty")
         encoding, parts, problem = _count(body, self._unicode, self._concatenated)
         if problem is not None:
-            return refused("ValidationError", problem)
+            return _refused(record, message_id, destination, "ValidationError", problem)
         return LoadedRow(
             seq=seq,
             message_id=message_id,
@@ -716,3 +714,19 @@ class RowBuilder:
             encoding=encoding,
             line=record.line or None,
         )
+
+
+def _refused(
+    record: InputRecord, message_id: str, destination: str, kind: str, message: str
+) -> LoadedRow:
+    """A row refused at load: the reason names its file line; it keeps its id."""
+    if record.line:
+        message = f"line {record.line}: {message}"
+    return LoadedRow(
+        seq=record.seq,
+        message_id=message_id,
+        destination=destination,
+        body=None,
+        failure=Failure(kind, message),
+        line=record.line or None,
+    )
