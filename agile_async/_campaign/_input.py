@@ -364,9 +364,10 @@ class RecordReader:
         self.path = path
         self.format = format
         self.encoding = input_encoding(encoding)
+        given = input_delimiter(delimiter)  # checked for JSON lines too, where it is unused
         self.delimiter: str | None = None
         if format == "csv":
-            self.delimiter = input_delimiter(delimiter) or sniff_delimiter(path, self.encoding)
+            self.delimiter = given or sniff_delimiter(path, self.encoding)
         self._check = functools.partial(_undecodable, encoding=self.encoding)
         self._hashing = _HashingReader(open(path, "rb"))  # noqa: SIM115 - closed in close()
         # Undecodable bytes become lone surrogates, refused row by row in _record().

@@ -373,7 +373,9 @@ class Journal(Protocol):
         """Record the next input rows atomically, with ``done`` once the input is exhausted.
 
         A row whose ``message_id`` is already taken is stored as failed, naming the row
-        that has it. Rows at or below :meth:`load_state`'s ``loaded_through`` are ignored,
+        that has it; :meth:`rows` still reports the id it was given (the export shows the
+        input's ids for every row), though delivery reports for it go to the row that has
+        it. Rows at or below :meth:`load_state`'s ``loaded_through`` are ignored,
         so a loader that crashed may simply start over.
         """
 
