@@ -33,7 +33,14 @@ from click.testing import CliRunner, Result
 
 from agile_async import RetryPolicy, ValidationError
 from agile_async._cli._app import cli
-from agile_async.campaigns import BodyTemplate, Campaign, JournalRow, RowState, TemplateError
+from agile_async.campaigns import (
+    BodyTemplate,
+    Campaign,
+    JournalError,
+    JournalRow,
+    RowState,
+    TemplateError,
+)
 from agile_async.testing import FakeAgileServer
 
 pytest_plugins = ("tests._redis_server",)
@@ -467,10 +474,25 @@ async def test_the_same_file_read_another_way_is_another_campaign(tmp_path: Path
         journal, source, body="Hi", sender="Shop", encoding="cp1252", exist_ok=True
     )
     await same.aclose()
-    with pytest.raises(Exception, match="encoding"):
+    with pytest.raises(JournalError) as refused:
         await Campaign.create(
-            journal, source, body="Hi", sender="Shop", encoding="latin-1", exist_ok=True
+            journal, source, body="Hi", sender="Ship", encoding="latin-1", exist_ok=True
         )
+    message = str(refused.value)
+    assert "with another encoding ('cp1252' in the journal, 'iso8859-1' now); another " in message
+    assert "sender ('Shop' in the journal, 'Ship' now): resume it" in message
+    assert "body" not in message
+
+
+@sandbox
+def test_cli_a_second_run_read_another_way_names_the_difference(tmp_path: Path) -> None:
+    source = write_cp1252(tmp_path / "r.csv")
+    result, _ = run(source, "--encoding", "cp1252", "--dry-run", body="Hi {Name}")
+    result = invoke("campaign", "run", str(source), "--sender", "Shop", "--body", "Hi {Name}",
+                    "--sandbox", "--yes", "--encoding", "latin-1", "--delimiter", ";")  # fmt: skip
+    assert result.exit_code == 2
+    output = " ".join(result.output.split())
+    assert "another encoding ('cp1252' in the journal, 'iso8859-1' now)" in output
 
 
 def test_cli_enqueue_takes_the_same_options(tmp_path: Path, redis_url: str) -> None:

@@ -172,14 +172,46 @@ def _identity(d: CampaignDefinition) -> tuple[object, ...]:
     )
 
 
-def another_campaign(journal: object, existing: CampaignDefinition) -> str:
-    """Why a journal cannot take this campaign."""
-    return (
+def another_campaign(
+    journal: object, existing: CampaignDefinition, wanted: CampaignDefinition | None = None
+) -> str:
+    """Why a journal cannot take this campaign: which settings differ from the one it holds
+    (so that a different ``--encoding`` or a changed file is named, not guessed)."""
+    held = (
         f"{journal_name(journal)} already holds campaign {existing.campaign_id} (from "
-        f"{existing.source}, created {existing.created_at:%Y-%m-%d %H:%M} UTC) with another "
-        "input (or encoding, or delimiter), body, sender or options: resume it, or choose "
-        "another journal"
+        f"{existing.source}, created {existing.created_at:%Y-%m-%d %H:%M} UTC)"
     )
+    differences = _differences(existing, wanted) if wanted is not None else []
+    if differences:
+        held += " with another " + "; another ".join(differences)
+    return held + ": resume it, or choose another journal"
+
+
+def _differences(held: CampaignDefinition, wanted: CampaignDefinition) -> list[str]:
+    """What differs, the journal's value first (bodies and files are not quoted whole)."""
+    found = []
+    if held.source_sha256 != wanted.source_sha256:
+        found.append(
+            f"input file content (sha256 {held.source_sha256[:12]}… in the journal, "
+            f"{wanted.source_sha256[:12]}… now)"
+        )
+    for name, a, b in (
+        ("encoding", held.source_encoding, wanted.source_encoding),
+        ("delimiter", held.source_delimiter, wanted.source_delimiter),
+        ("sender", held.sender, wanted.sender),
+    ):
+        if a != b:
+            found.append(f"{name} ({a!r} in the journal, {b!r} now)")
+    if held.body != wanted.body:
+        found.append("body")
+    if held.options != wanted.options:
+        names = [
+            field.name
+            for field in attrs.fields(type(held.options))
+            if getattr(held.options, field.name) != getattr(wanted.options, field.name)
+        ]
+        found.append(f"options ({', '.join(names)})")
+    return found
 
 
 def journal_name(journal: object) -> str:
