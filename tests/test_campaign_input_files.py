@@ -587,3 +587,39 @@ async def test_jsonl_failed_rows_keep_their_ids(tmp_path: Path) -> None:
     assert [rows[seq].state for seq in (1, 2, 3, 4)] == [RowState.FAILED] * 3 + [RowState.ACCEPTED]
     assert [rows[seq].message_id for seq in (1, 2, 3)] == ["j-1", "j-2", "3"]
     assert rows[4].message_id == f"{campaign.definition.campaign_id}-4"  # null: generated
+
+
+@pytest.mark.anyio
+async def test_a_redis_campaign_from_before_encodings_reads_as_it_did(
+    tmp_path: Path, redis: Any, redis_kind: str
+) -> None:
+    """A Redis campaign recorded by the previous version has no encoding or delimiter in
+    its definition: it reads as UTF-8 with commas (as it was read), and a loader started
+    again with the same file continues it."""
+    from agile_async.scaleout import RedisCampaign
+
+    source = tmp_path / "r.csv"
+    source.write_text(f"destination,name\n{destination(1)},Ada\n", encoding="utf-8")
+    name = f"t-{uuid.uuid4().hex[:12]}"
+    journal = RedisCampaign(redis, name)
+    created = await Campaign.create(journal, source, body="Hi {name}", sender="Shop")
+    await created.aclose()
+    meta = journal.keys[0]
+    stored = json.loads(await redis.hget(meta, "def"))
+    assert (stored["source_encoding"], stored["source_delimiter"]) == ("utf-8", ",")
+    del stored["source_encoding"], stored["source_delimiter"]  # as the previous version wrote it
+    old = json.dumps(stored, sort_keys=True)
+    if redis_kind == "coredis":
+        await redis.hset(meta, {"def": old})
+    else:
+        await redis.hset(meta, "def", old)
+    again = RedisCampaign(redis, name)
+    async with await Campaign.create(
+        again, source, body="Hi {name}", sender="Shop", exist_ok=True
+    ) as opened:
+        assert (opened.definition.source_encoding, opened.definition.source_delimiter) == (
+            "utf-8",
+            ",",
+        )
+        state = await opened.load()
+    assert (state.loaded_through, state.done) == (1, True)
