@@ -235,6 +235,23 @@ async def test_excel_unicode_text_utf16_with_tabs(tmp_path: Path) -> None:
     assert campaign.definition.source_delimiter == "\t"
 
 
+@sandbox
+def test_cli_a_utf16_file_read_as_utf8_is_refused_with_the_fix(tmp_path: Path) -> None:
+    """Every row of it would fail: the file is refused at once, naming ``--encoding``."""
+    source = tmp_path / "r.txt"
+    source.write_bytes(f"destination\tname\r\n{destination(1)}\tAda\r\n".encode("utf-16"))
+    result = invoke("campaign", "run", str(source), "--sender", "Shop", "--body", "Hi",
+                    "--sandbox", "--yes")  # fmt: skip
+    assert result.exit_code == 2
+    output = " ".join(result.output.split())
+    assert "starts with a UTF-16 byte order mark" in output
+    assert "(--encoding utf-16)" in output
+    assert not journal_of(source).exists()
+    result, document = run(source, "--encoding", "utf-16", body="Hi {name}")
+    assert result.exit_code == 0, result.output
+    assert document["result"]["campaign"]["accepted"] == 1
+
+
 def hundred_rows_with_one_latin1_byte(path: Path) -> Path:
     """A 100-row UTF-8 file whose line 92 was typed in another program (cp1252 ``ë``)."""
     lines = [b"destination,name"]

@@ -240,6 +240,26 @@ def input_delimiter(delimiter: object) -> str | None:
     return value
 
 
+#: Byte order marks of encodings whose every line would fail if read as another one.
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))  # fmt: skip
+
+
+def _check_byte_order_mark(path: Path, encoding: str) -> None:
+    """Refuse a UTF-16 or UTF-32 file read as something else: not a bad row, but every row
+    (what Excel's "Unicode Text" is), so the file is refused at once with the fix."""
+    if encoding.startswith(("utf-16", "utf-32")):
+        return
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            raise CampaignError(
+                f"{path}, line 1: the file starts with a {name.upper()} byte order mark, so it "
+                f"is {name.upper()} text, not {encoding}: give its encoding (--encoding {name})"
+            )
+
+
 def _reading(encoding: str) -> str:
     """The codec a file is read with: a UTF-8 file may start with a byte order mark."""
     return "utf-8-sig" if encoding == "utf-8" else encoding
@@ -365,6 +385,7 @@ class RecordReader:
         self.format = format
         self.encoding = input_encoding(encoding)
         given = input_delimiter(delimiter)  # checked for JSON lines too, where it is unused
+        _check_byte_order_mark(path, self.encoding)
         self.delimiter: str | None = None
         if format == "csv":
             self.delimiter = given or sniff_delimiter(path, self.encoding)
@@ -595,7 +616,9 @@ def _plain(text: str) -> bool:
 
 
 def _nul(value: str) -> str | None:
-    return "holds a NUL character (is the file binary, or UTF-16?)" if "\x00" in value else None
+    if "\x00" not in value:
+        return None
+    return "holds a NUL character (is the file binary, or UTF-16? then --encoding utf-16)"
 
 
 def _record(
