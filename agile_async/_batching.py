@@ -370,7 +370,7 @@ class Batcher(anyio.AsyncContextManagerMixin):
     def _check_options(self, options: SendOptions | None) -> SendOptions:
         if options is None:
             return self.settings.options
-        if options not in self._valid_options:
+        if not isinstance(options, SendOptions) or options not in self._valid_options:
             problems = options_problems(options)
             if isinstance(options, SendOptions) and options.global_id is not None:
                 problems.append(
@@ -693,24 +693,30 @@ class Batcher(anyio.AsyncContextManagerMixin):
         """One request and its outcome; whatever happens, every ticket leaves resolved."""
         assert self._slots is not None
         try:
-            await self._send_tickets(tickets, paid=True)
+            await self._send_tickets(tickets, paid=True)  # resolves all, when it returns
         except Exception as error:  # a bug of ours: stop, rather than guess on
             log.exception("agile_async batcher: internal error while sending a request")
             self._trip(_stopped_by(error))
+            self._settle_leftovers(tickets)
+        except BaseException:  # cancelled
+            self._settle_leftovers(tickets)
+            raise
         finally:
-            # Nothing is left unresolved, on any path: had the request gone out, it may
-            # have been taken, so the honest outcome is unknown.
-            self._resolve_failed(
-                tickets,
-                OutcomeUnknownError(
-                    "the batcher stopped while this message's request was under way",
-                    ids=[i for t in tickets if not t.done() for i in t.ids],
-                ),
-            )
             self._in_flight -= _messages(tickets)
             self._release_ids(tickets)
             self._slots.release()
             self._after_progress()
+
+    def _settle_leftovers(self, tickets: Sequence[Ticket]) -> None:
+        """Nothing is left unresolved, on any path: had the request gone out, it may have
+        been taken, so the honest outcome is unknown."""
+        leftovers = [t for t in tickets if not t.done()]
+        if leftovers:
+            error = OutcomeUnknownError(
+                "the batcher stopped while this message's request was under way",
+                ids=[i for t in leftovers for i in t.ids],
+            )
+            self._resolve_failed(leftovers, error)
 
     def _encode(self, tickets: Sequence[Ticket]) -> tuple[bytes, str]:
         """A request's JSON body and its new ``globalId``."""

@@ -20,6 +20,7 @@ from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import anyio
 import anyio.to_thread
 import attrs
 import httpx
@@ -34,14 +35,17 @@ from ._config import (
     BatchSettings,
     RetryPolicy,
 )
-from ._exceptions import ClientClosedError, ConfigurationError
+from ._exceptions import ClientClosedError, ConfigurationError, OutcomeUnknownError
+from ._exchange import Exchange, ExchangeAborted
 from ._models import Message, SendOptions, SendResult
 from ._parts import estimate_parts
 from ._ratelimit import RateLimiter
+from ._redact import redact_url, redact_urls
 from ._responses import parse_body, raise_for_response, translate_transport_error
 from ._retry import call_with_retries
 from ._serde import CreditResponse, SendResponse, converter, dumps
-from ._validation import IdGenerator, prepare_request
+from ._text import text_problem
+from ._validation import IdGenerator, as_messages, prepare_request
 from ._version import __version__
 from .segments import CostEstimate, PriceList, estimate_cost
 
@@ -57,6 +61,9 @@ T = TypeVar("T")
 log = logging.getLogger("agile_async")
 
 USER_AGENT = f"agile-async/{__version__}"
+
+#: How long ``aclose()`` waits for the requests it stopped to let go of their sockets.
+_CLOSE_GRACE = 5.0
 
 
 @attrs.frozen
@@ -86,33 +93,76 @@ class ClientState(enum.Enum):
 
 
 class _Credentials:
-    """The auth header, kept out of every ``repr``, log line and error message."""
+    """The auth headers, kept out of every ``repr``, log line and error message."""
 
-    __slots__ = ("_header", "mode")
+    __slots__ = ("_headers", "mode")
 
     def __init__(self, *, api_key: str | None, username: str | None, password: str | None):
+        _check_secret_text(api_key=api_key, username=username, password=password)
         if api_key is not None:
             self.mode = "api_key"
-            self._header = ("X-Api-Key", api_key)
+            self._headers = {"X-Api-Key": api_key}
         else:
             assert username is not None
             assert password is not None
             self.mode = "basic"
-            token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
-            self._header = ("Authorization", f"Basic {token}")
+            self._headers = {"Authorization": _basic(username, password)}
+
+    def with_url_userinfo(self, userinfo: tuple[str, str] | None) -> _Credentials:
+        """Also send the base URL's userinfo as Basic auth (httpx's meaning of it: a gateway
+        in front of the provider, say), now that it is no longer in the URL."""
+        if userinfo is not None and "Authorization" not in self._headers:
+            self._headers["Authorization"] = _basic(*userinfo)
+        return self
 
     def headers(self) -> dict[str, str]:
-        name, value = self._header
-        return {name: value}
+        return dict(self._headers)
 
     def __repr__(self) -> str:
         return f"<credentials {self.mode}: ***>"
 
 
+def _check_secret_text(**values: str | None) -> None:
+    """Refuse credentials no request could carry, naming the field (never the value).
+
+    An API key travels as a header value: printable ASCII. Basic credentials are UTF-8
+    inside base64: any text that encodes (no lone surrogate), no control characters, and
+    no ``:`` in the user name (Basic splits there).
+    """
+    for field, value in values.items():
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise ConfigurationError(f"{field} must be a string, not {type(value).__name__}")
+        if field == "api_key":
+            if not (value.isascii() and value.isprintable()):
+                raise ConfigurationError(
+                    "api_key must be printable ASCII (it is sent as a header): check for "
+                    "stray characters, such as a newline pasted with it"
+                )
+            continue
+        if not value.isprintable() or text_problem(value) is not None:
+            raise ConfigurationError(
+                f"{field} has a control character or a lone surrogate: it cannot be sent"
+            )
+        if field == "username" and ":" in value:
+            raise ConfigurationError("username must not contain ':' (Basic auth splits there)")
+
+
+def _basic(username: str, password: str) -> str:
+    token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+    return f"Basic {token}"
+
+
 def _resolve_credentials(
-    api_key: str | None, username: str | None, password: str | None, environ: Mapping[str, str]
+    api_key: str | None,
+    username: str | None,
+    password: str | None,
+    environ: Mapping[str, str],
+    url_userinfo: tuple[str, str] | None = None,
 ) -> _Credentials:
-    """Explicit arguments win over the environment; an API key wins over a password."""
+    """Explicit arguments win over the environment; an API key wins over a password; a
+    username and password in the base URL are the Basic credentials when nothing else is."""
     if api_key is not None and (username is not None or password is not None):
         raise ConfigurationError("give either api_key or username and password, not both")
     if api_key is None and username is None and password is None:
@@ -123,8 +173,11 @@ def _resolve_credentials(
     if api_key is not None:
         if not isinstance(api_key, str) or not api_key.strip():
             raise ConfigurationError("api_key must be a non-empty string")
-        return _Credentials(api_key=api_key, username=None, password=None)
+        credentials = _Credentials(api_key=api_key, username=None, password=None)
+        return credentials.with_url_userinfo(url_userinfo)
     if username is None and password is None:
+        if url_userinfo is not None:
+            return _Credentials(api_key=None, username=url_userinfo[0], password=url_userinfo[1])
         raise ConfigurationError(
             "no credentials: pass api_key= (or username= and password=), or set "
             "AGILE_API_KEY (or AGILE_USERNAME and AGILE_PASSWORD)"
@@ -134,29 +187,46 @@ def _resolve_credentials(
         raise ConfigurationError(
             f"Basic auth needs both username and password; {missing} is missing"
         )
+    if url_userinfo is not None:
+        raise ConfigurationError(
+            "the base URL carries a username and password, and Basic credentials are given "
+            "too: give them once (username=/password= or AGILE_USERNAME/AGILE_PASSWORD)"
+        )
     return _Credentials(api_key=None, username=username, password=password)
 
 
 def _resolve_base_url(
     account: Account, base_url: str | httpx.URL | None, environ: Mapping[str, str]
-) -> httpx.URL:
+) -> tuple[httpx.URL, tuple[str, str] | None]:
+    """The base URL without its userinfo, and the userinfo (a credential) apart.
+
+    No message here shows the userinfo, and none is raised while an httpx error is being
+    handled (whose message might).
+    """
     if account not in BASE_URLS:
         raise ConfigurationError(f"account must be 'legacy' or 'new', not {account!r}")
     raw = base_url if base_url is not None else environ.get("AGILE_BASE_URL") or BASE_URLS[account]
+    shown = redact_url(str(raw))
+    url: httpx.URL | None
+    problem = ""
     try:
         url = httpx.URL(str(raw))
     except httpx.InvalidURL as err:
-        raise ConfigurationError(f"base_url {str(raw)!r} is not a valid URL: {err}") from None
+        url, problem = None, redact_urls(str(err))
+    if url is None:
+        raise ConfigurationError(f"base_url {shown!r} is not a valid URL: {problem}")
     if url.scheme != "https":
         raise ConfigurationError(
             f"base_url must use https:// (the provider accepts only TLS since 2026-01-15), "
-            f"got {url.scheme or 'no scheme'!r} in {str(url.copy_with(query=None))!r}"
+            f"got {url.scheme or 'no scheme'!r} in {redact_url(url.copy_with(query=None))!r}"
         )
     if not url.host:
-        raise ConfigurationError(f"base_url {str(raw)!r} has no host")
+        raise ConfigurationError(f"base_url {shown!r} has no host")
+    userinfo = (url.username, url.password) if url.username or url.password else None
+    url = url.copy_with(username=None, password=None)
     if not url.path.endswith("/"):
         url = url.copy_with(path=url.path + "/")
-    return url
+    return url, userinfo
 
 
 class AgileClient:
@@ -175,7 +245,9 @@ class AgileClient:
         account: ``"legacy"`` or ``"new"``: picks the documented base URL.
         base_url: overrides the account's base URL (``AGILE_BASE_URL``); must be https.
         http_client: a caller's :class:`httpx.AsyncClient` (custom CA, proxies, transports);
-            the caller keeps ownership and closes it.
+            the caller keeps ownership and closes it. Cancelled sends leave its pool usable
+            too (the SDK never cancels a request where httpcore would strand a connection);
+            ``aclose()`` leaves its requests under way to stop at such a point by themselves.
         transport: an httpx transport for the client the SDK creates and owns (tests use
             :meth:`FakeAgileServer.transport() <agile_async.testing.FakeAgileServer.transport>`).
         timeout: httpx timeouts for the owned client (default: connect 5 s, others 30 s).
@@ -202,8 +274,10 @@ class AgileClient:
         options: SendOptions | None = None,
     ) -> None:
         environ = os.environ
-        self._credentials = _resolve_credentials(api_key, username, password, environ)
-        self.base_url: httpx.URL = _resolve_base_url(account, base_url, environ)
+        url, userinfo = _resolve_base_url(account, base_url, environ)
+        self._credentials = _resolve_credentials(api_key, username, password, environ, userinfo)
+        #: Where requests go (any userinfo given in it was moved into the credentials).
+        self.base_url: httpx.URL = url
         self._send_url = self.base_url.join("sms/send")
         self._credit_url = self.base_url.join("sms/credit")
         if http_client is not None and transport is not None:
@@ -226,6 +300,7 @@ class AgileClient:
         self._ids = IdGenerator()
         self._state = ClientState.UNOPENED
         self._last_credit: Decimal | None = None
+        self._exchanges: set[Exchange] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -258,11 +333,22 @@ class AgileClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool (if the SDK owns it). Safe to call twice."""
+        """Close the connection pool (if the SDK owns it). Safe to call twice.
+
+        Requests still under way are stopped: those of the SDK's own pool at once (the pool
+        goes with them), those on a caller's ``http_client`` where stopping cannot damage
+        that pool (see :mod:`agile_async._exchange`).
+        """
         if self._state is ClientState.CLOSED:
             return
         self._state = ClientState.CLOSED
+        exchanges = list(self._exchanges)
+        for exchange in exchanges:
+            exchange.abandon(force=self._owns_http)
         if self._owns_http:
+            with anyio.move_on_after(_CLOSE_GRACE, shield=True):  # they stop at once
+                for exchange in exchanges:
+                    await exchange.finished()
             await self._http.aclose()
 
     def _ensure_open(self) -> None:
@@ -273,7 +359,7 @@ class AgileClient:
 
     def __repr__(self) -> str:
         return (
-            f"<AgileClient base_url={str(self.base_url)!r} auth={self._credentials.mode!r} "
+            f"<AgileClient base_url={redact_url(self.base_url)!r} auth={self._credentials.mode!r} "
             f"state={self._state.value!r}>"
         )
 
@@ -304,7 +390,7 @@ class AgileClient:
             ClientClosedError: the client has been closed.
         """
         self._ensure_open()
-        batch = (messages,) if isinstance(messages, Message) else tuple(messages)
+        batch = as_messages(messages)
         prepared, request_options = prepare_request(
             batch, options if options is not None else self.options, self._ids
         )
@@ -461,12 +547,36 @@ class AgileClient:
 
         async def attempt() -> T:
             self._ensure_open()
+            exchange = Exchange(describe, ids, on_done=self._exchanges.discard)
+            self._exchanges.add(exchange)
+            error: Exception
             try:
-                response = await self._http.request(method, url, content=content, headers=headers)
+                response = await exchange.run(
+                    lambda extensions: self._http.request(
+                        method, url, content=content, headers=headers, extensions=extensions
+                    )
+                )
             except httpx.RequestError as err:
-                raise translate_transport_error(err, ids, idempotent=idempotent) from err
-            log.debug("%s: HTTP %d", describe, response.status_code)
-            raise_for_response(response, ids)
-            return parse_body(response, model, () if idempotent else ids)
+                error = translate_transport_error(err, ids, idempotent=idempotent)
+            except ExchangeAborted as err:
+                error = _closed_mid_request(err, ids, idempotent=idempotent)
+            else:
+                log.debug("%s: HTTP %d", describe, response.status_code)
+                raise_for_response(response, ids)
+                return parse_body(response, model, () if idempotent else ids)
+            raise error  # outside the handler: nothing of httpx's is chained to our error
 
         return await call_with_retries(attempt, self.retry, describe=describe, on_retry=on_retry)
+
+
+def _closed_mid_request(
+    aborted: ExchangeAborted, ids: Sequence[str], *, idempotent: bool
+) -> ClientClosedError | OutcomeUnknownError:
+    """The error for a request the client's own ``aclose()`` stopped."""
+    if aborted.may_have_reached_provider and not idempotent:
+        return OutcomeUnknownError(
+            "the client was closed after the request went out, before its answer; the "
+            f"provider may have accepted {len(ids)} message(s)",
+            ids=ids,
+        )
+    return ClientClosedError("the client was closed before this request was answered")

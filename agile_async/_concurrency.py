@@ -20,7 +20,7 @@ import anyio.abc
 if sys.version_info < (3, 11):  # pragma: no cover - the backport anyio installs on 3.10
     from exceptiongroup import BaseExceptionGroup
 
-__all__ = ["task_group", "unwrap"]
+__all__ = ["running_trio", "task_group", "unwrap"]
 
 
 @asynccontextmanager
@@ -51,3 +51,16 @@ def unwrap(error: BaseException) -> BaseException:
     while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
         error = error.exceptions[0]
     return error
+
+
+def running_trio() -> bool:
+    """Whether the current thread runs trio (trio is never imported to find out): for the
+    few places that must use a backend's own primitive (a system task, a client library)."""
+    trio = sys.modules.get("trio")
+    if trio is None:
+        return False
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        return False
+    return True

@@ -7,15 +7,18 @@ Every knob says its unit in its docstring; seconds are floats throughout.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Literal
 
 import anyio
 import attrs
 import httpx
 
+from ._exceptions import Problem, ValidationError
 from ._models import SendOptions
 from ._ratelimit import RateLimit
+from ._setting_validators import at_least, flag, invalid, optional_instance_of, real
+from ._validation import options_problems
 
 __all__ = [
     "BASE_URLS",
@@ -42,14 +45,8 @@ DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 DEFAULT_LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=10)
 
 
-def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if value < 0:
-        raise ValueError(f"{attribute.name} must be >= 0 seconds, got {value!r}")
-
-
-def _positive_int(_: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if value < 1:
-        raise ValueError(f"{attribute.name} must be >= 1, got {value!r}")
+_non_negative = real(minimum=0, unit=" seconds")
+_at_least_one = at_least(1)
 
 
 @attrs.frozen(kw_only=True)
@@ -75,12 +72,12 @@ class RetryPolicy:
         sleep: the coroutine used to wait between tries (tests substitute a recorder).
     """
 
-    attempts: int = attrs.field(default=4, validator=_positive_int)
+    attempts: int = attrs.field(default=4, validator=_at_least_one)
     initial_delay: float = attrs.field(default=0.5, validator=_non_negative)
     max_delay: float = attrs.field(default=8.0, validator=_non_negative)
     deadline: float = attrs.field(default=60.0, validator=_non_negative)
     max_retry_after: float = attrs.field(default=60.0, validator=_non_negative)
-    retry_ambiguous: bool = False
+    retry_ambiguous: bool = attrs.field(default=False, validator=flag)
     sleep: Callable[[float], Awaitable[None]] = attrs.field(
         default=anyio.sleep, eq=False, repr=False
     )
@@ -95,18 +92,35 @@ class RetryPolicy:
 DEFAULT_RETRY = RetryPolicy()
 
 
-def _at_least_one(_: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{attribute.name} must be an integer >= 1, got {value!r}")
+def _money(value: Decimal | int | str | None) -> Decimal | None:
+    """An amount as a Decimal (an int or a numeric string is exact); anything else is kept
+    for the validator to refuse (a float is not exact)."""
+    if isinstance(value, (int, str)) and not isinstance(value, bool):
+        try:
+            return Decimal(value)
+        except InvalidOperation:
+            pass
+    return value  # type: ignore[return-value]
 
 
-def _no_global_id(_: object, attribute: attrs.Attribute[SendOptions], value: SendOptions) -> None:
-    if not isinstance(value, SendOptions):
-        raise TypeError(f"{attribute.name} must be SendOptions, not {type(value).__name__}")
-    if value.global_id is not None:
-        raise ValueError(
-            "options.global_id must be None: the batcher gives every request its own globalId"
+def _finite_amount(_: object, attribute: attrs.Attribute[Decimal | None], value: object) -> None:
+    if value is not None and not (isinstance(value, Decimal) and value.is_finite()):
+        raise invalid(attribute.name, "must be an amount (a Decimal, an int or a string)", value)
+
+
+def _batch_options(_: object, attribute: attrs.Attribute[SendOptions], value: SendOptions) -> None:
+    """The batcher trusts its settings' options for every message, so they are judged here,
+    once, by the same rules as a send's (and ``global_id`` must be left to the batcher)."""
+    problems = options_problems(value)
+    if isinstance(value, SendOptions) and value.global_id is not None:
+        problems.append(
+            Problem(
+                "options.global_id",
+                "must be None: the batcher gives every request its own globalId",
+            )
         )
+    if problems:
+        raise ValidationError(problems=problems)
 
 
 @attrs.frozen(kw_only=True)
@@ -135,6 +149,10 @@ class BatchSettings:
     max_latency: float = attrs.field(default=0.02, validator=_non_negative)
     max_in_flight: int = attrs.field(default=4, validator=_at_least_one)
     queue_capacity: int = attrs.field(default=10_000, validator=_at_least_one)
-    rate_limit: RateLimit | None = None
-    options: SendOptions = attrs.field(factory=SendOptions, validator=_no_global_id)
-    credit_threshold: Decimal | None = None
+    rate_limit: RateLimit | None = attrs.field(
+        default=None, validator=optional_instance_of(RateLimit)
+    )
+    options: SendOptions = attrs.field(factory=SendOptions, validator=_batch_options)
+    credit_threshold: Decimal | None = attrs.field(
+        default=None, converter=_money, validator=_finite_amount
+    )

@@ -10,6 +10,9 @@ from typing import Literal
 
 #: ``maxIdLen`` when the request does not set it (seed: default 64).
 DEFAULT_MAX_ID_LEN = 64
+#: The largest ``maxIdLen``: the seed types it as an "integer" without a bound; we take the
+#: common 32-bit one (a larger number does not fit the provider's integer, nor orjson's 64 bits).
+LARGEST_MAX_ID_LEN = 2**31 - 1
 
 #: Alphanumeric senders: at most 11 characters (seed).
 MAX_ALPHANUMERIC_SENDER = 11

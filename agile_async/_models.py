@@ -1,38 +1,87 @@
 """The frozen models a caller builds and receives.
 
 Attributes are snake_case; the one converter in :mod:`agile_async._serde` writes the
-provider's camelCase wire names. Models only hold data: every rule about what is *valid*
-lives in :mod:`agile_async._validation`, which reports all problems at once instead of
-stopping at the first, as an attrs validator would.
+provider's camelCase wire names.
+
+A model refuses at construction only what it cannot hold: a value of the wrong *type*, or a
+string that cannot be encoded (:mod:`agile_async._text`). So every model that exists can be
+serialised, and a wrong type fails where the caller made it, as a
+:class:`~agile_async.ValidationError` naming the field (``message.destinations[1]``), not as
+a ``TypeError`` from deep inside a send. Whether the *values* are acceptable to the provider
+is :mod:`agile_async._validation`'s job, which reports every problem of a request at once,
+each with its path in the request.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
+from typing import cast
 
 import attrs
 
+from ._exceptions import Problem, ValidationError
 from ._limits import DEFAULT_MAX_ID_LEN
+from ._text import text_problem
 
 __all__ = ["DeliveryReport", "DeliveryStatus", "Message", "SendOptions", "SendResult"]
 
 
-def _destinations(value: str | Iterable[str]) -> tuple[str, ...]:
-    """One destination may be given as a plain string; many as any iterable."""
+def _strings(value: str | Iterable[str]) -> tuple[str, ...]:
+    """One value may be given as a plain string; many as any iterable (a list, a tuple, a
+    generator). Anything else is kept as it is, for ``__attrs_post_init__`` to refuse with
+    the field's name: bytes, a mapping or a number is never guessed at."""
     if isinstance(value, str):
         return (value,)
+    if type(value) is tuple:
+        return value
+    if type(value) is list:
+        return tuple(value)
+    if isinstance(value, (bytes, bytearray, memoryview, Mapping)) or not isinstance(
+        value, Iterable
+    ):
+        return cast("tuple[str, ...]", value)
     return tuple(value)
 
 
-def _optional_ids(value: Iterable[str] | None) -> tuple[str, ...] | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return (value,)
-    return tuple(value)
+def _optional_strings(value: Iterable[str] | None) -> tuple[str, ...] | None:
+    return None if value is None else _strings(value)
+
+
+def _text(at: str, value: object, problems: list[Problem], *, kind: str = "a string") -> None:
+    """The one check of a string field: its type, then its encodability."""
+    if not isinstance(value, str):
+        problems.append(Problem(at, f"must be {kind}, not {type(value).__name__}"))
+        return
+    problem = text_problem(value)
+    if problem is not None:
+        problems.append(Problem(at, problem))
+
+
+def _texts(at: str, value: object, problems: list[Problem]) -> None:
+    if not isinstance(value, tuple):
+        problems.append(
+            Problem(at, f"must be a string or a list of strings, not {type(value).__name__}")
+        )
+        return
+    for i, item in enumerate(value):
+        _text(f"{at}[{i}]", item, problems)
+
+
+def _flag(at: str, value: object, problems: list[Problem]) -> None:
+    if not isinstance(value, bool):
+        problems.append(Problem(at, f"must be True or False, not {value!r}"))
+
+
+def _plain_texts(values: object) -> bool:
+    """The common case of a destinations or ids tuple: ASCII strings (nothing to explain)."""
+    if type(values) is not tuple:
+        return False
+    if len(values) == 1:
+        return type(values[0]) is str and values[0].isascii()
+    return all(type(value) is str and value.isascii() for value in values)
 
 
 @attrs.frozen(kw_only=True)
@@ -47,17 +96,56 @@ class Message:
         ids: one id per destination, used to match delivery reports. When omitted, the SDK
             generates unique ids and returns them in the result.
         hex_body: ``body`` is hex-encoded binary data.
-        udh_data: a User Data Header, hex-encoded.
+        udh_data: a User Data Header, hex-encoded (for raw octets, pass ``data.hex()``).
         scheduling: when to deliver; must be timezone-aware.
+
+    Raises:
+        ValidationError: a field has the wrong type, or a string is not encodable text (a
+            lone surrogate); every such field is named (``message.destinations[1]``). The
+            provider's rules (number format, lengths) are checked when the message is sent.
     """
 
-    destinations: tuple[str, ...] = attrs.field(converter=_destinations)
+    destinations: tuple[str, ...] = attrs.field(converter=_strings)
     sender: str
     body: str
-    ids: tuple[str, ...] | None = attrs.field(default=None, converter=_optional_ids)
+    ids: tuple[str, ...] | None = attrs.field(default=None, converter=_optional_strings)
     hex_body: bool = False
     udh_data: str | None = None
     scheduling: datetime | None = None
+
+    def __attrs_post_init__(self) -> None:
+        # The common case in a few identity checks; anything else is explained field by field.
+        sender, body = self.sender, self.body
+        if (
+            type(sender) is str
+            and type(body) is str
+            and self.hex_body.__class__ is bool
+            and self.udh_data is None
+            and self.scheduling is None
+            and _plain_texts(self.destinations)
+            and (self.ids is None or _plain_texts(self.ids))
+            and sender.isascii()
+            and (body.isascii() or text_problem(body) is None)
+        ):
+            return
+        problems: list[Problem] = []
+        _texts("message.destinations", self.destinations, problems)
+        _text("message.sender", sender, problems)
+        _text("message.body", body, problems)
+        if self.ids is not None:
+            _texts("message.ids", self.ids, problems)
+        _flag("message.hex_body", self.hex_body, problems)
+        if self.udh_data is not None:
+            _text("message.udh_data", self.udh_data, problems, kind="a hex string or None")
+        if self.scheduling is not None and not isinstance(self.scheduling, datetime):
+            problems.append(
+                Problem(
+                    "message.scheduling",
+                    f"must be a datetime or None, not {type(self.scheduling).__name__}",
+                )
+            )
+        if problems:
+            raise ValidationError(problems=problems)
 
     def with_ids(self, ids: Iterable[str]) -> Message:
         """A copy of this message carrying ``ids``, one per destination."""
@@ -77,6 +165,11 @@ class SendOptions:
         enable_unicode: texts outside the GSM 03.38 alphabet are sent as UCS-2.
         enable_delivery: the provider posts delivery reports to the account's webhook.
         simulation: the provider validates and answers without sending anything.
+
+    Raises:
+        ValidationError: a field has the wrong type (``max_id_len="64"``,
+            ``enable_unicode=1``) or ``global_id`` is not encodable text. Values
+            (``max_id_len`` from 1 to 2**31-1, ``global_id``'s length) are checked on use.
     """
 
     global_id: str | None = None
@@ -85,6 +178,24 @@ class SendOptions:
     enable_unicode: bool = True
     enable_delivery: bool = True
     simulation: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        problems: list[Problem] = []
+        if self.global_id is not None:
+            _text("options.global_id", self.global_id, problems, kind="a string or None")
+        if isinstance(self.max_id_len, bool) or not isinstance(self.max_id_len, int):
+            problems.append(
+                Problem(
+                    "options.max_id_len",
+                    f"must be an integer, not {type(self.max_id_len).__name__}",
+                )
+            )
+        _flag("options.enable_concatenated", self.enable_concatenated, problems)
+        _flag("options.enable_unicode", self.enable_unicode, problems)
+        _flag("options.enable_delivery", self.enable_delivery, problems)
+        _flag("options.simulation", self.simulation, problems)
+        if problems:
+            raise ValidationError(problems=problems)
 
 
 @attrs.frozen(kw_only=True)

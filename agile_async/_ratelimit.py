@@ -18,6 +18,8 @@ from typing import Literal, Protocol, runtime_checkable
 import anyio
 import attrs
 
+from ._setting_validators import invalid, real
+
 __all__ = ["Cost", "RateLimit", "RateLimiter", "TokenBucket", "Unlimited", "make_limiter"]
 
 #: What one token pays for: a message (one destination), an SMS part, or a whole request.
@@ -41,9 +43,12 @@ class Cost:
         return self.requests
 
 
-def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not value > 0:
-        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+_positive = real(minimum=0, exclusive=True)
+
+
+def _unit(_: object, attribute: attrs.Attribute[Unit], value: object) -> None:
+    if value not in ("messages", "parts", "requests"):
+        raise invalid(attribute.name, "must be 'messages', 'parts' or 'requests'", value)
 
 
 @attrs.frozen(kw_only=True)
@@ -62,15 +67,11 @@ class RateLimit:
     """
 
     rate: float = attrs.field(validator=_positive)
-    per: Unit = "messages"
-    burst: float | None = None
+    per: Unit = attrs.field(default="messages", validator=_unit)
+    burst: float | None = attrs.field(
+        default=None, validator=attrs.validators.optional(real(minimum=1, unit=" token"))
+    )
     recovery: float = attrs.field(default=30.0, validator=_positive)
-
-    def __attrs_post_init__(self) -> None:
-        if self.burst is not None and not self.burst >= 1:
-            raise ValueError(f"burst must be >= 1 token, got {self.burst!r}")
-        if self.per not in ("messages", "parts", "requests"):
-            raise ValueError(f"per must be 'messages', 'parts' or 'requests', not {self.per!r}")
 
     @property
     def capacity(self) -> float:

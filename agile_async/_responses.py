@@ -27,6 +27,7 @@ from ._exceptions import (
     TransportError,
     error_for_code,
 )
+from ._redact import redact_urls, scrubbed_httpx_error
 from ._retry import parse_retry_after
 from ._serde import loads, structure
 
@@ -155,12 +156,22 @@ def translate_transport_error(
     it went out (read timeout, reset, the peer closing mid-response) the provider may have
     accepted the messages: :class:`OutcomeUnknownError` naming their ids, unless the request
     was idempotent (a read), where nothing is at stake.
+
+    The httpx error itself is not kept: it holds the request with its credential headers.
+    Its scrubbed copy becomes the ``__cause__``; raise the result outside the ``except``
+    block, so that ``__context__`` does not bring the original back.
     """
-    reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    text = redact_urls(str(error))
+    reason = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    translated: AgileError
     if isinstance(error, _NOT_SENT) or idempotent:
-        return TransportError(f"the request could not be completed ({reason})", ids=ids)
-    return OutcomeUnknownError(
-        f"the request was sent but no response came back ({reason}); the provider may "
-        f"have accepted {len(ids)} message(s)",
-        ids=ids,
-    )
+        translated = TransportError(f"the request could not be completed ({reason})", ids=ids)
+    else:
+        translated = OutcomeUnknownError(
+            f"the request was sent but no response came back ({reason}); the provider may "
+            f"have accepted {len(ids)} message(s)",
+            ids=ids,
+        )
+    # The cause a traceback shows, without the request's headers (the credentials).
+    translated.__cause__ = scrubbed_httpx_error(error)
+    return translated

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
@@ -64,11 +64,19 @@ def to_camel(name: str) -> str:
 
 
 def format_provider_datetime(value: datetime) -> str:
-    """An aware datetime in the provider's format: ``2025-12-08 06:00:00.002+0200``."""
-    if value.tzinfo is None or value.utcoffset() is None:
+    """An aware datetime in the provider's format: ``2025-12-08 06:00:00.002+0200``.
+
+    The format has four year digits and an offset in whole minutes (``±HHMM``): a year
+    before 1000 is zero-padded (``strftime`` would not), and an offset with seconds (the
+    local mean time of a historical zone, ``-00:16:08``) is written as the same moment in UTC.
+    """
+    offset = value.utcoffset()
+    if offset is None:
         raise ValueError("the provider needs a timezone-aware datetime")
+    if offset % timedelta(minutes=1):
+        value = value.astimezone(timezone.utc)
     millis = value.microsecond // 1000
-    return f"{value:%Y-%m-%d %H:%M:%S}.{millis:03d}{value:%z}"
+    return f"{value.year:04d}-{value:%m-%d %H:%M:%S}.{millis:03d}{value:%z}"
 
 
 def parse_provider_datetime(value: str) -> datetime:

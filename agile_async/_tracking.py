@@ -2,7 +2,8 @@
 
 The provider posts one report per SMS part, in any order, perhaps more than once, perhaps
 before the send call that caused it has even returned. The tracker folds the parts of a
-message into one outcome:
+message into one outcome with the delivery rule of :mod:`._delivery` (the very function every
+campaign journal uses):
 
 - delivered only when every part is delivered;
 - failed as soon as any part reaches a failure status, keeping which one (rejected, expired,
@@ -25,6 +26,7 @@ from typing import NamedTuple
 import anyio
 import attrs
 
+from ._delivery import DeliveryState
 from ._models import DeliveryReport, DeliveryStatus, Message, SendResult
 from ._tickets import Receipt, Ticket
 
@@ -45,7 +47,7 @@ class DeliveryOutcome:
         message_id: the message's id.
         destination: its phone number, once known (from what was tracked or a report).
         status: the message-level status: ``DELIVERED`` when every part is, the first
-            failure status of any part, ``ACCEPTED`` while parts are only accepted, or
+            failure reported for any part, ``ACCEPTED`` while parts are only accepted, or
             ``None`` before any report.
         parts: how many parts the message has, once a report said (``concatTotal``).
         parts_delivered: how many distinct parts are reported delivered.
@@ -99,60 +101,38 @@ class DeliverySummary(NamedTuple):
 
 
 class _Entry:
-    """The mutable state behind one message's outcome."""
+    """The mutable state behind one message's outcome: the rule's state, plus what only the
+    tracker keeps (prices, the reports seen, the waiters)."""
 
-    __slots__ = (
-        "cost",
-        "destination",
-        "done_date",
-        "event",
-        "failure",
-        "parts",
-        "prices",
-        "seen",
-        "statuses",
-        "tracked",
-    )
+    __slots__ = ("cost", "delivery", "destination", "event", "prices", "seen", "tracked")
 
     def __init__(self, destination: str | None, tracked: bool) -> None:
         self.destination = None if destination is None else _normalise(destination)
         self.tracked = tracked
-        self.parts: int | None = None
-        self.statuses: dict[int, DeliveryStatus] = {}
+        self.delivery = DeliveryState()
         self.prices: dict[int, Decimal] = {}
         self.seen: set[tuple[int, DeliveryStatus, datetime]] = set()
-        self.failure: DeliveryStatus | None = None
         self.cost = Decimal(0)
-        self.done_date: datetime | None = None
         self.event: anyio.Event | None = None
 
     @property
     def status(self) -> DeliveryStatus | None:
-        if self.failure is not None:
-            return self.failure
-        if self.parts is not None and self._delivered_parts() >= self.parts:
-            return DeliveryStatus.DELIVERED
-        if self.statuses:
-            return DeliveryStatus.ACCEPTED
-        return None
-
-    def _delivered_parts(self) -> int:
-        return sum(1 for s in self.statuses.values() if s is DeliveryStatus.DELIVERED)
+        return self.delivery.status
 
     @property
     def final(self) -> bool:
-        status = self.status
-        return status is not None and status.is_final
+        return self.delivery.final
 
     def outcome(self, message_id: str) -> DeliveryOutcome:
+        delivery = self.delivery
         return DeliveryOutcome(
             message_id=message_id,
             destination=self.destination,
-            status=self.status,
-            parts=self.parts,
-            parts_delivered=self._delivered_parts(),
+            status=delivery.status,
+            parts=delivery.parts or None,
+            parts_delivered=delivery.parts_delivered,
             cost=self.cost,
-            done_date=self.done_date if self.final else None,
+            done_date=delivery.done_at if delivery.final else None,
         )
 
 
@@ -275,7 +255,6 @@ class DeliveryTracker:
         was_final = entry.final
         if entry.destination is None:
             entry.destination = report.destination
-        entry.parts = max(entry.parts or 0, report.concat_total)
         if report.price is not None:
             # A part may be reported more than once (accepted, then delivered): its cost is
             # its latest price, not the sum.
@@ -286,14 +265,9 @@ class DeliveryTracker:
                 self._cost += delta
         if was_final:
             return None  # late or extra parts of a finished message change only the cost
-        previous = entry.statuses.get(report.concat_progressive)
-        if previous is None or not previous.is_final:
-            entry.statuses[report.concat_progressive] = report.status
-        if report.status.is_final and report.status is not DeliveryStatus.DELIVERED:
-            entry.failure = report.status
+        entry.delivery = entry.delivery.apply_report(report)
         if not entry.final:
             return None
-        entry.done_date = report.done_date
         if entry.tracked:
             self._count_final(report.message_id, entry)
         if entry.event is not None:

@@ -15,19 +15,22 @@ from __future__ import annotations
 import itertools
 import re
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
+from typing import cast
 
 import attrs
 
 from . import _limits
 from ._exceptions import Problem, ValidationError
 from ._models import Message, SendOptions
+from ._serde import format_provider_datetime
 from .segments import body_problems
 
 __all__ = [
     "IdGenerator",
+    "as_messages",
     "check_destination",
     "check_message",
     "message_problems",
@@ -97,6 +100,10 @@ def _check_aware(value: object) -> str | None:
         return f"must be a datetime, not {type(value).__name__}"
     if value.tzinfo is None or value.utcoffset() is None:
         return "must be timezone-aware (a naive datetime's moment is ambiguous)"
+    try:
+        format_provider_datetime(value)
+    except OverflowError:  # an offset in seconds, at the edge of the calendar
+        return f"{value.isoformat()} cannot be written in the provider's format"
     return None
 
 
@@ -120,9 +127,16 @@ def options_problems(options: object) -> list[Problem]:
                 )
             )
     max_id_len = options.max_id_len
-    if isinstance(max_id_len, bool) or not isinstance(max_id_len, int) or max_id_len < 1:
+    if (
+        isinstance(max_id_len, bool)
+        or not isinstance(max_id_len, int)
+        or not 1 <= max_id_len <= _limits.LARGEST_MAX_ID_LEN
+    ):
         problems.append(
-            Problem("options.max_id_len", f"must be a positive integer (got {max_id_len!r})")
+            Problem(
+                "options.max_id_len",
+                f"must be an integer from 1 to {_limits.LARGEST_MAX_ID_LEN} (got {max_id_len!r})",
+            )
         )
     for name in ("enable_concatenated", "enable_unicode", "enable_delivery", "simulation"):
         value = getattr(options, name)
@@ -251,6 +265,23 @@ def check_message(message: object, options: SendOptions, at: str = "message") ->
         _GOOD_SENDERS.add(message.sender)
     if problems:
         raise ValidationError(problems=problems)
+
+
+def as_messages(messages: object) -> tuple[Message, ...]:
+    """What ``client.send()`` was given, as a tuple: one message, or any iterable of them.
+
+    Anything else (``None``, a string, a mapping) is refused here, naming ``messages``;
+    what the tuple holds is judged by :func:`validate_request` (so its type is a promise
+    that :func:`prepare_request` keeps, not one made here).
+    """
+    if isinstance(messages, Message):
+        return (messages,)
+    if isinstance(messages, (str, bytes, bytearray, Mapping)) or not isinstance(messages, Iterable):
+        raise ValidationError.single(
+            "messages",
+            f"must be a Message or an iterable of Messages, not {type(messages).__name__}",
+        )
+    return cast("tuple[Message, ...]", tuple(messages))
 
 
 def validate_request(messages: Sequence[object], options: SendOptions) -> None:

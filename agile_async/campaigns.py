@@ -24,8 +24,11 @@ every state change after: ``pending`` -> ``in_flight`` (on disk before the reque
 out) -> ``accepted`` | ``failed`` (with the reason) | ``unknown``. After a crash, open the
 journal again (``Campaign.open``) and run: pending rows are sent exactly once, accepted
 rows never again, and rows that were in flight become ``unknown`` (reported, not re-sent,
-unless ``resend_unknown=True``). A bad row (an invalid number in the file) fails alone; an
-account error (credentials, credit, IP) stops the run cleanly with the rest still pending.
+unless ``resend_unknown=True``, which ``silent_for`` limits to rows sent long enough ago). A
+delivery report for an unknown row proves the provider took it: the row becomes accepted,
+*confirmed by delivery report* (feed reports to ``campaign.on_report``). A bad row (an
+invalid number in the file) fails alone; an account error (credentials, credit, IP) stops
+the run cleanly with the rest still pending.
 
 The ``agile-sms campaign`` commands are a thin layer over this module.
 """
@@ -38,6 +41,7 @@ from ._campaign._engine import Campaign
 from ._campaign._export import EXPORT_COLUMNS
 from ._campaign._input import BodyTemplate, TemplateError
 from ._campaign._journal import (
+    CONFIRMED_BY_REPORT,
     CampaignDefinition,
     CampaignError,
     DeliveryUpdate,
@@ -63,8 +67,10 @@ from ._campaign._report import (
     LoadProgress,
 )
 from ._campaign._sqlite import SQLiteJournal
+from ._delivery import DeliveryState
 
 __all__ = [
+    "CONFIRMED_BY_REPORT",
     "EXPORT_COLUMNS",
     "BodyTemplate",
     "Campaign",
@@ -74,6 +80,7 @@ __all__ = [
     "CampaignReport",
     "CampaignResult",
     "CampaignStatus",
+    "DeliveryState",
     "DeliveryUpdate",
     "Failure",
     "InputChangedError",
@@ -98,7 +105,9 @@ __all__ = [
 # defining modules' names are still reachable.
 for _name in __all__:
     _obj = globals()[_name]
-    if isinstance(_obj, type) and _obj.__module__.startswith("agile_async._campaign"):
+    if isinstance(_obj, type) and _obj.__module__.startswith(
+        ("agile_async._campaign", "agile_async._delivery")
+    ):
         if attrs.has(_obj):
             attrs.resolve_types(_obj)
         _obj.__module__ = __name__

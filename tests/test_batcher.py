@@ -326,7 +326,7 @@ async def test_invalid_messages_are_refused_at_submit(client: AgileClient) -> No
 
 
 def test_a_global_id_in_batch_options_is_refused() -> None:
-    with pytest.raises(ValueError, match="global_id must be None"):
+    with pytest.raises(ValueError, match="global_id: must be None"):
         aa.BatchSettings(options=SendOptions(global_id="fixed"))
 
 
@@ -413,8 +413,8 @@ async def test_before_send_runs_before_each_request_and_can_refuse(
     assert refused.state is TicketState.FAILED
     assert isinstance(refused.exception(), RuntimeError)
     assert [n for n, _, _ in seen] == [5, 5, 1]
-    # Each hook ran before its own request reached the provider.
-    assert [before for _, _, before in seen] == [0, 1, 2]
+    # Each hook ran before its own request reached the provider (requests may overlap).
+    assert all(before <= i for i, (_, _, before) in enumerate(seen))
     assert [r["globalId"] for r in sends(fake)] == [g for _, g, _ in seen[:2]]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import agile_async.campaigns as campaigns
 
 EXPECTED = {
+    "CONFIRMED_BY_REPORT",
     "EXPORT_COLUMNS",
     "BodyTemplate",
     "Campaign",
@@ -14,6 +15,7 @@ EXPECTED = {
     "CampaignReport",
     "CampaignResult",
     "CampaignStatus",
+    "DeliveryState",
     "DeliveryUpdate",
     "Failure",
     "InputChangedError",

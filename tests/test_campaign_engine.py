@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import collections
+import csv
 import sqlite3
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ import pytest
 
 from agile_async import (
     AgileClient,
+    DeliveryReport,
     DeliveryStatus,
     InsufficientCreditError,
     RateLimit,
@@ -253,7 +256,7 @@ async def test_limit_sends_part_now_and_the_rest_later(tmp_path: Path) -> None:
 async def test_delivery_reports_land_in_the_journal(tmp_path: Path) -> None:
     """Reports posted by the provider (one per part) are recorded per message."""
     reports: list[dict[str, Any]] = []
-    fake = FakeAgileServer(delivery_callback=reports.append)
+    fake = FakeAgileServer(raw_delivery_callback=reports.append)
     async with await create(tmp_path, 30) as campaign, client(fake) as agile:
         await campaign.run(agile)
         await fake.flush_reports()
@@ -353,3 +356,89 @@ async def test_a_page_that_is_not_the_provider_stops_the_run(tmp_path: Path) -> 
         result = await campaign.run(agile, max_messages=20)
     assert result.stopped_by is not None
     assert (result.counts.pending, result.counts.failed) == (40, 0)
+
+
+async def reports_of(fake: FakeAgileServer, bodies: list[dict[str, Any]]) -> list[DeliveryReport]:
+    await fake.flush_reports()
+    return [r for body in bodies for r in parse_delivery_reports(body)]
+
+
+async def test_a_message_is_delivered_when_its_last_part_is(tmp_path: Path) -> None:
+    """Defect 9 through the engine: 3-part messages stay pending until every part's report
+    is in, whichever part reports first."""
+    bodies: list[dict[str, Any]] = []
+    fake = FakeAgileServer(raw_delivery_callback=bodies.append)
+    source = write_csv(tmp_path / "recipients.csv", 5)
+    async with (
+        await Campaign.create(
+            tmp_path / "c.journal", source, body="{name} " + "x" * 400, sender="Shop"
+        ) as campaign,
+        client(fake) as agile,
+    ):
+        await campaign.run(agile)
+        reports = await reports_of(fake, bodies)
+        assert {r.concat_total for r in reports} == {3}
+        last_parts = [r for r in reports if r.concat_progressive == 3]
+        for report in reports:
+            if report.concat_progressive != 3:
+                await campaign.on_report(report)
+        counts = await campaign.counts()
+        assert counts.deliveries == {DeliveryStatus.ACCEPTED: 5}
+        assert await campaign.record_deliveries(last_parts) == 5
+        counts = await campaign.counts()
+    assert counts.deliveries == {DeliveryStatus.DELIVERED: 5}
+
+
+async def test_reports_resolve_unknown_rows_and_silent_for_resends_the_rest(
+    tmp_path: Path,
+) -> None:
+    """Answers lost for 10 rows; reports arrive for 5 of them: accepted, confirmed by
+    report. Re-sending unknown rows silent for an hour sends nothing (they were sent just
+    now); silent for 0s sends exactly the 5 never reported, once."""
+    bodies: list[dict[str, Any]] = []
+    fake = FakeAgileServer(raw_delivery_callback=bodies.append)
+    journal = tmp_path / "campaign.journal"
+    fake.inject(Fault.drop(after_processing=True), path="/sms/send")
+    async with await create(tmp_path, 30) as campaign, client(fake) as agile:
+        result = await campaign.run(agile, max_messages=10, max_in_flight=1)
+        assert result.counts.unknown == 10
+        unknown = {
+            r.message_id
+            async for chunk in campaign.rows([RowState.UNKNOWN])
+            for r in chunk
+            if r.message_id is not None
+        }
+        reported = sorted(unknown)[:5]
+        for report in await reports_of(fake, bodies):
+            if report.message_id in reported:
+                await campaign.on_report(report)
+        counts = await campaign.counts()
+        assert (counts.accepted, counts.unknown, counts.confirmed) == (25, 5, 5)
+        output = tmp_path / "outcomes.csv"
+        await campaign.export(output)
+    with output.open(encoding="utf-8", newline="") as handle:
+        lines = list(csv.DictReader(handle))
+    notes = {line["id"]: line["note"] for line in lines if line["note"]}
+    assert notes == dict.fromkeys(reported, "confirmed by delivery report")
+
+    with pytest.raises(ValueError, match="resend_unknown"):
+        await Campaign.open(journal, silent_for=0)
+    async with (
+        await Campaign.open(
+            journal, resend_unknown=True, silent_for=timedelta(hours=1)
+        ) as campaign,
+        client(fake) as agile,
+    ):
+        assert (campaign.recovery.requeued, campaign.recovery.still_unknown) == (0, 5)
+        await campaign.run(agile)
+    assert len(fake.accepted) == 30
+
+    async with (
+        await Campaign.open(journal, resend_unknown=True, silent_for=0) as campaign,
+        client(fake) as agile,
+    ):
+        assert campaign.recovery.requeued == 5
+        result = await campaign.run(agile)
+    assert result.all_accepted
+    resent = collections.Counter(m.message_id for m in fake.accepted)
+    assert {i for i, n in resent.items() if n == 2} == unknown - set(reported)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,11 +12,13 @@ import pytest
 
 from agile_async import DeliveryStatus, RequestTotals, SendOptions
 from agile_async.campaigns import (
+    CONFIRMED_BY_REPORT,
     CampaignDefinition,
     DeliveryUpdate,
     Failure,
     Journal,
     JournalError,
+    JournalRow,
     LoadedRow,
     RowState,
     SQLiteJournal,
@@ -118,7 +120,8 @@ async def test_loading_is_idempotent(journal: SQLiteJournal) -> None:
 
 
 async def test_a_duplicate_id_fails_its_row(tmp_path: Path) -> None:
-    """A second row with a taken id is stored failed, naming the row that has it."""
+    """A second row with a taken id is stored failed, naming the row that has it, and
+    keeping the id it was given (for the export), though not as its message id."""
     async with await SQLiteJournal.open(tmp_path / "j.db", create=True) as journal:
         await journal.create(DEFINITION)
         await journal.append([row(1, message_id="x"), row(2, message_id="x")], done=False)
@@ -126,9 +129,14 @@ async def test_a_duplicate_id_fails_its_row(tmp_path: Path) -> None:
         async for chunk in journal.rows([RowState.FAILED]):
             failed = {r.seq: r for r in chunk}
         assert sorted(failed) == [2, 3]
-        assert failed[2].message_id is None
+        assert failed[2].message_id == "x"
         assert failed[2].failure is not None
-        assert "already used by row 1" in failed[2].failure.message
+        assert "already used by an earlier row (record 1)" in failed[2].failure.message
+        # The id stays with the row that holds it: a report for "x" goes to row 1.
+        assert await journal.record_delivery("x", DeliveryStatus.DELIVERED)
+        rows = {r.seq: r async for chunk in journal.rows() for r in chunk}
+        assert rows[1].delivery is DeliveryStatus.DELIVERED
+        assert rows[2].delivery is None
 
 
 async def test_a_body_repeated_nearby_is_stored_once(tmp_path: Path) -> None:
@@ -260,7 +268,7 @@ async def test_resend_unknown_puts_them_back(tmp_path: Path) -> None:
 
 
 async def test_delivery_statuses_never_downgrade(journal: SQLiteJournal) -> None:
-    """Accepted < delivered < a failure of any part; unknown ids are reported."""
+    """A final status stays; unknown ids are reported."""
     done = datetime(2026, 3, 1, 10, 0, tzinfo=timezone.utc)
     assert await journal.record_delivery("id-1", DeliveryStatus.DELIVERED, done)
     assert await journal.record_delivery("id-1", DeliveryStatus.ACCEPTED)
@@ -323,3 +331,259 @@ async def test_a_new_journal_is_private(tmp_path: Path) -> None:
     async with await SQLiteJournal.open(tmp_path / "j.db", create=True) as journal:
         await journal.create(DEFINITION)
     assert (tmp_path / "j.db").stat().st_mode & 0o077 == 0
+
+
+async def rows_by_seq(journal: SQLiteJournal) -> dict[int, JournalRow]:
+    found: dict[int, JournalRow] = {}
+    async for chunk in journal.rows():
+        found.update((r.seq, r) for r in chunk)
+    return found
+
+
+LOST = Failure("OutcomeUnknownError", "the answer was lost")
+
+
+async def test_a_message_is_delivered_when_every_part_is(journal: SQLiteJournal) -> None:
+    """Defect 9: a 3-part message is not delivered on its first part's report."""
+    await journal.record_delivery("id-1", DeliveryStatus.DELIVERED, part=2, parts=3)
+    await journal.record_deliveries(
+        [
+            DeliveryUpdate("id-1", DeliveryStatus.ACCEPTED, part=1, parts=3),
+            DeliveryUpdate("id-1", DeliveryStatus.DELIVERED, part=1, parts=3),
+        ]
+    )
+    row = (await rows_by_seq(journal))[1]
+    assert (row.delivery, row.parts_delivered) == (DeliveryStatus.ACCEPTED, 2)
+    done = datetime(2026, 3, 1, 10, 0, tzinfo=timezone.utc)
+    await journal.record_delivery("id-1", DeliveryStatus.DELIVERED, done, part=3, parts=3)
+    row = (await rows_by_seq(journal))[1]
+    assert (row.delivery, row.parts_delivered, row.delivered_at) == (
+        DeliveryStatus.DELIVERED,
+        3,
+        done,
+    )
+
+
+async def test_a_report_confirms_an_unknown_row(journal: SQLiteJournal) -> None:
+    """A report proves the provider took the message: unknown becomes accepted."""
+    await journal.mark_in_flight([1, 2, 3], "g1")
+    await journal.record_unknown([1, 2, 3], LOST)
+    assert await journal.record_delivery("id-2", DeliveryStatus.ACCEPTED, part=1, parts=2)
+    await journal.record_deliveries([DeliveryUpdate("id-3", DeliveryStatus.UNDELIVERABLE)])
+    rows = await rows_by_seq(journal)
+    assert [rows[s].state for s in (1, 2, 3)] == [
+        RowState.UNKNOWN,
+        RowState.ACCEPTED,
+        RowState.ACCEPTED,
+    ]
+    assert [rows[s].confirmed_by_report for s in (1, 2, 3)] == [False, True, True]
+    assert rows[2].failure is None  # no longer "unknown: the answer was lost"
+    assert rows[3].delivery is DeliveryStatus.UNDELIVERABLE  # taken, then not delivered
+    counts = await journal.counts()
+    assert (counts.accepted, counts.unknown, counts.confirmed) == (2, 1, 2)
+    assert CONFIRMED_BY_REPORT == "confirmed by delivery report"  # status and export say it
+
+
+async def test_a_report_before_the_lost_answer_confirms_the_row(journal: SQLiteJournal) -> None:
+    """Reports can beat the answer; if the answer is then lost, the report still counts."""
+    await journal.mark_in_flight([1, 2], "g1")
+    await journal.record_delivery("id-1", DeliveryStatus.DELIVERED)
+    await journal.record_unknown([1, 2], LOST)
+    rows = await rows_by_seq(journal)
+    assert (rows[1].state, rows[1].confirmed_by_report) == (RowState.ACCEPTED, True)
+    assert (rows[2].state, rows[2].confirmed_by_report) == (RowState.UNKNOWN, False)
+
+
+async def test_a_crash_with_reports_in_flight_confirms_those_rows(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    async with await SQLiteJournal.open(path, create=True) as journal:
+        await journal.create(DEFINITION)
+        await journal.append([row(seq) for seq in range(1, 4)], done=True)
+        await journal.recover()
+        await journal.mark_in_flight([1, 2], "g1")
+        await journal.record_delivery("id-2", DeliveryStatus.ACCEPTED)  # ... and it dies
+    async with await SQLiteJournal.open(path) as reopened:
+        recovery = await reopened.recover(resend_unknown=True)
+        assert (recovery.became_unknown, recovery.confirmed, recovery.requeued) == (1, 1, 1)
+        assert [r.seq for r in await reopened.next_rows(10)] == [1, 3]
+
+
+def sent_ago(path: Path, global_id: str, age: timedelta) -> None:
+    """Pretend request ``global_id`` went out ``age`` ago."""
+    moment = (datetime.now(timezone.utc) - age).isoformat(timespec="milliseconds")
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE requests SET started_at = ? WHERE global_id = ?", (moment, global_id))
+
+
+async def test_silent_for_resends_only_rows_silent_that_long(tmp_path: Path) -> None:
+    """Unknown rows sent two hours ago go out again; those sent a minute ago wait for
+    their report; without silent_for every unknown row goes."""
+    path = tmp_path / "j.db"
+    async with await SQLiteJournal.open(path, create=True) as journal:
+        await journal.create(DEFINITION)
+        await journal.append([row(seq) for seq in range(1, 6)], done=True)
+        await journal.recover()
+        for seqs, global_id in (([1, 2], "old"), ([3, 4], "new")):
+            await journal.mark_in_flight(seqs, global_id)
+            await journal.record_unknown(seqs, LOST)
+    sent_ago(path, "old", timedelta(hours=2))
+    sent_ago(path, "new", timedelta(minutes=1))
+    async with await SQLiteJournal.open(path) as reopened:
+        recovery = await reopened.recover(resend_unknown=True, silent_for=timedelta(hours=1))
+        assert (recovery.requeued, recovery.still_unknown) == (2, 2)
+        assert [r.seq for r in await reopened.next_rows(10)] == [1, 2, 5]
+        with pytest.raises(ValueError, match="negative"):
+            await reopened.recover(resend_unknown=True, silent_for=timedelta(seconds=-1))
+        recovery = await reopened.recover(resend_unknown=True, silent_for=timedelta(0))
+        assert (recovery.requeued, recovery.still_unknown) == (2, 0)
+        assert [r.seq for r in await reopened.next_rows(10)] == [1, 2, 3, 4, 5]
+
+
+#: The schema of the first journals (``user_version`` 1), as that version created it.
+SCHEMA_1 = """
+CREATE TABLE campaign (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    campaign_id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    source_format TEXT NOT NULL,
+    source_sha256 TEXT NOT NULL,
+    source_size INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    options TEXT NOT NULL,
+    defaults TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    loaded_through INTEGER NOT NULL DEFAULT 0,
+    loading_done INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE bodies (
+    id INTEGER PRIMARY KEY,
+    hash BLOB NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE TABLE requests (
+    id INTEGER PRIMARY KEY,
+    global_id TEXT NOT NULL UNIQUE,
+    started_at TEXT NOT NULL,
+    messages INTEGER NOT NULL,
+    accepted_at TEXT,
+    processed_messages INTEGER,
+    processed_sms_parts INTEGER,
+    credit TEXT
+);
+CREATE TABLE rows (
+    seq INTEGER PRIMARY KEY,
+    message_id TEXT UNIQUE,
+    destination TEXT NOT NULL,
+    body INTEGER,
+    parts INTEGER NOT NULL DEFAULT 0,
+    encoding TEXT,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    request INTEGER,
+    error_kind TEXT,
+    error_code INTEGER,
+    error_message TEXT,
+    delivery INTEGER,
+    delivered_at TEXT
+);
+"""
+
+
+def write_schema_1_journal(path: Path) -> None:
+    """A journal exactly as the previous version left it: rows delivered, unknown, and
+    unknown although a report came (that version did not confirm them)."""
+    with sqlite3.connect(path) as conn:
+        conn.executescript(SCHEMA_1)
+        conn.execute(f"PRAGMA application_id={0x41474C53}")
+        conn.execute("PRAGMA user_version=1")
+        conn.execute(
+            "INSERT INTO campaign (id, campaign_id, source, source_format, source_sha256,"
+            " source_size, body, sender, options, defaults, created_at, loaded_through,"
+            " loading_done) VALUES (1, 'c0ffee000001', '/data/r.csv', 'csv', ?, 10, 'Hi',"
+            " 'Shop', ?, '{}', '2026-03-01T09:30:00+00:00', 4, 1)",
+            ("ab" * 32, '{"simulation": true}'),
+        )
+        conn.execute("INSERT INTO bodies (id, hash, text) VALUES (1, x'00', 'Hi')")
+        conn.execute(
+            "INSERT INTO requests (id, global_id, started_at, messages, accepted_at,"
+            " processed_messages, processed_sms_parts, credit) VALUES (1, 'g1',"
+            " '2026-03-01T09:31:00.000+00:00', 3, '2026-03-01T09:31:01+00:00', 3, 3, '9.5')"
+        )
+        conn.executemany(
+            "INSERT INTO rows (seq, message_id, destination, body, parts, encoding, state,"
+            " attempts, request, delivery, delivered_at) VALUES (?, ?, ?, 1, 1, 'GSM-7', ?,"
+            " 1, 1, ?, ?)",
+            [
+                (1, "id-1", "+393470000001", "accepted", 3, "2026-03-01T09:32:00+00:00"),
+                (2, "id-2", "+393470000002", "accepted", 1, "2026-03-01T09:32:00+00:00"),
+                (3, "id-3", "+393470000003", "unknown", None, None),
+                (4, "id-4", "+393470000004", "unknown", 1, "2026-03-01T09:32:00+00:00"),
+            ],
+        )
+
+
+@pytest.mark.parametrize("exclusive", [True, False])
+async def test_a_journal_of_the_previous_version_opens(tmp_path: Path, exclusive: bool) -> None:
+    """Schema 1 is upgraded in place (columns added): its rows keep their delivery
+    statuses, unknown rows with a report are confirmed, new reports follow the rule."""
+    path = tmp_path / "old.journal"
+    write_schema_1_journal(path)
+    async with await SQLiteJournal.open(path, exclusive=exclusive) as journal:
+        definition = await journal.definition()
+        assert definition is not None
+        assert definition.campaign_id == "c0ffee000001"
+        rows = await rows_by_seq(journal)
+        assert rows[1].delivery is DeliveryStatus.DELIVERED
+        assert rows[1].delivered_at == datetime(2026, 3, 1, 9, 32, tzinfo=timezone.utc)
+        assert rows[3].state is RowState.UNKNOWN
+        assert (rows[4].state, rows[4].confirmed_by_report) == (RowState.ACCEPTED, True)
+        await journal.record_delivery("id-2", DeliveryStatus.DELIVERED, part=1, parts=2)
+        await journal.record_delivery("id-3", DeliveryStatus.DELIVERED)
+        rows = await rows_by_seq(journal)
+        assert (rows[2].delivery, rows[2].parts_delivered) == (DeliveryStatus.ACCEPTED, 1)
+        assert (rows[3].state, rows[3].confirmed_by_report) == (RowState.ACCEPTED, True)
+        # It read its CSV as UTF-8 with commas: what the upgraded definition says.
+        assert (definition.source_encoding, definition.source_delimiter) == ("utf-8", ",")
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    async with await SQLiteJournal.open(path) as again:  # the upgrade happens once
+        assert (await again.counts()).confirmed == 2
+
+
+def write_schema_2_journal(path: Path) -> None:
+    """A journal as version 2 left it: schema 1 with the three columns it added."""
+    write_schema_1_journal(path)
+    with sqlite3.connect(path) as conn:
+        conn.executescript(
+            "ALTER TABLE rows ADD COLUMN delivery_total INTEGER NOT NULL DEFAULT 0;"
+            "ALTER TABLE rows ADD COLUMN delivery_parts TEXT;"
+            "ALTER TABLE rows ADD COLUMN confirmed INTEGER NOT NULL DEFAULT 0;"
+            "PRAGMA user_version=2;"
+        )
+
+
+@pytest.mark.parametrize("exclusive", [True, False])
+async def test_a_journal_of_schema_2_opens(tmp_path: Path, exclusive: bool) -> None:
+    """Schema 2 (before encodings and delimiters) is upgraded in place: its CSV input reads
+    as UTF-8 with commas, as it was read, and its rows are all there."""
+    path = tmp_path / "v2.journal"
+    write_schema_2_journal(path)
+    async with await SQLiteJournal.open(path, exclusive=exclusive) as journal:
+        definition = await journal.definition()
+        assert definition is not None
+        assert (definition.source_encoding, definition.source_delimiter) == ("utf-8", ",")
+        rows = await rows_by_seq(journal)
+        assert [rows[seq].message_id for seq in (1, 2, 3, 4)] == ["id-1", "id-2", "id-3", "id-4"]
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+
+
+async def test_a_journal_of_a_newer_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "new.journal"
+    async with await SQLiteJournal.open(path, create=True) as journal:
+        await journal.create(DEFINITION)
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA user_version=4")
+    with pytest.raises(JournalError, match="schema 4"):
+        await SQLiteJournal.open(path)

@@ -121,3 +121,31 @@ def test_nothing_secret_is_logged_at_construction(caplog: pytest.LogCaptureFixtu
     caplog.set_level(logging.DEBUG)
     AgileClient(api_key=SECRET)
     assert SECRET not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("arguments", "field"),
+    [
+        ({"api_key": "key\n"}, "api_key"),
+        ({"api_key": "kéy"}, "api_key"),
+        ({"api_key": "k\ud800"}, "api_key"),
+        ({"api_key": 12345}, "api_key"),
+        ({"username": "u\ud800", "password": "p"}, "username"),
+        ({"username": "u", "password": "p\x00"}, "password"),
+        ({"username": "u:x", "password": "p"}, "username"),
+        ({"username": b"u", "password": "p"}, "username"),
+    ],
+)
+def test_credentials_no_request_could_carry_are_refused_naming_the_field(
+    arguments: dict[str, object], field: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=field) as caught:
+        AgileClient(**arguments)  # type: ignore[arg-type]
+    for value in arguments.values():
+        if isinstance(value, str) and len(value) > 1:
+            assert value not in str(caught.value)
+
+
+def test_basic_credentials_in_any_language_are_fine() -> None:
+    client = AgileClient(username="Zoë", password="pässwörd:with colon")
+    assert client.state.value == "unopened"

@@ -527,6 +527,18 @@ def test_account_key_is_a_stable_hash() -> None:
         account_key(BASE_URL, "")
 
 
+def test_a_clients_account_is_named_by_its_key_or_user_alone() -> None:
+    """A gateway's Basic userinfo in the base URL does not change the account's name."""
+    plain = RedisLimiter("unix:///x", RateLimit(rate=1), account=AgileClient(
+        api_key="k", base_url=BASE_URL))  # fmt: skip
+    gated = RedisLimiter("unix:///x", RateLimit(rate=1), account=AgileClient(
+        api_key="k", base_url=BASE_URL.replace("https://", "https://gw:pw@")))  # fmt: skip
+    basic = RedisLimiter("unix:///x", RateLimit(rate=1), account=AgileClient(
+        username="user", password="pw", base_url=BASE_URL))  # fmt: skip
+    assert plain.account == gated.account == account_key(BASE_URL, "k")
+    assert basic.account == account_key(BASE_URL, "user")
+
+
 @pytest.mark.parametrize("account", ["my-api-key-1234", "0123456789ABCDEF", ""])
 def test_an_account_must_be_a_client_or_an_account_key(account: str) -> None:
     with pytest.raises(ConfigurationError, match="account_key"):

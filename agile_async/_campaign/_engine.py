@@ -8,9 +8,10 @@ definition; checks before creation live in :mod:`._setup`, reading the input in
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -121,9 +122,12 @@ class Campaign:
         sender: str,
         options: SendOptions | None = None,
         format: InputFormat | None = None,
+        encoding: str = "utf-8",
+        delimiter: str | None = None,
         defaults: Mapping[str, object] | None = None,
         exist_ok: bool = False,
         resend_unknown: bool = False,
+        silent_for: timedelta | float | None = None,
     ) -> Campaign:
         """Record a new campaign from a recipients file (rows are read by :meth:`load`).
 
@@ -136,26 +140,33 @@ class Campaign:
             sender: the sender alias (up to 11 characters) or number (up to 16 digits).
             options: request options for every message (``global_id`` must be ``None``).
             format: ``"csv"`` or ``"jsonl"``; guessed from the file name when omitted.
+            encoding: the file's text encoding, a Python codec name (``"cp1252"``,
+                ``"latin-1"``...). A byte that does not decode fails its row, naming the
+                line; a UTF-8 byte order mark is skipped.
+            delimiter: the CSV delimiter (one character, or ``"tab"``); sniffed from the
+                file's start when omitted (comma, semicolon or tab). Both are recorded,
+                so a resumed load reads the file the same way.
             defaults: run settings to remember for resumes (JSON-friendly values).
             exist_ok: when the journal already holds *this* campaign (same file content,
                 body, sender and options), open it instead of failing.
             resend_unknown: with ``exist_ok``, as in :meth:`open`.
+            silent_for: with ``resend_unknown``, as in :meth:`open`.
 
         Raises:
             CampaignError: the file, template, sender or options are unusable (nothing is
-                created), or the journal holds another campaign.
+                created; a file error names its line), or the journal holds another
+                campaign.
+            ValidationError: ``encoding`` or ``delimiter`` is not one.
         """
+        silence = _silence(resend_unknown, silent_for)
         options = options if options is not None else SendOptions()
+        check_definition(sender, options, body=body, source=source, defaults=defaults)
         template = BodyTemplate(body)
-        check_definition(sender, options)
-        path, kind, digest, size = await anyio.to_thread.run_sync(
-            inspect_source, source, format, template
+        found = await anyio.to_thread.run_sync(
+            inspect_source, source, format, template, encoding, delimiter
         )
         definition = new_definition(
-            path=path,
-            kind=kind,
-            digest=digest,
-            size=size,
+            source=found,
             body=body,
             sender=sender,
             options=options,
@@ -169,8 +180,8 @@ class Campaign:
             elif exist_ok and same_campaign(existing, definition):
                 definition = existing
             else:
-                raise JournalError(another_campaign(journal, existing))
-            recovery = await store.recover(resend_unknown=resend_unknown)
+                raise JournalError(another_campaign(journal, existing, definition))
+            recovery = await store.recover(resend_unknown=resend_unknown, silent_for=silence)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await store.aclose()
@@ -183,19 +194,27 @@ class Campaign:
         journal: str | os.PathLike[str] | Journal,
         *,
         resend_unknown: bool = False,
+        silent_for: timedelta | float | None = None,
         read_only: bool = False,
     ) -> Campaign:
         """Open a recorded campaign to resume it (or, ``read_only``, to read its state).
 
         Opening for sending takes the journal's run lock, then turns rows left in flight by
         a dead run into ``unknown`` (see :attr:`recovery`): their request may have gone out,
-        and the provider has no idempotency key, so they are reported, not re-sent. With
-        ``resend_unknown``, every unknown row goes back to pending and is sent again (some
-        recipients may then get the message twice).
+        and the provider has no idempotency key, so they are reported, not re-sent. A
+        delivery report proves the provider took a message: rows it arrived for are
+        accepted instead (*confirmed by delivery report*), also when it arrives later.
+
+        With ``resend_unknown``, unknown rows go back to pending and are sent again (some
+        recipients may then get the message twice): all of them, or with ``silent_for``
+        (a :class:`~datetime.timedelta` or seconds) only those sent at least that long ago,
+        so that a report still on its way can confirm the others first.
 
         Raises:
             JournalError: no campaign there, or another process is running it.
+            ValueError: ``silent_for`` without ``resend_unknown``, or negative.
         """
+        silence = _silence(resend_unknown, silent_for)
         store = await open_journal(journal, create=False, exclusive=not read_only)
         try:
             definition = await store.definition()
@@ -203,7 +222,7 @@ class Campaign:
                 raise JournalError(f"{journal_name(journal)} holds no campaign")
             recovery = Recovery()
             if not read_only:
-                recovery = await store.recover(resend_unknown=resend_unknown)
+                recovery = await store.recover(resend_unknown=resend_unknown, silent_for=silence)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await store.aclose()
@@ -249,7 +268,17 @@ class Campaign:
             raise InputChangedError(missing + "the file is gone, so the rest cannot be read")
         if digest != d.source_sha256:
             raise InputChangedError(missing + "the file changed since the campaign was created")
-        reader = await anyio.to_thread.run_sync(RecordReader, path, d.source_format)
+        reader = await anyio.to_thread.run_sync(
+            functools.partial(
+                RecordReader,
+                path,
+                d.source_format,
+                encoding=d.source_encoding,
+                # A CSV campaign recorded before delimiters were has none: it was read
+                # with commas.
+                delimiter=d.source_delimiter or ("," if d.source_format == "csv" else None),
+            )
+        )
         builder = RowBuilder(self._template, d.campaign_id, d.options)
         rows = 0
         try:
@@ -301,24 +330,38 @@ class Campaign:
         return await write_csv(self.journal.rows(states), file)
 
     async def record_delivery(
-        self, message_id: str, status: DeliveryStatus, done_at: datetime | None = None
+        self,
+        message_id: str,
+        status: DeliveryStatus,
+        done_at: datetime | None = None,
+        *,
+        part: int = 1,
+        parts: int = 1,
     ) -> bool:
-        """Record a delivery report's status for a message of this campaign.
+        """Record the delivery status of one part (``part`` of ``parts``) of a message.
 
-        Feed it from a webhook receiver (:mod:`agile_async.webhooks`). Returns ``False``
-        when no row has that id (a report for another campaign).
+        Returns ``False`` when no row has that id (a report for another campaign). A
+        report for a row whose outcome is unknown makes it accepted, confirmed by report.
+        With a parsed report at hand, :meth:`on_report` is simpler.
         """
-        return await self.journal.record_delivery(message_id, status, done_at)
+        return await self.journal.record_delivery(
+            message_id, status, done_at, part=part, parts=parts
+        )
+
+    async def on_report(self, report: DeliveryReport) -> None:
+        """Record one delivery report: the callback for a webhook receiver,
+        ``DeliveryReportReceiver(campaign.on_report)`` (like ``DeliveryTracker.on_report``)."""
+        await self.journal.record_deliveries([DeliveryUpdate.from_report(report)])
 
     async def record_deliveries(self, reports: Iterable[DeliveryReport | DeliveryUpdate]) -> int:
-        """Record many delivery reports (one per SMS part is fine) in one journal write.
+        """Record many delivery reports (one per SMS part) in one journal write, in order.
 
-        Returns how many matched a message of this campaign.
+        A message is delivered when every part is, failed when any part fails, pending
+        otherwise: the rule of :class:`~agile_async.DeliveryTracker`. Returns how many
+        reports matched a message of this campaign.
         """
         updates = [
-            report
-            if isinstance(report, DeliveryUpdate)
-            else DeliveryUpdate(report.message_id, report.status, report.done_date)
+            report if isinstance(report, DeliveryUpdate) else DeliveryUpdate.from_report(report)
             for report in reports
         ]
         return await self.journal.record_deliveries(updates) if updates else 0
@@ -448,6 +491,19 @@ class Campaign:
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+
+def _silence(resend_unknown: bool, silent_for: timedelta | float | None) -> timedelta | None:
+    """``silent_for`` as a duration, checked."""
+    if silent_for is None:
+        return None
+    if not resend_unknown:
+        raise ValueError("silent_for limits resend_unknown: give resend_unknown=True too")
+    if not isinstance(silent_for, timedelta):
+        silent_for = timedelta(seconds=silent_for)
+    if silent_for < timedelta(0):
+        raise ValueError(f"silent_for must not be negative, got {silent_for}")
+    return silent_for
 
 
 def _next_chunk(

@@ -1,4 +1,14 @@
-"""Outcomes to CSV: one line per row, in input order, streamed from the journal."""
+"""Outcomes to CSV: one line per row, in input order, streamed from the journal.
+
+``id`` is the id the input gave the row, for every row: a row refused at load keeps its own
+(a duplicate's or one too long too, see :class:`~._journal.LoadedRow`), so an operator can
+match every line to their records; rows the input gave no id have the generated one.
+``error_message`` of a row refused at load starts with its file line (``line 92: ...``).
+``delivery`` is the message's status under the delivery rule (delivered only when every
+part is), ``parts_delivered`` how many of its parts are, and ``note`` says "confirmed by
+delivery report" for an accepted row whose request's answer was lost and which a report
+proved the provider took. New columns are only ever added at the end.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +20,7 @@ from typing import IO
 
 import anyio.to_thread
 
-from ._journal import JournalRow
+from ._journal import CONFIRMED_BY_REPORT, JournalRow
 
 __all__ = ["EXPORT_COLUMNS", "write_csv"]
 
@@ -29,6 +39,8 @@ EXPORT_COLUMNS = (
     "error_message",
     "delivery",
     "delivered_at",
+    "parts_delivered",
+    "note",
 )
 
 
@@ -48,6 +60,8 @@ def _line(row: JournalRow) -> tuple[object, ...]:
         "" if failure is None else failure.message,
         "" if row.delivery is None else row.delivery.name.lower(),
         "" if row.delivered_at is None else row.delivered_at.isoformat(),
+        row.parts_delivered,
+        CONFIRMED_BY_REPORT if row.confirmed_by_report else "",
     )
 
 

@@ -7,14 +7,24 @@ recipient *before anything is sent*, and every state change after:
 pending ──mark_in_flight (durable, before the POST)──> in_flight ──> accepted
    ^                                                        │   └──> failed (reason)
    └───────── release (the request provably never went) ────┤
-                                                            └──> unknown
-failed at load (bad destination, template) ─────────────────────────> failed
+                                                            └──> unknown ──(a delivery
+failed at load (bad destination, template) ──────> failed          report)──> accepted
 ```
 
 The one rule that keeps a crash from texting anyone twice: a row whose request *may* have
 gone out (``in_flight`` when its process died) becomes ``unknown`` when the journal is next
 opened, and is never sent again unless the operator asks (``resend_unknown``). The provider
 documents no idempotency key, so this is the only safe reading of a lost answer.
+
+Unknown is resolvable. A delivery report for a row proves the provider took its message: an
+``unknown`` row that gets one becomes ``accepted``, *confirmed by delivery report*, and so
+does an ``in_flight`` row that got one before its request's answer was lost. What is left
+unknown is what the provider never reported on; ``resend_unknown`` can be limited to rows
+silent for a while (``silent_for``), since a report usually follows a send within minutes.
+
+Delivery statuses follow the one rule of :class:`~agile_async.campaigns.DeliveryState` (the
+tracker's too): a journal keeps each message's state (status, parts, each part's status) and
+applies every report to it.
 
 Backends implement :class:`Journal`: the embedded SQLite journal now, a Redis one for many
 workers later (SCALEOUT.md §4); the engine is written against the protocol only.
@@ -24,17 +34,18 @@ from __future__ import annotations
 
 import enum
 from collections.abc import AsyncGenerator, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal, Protocol, runtime_checkable
 
 import attrs
 
 from .._exceptions import AgileError, APIError, OutcomeUnknownError
-from .._models import DeliveryStatus, SendOptions
+from .._models import DeliveryReport, DeliveryStatus, SendOptions
 from .._tickets import RequestTotals
 
 __all__ = [
+    "CONFIRMED_BY_REPORT",
     "CampaignDefinition",
     "CampaignError",
     "DeliveryUpdate",
@@ -52,6 +63,10 @@ __all__ = [
     "StateCounts",
     "Tally",
 ]
+
+#: How status and export describe an accepted row whose request's answer was lost, and which
+#: a delivery report later proved the provider took.
+CONFIRMED_BY_REPORT = "confirmed by delivery report"
 
 #: How the recipients file is written: CSV with a header, or one JSON object per line.
 InputFormat = Literal["csv", "jsonl"]
@@ -127,6 +142,11 @@ class CampaignDefinition:
         options: the request options every message is sent with.
         created_at: when the campaign was created (UTC).
         defaults: run settings recorded for later resumes (rate limit...), JSON-friendly.
+        source_encoding: the file's text encoding (a Python codec name: ``utf-8``,
+            ``cp1252``...), so a resumed load reads it as the first did.
+        source_delimiter: the CSV file's delimiter, given or sniffed when the campaign
+            was created (``None`` for JSON lines; a CSV journal from before delimiters
+            were recorded reads as ``","``).
     """
 
     campaign_id: str
@@ -139,6 +159,8 @@ class CampaignDefinition:
     options: SendOptions
     created_at: datetime
     defaults: Mapping[str, object] = attrs.field(factory=dict)
+    source_encoding: str = "utf-8"
+    source_delimiter: str | None = None
 
 
 @attrs.frozen
@@ -155,7 +177,9 @@ class LoadedRow:
 
     A record refused at load (a bad destination, a template variable missing, a duplicate
     id) carries its ``failure`` and is stored as ``failed``, so the campaign reports it
-    instead of stopping on it.
+    instead of stopping on it. It keeps the ``message_id`` the input gave it, even when
+    that id is the reason (a journal keeps a duplicate's id beside the row, not as its id).
+    ``line`` is the file line the record starts on, when known.
     """
 
     seq: int
@@ -165,6 +189,7 @@ class LoadedRow:
     parts: int = 0
     encoding: str | None = None
     failure: Failure | None = None
+    line: int | None = None
 
 
 @attrs.frozen
@@ -183,7 +208,9 @@ class JournalRow:
 
     Attributes:
         seq: the record's number in the input, from 1.
-        message_id: the id sent with the message (matches delivery reports' ``messageId``).
+        message_id: the id sent with the message (matches delivery reports' ``messageId``);
+            for a row refused at load, the id the input gave it (a duplicate's too), or
+            the generated one when it gave none.
         destination: the phone number as sent.
         state: the row's :class:`RowState`.
         parts: the SDK's count of SMS parts for the body.
@@ -191,8 +218,13 @@ class JournalRow:
         attempts: how many requests carried it (above 1 only after ``resend_unknown``).
         global_id: the ``globalId`` of the latest request that carried it.
         failure: why it failed or is unknown.
-        delivery: the latest delivery status recorded for it.
+        delivery: its delivery status under the delivery rule: ``DELIVERED`` once every
+            part is, the failure of a part, ``ACCEPTED`` while pending, ``None`` before
+            any report.
         delivered_at: when that status was reached (the report's ``doneDate``).
+        parts_delivered: how many of its parts are reported delivered.
+        confirmed_by_report: accepted because a delivery report proved the provider took
+            it, after its request's answer was lost (it was, or would have been, unknown).
     """
 
     seq: int
@@ -206,6 +238,8 @@ class JournalRow:
     failure: Failure | None
     delivery: DeliveryStatus | None
     delivered_at: datetime | None
+    parts_delivered: int = 0
+    confirmed_by_report: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -223,6 +257,9 @@ class StateCounts:
     credit: Decimal | None = None
     #: Rows by delivery status (rows with no report yet are not counted).
     deliveries: Mapping[DeliveryStatus, int] = attrs.field(factory=dict)
+    #: Accepted rows (counted in ``accepted``) confirmed by a delivery report after their
+    #: request's answer was lost.
+    confirmed: int = 0
 
     @property
     def total(self) -> int:
@@ -241,19 +278,32 @@ class StateCounts:
 
 @attrs.frozen
 class DeliveryUpdate:
-    """A delivery status to record for one message (from a delivery report)."""
+    """A delivery report to record for one message: the status of one of its parts.
+
+    Attributes:
+        message_id: the message's id (``messageId``).
+        status: the part's status (``statusCode``).
+        done_at: when it was reached (``doneDate``).
+        part: which part, from 1 (``concatProgressive``).
+        parts: how many parts the message has (``concatTotal``).
+    """
 
     message_id: str
     status: DeliveryStatus
     done_at: datetime | None = None
+    part: int = attrs.field(default=1, validator=attrs.validators.ge(1))
+    parts: int = attrs.field(default=1, validator=attrs.validators.ge(1))
 
-
-def delivery_rank(status: DeliveryStatus) -> int:
-    """Which status wins when reports disagree: a failure (of any part) over delivered,
-    delivered over accepted; a report never downgrades what is recorded."""
-    if status is DeliveryStatus.ACCEPTED:
-        return 0
-    return 1 if status is DeliveryStatus.DELIVERED else 2
+    @classmethod
+    def from_report(cls, report: DeliveryReport) -> DeliveryUpdate:
+        """The update a parsed delivery report makes."""
+        return cls(
+            report.message_id,
+            report.status,
+            report.done_date,
+            part=report.concat_progressive,
+            parts=report.concat_total,
+        )
 
 
 @attrs.frozen
@@ -280,10 +330,16 @@ class Recovery:
     Attributes:
         became_unknown: rows that were in flight when the previous run died, now unknown.
         requeued: unknown rows put back to pending because ``resend_unknown`` was asked.
+        confirmed: rows that were in flight when the previous run died, but which a
+            delivery report had already confirmed: accepted, not unknown.
+        still_unknown: unknown rows ``resend_unknown`` left alone because they were sent
+            less than ``silent_for`` ago (a report may still come).
     """
 
     became_unknown: int = 0
     requeued: int = 0
+    confirmed: int = 0
+    still_unknown: int = 0
 
 
 #: A failure reason for rows whose request may have gone out when their process died.
@@ -317,15 +373,24 @@ class Journal(Protocol):
         """Record the next input rows atomically, with ``done`` once the input is exhausted.
 
         A row whose ``message_id`` is already taken is stored as failed, naming the row
-        that has it. Rows at or below :meth:`load_state`'s ``loaded_through`` are ignored,
+        that has it; :meth:`rows` still reports the id it was given (the export shows the
+        input's ids for every row), though delivery reports for it go to the row that has
+        it. Rows at or below :meth:`load_state`'s ``loaded_through`` are ignored,
         so a loader that crashed may simply start over.
         """
 
     # -- sending -------------------------------------------------------------------------
 
-    async def recover(self, *, resend_unknown: bool = False) -> Recovery:
+    async def recover(
+        self, *, resend_unknown: bool = False, silent_for: timedelta | None = None
+    ) -> Recovery:
         """Start a session: rows in flight from a dead session become unknown (never
-        re-sent); with ``resend_unknown``, every unknown row goes back to pending."""
+        re-sent), or accepted if a delivery report already confirmed them.
+
+        With ``resend_unknown``, unknown rows go back to pending: every one, or with
+        ``silent_for`` only those whose latest request went out at least that long ago
+        (an unknown row has had no report at all: one would have confirmed it).
+        """
 
     async def next_rows(self, limit: int) -> Sequence[OutgoingRow]:
         """The next pending rows for this session to send (at most ``limit``), never the
@@ -350,25 +415,36 @@ class Journal(Protocol):
         """These rows failed for good (pending or in flight before)."""
 
     async def record_unknown(self, seqs: Sequence[int], failure: Failure) -> None:
-        """The request carrying these rows may or may not have been taken."""
+        """The request carrying these rows may or may not have been taken. A row that
+        already has a delivery report (it can arrive before the answer) was taken: it
+        becomes accepted, confirmed by report, instead."""
 
     async def release(self, seqs: Sequence[int]) -> None:
         """The request carrying these in-flight rows provably never went (an account error,
         a refused connection): they are pending again, for a later run."""
 
     async def record_delivery(
-        self, message_id: str, status: DeliveryStatus, done_at: datetime | None = None
+        self,
+        message_id: str,
+        status: DeliveryStatus,
+        done_at: datetime | None = None,
+        *,
+        part: int = 1,
+        parts: int = 1,
     ) -> bool:
-        """Record a delivery status for a message; ``False`` if no row has that id.
+        """Record one part's delivery status; ``False`` if no row has that id.
 
-        Reports never downgrade (see :func:`delivery_rank`): ``ACCEPTED`` does not replace
-        ``DELIVERED``, and ``DELIVERED`` (say, of a message's second part) does not replace a
-        failure (of its first).
+        :meth:`record_deliveries` for one update.
         """
 
     async def record_deliveries(self, updates: Sequence[DeliveryUpdate]) -> int:
-        """:meth:`record_delivery` for many reports in one write; returns how many ids
-        matched a row."""
+        """Record delivery reports in one write, in order; returns how many ids matched a row.
+
+        Each message's state is folded with :meth:`DeliveryState.apply
+        <agile_async.campaigns.DeliveryState.apply>`, the tracker's rule: delivered when
+        every part is, failed when any part fails (the kind kept), pending otherwise. An
+        ``unknown`` row that gets a report becomes accepted, confirmed by report.
+        """
 
     # -- reading -------------------------------------------------------------------------
 

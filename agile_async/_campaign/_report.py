@@ -235,6 +235,7 @@ def counts_dict(counts: StateCounts) -> dict[str, Any]:
         "parts": counts.parts,
         "credit": _money(counts.credit),
         "deliveries": {status.name.lower(): n for status, n in counts.deliveries.items()},
+        "confirmed_by_report": counts.confirmed,
     }
 
 
@@ -262,6 +263,8 @@ class CampaignStatus:
             "journal": self.journal,
             "source": d.source,
             "source_format": d.source_format,
+            "source_encoding": d.source_encoding,
+            "source_delimiter": d.source_delimiter,
             "source_sha256": d.source_sha256,
             "created_at": d.created_at.isoformat(),
             "sender": d.sender,

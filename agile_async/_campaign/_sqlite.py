@@ -13,15 +13,28 @@ connection, used by one thread at a time, on asyncio and trio alike. While a cam
 an advisory lock on ``<journal>.lock`` keeps a second process from running it too (POSIX
 ``flock``; released by the OS when the process dies, even by SIGKILL).
 
-Schema (``PRAGMA user_version = 1``)::
+Schema (``PRAGMA user_version = 3``)::
 
-    campaign  one row: the definition, the input's SHA-256, how far loading came
+    campaign  one row: the definition (with how the input is read: its encoding and CSV
+              delimiter), the input's SHA-256, how far loading came
     bodies    id | hash (16 bytes of SHA-256) | text: a body repeated in nearby rows (a
               campaign without variables) is stored once
     requests  one row per request that went out: globalId, when, and the provider's totals
     rows      seq (input record number) | message_id (unique) | destination | body |
               parts | encoding | state | attempts | request | error_kind, error_code,
-              error_message | delivery, delivered_at
+              error_message | delivery, delivered_at, delivery_total, delivery_parts |
+              confirmed | input_id (the id the input gave a row refused as a duplicate:
+              ``message_id`` is unique, so such a row has none)
+
+``delivery``, ``delivery_total`` and ``delivery_parts`` (JSON: part number -> status code) are
+a message's :class:`~agile_async.campaigns.DeliveryState`, the tracker's rule; ``confirmed``
+marks an accepted row that a delivery report confirmed after its request's answer was lost.
+
+Older versions are upgraded in place when opened. Version 1 (before per-part delivery
+states) gets three columns; its rows keep the message-level delivery status they had (their
+next report is applied on top of it), and its unknown rows that already had a report become
+accepted, confirmed by it. Version 2 (before input encodings and delimiters) gets three
+columns: its input was read as UTF-8 and, for CSV, comma-separated, which is what they say.
 """
 
 from __future__ import annotations
@@ -34,7 +47,7 @@ import os
 import sqlite3
 import sys
 from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -43,6 +56,7 @@ import anyio
 import anyio.to_thread
 import attrs
 
+from .._delivery import DeliveryState
 from .._models import DeliveryStatus, SendOptions
 from .._tickets import RequestTotals
 from ._journal import (
@@ -59,7 +73,6 @@ from ._journal import (
     RowState,
     StateCounts,
     Tally,
-    delivery_rank,
 )
 
 __all__ = ["SQLiteJournal"]
@@ -68,7 +81,7 @@ T = TypeVar("T")
 
 #: Identifies our files (``PRAGMA application_id``): "AGLS".
 _APPLICATION_ID = 0x41474C53
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE campaign (
@@ -84,7 +97,9 @@ CREATE TABLE campaign (
     defaults TEXT NOT NULL,
     created_at TEXT NOT NULL,
     loaded_through INTEGER NOT NULL DEFAULT 0,
-    loading_done INTEGER NOT NULL DEFAULT 0
+    loading_done INTEGER NOT NULL DEFAULT 0,
+    source_encoding TEXT NOT NULL DEFAULT 'utf-8',
+    source_delimiter TEXT
 );
 CREATE TABLE bodies (
     id INTEGER PRIMARY KEY,
@@ -115,9 +130,34 @@ CREATE TABLE rows (
     error_code INTEGER,
     error_message TEXT,
     delivery INTEGER,
-    delivered_at TEXT
+    delivered_at TEXT,
+    delivery_total INTEGER NOT NULL DEFAULT 0,
+    delivery_parts TEXT,
+    confirmed INTEGER NOT NULL DEFAULT 0,
+    input_id TEXT
 );
 """
+
+#: From schema 1 to 2: per-part delivery states, and rows confirmed by a delivery report.
+_UPGRADE_FROM_1 = """
+ALTER TABLE rows ADD COLUMN delivery_total INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE rows ADD COLUMN delivery_parts TEXT;
+ALTER TABLE rows ADD COLUMN confirmed INTEGER NOT NULL DEFAULT 0;
+UPDATE rows SET state = 'accepted', confirmed = 1, error_kind = NULL, error_code = NULL,
+    error_message = NULL WHERE state = 'unknown' AND delivery IS NOT NULL;
+"""
+
+#: From schema 2 to 3: how the input is read (a version-2 campaign read UTF-8, and CSV with
+#: commas), and the input's id of a row refused as a duplicate.
+_UPGRADE_FROM_2 = """
+ALTER TABLE campaign ADD COLUMN source_encoding TEXT NOT NULL DEFAULT 'utf-8';
+ALTER TABLE campaign ADD COLUMN source_delimiter TEXT;
+UPDATE campaign SET source_delimiter = ',' WHERE source_format = 'csv';
+ALTER TABLE rows ADD COLUMN input_id TEXT;
+"""
+
+#: The upgrade from each older version to the next.
+_UPGRADES = {1: _UPGRADE_FROM_1, 2: _UPGRADE_FROM_2}
 
 #: Bodies remembered while loading, to store a body repeated in nearby rows once.
 _RECENT_BODIES = 1024
@@ -130,7 +170,7 @@ _UNKNOWN = RowState.UNKNOWN.value
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return _timestamp(datetime.now(timezone.utc))
 
 
 def body_hash(body: str) -> bytes:
@@ -227,14 +267,33 @@ class _Store:
             )
         elif application_id != _APPLICATION_ID:
             raise JournalError(f"{self.path} is an SQLite file, but not a campaign journal")
+        elif version in _UPGRADES:
+            self._upgrade()
         elif version != _SCHEMA_VERSION:
             raise JournalError(
                 f"{self.path} has journal schema {version}; this agile-async reads "
-                f"{_SCHEMA_VERSION}"
+                f"1 to {_SCHEMA_VERSION}"
             )
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA cache_size=-16000")
+
+    def _upgrade(self) -> None:
+        """Bring an older schema to the current one in one transaction, once (another
+        process may be upgrading it right now)."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            while version in _UPGRADES:
+                for statement in filter(None, map(str.strip, _UPGRADES[version].split(";"))):
+                    conn.execute(statement)
+                version += 1
+            conn.execute(f"PRAGMA user_version={version}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     @contextlib.contextmanager
     def _transaction(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
@@ -268,8 +327,8 @@ class _Store:
                 raise JournalError(f"{self.path} already holds a campaign")
             conn.execute(
                 "INSERT INTO campaign (id, campaign_id, source, source_format, source_sha256,"
-                " source_size, body, sender, options, defaults, created_at)"
-                " VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " source_size, body, sender, options, defaults, created_at, source_encoding,"
+                " source_delimiter) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     d.campaign_id,
                     d.source,
@@ -281,13 +340,16 @@ class _Store:
                     _options_to_json(d.options),
                     json.dumps(dict(d.defaults), sort_keys=True),
                     d.created_at.isoformat(),
+                    d.source_encoding,
+                    d.source_delimiter,
                 ),
             )
 
     def definition(self) -> CampaignDefinition | None:
         row = self._conn.execute(
             "SELECT campaign_id, source, source_format, source_sha256, source_size, body,"
-            " sender, options, defaults, created_at FROM campaign"
+            " sender, options, defaults, created_at, source_encoding, source_delimiter"
+            " FROM campaign"
         ).fetchone()
         if row is None:
             return None
@@ -302,6 +364,8 @@ class _Store:
             options=_options_from_json(row[7]),
             defaults=json.loads(row[8]),
             created_at=datetime.fromisoformat(row[9]),
+            source_encoding=row[10],
+            source_delimiter=row[11],
         )
 
     def load_state(self) -> LoadState:
@@ -370,7 +434,8 @@ class _Store:
 
     @staticmethod
     def _record_duplicates(conn: sqlite3.Connection, rows: Sequence[LoadedRow]) -> None:
-        """Rows whose id another row already has: stored failed, without the id."""
+        """Rows whose id another row already has: stored failed, their id kept beside
+        (``input_id``: ``message_id`` is unique)."""
         first, last = rows[0].seq, rows[-1].seq
         stored = {
             seq
@@ -384,15 +449,18 @@ class _Store:
             holder = conn.execute(
                 "SELECT seq FROM rows WHERE message_id = ?", (row.message_id,)
             ).fetchone()
+            line = f"line {row.line}: " if row.line else ""
             failure = Failure(
                 "ValidationError",
-                f"id: {row.message_id!r} is already used by row {holder[0] if holder else '?'}",
+                f"{line}id {row.message_id!r} is already used by an earlier row (record "
+                f"{holder[0] if holder else '?'})",
             )
             conn.execute(
-                "INSERT INTO rows (seq, message_id, destination, parts, encoding, state,"
-                " error_kind, error_message) VALUES (?, NULL, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO rows (seq, message_id, input_id, destination, parts, encoding,"
+                " state, error_kind, error_message) VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     row.seq,
+                    row.message_id,
                     row.destination,
                     row.parts,
                     row.encoding,
@@ -404,22 +472,38 @@ class _Store:
 
     # -- sending -------------------------------------------------------------------------
 
-    def recover(self, resend_unknown: bool) -> Recovery:
+    def recover(self, resend_unknown: bool, silent_for: timedelta | None) -> Recovery:
         self._cursor = 0
         with self._transaction() as conn:
+            # A report that arrived while the request was in flight proves it was taken.
+            confirmed = conn.execute(
+                f"UPDATE rows SET state = ?, {_CONFIRM}"
+                " WHERE state IN (?, ?) AND delivery IS NOT NULL",
+                (_ACCEPTED, _IN_FLIGHT, _UNKNOWN),
+            ).rowcount
             unknown = conn.execute(
                 "UPDATE rows SET state = ?, error_kind = ?, error_code = NULL, error_message = ?"
                 " WHERE state = ?",
                 (_UNKNOWN, CRASH_FAILURE.kind, CRASH_FAILURE.message, _IN_FLIGHT),
             ).rowcount
-            requeued = 0
+            requeued = still_unknown = 0
             if resend_unknown:
+                silent = ""
+                params: list[object] = [_PENDING, _UNKNOWN]
+                if silent_for is not None:
+                    # Sent at least ``silent_for`` ago (a row with no request on record has
+                    # no known send time: it is not taken for silent).
+                    silent = " AND request IN (SELECT id FROM requests WHERE started_at <= ?)"
+                    params.append(_timestamp(datetime.now(timezone.utc) - silent_for))
                 requeued = conn.execute(
                     "UPDATE rows SET state = ?, error_kind = NULL, error_code = NULL,"
-                    " error_message = NULL WHERE state = ?",
-                    (_PENDING, _UNKNOWN),
+                    f" error_message = NULL WHERE state = ?{silent}",
+                    params,
                 ).rowcount
-        return Recovery(unknown, requeued)
+                still_unknown = conn.execute(
+                    "SELECT count(*) FROM rows WHERE state = ?", (_UNKNOWN,)
+                ).fetchone()[0]
+        return Recovery(unknown, requeued, confirmed, still_unknown)
 
     def next_rows(self, limit: int) -> list[OutgoingRow]:
         # CROSS JOIN keeps ``rows`` the outer loop: a walk along seq from the cursor.
@@ -472,25 +556,34 @@ class _Store:
             )
 
     def record_failed(self, seqs: Sequence[int], failure: Failure) -> None:
-        self._settle(seqs, _FAILED, failure, (_PENDING, _IN_FLIGHT))
+        with self._transaction() as conn:
+            self._settle(conn, seqs, _FAILED, failure, (_PENDING, _IN_FLIGHT))
 
     def record_unknown(self, seqs: Sequence[int], failure: Failure) -> None:
-        self._settle(seqs, _UNKNOWN, failure, (_IN_FLIGHT,))
+        with self._transaction() as conn:
+            # A report that arrived before the lost answer proves the request was taken.
+            conn.executemany(
+                f"UPDATE rows SET state = ?, {_CONFIRM}"
+                " WHERE seq = ? AND state = ? AND delivery IS NOT NULL",
+                [(_ACCEPTED, seq, _IN_FLIGHT) for seq in seqs],
+            )
+            self._settle(conn, seqs, _UNKNOWN, failure, (_IN_FLIGHT,))
 
+    @staticmethod
     def _settle(
-        self, seqs: Sequence[int], state: str, failure: Failure, before: tuple[str, ...]
+        conn: sqlite3.Connection,
+        seqs: Sequence[int],
+        state: str,
+        failure: Failure,
+        before: tuple[str, ...],
     ) -> None:
         """Move rows that are in one of the ``before`` states to ``state``, with a reason."""
         allowed = ", ".join("?" * len(before))
-        with self._transaction() as conn:
-            conn.executemany(
-                "UPDATE rows SET state = ?, error_kind = ?, error_code = ?, error_message = ?"
-                f" WHERE seq = ? AND state IN ({allowed})",
-                [
-                    (state, failure.kind, failure.code, failure.message, seq, *before)
-                    for seq in seqs
-                ],
-            )
+        conn.executemany(
+            "UPDATE rows SET state = ?, error_kind = ?, error_code = ?, error_message = ?"
+            f" WHERE seq = ? AND state IN ({allowed})",
+            [(state, failure.kind, failure.code, failure.message, seq, *before) for seq in seqs],
+        )
 
     def release(self, seqs: Sequence[int]) -> None:
         with self._transaction() as conn:
@@ -500,28 +593,37 @@ class _Store:
             )
 
     def record_deliveries(self, updates: Sequence[DeliveryUpdate]) -> int:
+        by_message: dict[str, list[DeliveryUpdate]] = {}
+        for update in updates:  # in order, per message: the rule is a fold
+            by_message.setdefault(update.message_id, []).append(update)
         matched = 0
         with self._transaction() as conn:
-            for update in updates:
+            for message_id, mine in by_message.items():
                 found = conn.execute(
-                    "SELECT delivery FROM rows WHERE message_id = ?", (update.message_id,)
+                    "SELECT state, delivery, delivery_total, delivery_parts, delivered_at"
+                    " FROM rows WHERE message_id = ?",
+                    (message_id,),
                 ).fetchone()
                 if found is None:
                     continue
-                matched += 1
-                current = found[0]
-                if current is not None and delivery_rank(DeliveryStatus(current)) > delivery_rank(
-                    update.status
-                ):
-                    continue
-                conn.execute(
-                    "UPDATE rows SET delivery = ?, delivered_at = ? WHERE message_id = ?",
-                    (
-                        int(update.status),
-                        None if update.done_at is None else update.done_at.isoformat(),
-                        update.message_id,
-                    ),
-                )
+                matched += len(mine)
+                before = _delivery_state(*found[1:])
+                after = before
+                for update in mine:
+                    after = after.apply(
+                        update.status, part=update.part, parts=update.parts, done_at=update.done_at
+                    )
+                if after != before:
+                    conn.execute(
+                        "UPDATE rows SET delivery = ?, delivery_total = ?, delivery_parts = ?,"
+                        " delivered_at = ? WHERE message_id = ?",
+                        (*_delivery_columns(after), message_id),
+                    )
+                if found[0] == _UNKNOWN:  # the report proves the provider took it
+                    conn.execute(
+                        f"UPDATE rows SET state = ?, {_CONFIRM} WHERE message_id = ?",
+                        (_ACCEPTED, message_id),
+                    )
         return matched
 
     # -- reading -------------------------------------------------------------------------
@@ -530,10 +632,14 @@ class _Store:
         conn = self._conn
         states = dict.fromkeys(RowState, 0)
         deliveries: dict[DeliveryStatus, int] = {}
-        for state, delivery, count in conn.execute(
-            "SELECT state, delivery, count(*) FROM rows GROUP BY state, delivery"
+        confirmed = 0
+        for state, delivery, is_confirmed, count in conn.execute(
+            "SELECT state, delivery, confirmed, count(*) FROM rows"
+            " GROUP BY state, delivery, confirmed"
         ):
             states[RowState(state)] += count
+            if is_confirmed and state == _ACCEPTED:
+                confirmed += count
             if delivery is not None:
                 status = DeliveryStatus(delivery)
                 deliveries[status] = deliveries.get(status, 0) + count
@@ -554,6 +660,7 @@ class _Store:
             parts=int(parts),
             credit=None if credit is None else Decimal(credit[0]),
             deliveries=dict(sorted(deliveries.items())),
+            confirmed=confirmed,
         )
 
     def tally(self, states: Sequence[RowState], prefix_digits: int) -> list[Tally]:
@@ -575,9 +682,11 @@ class _Store:
             params.extend(state.value for state in states)
         params.append(limit)
         found = self._conn.execute(
-            "SELECT r.seq, r.message_id, r.destination, r.state, r.parts, r.encoding,"
+            "SELECT r.seq, coalesce(r.message_id, r.input_id), r.destination, r.state,"
+            " r.parts, r.encoding,"
             " r.attempts, q.global_id, r.error_kind, r.error_code, r.error_message,"
-            " r.delivery, r.delivered_at FROM rows AS r"
+            " r.delivery, r.delivery_total, r.delivery_parts, r.delivered_at, r.confirmed"
+            " FROM rows AS r"
             " LEFT JOIN requests AS q ON q.id = r.request"
             f" WHERE r.seq > ?{where} ORDER BY r.seq LIMIT ?",
             params,
@@ -587,7 +696,8 @@ class _Store:
 
 def _journal_row(row: tuple[Any, ...]) -> JournalRow:
     (seq, message_id, destination, state, parts, encoding, attempts, global_id) = row[:8]
-    kind, code, message, delivery, delivered_at = row[8:]
+    kind, code, message = row[8:11]
+    delivery = _delivery_state(*row[11:15])
     return JournalRow(
         seq=seq,
         message_id=message_id,
@@ -598,8 +708,45 @@ def _journal_row(row: tuple[Any, ...]) -> JournalRow:
         attempts=attempts,
         global_id=global_id,
         failure=None if kind is None else Failure(kind, message or "", code),
-        delivery=None if delivery is None else DeliveryStatus(delivery),
-        delivered_at=None if delivered_at is None else datetime.fromisoformat(delivered_at),
+        delivery=delivery.status,
+        delivered_at=delivery.done_at,
+        parts_delivered=delivery.parts_delivered,
+        confirmed_by_report=bool(row[15]),
+    )
+
+
+#: What confirming a row by a delivery report sets, besides its state.
+_CONFIRM = "confirmed = 1, error_kind = NULL, error_code = NULL, error_message = NULL"
+
+
+def _timestamp(moment: datetime) -> str:
+    """How the journal writes a time: UTC, ISO 8601, milliseconds (so text order is time
+    order)."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _delivery_state(
+    delivery: int | None, total: int, parts: str | None, done_at: str | None
+) -> DeliveryState:
+    """A message's delivery state from its columns (a schema-1 row has no parts: its
+    status alone)."""
+    reported = {} if parts is None else json.loads(parts)
+    return DeliveryState.restore(
+        None if delivery is None else DeliveryStatus(delivery),
+        total,
+        {int(part): DeliveryStatus(status) for part, status in reported.items()},
+        None if done_at is None else datetime.fromisoformat(done_at),
+    )
+
+
+def _delivery_columns(state: DeliveryState) -> tuple[object, ...]:
+    """``delivery, delivery_total, delivery_parts, delivered_at`` for a delivery state."""
+    parts = {str(part): int(status) for part, status in state.reported}
+    return (
+        None if state.status is None else int(state.status),
+        state.parts,
+        json.dumps(parts, separators=(",", ":")),
+        None if state.done_at is None else state.done_at.isoformat(),
     )
 
 
@@ -679,8 +826,12 @@ class SQLiteJournal:
     async def append(self, rows: Sequence[LoadedRow], *, done: bool) -> None:
         await self._call(self._store.append, rows, done)
 
-    async def recover(self, *, resend_unknown: bool = False) -> Recovery:
-        return await self._call(self._store.recover, resend_unknown)
+    async def recover(
+        self, *, resend_unknown: bool = False, silent_for: timedelta | None = None
+    ) -> Recovery:
+        if silent_for is not None and silent_for < timedelta(0):
+            raise ValueError(f"silent_for must not be negative, got {silent_for}")
+        return await self._call(self._store.recover, resend_unknown, silent_for)
 
     async def next_rows(self, limit: int) -> Sequence[OutgoingRow]:
         return await self._call(self._store.next_rows, limit)
@@ -701,9 +852,15 @@ class SQLiteJournal:
         await self._call(self._store.release, seqs)
 
     async def record_delivery(
-        self, message_id: str, status: DeliveryStatus, done_at: datetime | None = None
+        self,
+        message_id: str,
+        status: DeliveryStatus,
+        done_at: datetime | None = None,
+        *,
+        part: int = 1,
+        parts: int = 1,
     ) -> bool:
-        update = DeliveryUpdate(message_id, status, done_at)
+        update = DeliveryUpdate(message_id, status, done_at, part=part, parts=parts)
         return bool(await self._call(self._store.record_deliveries, [update]))
 
     async def record_deliveries(self, updates: Sequence[DeliveryUpdate]) -> int:

@@ -1,4 +1,5 @@
-"""``agile-sms campaign``: run, resume, status and export, over :mod:`agile_async.campaigns`.
+"""``agile-sms campaign``: run, resume, status, export and reports, over
+:mod:`agile_async.campaigns`.
 
 ``run`` and ``resume`` share one session: open the client (or the sandbox) and the journal,
 finish loading the input, show the dry-run report, ask (unless ``--yes``), then send with a
@@ -13,6 +14,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +45,16 @@ from ._common import (
     rate_limit,
     run_async,
 )
-from ._render import SendProgress, print_recovery, print_report, print_result, print_status
+from ._deliveries import SavedReports
+from ._duration import duration_option
+from ._render import (
+    SendProgress,
+    print_recovery,
+    print_report,
+    print_result,
+    print_saved_reports,
+    print_status,
+)
 
 __all__ = ["campaign", "exit_code", "load_input", "send_campaign"]
 
@@ -120,6 +131,22 @@ def sending_options(function: Callable[..., Any]) -> Callable[..., Any]:
     return function
 
 
+def input_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``--encoding`` and ``--delimiter``: how FILE is read (``run`` and ``enqueue``); the
+    campaign records them, so a resume reads the file the same way."""
+    options = [
+        click.option("--encoding", default="utf-8", show_default=True, metavar="CODEC",
+                     help="FILE's text encoding (cp1252, latin-1, utf-16...). A byte that "
+                     "does not decode fails its row, naming the line."),
+        click.option("--delimiter", metavar="CHAR",
+                     help="CSV delimiter: ',', ';', 'tab' or another character. Default: "
+                     "sniffed (comma, semicolon or tab)."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
 def _sending(opts: dict[str, Any]) -> SendingOptions:
     prices = parse_prices(opts.pop("prices"))
     sending = SendingOptions(prices=prices, **opts)
@@ -143,6 +170,7 @@ def campaign() -> None:
               help="The campaign's journal (SQLite). Default: FILE.journal")  # fmt: skip
 @click.option("--format", "input_format", type=click.Choice(["csv", "jsonl"]),
               help="Input format (default: from the file name).")  # fmt: skip
+@input_options
 @click.option("--simulation", is_flag=True,
               help="The provider validates and charges nothing, delivers nothing.")  # fmt: skip
 @sending_options
@@ -156,6 +184,8 @@ def run_command(
     body: str,
     journal: Path | None,
     input_format: str | None,
+    encoding: str,
+    delimiter: str | None,
     simulation: bool,
     **opts: Any,
 ) -> None:
@@ -175,6 +205,8 @@ def run_command(
             sender=sender,
             options=SendOptions(simulation=simulation),
             format=input_format,  # type: ignore[arg-type]
+            encoding=encoding,
+            delimiter=delimiter,
             defaults=sending.recorded(),
             exist_ok=True,
         )
@@ -189,20 +221,35 @@ def run_command(
 @click.option("--resend-unknown", is_flag=True,
               help="Send again the messages whose outcome is unknown (some recipients may "
               "get them twice).")  # fmt: skip
+@click.option("--silent-for", callback=duration_option, metavar="DURATION",
+              help="With --resend-unknown: only the unknown messages sent at least this long "
+              "ago with no delivery report since (30s, 10m, 2h, 1d).")  # fmt: skip
 @sending_options
 @click.pass_obj
 @handle_errors
-def resume_command(settings: Settings, /, journal: Path, resend_unknown: bool, **opts: Any) -> None:
+def resume_command(
+    settings: Settings,
+    /,
+    journal: Path,
+    resend_unknown: bool,
+    silent_for: timedelta | None,
+    **opts: Any,
+) -> None:
     """Continue a campaign: pending messages are sent once, accepted ones never again.
 
     Messages in flight when the last run died are reported as unknown and not sent again,
-    unless --resend-unknown. Rate settings default to those the campaign was run with.
+    unless --resend-unknown (--silent-for limits it to those silent that long). A delivery
+    report for an unknown message confirms it: it counts as accepted. Rate settings default
+    to those the campaign was run with.
     """
+    if silent_for is not None and not resend_unknown:
+        raise click.UsageError("--silent-for limits --resend-unknown: give both")
     sending = _sending(opts)
     if resend_unknown and not sending.yes and not sending.dry_run:
+        which = "" if silent_for is None else " silent for " + _say(silent_for)
         again = confirm(
-            "Messages with an unknown outcome may already have been delivered. Send them "
-            "again anyway?",
+            f"Messages with an unknown outcome{which} may already have been delivered. Send "
+            "them again anyway?",
             default=False,
         )
         if not again:
@@ -210,18 +257,27 @@ def resume_command(settings: Settings, /, journal: Path, resend_unknown: bool, *
             raise SystemExit(int(ExitCode.OK))
 
     async def open_campaign() -> Campaign:
-        return await Campaign.open(journal, resend_unknown=resend_unknown)
+        return await Campaign.open(journal, resend_unknown=resend_unknown, silent_for=silent_for)
 
     code = run_async(settings, _session, settings, open_campaign, sending, str(journal), True)
     raise SystemExit(int(code))
+
+
+def _say(duration: timedelta) -> str:
+    """A duration as the operator typed it, roughly: ``1h``, ``90s``, ``2d``."""
+    seconds = duration.total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
 
 
 def _redis_source(function: Callable[..., Any]) -> Callable[..., Any]:
     """``--redis URL CAMPAIGN``: read a campaign kept in Redis instead of a journal file."""
     function = click.argument("name", metavar="[CAMPAIGN]", required=False)(function)
     return click.option(
-        "--redis", "url", metavar="URL", help="Read CAMPAIGN from Redis (with --redis, "
-        "instead of --journal)."
+        "--redis", "url", metavar="URL", help="Read CAMPAIGN from Redis (redis://, unix:// or "
+        "redis+cluster:// for a cluster), instead of --journal."
     )(function)  # fmt: skip
 
 
@@ -307,6 +363,33 @@ def export_command(
         Console(stderr=True, highlight=False).print(f"Wrote {count:,} rows to {output}.")
 
 
+@campaign.command("reports")
+@click.option("--journal", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The campaign's journal.")  # fmt: skip
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, allow_dash=True,
+                                path_type=Path))  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+@handle_errors
+def reports_command(
+    settings: Settings, journal: Path, files: tuple[Path, ...], as_json: bool
+) -> None:
+    """Record delivery reports saved from your webhook (FILES: JSON lines, - for stdin).
+
+    Each line is a body as the provider posts it: one report object, or an array of them.
+    A message is delivered when every part is; a report for a message whose outcome is
+    unknown confirms it (accepted). Safe to run twice, and while the campaign runs.
+    """
+    saved = SavedReports(files)
+    summary = run_async(settings, saved.record, journal)
+    if as_json:
+        echo_json(summary.as_dict())
+    else:
+        print_saved_reports(settings.console(), summary)
+    raise SystemExit(int(ExitCode.INCOMPLETE if summary.refused else ExitCode.OK))
+
+
 # -- the session shared by run and resume ------------------------------------------------------
 
 
@@ -324,6 +407,7 @@ async def _session(
         await open_campaign() as opened,
     ):
         defaults = dict(opened.definition.defaults)
+        recovered = attrs.asdict(opened.recovery)  # what opening did (--json)
         if defaults.get("sandbox") and not sending.sandbox:
             fail("this campaign was created in the sandbox: resume it with --sandbox")
         if not quiet:
@@ -344,7 +428,8 @@ async def _session(
             counts = await opened.counts()
             code = ExitCode.INCOMPLETE if counts.failed or counts.unknown else ExitCode.OK
             if quiet:
-                echo_json({"journal": journal, "report": report.as_dict(), "result": None})
+                echo_json({"journal": journal, "recovery": recovered, "report": report.as_dict(),
+                           "result": None})  # fmt: skip
             return code
         if not sending.yes and not await _confirm(report.to_send, report.sufficient):
             console.print(f"Nothing sent. The campaign is recorded in {journal}.", markup=False)
@@ -357,7 +442,8 @@ async def _session(
         if result is None:
             return ExitCode.INTERRUPTED
         if quiet:
-            echo_json({"journal": journal, "report": report.as_dict(), "result": result.as_dict()})
+            echo_json({"journal": journal, "recovery": recovered, "report": report.as_dict(),
+                       "result": result.as_dict()})  # fmt: skip
         else:
             print_result(console, result, journal)
         return exit_code(result)

@@ -34,8 +34,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from .._client import AgileClient
+from .._concurrency import unwrap
 from .._exceptions import AgileError, APIError, ConfigurationError, ValidationError
 from .._ratelimit import RateLimit
+from .._redact import redact_urls
 from ..campaigns import CampaignError
 from ..scaleout import RedisUnavailableError
 from ..segments import PriceList
@@ -53,7 +55,6 @@ __all__ = [
     "parse_prices",
     "rate_limit",
     "run_async",
-    "unwrap",
 ]
 
 P = ParamSpec("P")
@@ -91,9 +92,10 @@ class Settings:
 
 
 def fail(message: str, code: ExitCode = ExitCode.USAGE) -> NoReturn:
-    """Print ``message`` on stderr and exit with ``code``."""
+    """Print ``message`` on stderr (any URL in it without its userinfo) and exit with
+    ``code``."""
     errors = Console(stderr=True, highlight=False, soft_wrap=True)
-    errors.print(f"[bold red]Error:[/] {escape(message)}")
+    errors.print(f"[bold red]Error:[/] {escape(redact_urls(message))}")
     raise SystemExit(int(code))
 
 
@@ -133,15 +135,6 @@ def handle_errors(function: Callable[P, T]) -> Callable[P, T]:
             raise
 
     return wrapper
-
-
-def unwrap(error: BaseException) -> BaseException:
-    """The one error inside (nested) exception groups, or ``error`` itself."""
-    while True:
-        inner = getattr(error, "exceptions", None)
-        if not (isinstance(inner, tuple) and len(inner) == 1):
-            return error
-        error = inner[0]
 
 
 def _describe(error: BaseException) -> str:
@@ -245,7 +238,7 @@ async def _sandbox(options: dict[str, Any]) -> AsyncIterator[tuple[AgileClient, 
 
     reports = SandboxReports()
     fake = FakeAgileServer(
-        **{"credit": SANDBOX_CREDIT, "delivery_callback": reports.callback, **options}
+        **{"credit": SANDBOX_CREDIT, "raw_delivery_callback": reports.callback, **options}
     )
     async with fake.serve_tls() as server:
         where = Sandbox(

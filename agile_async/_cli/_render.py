@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..campaigns import (
+    CONFIRMED_BY_REPORT,
     CampaignProgress,
     CampaignReport,
     CampaignResult,
@@ -26,12 +27,14 @@ from ..campaigns import (
     StateCounts,
 )
 from ..segments import SegmentCount
+from ._deliveries import SavedReportsSummary
 
 __all__ = [
     "SendProgress",
     "print_recovery",
     "print_report",
     "print_result",
+    "print_saved_reports",
     "print_segments",
     "print_status",
 ]
@@ -76,7 +79,7 @@ def print_report(console: Console, report: CampaignReport, *, title: str = "Dry 
         )
     if report.problems:
         problems = Table(title="Rows that will not be sent", title_justify="left")
-        problems.add_column("Row", justify="right")
+        problems.add_column("Record", justify="right")  # the reason names the file line
         problems.add_column("Destination")
         problems.add_column("Reason", overflow="fold")
         for row in report.problems:
@@ -87,25 +90,45 @@ def print_report(console: Console, report: CampaignReport, *, title: str = "Dry 
             console.print(f"... and {report.failed - len(report.problems):,} more.")
 
 
+#: What to do about unknown messages, wherever the CLI mentions them.
+RESOLVE_UNKNOWN = (
+    "Delivery reports confirm them (`campaign reports` records saved ones); resume with "
+    "--resend-unknown --silent-for 1h to send again those still without a report an hour "
+    "after they went out (some recipients may then get the message twice)."
+)
+
+
 def print_recovery(console: Console, recovery: Recovery) -> None:
     """What opening the journal found from an earlier, interrupted run."""
+    if recovery.confirmed:
+        console.print(
+            f"{recovery.confirmed:,} messages in flight when the last run stopped are "
+            f"accepted: {CONFIRMED_BY_REPORT}."
+        )
     if recovery.became_unknown:
         console.print(
             f"[yellow]{recovery.became_unknown:,} messages were in flight when the last run "
-            "stopped: their outcome is unknown, so they are not sent again.[/] Check delivery "
-            "reports, or resume with --resend-unknown to send them again (some recipients "
-            "may then get the message twice)."
+            "stopped: their outcome is unknown, so they are not sent again.[/] "
+            + escape(RESOLVE_UNKNOWN)
         )
     if recovery.requeued:
         console.print(f"{recovery.requeued:,} unknown messages will be sent again.")
+    if recovery.still_unknown:
+        console.print(
+            f"[yellow]{recovery.still_unknown:,} unknown messages went out too recently "
+            "(--silent-for) and are not sent again yet:[/] a delivery report may still come."
+        )
 
 
 def _counts_table(counts: StateCounts, title: str) -> Table:
     table = Table(title=title, title_justify="left")
     table.add_column("State")
     table.add_column("Messages", justify="right")
+    rows: tuple[tuple[str, int, str], ...] = (("accepted", counts.accepted, "green"),)
+    if counts.confirmed:
+        rows += ((f"  of which {CONFIRMED_BY_REPORT}", counts.confirmed, "green"),)
     for name, value, style in (
-        ("accepted", counts.accepted, "green"),
+        *rows,
         ("failed", counts.failed, "red"),
         ("unknown", counts.unknown, "yellow"),
         ("pending", counts.pending, ""),
@@ -138,6 +161,8 @@ def print_result(console: Console, result: CampaignResult, journal: str) -> None
         console.print("[yellow]Interrupted.[/]")
     if counts.pending or counts.in_flight:
         console.print(f"Resume with: agile-sms campaign resume --journal {escape(journal)}")
+    if counts.unknown:
+        console.print(f"[yellow]{counts.unknown:,} unknown:[/] " + escape(RESOLVE_UNKNOWN))
     if counts.failed or counts.unknown:
         console.print(
             "Outcomes per recipient: agile-sms campaign export --journal "
@@ -153,7 +178,10 @@ def print_status(console: Console, status: CampaignStatus) -> None:
     about.add_column(overflow="fold")
     about.add_row("Journal", escape(status.journal))
     source = escape(d.source)
-    about.add_row("Input", f"{source} ({d.source_format}, sha256 {d.source_sha256[:12]}…)")
+    read = f"{d.source_format}, {d.source_encoding}" + (
+        f", delimiter {d.source_delimiter!r}" if d.source_delimiter else ""
+    )
+    about.add_row("Input", f"{source} ({escape(read)}, sha256 {d.source_sha256[:12]}…)")
     about.add_row("Created", f"{d.created_at:%Y-%m-%d %H:%M:%S} UTC")
     about.add_row("Sender", escape(d.sender))
     about.add_row("Body", escape(d.body))
@@ -173,11 +201,32 @@ def print_status(console: Console, status: CampaignStatus) -> None:
         for delivery_status, count in counts.deliveries.items():
             deliveries.add_row(delivery_status.name.lower(), f"{count:,}")
         console.print(deliveries)
+    if counts.confirmed:
+        console.print(
+            f"{counts.confirmed:,} accepted messages are {CONFIRMED_BY_REPORT}: their "
+            "request's answer was lost, a report proved the provider took them."
+        )
+    if counts.unknown:
+        console.print(f"[yellow]{counts.unknown:,} unknown:[/] " + escape(RESOLVE_UNKNOWN))
     if counts.in_flight:
         console.print(
             f"{counts.in_flight:,} messages are in flight: if no run is active, their outcome "
             "is unknown and `campaign resume` will report them as such."
         )
+
+
+def print_saved_reports(console: Console, summary: SavedReportsSummary) -> None:
+    """What ``campaign reports`` recorded."""
+    others = summary.reports - summary.matched
+    console.print(
+        f"Recorded {summary.matched:,} delivery reports for this campaign"
+        + (f" ({others:,} were for other messages)" if others else "")
+        + f"; {summary.confirmed:,} unknown messages are now accepted, {CONFIRMED_BY_REPORT}."
+    )
+    if summary.refused:
+        console.print(f"[red]{summary.refused:,} lines are not delivery reports:[/]")
+        for problem in summary.problems:
+            console.print(f"  {escape(problem)}")
 
 
 def print_segments(console: Console, count: SegmentCount, cost: Decimal | None) -> None:

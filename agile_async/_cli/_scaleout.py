@@ -34,7 +34,7 @@ from .._exceptions import APIError
 from .._models import SendOptions
 from .._scaleout._outage import DEFAULT_REDIS_TIMEOUT
 from ..campaigns import Campaign
-from ._campaign import campaign
+from ._campaign import campaign, input_options
 from ._common import (
     ExitCode,
     Settings,
@@ -104,13 +104,15 @@ def _default_name(file: Path) -> str:
 @campaign.command("enqueue")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--redis", "url", required=True, metavar="URL", envvar="AGILE_REDIS_URL",
-              help="redis://host:port/db or unix:///path (env AGILE_REDIS_URL).")  # fmt: skip
+              help="redis://host:port/db, unix:///path or redis+cluster://node:port "
+                   "(env AGILE_REDIS_URL).")  # fmt: skip
 @click.option("--name", help="The campaign's name in Redis (default: the file's name).")
 @click.option("--sender", required=True, help="Sender alias (11 characters) or number.")
 @click.option("--body", required=True, metavar="TEMPLATE",
               help="Message body; {column} is replaced by the row's value.")  # fmt: skip
 @click.option("--format", "input_format", type=click.Choice(["csv", "jsonl"]),
               help="Input format (default: from the file name).")  # fmt: skip
+@input_options
 @click.option("--simulation", is_flag=True,
               help="The provider validates and charges nothing, delivers nothing.")  # fmt: skip
 @click.option("--chunk-size", type=click.IntRange(1, 10_000), default=100, show_default=True,
@@ -130,6 +132,8 @@ def enqueue_command(
     sender: str,
     body: str,
     input_format: str | None,
+    encoding: str,
+    delimiter: str | None,
     simulation: bool,
     chunk_size: int,
     max_queued_chunks: int,
@@ -154,6 +158,8 @@ def enqueue_command(
                 sender=sender,
                 options=SendOptions(simulation=simulation),
                 format=input_format,  # type: ignore[arg-type]
+                encoding=encoding,
+                delimiter=delimiter,
                 exist_ok=True,
             )
             async with opened:
@@ -171,7 +177,8 @@ def enqueue_command(
 @campaign.command("work")
 @click.argument("name", metavar="CAMPAIGN")
 @click.option("--redis", "url", required=True, metavar="URL", envvar="AGILE_REDIS_URL",
-              help="redis://host:port/db or unix:///path (env AGILE_REDIS_URL).")  # fmt: skip
+              help="redis://host:port/db, unix:///path or redis+cluster://node:port "
+                   "(env AGILE_REDIS_URL).")  # fmt: skip
 @click.option("--rate", type=float, help="The account's limit, for all workers together: "
               "tokens per second (shared in Redis).")  # fmt: skip
 @click.option("--per", type=click.Choice(["messages", "parts", "requests"]),

@@ -33,7 +33,7 @@ import json
 import logging
 import re
 from collections.abc import AsyncGenerator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -177,6 +177,8 @@ def _definition_json(d: CampaignDefinition) -> str:
             "options": {k: getattr(d.options, k) for k in _option_names()},
             "created_at": d.created_at.isoformat(),
             "defaults": dict(d.defaults),
+            "source_encoding": d.source_encoding,
+            "source_delimiter": d.source_delimiter,
         },
         sort_keys=True,
     )
@@ -201,6 +203,11 @@ def _definition_from(text: str) -> CampaignDefinition:
         options=SendOptions(**data["options"]),
         created_at=datetime.fromisoformat(data["created_at"]),
         defaults=data["defaults"],
+        # A campaign recorded before these were read its file as UTF-8 (CSV: commas).
+        source_encoding=data.get("source_encoding", "utf-8"),
+        source_delimiter=data.get(
+            "source_delimiter", "," if data["source_format"] == "csv" else None
+        ),
     )
 
 
@@ -407,7 +414,9 @@ class RedisCampaign:
 
     # -- sending ---------------------------------------------------------------------------
 
-    async def recover(self, *, resend_unknown: bool = False) -> Recovery:
+    async def recover(
+        self, *, resend_unknown: bool = False, silent_for: timedelta | None = None
+    ) -> Recovery:
         """Start a session. Crash recovery happens chunk by chunk, when a worker reclaims an
         idle chunk (its rows in flight become unknown), so there is nothing to do here.
 
@@ -564,7 +573,13 @@ class RedisCampaign:
         return lost
 
     async def record_delivery(
-        self, message_id: str, status: DeliveryStatus, done_at: datetime | None = None
+        self,
+        message_id: str,
+        status: DeliveryStatus,
+        done_at: datetime | None = None,
+        *,
+        part: int = 1,
+        parts: int = 1,
     ) -> bool:
         """Not kept in Redis (there is no id index): see :meth:`record_deliveries`."""
         raise CampaignError("delivery reports are not recorded by the Redis campaign")

@@ -53,10 +53,10 @@ def account_of(account: AgileClient | str) -> str:
 def _identity(client: AgileClient) -> str:
     """The API key, or the Basic-auth user name: what names the account, not the password."""
     credentials = client._credentials
-    _, value = credentials.headers().popitem()
+    headers = credentials.headers()  # an API key may come with a gateway's Basic header
     if credentials.mode == "api_key":
-        return value
-    user_and_password = base64.b64decode(value.removeprefix("Basic ")).decode()
+        return headers["X-Api-Key"]
+    user_and_password = base64.b64decode(headers["Authorization"].removeprefix("Basic ")).decode()
     return user_and_password.partition(":")[0]
 
 

@@ -19,6 +19,7 @@ import time
 import weakref
 
 from .._exceptions import AgileError
+from .._redact import redact_urls
 
 __all__ = [
     "DEFAULT_REDIS_TIMEOUT",
@@ -83,9 +84,8 @@ class Outage:
         if self.since is None:
             self.since = min(started, now)
             log.warning(
-                "Redis unavailable (%s: %s): waiting up to %g s for it to come back",
-                type(error).__name__,
-                error,
+                "Redis unavailable (%s): waiting up to %g s for it to come back",
+                _describe(error),
                 tolerance,
             )
         return self.since + tolerance - now
@@ -101,11 +101,16 @@ class Outage:
         waited = 0.0 if self.since is None else self._clock() - self.since
         unavailable = RedisUnavailableError(
             f"Redis unavailable for {waited:.1f} s, longer than the tolerance of {tolerance:g} s "
-            f"(last error: {type(error).__name__}: {error})",
+            f"(last error: {_describe(error)})",
             waited=waited,
         )
         unavailable.__cause__ = error
         return unavailable
+
+
+def _describe(error: BaseException) -> str:
+    """``Class: message``, with any URL's credentials masked (a client may name its URL)."""
+    return f"{type(error).__name__}: {redact_urls(str(error))}"
 
 
 _OUTAGES: weakref.WeakKeyDictionary[object, Outage] = weakref.WeakKeyDictionary()

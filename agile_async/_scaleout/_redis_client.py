@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import importlib.util
 import random
-import sys
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, TypeVar
 
 import anyio
 import attrs
 
+from .._concurrency import running_trio
 from .._exceptions import ConfigurationError
+from .._redact import redact_url, redact_urls
 from ._outage import Outage, outage_of
 
 if TYPE_CHECKING:
@@ -60,6 +62,8 @@ COREDIS_NOT_ENTERED = (
     "enter the coredis client before the limiter: 'async with coredis.Redis(...) as redis:'"
 )
 
+T = TypeVar("T")
+
 Kind = Literal["redis-py", "coredis"]
 #: ``await script(keys, args)``: one round trip, the script's reply as the client decodes it.
 Script = Callable[[Sequence[str], Sequence[str]], Awaitable[Any]]
@@ -69,18 +73,6 @@ class _Registrar(Protocol):
     """What both libraries' async clients offer (the SDK uses nothing else)."""
 
     def register_script(self, script: str, /) -> Callable[..., Awaitable[Any]]: ...
-
-
-def running_trio() -> bool:
-    """Whether the current thread runs trio (trio is never imported to find out)."""
-    trio = sys.modules.get("trio")
-    if trio is None:
-        return False
-    try:
-        trio.lowlevel.current_task()
-    except RuntimeError:
-        return False
-    return True
 
 
 #: Backoff between tries of a script while Redis is away: 50 ms doubling to 1 s, plus up to
@@ -245,6 +237,37 @@ def _adapt_coredis(client: object) -> ScriptHost:
     return ScriptHost("coredis", client, transient, outage_of(client))
 
 
+def _coredis_cluster(url: str) -> coredis.RedisCluster[Any]:
+    """coredis's cluster client for a ``redis://`` or ``rediss://`` URL naming one node.
+
+    Built from the URL's parts rather than ``RedisCluster.from_url``, which (coredis 6)
+    warns about its own deprecated way of naming the startup node.
+    """
+    import coredis
+    from coredis.connection import TCPLocation
+
+    parts = urllib.parse.urlsplit(url)
+    if not parts.hostname:
+        raise ConfigurationError("a redis+cluster:// URL needs a host: redis+cluster://host:port")
+    return coredis.RedisCluster(
+        startup_nodes=[TCPLocation(parts.hostname, parts.port or 6379)],
+        username=urllib.parse.unquote(parts.username) if parts.username else None,
+        password=urllib.parse.unquote(parts.password) if parts.password else None,
+        ssl=parts.scheme == "rediss",
+    )
+
+
+def _from_url(factory: Callable[[str], T], url: str) -> T:
+    """``factory(url)``, with an unreadable URL reported without its userinfo (and not
+    raised while the library's error, whose message might show it, is being handled)."""
+    problem: str | None = None
+    try:
+        return factory(url)
+    except ValueError as error:
+        problem = redact_urls(str(error))
+    raise ConfigurationError(f"the Redis URL {redact_url(url)!r} is not valid: {problem}")
+
+
 def _installed(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
@@ -276,6 +299,7 @@ async def connect(url: str) -> AsyncIterator[ScriptHost]:
 
     Raises:
         ImportError: the library the backend needs is missing; the message names the extra.
+        ConfigurationError: ``url`` cannot be read (shown without its password).
     """
     cluster, url = cluster_url(url)
     if running_trio() or not _installed("redis"):
@@ -288,17 +312,21 @@ async def connect(url: str) -> AsyncIterator[ScriptHost]:
             )
         import coredis
 
-        coredis_client: coredis.Redis[Any] | coredis.RedisCluster[Any] = (
-            coredis.RedisCluster.from_url(url) if cluster else coredis.Redis.from_url(url)
-        )
+        coredis_client: coredis.Redis[Any] | coredis.RedisCluster[Any]
+        if cluster:
+            coredis_client = _from_url(_coredis_cluster, url)
+        else:
+            coredis_client = _from_url(coredis.Redis.from_url, url)
         async with coredis_client as client:
             yield adapt(client)
         return
     import redis.asyncio
 
-    redis_client: redis.asyncio.Redis | redis.asyncio.RedisCluster = (
-        redis.asyncio.RedisCluster.from_url(url) if cluster else redis.asyncio.Redis.from_url(url)
-    )
+    redis_client: redis.asyncio.Redis | redis.asyncio.RedisCluster
+    if cluster:
+        redis_client = _from_url(redis.asyncio.RedisCluster.from_url, url)
+    else:
+        redis_client = _from_url(redis.asyncio.Redis.from_url, url)
     try:
         yield adapt(redis_client)
     finally:
