@@ -172,7 +172,7 @@ class Campaign:
             elif exist_ok and same_campaign(existing, definition):
                 definition = existing
             else:
-                raise JournalError(another_campaign(journal, existing))
+                raise JournalError(another_campaign(journal, existing, definition))
             recovery = await store.recover(resend_unknown=resend_unknown, silent_for=silence)
         except BaseException:
             with anyio.CancelScope(shield=True):

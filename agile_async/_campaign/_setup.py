@@ -14,6 +14,8 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
+import attrs
+
 from .._exceptions import ConfigurationError, Problem, ValidationError
 from .._models import SendOptions
 from .._validation import _check_sender, options_problems
@@ -139,12 +141,29 @@ def same_campaign(a: CampaignDefinition, b: CampaignDefinition) -> bool:
     )
 
 
-def another_campaign(journal: object, existing: CampaignDefinition) -> str:
-    """Why a journal cannot take this campaign."""
+def another_campaign(
+    journal: object, existing: CampaignDefinition, wanted: CampaignDefinition
+) -> str:
+    """Why a journal cannot take this campaign: each setting that differs (what
+    :func:`same_campaign` compares), recorded value beside the new one."""
+    differs: list[str] = []
+    if existing.source_sha256 != wanted.source_sha256:
+        differs.append(
+            f"input content (recorded: sha256 {existing.source_sha256[:12]}… of "
+            f"{existing.source}; now: sha256 {wanted.source_sha256[:12]}… of {wanted.source})"
+        )
+    for name in ("body", "sender"):
+        before, now = getattr(existing, name), getattr(wanted, name)
+        if before != now:
+            differs.append(f"{name} (recorded: {before!r}; now: {now!r})")
+    for field in attrs.fields(type(existing.options)):
+        before, now = getattr(existing.options, field.name), getattr(wanted.options, field.name)
+        if before != now:
+            differs.append(f"options.{field.name} (recorded: {before!r}; now: {now!r})")
     return (
         f"{journal_name(journal)} already holds campaign {existing.campaign_id} (from "
-        f"{existing.source}, created {existing.created_at:%Y-%m-%d %H:%M} UTC) with another "
-        "input, body, sender or options: resume it, or choose another journal"
+        f"{existing.source}, created {existing.created_at:%Y-%m-%d %H:%M} UTC) with a "
+        f"different {'; '.join(differs) or 'definition'}: resume it, or choose another journal"
     )
 
 

@@ -66,7 +66,8 @@ def write_recipients(path: Path, count: int) -> None:
 
 
 @click.command()
-@click.option("--recipients", default=2000, show_default=True, type=click.IntRange(10))
+@click.option("--recipients", default=2000, show_default=True, type=click.IntRange(10),
+              help="How many recipients to write (rows 100, 777, 1500 are bad).")  # fmt: skip
 @click.option("--rate", default=1000.0, show_default=True, help="Messages per second.")
 @click.option(
     "--dir",
