@@ -539,3 +539,29 @@ def test_sigterm_stops_the_sandbox_cleanly(tmp_path: Path, as_json: bool) -> Non
         assert json.loads(out) == {"stopped": {"requests": 0, "accepted": 0, "simulated": 0}}
     else:
         assert "Stopped: 0 requests" in out
+
+
+SCRIPT = Path(sys.executable).with_name("agile-sms")
+
+
+@pytest.mark.skipif(not SCRIPT.is_file(), reason="the agile-sms script is not installed here")
+@pytest.mark.parametrize("on_path", [True, False])
+def test_hints_name_the_script_as_it_can_be_run(tmp_path: Path, on_path: bool) -> None:
+    """``agile-sms`` by name when the PATH finds it, else by its path: either way the
+    printed command runs."""
+    path = os.pathsep.join([str(SCRIPT.parent)] * on_path + ["/usr/bin", "/bin"])
+    source = write_csv(tmp_path / "r.csv", 5)
+    first = subprocess.run(
+        [str(SCRIPT), "campaign", "run", str(source), "--sender", "Shop", "--body", "Hi",
+         "--sandbox", "--yes", "--max-messages", "2"],
+        env=environment(PATH=path), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    (hint,) = re.findall(r"^Resume with: (.*)$", first.stdout, re.M)
+    assert hint.startswith("agile-sms campaign resume" if on_path else f"{SCRIPT} campaign")
+    resumed = subprocess.run(
+        ["/bin/sh", "-c", hint], env=environment(PATH=path), input="y\n",
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert states(tmp_path / "r.csv.journal") == {"accepted": 5}
