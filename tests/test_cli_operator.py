@@ -565,3 +565,63 @@ def test_hints_name_the_script_as_it_can_be_run(tmp_path: Path, on_path: bool) -
     )  # fmt: skip
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert states(tmp_path / "r.csv.journal") == {"accepted": 5}
+
+
+@POSIX
+def test_sigterm_stops_a_sandbox_campaign_like_ctrl_c_and_removes_its_certificates(
+    tmp_path: Path,
+) -> None:
+    """The demo (and every --sandbox command) serves the sandbox from a temporary folder:
+    SIGTERM stops the run cleanly (exit 130, the resume command printed) and removes it."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    journal = tmp_path / "d" / "recipients.journal"
+    command = [*AGILE_SMS, "demo", "--recipients", "2000", "--rate", "100", "--dir",
+               str(tmp_path / "d")]  # fmt: skip
+    with subprocess.Popen(
+        command, env=environment(TMPDIR=str(temp)), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    ) as process:  # fmt: skip
+        try:
+            wait_until(lambda: accepted(journal) >= 50 or process.poll() is not None)
+            assert list(temp.glob("agile-fake-tls-*"))  # the sandbox's certificates
+            process.send_signal(signal.SIGTERM)
+            out, err = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    assert process.returncode == 130, out + err
+    assert "Stopping" in err
+    assert not list(temp.glob("agile-fake-tls-*"))
+    (resume,) = [c for c in printed_commands(out) if " campaign resume " in c]
+    assert resume.endswith(f"{journal} --sandbox")
+
+
+@POSIX
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_sigterm_at_the_question_is_ctrl_c(tmp_path: Path, backend: str) -> None:
+    """Outside a run (here: waiting for the answer) SIGTERM is handled as Ctrl-C too: exit
+    130, nothing sent, the sandbox's certificate folder removed."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    source = write_csv(tmp_path / "r.csv", 10)
+    command = [*AGILE_SMS, "--backend", backend, "campaign", "run", str(source), "--sender",
+               "Shop", "--body", "Hi", "--sandbox"]  # fmt: skip
+    with subprocess.Popen(
+        command, env=environment(TMPDIR=str(temp)), stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    ) as process:  # fmt: skip
+        try:
+            assert process.stderr is not None
+            asked = ""
+            while "[y/N]" not in asked:
+                asked += process.stderr.read(1)
+            process.send_signal(signal.SIGTERM)
+            out, err = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    assert process.returncode == 130, out + asked + err
+    assert "Interrupted." in err
+    assert states(tmp_path / "r.csv.journal") == {"pending": 10}
+    assert not list(temp.glob("agile-fake-tls-*"))

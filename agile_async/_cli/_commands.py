@@ -270,12 +270,11 @@ def sandbox(
                 console.print(line, markup=False, highlight=False, soft_wrap=True)
             console.print("Serving until Ctrl-C." if duration is None else f"Serving {duration} s.")
         deadline = None if duration is None else time.monotonic() + duration
-        try:
-            while deadline is None or time.monotonic() < deadline:
-                left = 0.2 if deadline is None else deadline - time.monotonic()
-                time.sleep(max(0.0, min(0.2, left)))
-        except KeyboardInterrupt:
-            pass
+        while deadline is None or time.monotonic() < deadline:
+            left = 0.2 if deadline is None else deadline - time.monotonic()
+            time.sleep(max(0.0, min(0.2, left)))
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM once serving (even mid-print): the stop
+        pass
     finally:
         server.stop()
     if as_json:
