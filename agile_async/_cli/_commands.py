@@ -13,7 +13,8 @@ import click
 
 from .._exceptions import ValidationError
 from .._models import Message, SendOptions, SendResult
-from ..segments import body_problems, count_segments
+from .._validation import message_problems
+from ..segments import count_segments
 from ._common import (
     SANDBOX_CREDIT,
     Settings,
@@ -129,12 +130,7 @@ def segments(
         count = count_segments(text, unicode=unicode, smart_encoding=smart_encoding)
     except ValidationError:  # --no-unicode and characters outside GSM-7
         fail(_outside_gsm(text, smart_encoding))
-    # The send rules, from where send reads them: an empty body, too many parts.
-    problems = [] if text else ["must not be empty: the provider refuses an empty message"]
-    problems += [
-        problem.message
-        for problem in body_problems(text, unicode=unicode, smart_encoding=smart_encoding)
-    ]
+    problems = _send_refuses(count.text, unicode)
     cost: Decimal | None = None
     if price is not None:
         try:
@@ -167,6 +163,19 @@ def segments(
         print_segments(settings.console(), count, cost)
     if problems:
         fail("the text cannot be sent: " + "; ".join(problems))
+
+
+#: Any valid number: the body's problems do not depend on it.
+_SOME_NUMBER = "+393471234567"
+
+
+def _send_refuses(text: str, unicode: bool) -> list[str]:
+    """What ``send`` would refuse about ``text`` as a body: the client's own check of a
+    message (empty, more parts than concatenation numbers...), not a copy of its rules."""
+    probe = Message(destinations=_SOME_NUMBER, sender="Shop", body=text)
+    options = SendOptions(enable_unicode=unicode)
+    found = message_problems(probe, "message", options)
+    return [problem.message for problem in found if problem.field.startswith("message.body")]
 
 
 def _outside_gsm(text: str, smart_encoding: bool) -> str:
