@@ -52,6 +52,7 @@ import anyio.to_thread
 
 from ._exceptions import ConfigurationError
 from ._models import DeliveryReport
+from ._token_mask import TokenMask
 from ._webhook_parsing import (
     DEFAULT_MAX_REPORTS,
     InvalidDeliveryReportError,
@@ -164,7 +165,9 @@ class DeliveryReportReceiver:
       provider does not document its ``Content-Type``, a 415 would lose real reports, and
       a body that is not JSON gets 400 anyway.
 
-    Secrets (the path token, the password) appear in no log, repr or response.
+    Secrets (the path token, the password) appear in no log, repr or response of the
+    receiver's. The server's own access log writes request paths, token included: add
+    :attr:`log_filter` to it, or turn it off (uvicorn ``access_log=False``).
     """
 
     def __init__(
@@ -197,6 +200,7 @@ class DeliveryReportReceiver:
         self._callback_timeout = callback_timeout
         self._require_json = require_json
         self._counts = dict.fromkeys(ReceiverStatistics._fields, 0)
+        self._log_filter = TokenMask(path_token)
 
     def __repr__(self) -> str:
         name = getattr(self._on_report, "__qualname__", type(self._on_report).__name__)
@@ -213,6 +217,21 @@ class DeliveryReportReceiver:
     def statistics(self) -> ReceiverStatistics:
         """A snapshot of the counts."""
         return ReceiverStatistics(**self._counts)
+
+    @property
+    def log_filter(self) -> logging.Filter:
+        """A :class:`logging.Filter` that masks this receiver's path token as ``***`` in every
+        record it sees, for a server that logs request paths::
+
+            logging.getLogger("uvicorn.access").addFilter(receiver.log_filter)
+
+        turns ``"POST /agile/reports/<token> HTTP/1.1" 200`` into
+        ``"POST /agile/reports/*** HTTP/1.1" 200``. Records are masked, never dropped, so
+        requests with a wrong token still show their path. Always the same object (adding it
+        twice is harmless); a receiver without a path token gets a filter that changes
+        nothing.
+        """
+        return self._log_filter
 
     # -- ASGI ----------------------------------------------------------------------------
 

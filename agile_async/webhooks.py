@@ -6,6 +6,7 @@ parses them strictly (:func:`parse_delivery_reports`) and receives them safely
 serve it alone with uvicorn):
 
 ```python
+import logging
 import secrets
 
 import uvicorn
@@ -17,6 +18,7 @@ async def on_report(report):
 
 token = secrets.token_urlsafe(32)   # keep it; the webhook URL is https://host/reports/<token>
 receiver = DeliveryReportReceiver(on_report, path_token=token)
+logging.getLogger("uvicorn.access").addFilter(receiver.log_filter)  # logs /reports/***
 uvicorn.run(receiver, host="0.0.0.0", port=8080)
 ```
 """

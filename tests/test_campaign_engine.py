@@ -256,7 +256,7 @@ async def test_limit_sends_part_now_and_the_rest_later(tmp_path: Path) -> None:
 async def test_delivery_reports_land_in_the_journal(tmp_path: Path) -> None:
     """Reports posted by the provider (one per part) are recorded per message."""
     reports: list[dict[str, Any]] = []
-    fake = FakeAgileServer(delivery_callback=reports.append)
+    fake = FakeAgileServer(raw_delivery_callback=reports.append)
     async with await create(tmp_path, 30) as campaign, client(fake) as agile:
         await campaign.run(agile)
         await fake.flush_reports()
@@ -367,7 +367,7 @@ async def test_a_message_is_delivered_when_its_last_part_is(tmp_path: Path) -> N
     """Defect 9 through the engine: 3-part messages stay pending until every part's report
     is in, whichever part reports first."""
     bodies: list[dict[str, Any]] = []
-    fake = FakeAgileServer(delivery_callback=bodies.append)
+    fake = FakeAgileServer(raw_delivery_callback=bodies.append)
     source = write_csv(tmp_path / "recipients.csv", 5)
     async with (
         await Campaign.create(
@@ -396,7 +396,7 @@ async def test_reports_resolve_unknown_rows_and_silent_for_resends_the_rest(
     report. Re-sending unknown rows silent for an hour sends nothing (they were sent just
     now); silent for 0s sends exactly the 5 never reported, once."""
     bodies: list[dict[str, Any]] = []
-    fake = FakeAgileServer(delivery_callback=bodies.append)
+    fake = FakeAgileServer(raw_delivery_callback=bodies.append)
     journal = tmp_path / "campaign.journal"
     fake.inject(Fault.drop(after_processing=True), path="/sms/send")
     async with await create(tmp_path, 30) as campaign, client(fake) as agile:

@@ -79,7 +79,7 @@ class TestReading:
         """Shifted columns would send the wrong text: the row is refused, the rest read."""
         path = write(tmp_path / "r.csv", "destination,name\n+393471111111\n+393472222222,Bo\n")
         first, second = records(path)
-        assert first.problem == "the row has 1 fields, the header has 2"
+        assert first.problem == "the row has 1 fields, the header has 2 (separated by commas)"
         assert second.problem is None
 
     @pytest.mark.parametrize(
@@ -92,27 +92,34 @@ class TestReading:
             records(write(tmp_path / "r.csv", header))
 
     def test_jsonl_scalars_and_problems(self, tmp_path: Path) -> None:
-        """Numbers and booleans become text; bad lines are problems; blank lines skipped."""
+        """Values stay JSON values (the template decides what it accepts: see
+        test_campaign_input_files); a numeric destination is written out; bad lines are
+        problems naming their column; blank lines are skipped but counted as lines."""
         lines = [
             json.dumps({"destination": 393471111111, "vip": True, "n": 2.5, "x": None}),
             "",
             "{not json",
             json.dumps(["a list"]),
             json.dumps({"destination": "+393472222222", "tags": ["a"]}),
+            json.dumps({"destination": ["+393472222222"]}),
         ]
         found = records(write(tmp_path / "r.jsonl", "\n".join(lines) + "\n"))
-        assert [r.seq for r in found] == [1, 2, 3, 4]
+        assert [r.seq for r in found] == [1, 2, 3, 4, 5]
+        assert [r.line for r in found] == [1, 3, 4, 5, 6]
+        assert found[0].destination == "393471111111"
         assert found[0].variables == {
-            "destination": "393471111111",
-            "vip": "true",
-            "n": "2.5",
-            "x": "",
+            "destination": 393471111111,
+            "vip": True,
+            "n": 2.5,
+            "x": None,
         }
         assert found[0].problem is None
         assert found[1].problem is not None
-        assert found[1].problem.startswith("the line is not JSON")
+        assert found[1].problem.startswith("the line is not JSON: Expecting property name")
+        assert found[1].problem.endswith("(column 2)")
         assert found[2].problem == "the line is not a JSON object"
-        assert found[3].problem == "'tags' must be a string, number, boolean or null"
+        assert found[3].problem is None  # a list fails the row only where it is used
+        assert found[4].problem == "'destination' must be text or a whole number, not list"
 
     def test_format_is_sniffed_without_a_known_suffix(self, tmp_path: Path) -> None:
         """``{`` first means JSON lines."""

@@ -120,7 +120,8 @@ async def test_loading_is_idempotent(journal: SQLiteJournal) -> None:
 
 
 async def test_a_duplicate_id_fails_its_row(tmp_path: Path) -> None:
-    """A second row with a taken id is stored failed, naming the row that has it."""
+    """A second row with a taken id is stored failed, naming the row that has it, and
+    keeping the id it was given (for the export), though not as its message id."""
     async with await SQLiteJournal.open(tmp_path / "j.db", create=True) as journal:
         await journal.create(DEFINITION)
         await journal.append([row(1, message_id="x"), row(2, message_id="x")], done=False)
@@ -128,9 +129,14 @@ async def test_a_duplicate_id_fails_its_row(tmp_path: Path) -> None:
         async for chunk in journal.rows([RowState.FAILED]):
             failed = {r.seq: r for r in chunk}
         assert sorted(failed) == [2, 3]
-        assert failed[2].message_id is None
+        assert failed[2].message_id == "x"
         assert failed[2].failure is not None
-        assert "already used by row 1" in failed[2].failure.message
+        assert "already used by an earlier row (record 1)" in failed[2].failure.message
+        # The id stays with the row that holds it: a report for "x" goes to row 1.
+        assert await journal.record_delivery("x", DeliveryStatus.DELIVERED)
+        rows = {r.seq: r async for chunk in journal.rows() for r in chunk}
+        assert rows[1].delivery is DeliveryStatus.DELIVERED
+        assert rows[2].delivery is None
 
 
 async def test_a_body_repeated_nearby_is_stored_once(tmp_path: Path) -> None:
@@ -537,10 +543,40 @@ async def test_a_journal_of_the_previous_version_opens(tmp_path: Path, exclusive
         rows = await rows_by_seq(journal)
         assert (rows[2].delivery, rows[2].parts_delivered) == (DeliveryStatus.ACCEPTED, 1)
         assert (rows[3].state, rows[3].confirmed_by_report) == (RowState.ACCEPTED, True)
+        # It read its CSV as UTF-8 with commas: what the upgraded definition says.
+        assert (definition.source_encoding, definition.source_delimiter) == ("utf-8", ",")
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
     async with await SQLiteJournal.open(path) as again:  # the upgrade happens once
         assert (await again.counts()).confirmed == 2
+
+
+def write_schema_2_journal(path: Path) -> None:
+    """A journal as version 2 left it: schema 1 with the three columns it added."""
+    write_schema_1_journal(path)
+    with sqlite3.connect(path) as conn:
+        conn.executescript(
+            "ALTER TABLE rows ADD COLUMN delivery_total INTEGER NOT NULL DEFAULT 0;"
+            "ALTER TABLE rows ADD COLUMN delivery_parts TEXT;"
+            "ALTER TABLE rows ADD COLUMN confirmed INTEGER NOT NULL DEFAULT 0;"
+            "PRAGMA user_version=2;"
+        )
+
+
+@pytest.mark.parametrize("exclusive", [True, False])
+async def test_a_journal_of_schema_2_opens(tmp_path: Path, exclusive: bool) -> None:
+    """Schema 2 (before encodings and delimiters) is upgraded in place: its CSV input reads
+    as UTF-8 with commas, as it was read, and its rows are all there."""
+    path = tmp_path / "v2.journal"
+    write_schema_2_journal(path)
+    async with await SQLiteJournal.open(path, exclusive=exclusive) as journal:
+        definition = await journal.definition()
+        assert definition is not None
+        assert (definition.source_encoding, definition.source_delimiter) == ("utf-8", ",")
+        rows = await rows_by_seq(journal)
+        assert [rows[seq].message_id for seq in (1, 2, 3, 4)] == ["id-1", "id-2", "id-3", "id-4"]
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
 
 
 async def test_a_journal_of_a_newer_version_is_refused(tmp_path: Path) -> None:
@@ -548,6 +584,6 @@ async def test_a_journal_of_a_newer_version_is_refused(tmp_path: Path) -> None:
     async with await SQLiteJournal.open(path, create=True) as journal:
         await journal.create(DEFINITION)
     with sqlite3.connect(path) as conn:
-        conn.execute("PRAGMA user_version=3")
-    with pytest.raises(JournalError, match="schema 3"):
+        conn.execute("PRAGMA user_version=4")
+    with pytest.raises(JournalError, match="schema 4"):
         await SQLiteJournal.open(path)

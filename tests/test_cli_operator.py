@@ -475,11 +475,11 @@ def test_every_option_and_command_has_help() -> None:
     ("again", "named"),
     [
         (["--sender", "Shop", "--body", "Hello {name}"],
-         "body (recorded: 'Hi {name}'; now: 'Hello {name}')"),
+         "another body"),
         (["--sender", "Other", "--body", "Hi {name}"],
-         "sender (recorded: 'Shop'; now: 'Other')"),
+         "another sender ('Shop' in the journal, 'Other' now)"),
         (["--sender", "Shop", "--body", "Hi {name}", "--simulation"],
-         "options.simulation (recorded: False; now: True)"),
+         "another options (simulation)"),
     ],
 )  # fmt: skip
 def test_the_journal_mismatch_names_the_setting_that_differs(
@@ -491,7 +491,7 @@ def test_the_journal_mismatch_names_the_setting_that_differs(
     assert first.exit_code == 0
     second = invoke("campaign", "run", str(source), *again, "--sandbox", "--dry-run")
     assert second.exit_code == 2
-    assert f"with a different {named}" in second.stderr
+    assert named in second.stderr
 
 
 def test_the_journal_mismatch_names_a_changed_input(tmp_path: Path) -> None:
@@ -502,7 +502,7 @@ def test_the_journal_mismatch_names_a_changed_input(tmp_path: Path) -> None:
     write_csv(source, 4)
     again = invoke(*args)
     assert again.exit_code == 2
-    assert "with a different input content (recorded: sha256 " in again.stderr
+    assert "with another input file content (sha256 " in again.stderr
 
 
 @POSIX

@@ -54,7 +54,7 @@ def ids_in(journal: Path, state: str) -> set[str]:
 def provider(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeAgileServer, list[Any]]]:
     """The provider, posting its reports to "our webhook" (a list)."""
     bodies: list[Any] = []
-    fake = FakeAgileServer(api_key=SECRET, delivery_callback=bodies.append)
+    fake = FakeAgileServer(api_key=SECRET, raw_delivery_callback=bodies.append)
     with fake.serve_tls() as server:
         monkeypatch.setenv("AGILE_BASE_URL", server.base_url)
         monkeypatch.setenv("SSL_CERT_FILE", str(server.ca_cert_path))

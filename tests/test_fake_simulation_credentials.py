@@ -58,7 +58,7 @@ def test_the_constants_are_the_documentations_values() -> None:
 async def test_test_credentials_simulate_a_send(credentials: dict[str, str], mode: str) -> None:
     """Answered like a real send; recorded as simulated; not charged; not reported."""
     reports: list[dict[str, Any]] = []
-    fake = FakeAgileServer(credit=Decimal("10"), delivery_callback=reports.append)
+    fake = FakeAgileServer(credit=Decimal("10"), raw_delivery_callback=reports.append)
     async with client_for(fake, **credentials) as client:
         result = await client.send(SMS)
         credit = await client.credit()

@@ -8,6 +8,7 @@ definition; checks before creation live in :mod:`._setup`, reading the input in
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -121,6 +122,8 @@ class Campaign:
         sender: str,
         options: SendOptions | None = None,
         format: InputFormat | None = None,
+        encoding: str = "utf-8",
+        delimiter: str | None = None,
         defaults: Mapping[str, object] | None = None,
         exist_ok: bool = False,
         resend_unknown: bool = False,
@@ -137,6 +140,12 @@ class Campaign:
             sender: the sender alias (up to 11 characters) or number (up to 16 digits).
             options: request options for every message (``global_id`` must be ``None``).
             format: ``"csv"`` or ``"jsonl"``; guessed from the file name when omitted.
+            encoding: the file's text encoding, a Python codec name (``"cp1252"``,
+                ``"latin-1"``...). A byte that does not decode fails its row, naming the
+                line; a UTF-8 byte order mark is skipped.
+            delimiter: the CSV delimiter (one character, or ``"tab"``); sniffed from the
+                file's start when omitted (comma, semicolon or tab). Both are recorded,
+                so a resumed load reads the file the same way.
             defaults: run settings to remember for resumes (JSON-friendly values).
             exist_ok: when the journal already holds *this* campaign (same file content,
                 body, sender and options), open it instead of failing.
@@ -145,20 +154,19 @@ class Campaign:
 
         Raises:
             CampaignError: the file, template, sender or options are unusable (nothing is
-                created), or the journal holds another campaign.
+                created; a file error names its line), or the journal holds another
+                campaign.
+            ValidationError: ``encoding`` or ``delimiter`` is not one.
         """
         silence = _silence(resend_unknown, silent_for)
         options = options if options is not None else SendOptions()
         check_definition(sender, options, body=body, source=source, defaults=defaults)
         template = BodyTemplate(body)
-        path, kind, digest, size = await anyio.to_thread.run_sync(
-            inspect_source, source, format, template
+        found = await anyio.to_thread.run_sync(
+            inspect_source, source, format, template, encoding, delimiter
         )
         definition = new_definition(
-            path=path,
-            kind=kind,
-            digest=digest,
-            size=size,
+            source=found,
             body=body,
             sender=sender,
             options=options,
@@ -260,7 +268,17 @@ class Campaign:
             raise InputChangedError(missing + "the file is gone, so the rest cannot be read")
         if digest != d.source_sha256:
             raise InputChangedError(missing + "the file changed since the campaign was created")
-        reader = await anyio.to_thread.run_sync(RecordReader, path, d.source_format)
+        reader = await anyio.to_thread.run_sync(
+            functools.partial(
+                RecordReader,
+                path,
+                d.source_format,
+                encoding=d.source_encoding,
+                # A CSV campaign recorded before delimiters were has none: it was read
+                # with commas.
+                delimiter=d.source_delimiter or ("," if d.source_format == "csv" else None),
+            )
+        )
         builder = RowBuilder(self._template, d.campaign_id, d.options)
         rows = 0
         try:

@@ -1,5 +1,9 @@
 """Outcomes to CSV: one line per row, in input order, streamed from the journal.
 
+``id`` is the id the input gave the row, for every row: a row refused at load keeps its own
+(a duplicate's or one too long too, see :class:`~._journal.LoadedRow`), so an operator can
+match every line to their records; rows the input gave no id have the generated one.
+``error_message`` of a row refused at load starts with its file line (``line 92: ...``).
 ``delivery`` is the message's status under the delivery rule (delivered only when every
 part is), ``parts_delivered`` how many of its parts are, and ``note`` says "confirmed by
 delivery report" for an accepted row whose request's answer was lost and which a report

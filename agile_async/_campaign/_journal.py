@@ -142,6 +142,11 @@ class CampaignDefinition:
         options: the request options every message is sent with.
         created_at: when the campaign was created (UTC).
         defaults: run settings recorded for later resumes (rate limit...), JSON-friendly.
+        source_encoding: the file's text encoding (a Python codec name: ``utf-8``,
+            ``cp1252``...), so a resumed load reads it as the first did.
+        source_delimiter: the CSV file's delimiter, given or sniffed when the campaign
+            was created (``None`` for JSON lines; a CSV journal from before delimiters
+            were recorded reads as ``","``).
     """
 
     campaign_id: str
@@ -154,6 +159,8 @@ class CampaignDefinition:
     options: SendOptions
     created_at: datetime
     defaults: Mapping[str, object] = attrs.field(factory=dict)
+    source_encoding: str = "utf-8"
+    source_delimiter: str | None = None
 
 
 @attrs.frozen
@@ -170,7 +177,9 @@ class LoadedRow:
 
     A record refused at load (a bad destination, a template variable missing, a duplicate
     id) carries its ``failure`` and is stored as ``failed``, so the campaign reports it
-    instead of stopping on it.
+    instead of stopping on it. It keeps the ``message_id`` the input gave it, even when
+    that id is the reason (a journal keeps a duplicate's id beside the row, not as its id).
+    ``line`` is the file line the record starts on, when known.
     """
 
     seq: int
@@ -180,6 +189,7 @@ class LoadedRow:
     parts: int = 0
     encoding: str | None = None
     failure: Failure | None = None
+    line: int | None = None
 
 
 @attrs.frozen
@@ -198,7 +208,9 @@ class JournalRow:
 
     Attributes:
         seq: the record's number in the input, from 1.
-        message_id: the id sent with the message (matches delivery reports' ``messageId``).
+        message_id: the id sent with the message (matches delivery reports' ``messageId``);
+            for a row refused at load, the id the input gave it (a duplicate's too), or
+            the generated one when it gave none.
         destination: the phone number as sent.
         state: the row's :class:`RowState`.
         parts: the SDK's count of SMS parts for the body.
@@ -361,7 +373,9 @@ class Journal(Protocol):
         """Record the next input rows atomically, with ``done`` once the input is exhausted.
 
         A row whose ``message_id`` is already taken is stored as failed, naming the row
-        that has it. Rows at or below :meth:`load_state`'s ``loaded_through`` are ignored,
+        that has it; :meth:`rows` still reports the id it was given (the export shows the
+        input's ids for every row), though delivery reports for it go to the row that has
+        it. Rows at or below :meth:`load_state`'s ``loaded_through`` are ignored,
         so a loader that crashed may simply start over.
         """
 

@@ -263,6 +263,8 @@ class CampaignStatus:
             "journal": self.journal,
             "source": d.source,
             "source_format": d.source_format,
+            "source_encoding": d.source_encoding,
+            "source_delimiter": d.source_delimiter,
             "source_sha256": d.source_sha256,
             "created_at": d.created_at.isoformat(),
             "sender": d.sender,

@@ -20,11 +20,19 @@ from .._exceptions import ConfigurationError, Problem, ValidationError
 from .._models import SendOptions
 from .._validation import _check_sender, options_problems
 from ..segments import PriceList
-from ._input import BodyTemplate, RecordReader, derived_id, detect_format, file_digest
+from ._input import (
+    BodyTemplate,
+    RecordReader,
+    derived_id,
+    detect_format,
+    file_digest,
+    input_encoding,
+)
 from ._journal import CampaignDefinition, CampaignError, InputFormat, Journal
 from ._sqlite import SQLiteJournal
 
 __all__ = [
+    "Source",
     "another_campaign",
     "check_definition",
     "digest_if_present",
@@ -66,39 +74,53 @@ def check_definition(
         raise ValidationError(problems=problems)
 
 
+@attrs.frozen
+class Source:
+    """The recipients file as a campaign records it: where, what, and how it is read."""
+
+    path: Path
+    format: InputFormat
+    sha256: str
+    size: int
+    encoding: str
+    delimiter: str | None
+
+
 def inspect_source(
-    source: str | os.PathLike[str], format: InputFormat | None, template: BodyTemplate
-) -> tuple[Path, InputFormat, str, int]:
-    """The recipients file's absolute path, format, SHA-256 and size (blocking: run it in
-    a thread), after checking that it can be read and, for CSV (whose header names the
-    columns), that it has every column the template uses. JSON lines are checked row by
-    row."""
+    source: str | os.PathLike[str],
+    format: InputFormat | None,
+    template: BodyTemplate,
+    encoding: str = "utf-8",
+    delimiter: str | None = None,
+) -> Source:
+    """The recipients file's absolute path, format, SHA-256, size, encoding and (CSV)
+    delimiter, given or sniffed (blocking: run it in a thread), after checking that it can
+    be read and, for CSV (whose header names the columns), that it has every column the
+    template uses. JSON lines are checked row by row."""
     path = Path(source).resolve()
     if not path.is_file():
         raise CampaignError(f"no recipients file at {path}")
-    kind = format if format is not None else detect_format(path)
+    encoding = input_encoding(encoding)
+    kind = format if format is not None else detect_format(path, encoding)
     if kind not in ("csv", "jsonl"):
         raise CampaignError(f"format must be 'csv' or 'jsonl', not {kind!r}")
-    reader = RecordReader(path, kind)
+    reader = RecordReader(path, kind, encoding=encoding, delimiter=delimiter)
     try:
         missing = [name for name in template.fields if name not in reader.columns]
         if kind == "csv" and missing:
             raise CampaignError(
                 f"the body uses {', '.join('{' + m + '}' for m in missing)} but {path.name} "
-                f"has no such column (columns: {', '.join(reader.columns)})"
+                f"has no such column (line 1, the header: {', '.join(reader.columns)})"
             )
     finally:
         reader.close()
     digest, size = file_digest(path)
-    return path, kind, digest, size
+    return Source(path, kind, digest, size, reader.encoding, reader.delimiter)
 
 
 def new_definition(
     *,
-    path: Path,
-    kind: InputFormat,
-    digest: str,
-    size: int,
+    source: Source,
     body: str,
     sender: str,
     options: SendOptions,
@@ -113,15 +135,17 @@ def new_definition(
         )
     return CampaignDefinition(
         campaign_id=campaign_id,
-        source=str(path),
-        source_format=kind,
-        source_sha256=digest,
-        source_size=size,
+        source=str(source.path),
+        source_format=source.format,
+        source_sha256=source.sha256,
+        source_size=source.size,
         body=body,
         sender=sender,
         options=options,
         created_at=datetime.now(timezone.utc),
         defaults=dict(defaults or {}),
+        source_encoding=source.encoding,
+        source_delimiter=source.delimiter,
     )
 
 
@@ -131,40 +155,63 @@ def digest_if_present(path: Path) -> str | None:
 
 
 def same_campaign(a: CampaignDefinition, b: CampaignDefinition) -> bool:
-    """Whether two definitions are the same campaign: same input bytes, body, sender and
-    options (the id and the time of creation do not count)."""
-    return (a.source_sha256, a.body, a.sender, a.options) == (
-        b.source_sha256,
-        b.body,
-        b.sender,
-        b.options,
+    """Whether two definitions are the same campaign: same input bytes read the same way
+    (encoding, delimiter), body, sender and options (the id and the time of creation do
+    not count)."""
+    return _identity(a) == _identity(b)
+
+
+def _identity(d: CampaignDefinition) -> tuple[object, ...]:
+    return (
+        d.source_sha256,
+        d.source_encoding,
+        d.source_delimiter,
+        d.body,
+        d.sender,
+        d.options,
     )
 
 
 def another_campaign(
-    journal: object, existing: CampaignDefinition, wanted: CampaignDefinition
+    journal: object, existing: CampaignDefinition, wanted: CampaignDefinition | None = None
 ) -> str:
-    """Why a journal cannot take this campaign: each setting that differs (what
-    :func:`same_campaign` compares), recorded value beside the new one."""
-    differs: list[str] = []
-    if existing.source_sha256 != wanted.source_sha256:
-        differs.append(
-            f"input content (recorded: sha256 {existing.source_sha256[:12]}… of "
-            f"{existing.source}; now: sha256 {wanted.source_sha256[:12]}… of {wanted.source})"
-        )
-    for name in ("body", "sender"):
-        before, now = getattr(existing, name), getattr(wanted, name)
-        if before != now:
-            differs.append(f"{name} (recorded: {before!r}; now: {now!r})")
-    for field in attrs.fields(type(existing.options)):
-        before, now = getattr(existing.options, field.name), getattr(wanted.options, field.name)
-        if before != now:
-            differs.append(f"options.{field.name} (recorded: {before!r}; now: {now!r})")
-    return (
+    """Why a journal cannot take this campaign: which settings differ from the one it holds
+    (so that a different ``--encoding`` or a changed file is named, not guessed)."""
+    held = (
         f"{journal_name(journal)} already holds campaign {existing.campaign_id} (from "
-        f"{existing.source}, created {existing.created_at:%Y-%m-%d %H:%M} UTC) with a "
-        f"different {'; '.join(differs) or 'definition'}: resume it, or choose another journal"
+        f"{existing.source}, created {existing.created_at:%Y-%m-%d %H:%M} UTC)"
     )
+    differences = _differences(existing, wanted) if wanted is not None else []
+    if differences:
+        held += " with another " + "; another ".join(differences)
+    return held + ": resume it, or choose another journal"
+
+
+def _differences(held: CampaignDefinition, wanted: CampaignDefinition) -> list[str]:
+    """What differs, the journal's value first (bodies and files are not quoted whole)."""
+    found = []
+    if held.source_sha256 != wanted.source_sha256:
+        found.append(
+            f"input file content (sha256 {held.source_sha256[:12]}… in the journal, "
+            f"{wanted.source_sha256[:12]}… now)"
+        )
+    for name, a, b in (
+        ("encoding", held.source_encoding, wanted.source_encoding),
+        ("delimiter", held.source_delimiter, wanted.source_delimiter),
+        ("sender", held.sender, wanted.sender),
+    ):
+        if a != b:
+            found.append(f"{name} ({a!r} in the journal, {b!r} now)")
+    if held.body != wanted.body:
+        found.append("body")
+    if held.options != wanted.options:
+        names = [
+            field.name
+            for field in attrs.fields(type(held.options))
+            if getattr(held.options, field.name) != getattr(wanted.options, field.name)
+        ]
+        found.append(f"options ({', '.join(names)})")
+    return found
 
 
 def journal_name(journal: object) -> str:

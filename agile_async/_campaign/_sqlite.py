@@ -13,25 +13,28 @@ connection, used by one thread at a time, on asyncio and trio alike. While a cam
 an advisory lock on ``<journal>.lock`` keeps a second process from running it too (POSIX
 ``flock``; released by the OS when the process dies, even by SIGKILL).
 
-Schema (``PRAGMA user_version = 2``)::
+Schema (``PRAGMA user_version = 3``)::
 
-    campaign  one row: the definition, the input's SHA-256, how far loading came
+    campaign  one row: the definition (with how the input is read: its encoding and CSV
+              delimiter), the input's SHA-256, how far loading came
     bodies    id | hash (16 bytes of SHA-256) | text: a body repeated in nearby rows (a
               campaign without variables) is stored once
     requests  one row per request that went out: globalId, when, and the provider's totals
     rows      seq (input record number) | message_id (unique) | destination | body |
               parts | encoding | state | attempts | request | error_kind, error_code,
               error_message | delivery, delivered_at, delivery_total, delivery_parts |
-              confirmed
+              confirmed | input_id (the id the input gave a row refused as a duplicate:
+              ``message_id`` is unique, so such a row has none)
 
 ``delivery``, ``delivery_total`` and ``delivery_parts`` (JSON: part number -> status code) are
 a message's :class:`~agile_async.campaigns.DeliveryState`, the tracker's rule; ``confirmed``
 marks an accepted row that a delivery report confirmed after its request's answer was lost.
 
-Version 1 (before per-part delivery states) is upgraded in place when opened: three columns
-are added; its rows keep the message-level delivery status they had (their next report is
-applied on top of it), and its unknown rows that already had a report become accepted,
-confirmed by it.
+Older versions are upgraded in place when opened. Version 1 (before per-part delivery
+states) gets three columns; its rows keep the message-level delivery status they had (their
+next report is applied on top of it), and its unknown rows that already had a report become
+accepted, confirmed by it. Version 2 (before input encodings and delimiters) gets three
+columns: its input was read as UTF-8 and, for CSV, comma-separated, which is what they say.
 """
 
 from __future__ import annotations
@@ -78,7 +81,7 @@ T = TypeVar("T")
 
 #: Identifies our files (``PRAGMA application_id``): "AGLS".
 _APPLICATION_ID = 0x41474C53
-_SCHEMA_VERSION = 2
+_SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE campaign (
@@ -94,7 +97,9 @@ CREATE TABLE campaign (
     defaults TEXT NOT NULL,
     created_at TEXT NOT NULL,
     loaded_through INTEGER NOT NULL DEFAULT 0,
-    loading_done INTEGER NOT NULL DEFAULT 0
+    loading_done INTEGER NOT NULL DEFAULT 0,
+    source_encoding TEXT NOT NULL DEFAULT 'utf-8',
+    source_delimiter TEXT
 );
 CREATE TABLE bodies (
     id INTEGER PRIMARY KEY,
@@ -128,7 +133,8 @@ CREATE TABLE rows (
     delivered_at TEXT,
     delivery_total INTEGER NOT NULL DEFAULT 0,
     delivery_parts TEXT,
-    confirmed INTEGER NOT NULL DEFAULT 0
+    confirmed INTEGER NOT NULL DEFAULT 0,
+    input_id TEXT
 );
 """
 
@@ -140,6 +146,18 @@ ALTER TABLE rows ADD COLUMN confirmed INTEGER NOT NULL DEFAULT 0;
 UPDATE rows SET state = 'accepted', confirmed = 1, error_kind = NULL, error_code = NULL,
     error_message = NULL WHERE state = 'unknown' AND delivery IS NOT NULL;
 """
+
+#: From schema 2 to 3: how the input is read (a version-2 campaign read UTF-8, and CSV with
+#: commas), and the input's id of a row refused as a duplicate.
+_UPGRADE_FROM_2 = """
+ALTER TABLE campaign ADD COLUMN source_encoding TEXT NOT NULL DEFAULT 'utf-8';
+ALTER TABLE campaign ADD COLUMN source_delimiter TEXT;
+UPDATE campaign SET source_delimiter = ',' WHERE source_format = 'csv';
+ALTER TABLE rows ADD COLUMN input_id TEXT;
+"""
+
+#: The upgrade from each older version to the next.
+_UPGRADES = {1: _UPGRADE_FROM_1, 2: _UPGRADE_FROM_2}
 
 #: Bodies remembered while loading, to store a body repeated in nearby rows once.
 _RECENT_BODIES = 1024
@@ -249,26 +267,29 @@ class _Store:
             )
         elif application_id != _APPLICATION_ID:
             raise JournalError(f"{self.path} is an SQLite file, but not a campaign journal")
-        elif version == 1:
-            self._upgrade_from_1()
+        elif version in _UPGRADES:
+            self._upgrade()
         elif version != _SCHEMA_VERSION:
             raise JournalError(
                 f"{self.path} has journal schema {version}; this agile-async reads "
-                f"1 and {_SCHEMA_VERSION}"
+                f"1 to {_SCHEMA_VERSION}"
             )
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA cache_size=-16000")
 
-    def _upgrade_from_1(self) -> None:
-        """Add schema 2's columns, once (another process may be upgrading it right now)."""
+    def _upgrade(self) -> None:
+        """Bring an older schema to the current one in one transaction, once (another
+        process may be upgrading it right now)."""
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            if conn.execute("PRAGMA user_version").fetchone()[0] == 1:
-                for statement in filter(None, map(str.strip, _UPGRADE_FROM_1.split(";"))):
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            while version in _UPGRADES:
+                for statement in filter(None, map(str.strip, _UPGRADES[version].split(";"))):
                     conn.execute(statement)
-                conn.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+                version += 1
+            conn.execute(f"PRAGMA user_version={version}")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -306,8 +327,8 @@ class _Store:
                 raise JournalError(f"{self.path} already holds a campaign")
             conn.execute(
                 "INSERT INTO campaign (id, campaign_id, source, source_format, source_sha256,"
-                " source_size, body, sender, options, defaults, created_at)"
-                " VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " source_size, body, sender, options, defaults, created_at, source_encoding,"
+                " source_delimiter) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     d.campaign_id,
                     d.source,
@@ -319,13 +340,16 @@ class _Store:
                     _options_to_json(d.options),
                     json.dumps(dict(d.defaults), sort_keys=True),
                     d.created_at.isoformat(),
+                    d.source_encoding,
+                    d.source_delimiter,
                 ),
             )
 
     def definition(self) -> CampaignDefinition | None:
         row = self._conn.execute(
             "SELECT campaign_id, source, source_format, source_sha256, source_size, body,"
-            " sender, options, defaults, created_at FROM campaign"
+            " sender, options, defaults, created_at, source_encoding, source_delimiter"
+            " FROM campaign"
         ).fetchone()
         if row is None:
             return None
@@ -340,6 +364,8 @@ class _Store:
             options=_options_from_json(row[7]),
             defaults=json.loads(row[8]),
             created_at=datetime.fromisoformat(row[9]),
+            source_encoding=row[10],
+            source_delimiter=row[11],
         )
 
     def load_state(self) -> LoadState:
@@ -408,7 +434,8 @@ class _Store:
 
     @staticmethod
     def _record_duplicates(conn: sqlite3.Connection, rows: Sequence[LoadedRow]) -> None:
-        """Rows whose id another row already has: stored failed, without the id."""
+        """Rows whose id another row already has: stored failed, their id kept beside
+        (``input_id``: ``message_id`` is unique)."""
         first, last = rows[0].seq, rows[-1].seq
         stored = {
             seq
@@ -422,15 +449,18 @@ class _Store:
             holder = conn.execute(
                 "SELECT seq FROM rows WHERE message_id = ?", (row.message_id,)
             ).fetchone()
+            line = f"line {row.line}: " if row.line else ""
             failure = Failure(
                 "ValidationError",
-                f"id: {row.message_id!r} is already used by row {holder[0] if holder else '?'}",
+                f"{line}id {row.message_id!r} is already used by an earlier row (record "
+                f"{holder[0] if holder else '?'})",
             )
             conn.execute(
-                "INSERT INTO rows (seq, message_id, destination, parts, encoding, state,"
-                " error_kind, error_message) VALUES (?, NULL, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO rows (seq, message_id, input_id, destination, parts, encoding,"
+                " state, error_kind, error_message) VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     row.seq,
+                    row.message_id,
                     row.destination,
                     row.parts,
                     row.encoding,
@@ -652,7 +682,8 @@ class _Store:
             params.extend(state.value for state in states)
         params.append(limit)
         found = self._conn.execute(
-            "SELECT r.seq, r.message_id, r.destination, r.state, r.parts, r.encoding,"
+            "SELECT r.seq, coalesce(r.message_id, r.input_id), r.destination, r.state,"
+            " r.parts, r.encoding,"
             " r.attempts, q.global_id, r.error_kind, r.error_code, r.error_message,"
             " r.delivery, r.delivery_total, r.delivery_parts, r.delivered_at, r.confirmed"
             " FROM rows AS r"

@@ -143,6 +143,22 @@ def sending_options(function: Callable[..., Any]) -> Callable[..., Any]:
     return function
 
 
+def input_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``--encoding`` and ``--delimiter``: how FILE is read (``run`` and ``enqueue``); the
+    campaign records them, so a resume reads the file the same way."""
+    options = [
+        click.option("--encoding", default="utf-8", show_default=True, metavar="CODEC",
+                     help="FILE's text encoding (cp1252, latin-1, utf-16...). A byte that "
+                     "does not decode fails its row, naming the line."),
+        click.option("--delimiter", metavar="CHAR",
+                     help="CSV delimiter: ',', ';', 'tab' or another character. Default: "
+                     "sniffed (comma, semicolon or tab)."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
 def _sending(opts: dict[str, Any]) -> SendingOptions:
     prices = parse_prices(opts.pop("prices"))
     sending = SendingOptions(prices=prices, **opts)
@@ -166,6 +182,7 @@ def campaign() -> None:
               help="The campaign's journal (SQLite). Default: FILE.journal")  # fmt: skip
 @click.option("--format", "input_format", type=click.Choice(["csv", "jsonl"]),
               help="Input format (default: from the file name).")  # fmt: skip
+@input_options
 @click.option("--simulation", is_flag=True,
               help="The provider validates and charges nothing, delivers nothing.")  # fmt: skip
 @sending_options
@@ -179,6 +196,8 @@ def run_command(
     body: str,
     journal: Path | None,
     input_format: str | None,
+    encoding: str,
+    delimiter: str | None,
     simulation: bool,
     **opts: Any,
 ) -> None:
@@ -198,6 +217,8 @@ def run_command(
             sender=sender,
             options=SendOptions(simulation=simulation),
             format=input_format,  # type: ignore[arg-type]
+            encoding=encoding,
+            delimiter=delimiter,
             defaults=sending.recorded(),
             exist_ok=True,
         )

@@ -328,7 +328,7 @@ async def _sandbox(options: dict[str, Any]) -> AsyncIterator[tuple[AgileClient, 
 
     reports = SandboxReports()
     fake = FakeAgileServer(
-        **{"credit": SANDBOX_CREDIT, "delivery_callback": reports.callback, **options}
+        **{"credit": SANDBOX_CREDIT, "raw_delivery_callback": reports.callback, **options}
     )
     async with fake.serve_tls() as server:
         where = Sandbox(

@@ -210,7 +210,7 @@ def print_report(
         _explain_ucs2(console, report.ucs2, body, hints)
     if report.problems:
         problems = Table(title="Rows that will not be sent", title_justify="left")
-        problems.add_column("Row", justify="right")
+        problems.add_column("Record", justify="right")  # the reason names the file line
         problems.add_column("Destination")
         problems.add_column("Reason", overflow="fold")
         for row in report.problems:
@@ -337,7 +337,10 @@ def print_status(
     about.add_column(overflow="fold")
     about.add_row("Journal", escape(status.journal))
     source = escape(d.source)
-    about.add_row("Input", f"{source} ({d.source_format}, sha256 {d.source_sha256[:12]}…)")
+    read = f"{d.source_format}, {d.source_encoding}" + (
+        f", delimiter {d.source_delimiter!r}" if d.source_delimiter else ""
+    )
+    about.add_row("Input", f"{source} ({escape(read)}, sha256 {d.source_sha256[:12]}…)")
     about.add_row("Created", f"{d.created_at:%Y-%m-%d %H:%M:%S} UTC")
     about.add_row("Sender", escape(d.sender))
     about.add_row("Body", escape(d.body))

@@ -28,7 +28,7 @@ from .._config import BatchSettings
 from .._exceptions import APIError
 from .._models import SendOptions
 from ..campaigns import Campaign
-from ._campaign import campaign
+from ._campaign import campaign, input_options
 from ._common import (
     ExitCode,
     Settings,
@@ -67,6 +67,7 @@ def _default_name(file: Path) -> str:
               help="Message body; {column} is replaced by the row's value.")  # fmt: skip
 @click.option("--format", "input_format", type=click.Choice(["csv", "jsonl"]),
               help="Input format (default: from the file name).")  # fmt: skip
+@input_options
 @click.option("--simulation", is_flag=True,
               help="The provider validates and charges nothing, delivers nothing.")  # fmt: skip
 @click.option("--chunk-size", type=click.IntRange(1, 10_000), default=100, show_default=True,
@@ -85,6 +86,8 @@ def enqueue_command(
     sender: str,
     body: str,
     input_format: str | None,
+    encoding: str,
+    delimiter: str | None,
     simulation: bool,
     chunk_size: int,
     max_queued_chunks: int,
@@ -104,6 +107,8 @@ def enqueue_command(
                 sender=sender,
                 options=SendOptions(simulation=simulation),
                 format=input_format,  # type: ignore[arg-type]
+                encoding=encoding,
+                delimiter=delimiter,
                 exist_ok=True,
             )
             async with opened:

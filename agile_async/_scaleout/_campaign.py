@@ -176,6 +176,8 @@ def _definition_json(d: CampaignDefinition) -> str:
             "options": {k: getattr(d.options, k) for k in _option_names()},
             "created_at": d.created_at.isoformat(),
             "defaults": dict(d.defaults),
+            "source_encoding": d.source_encoding,
+            "source_delimiter": d.source_delimiter,
         },
         sort_keys=True,
     )
@@ -200,6 +202,11 @@ def _definition_from(text: str) -> CampaignDefinition:
         options=SendOptions(**data["options"]),
         created_at=datetime.fromisoformat(data["created_at"]),
         defaults=data["defaults"],
+        # A campaign recorded before these were read its file as UTF-8 (CSV: commas).
+        source_encoding=data.get("source_encoding", "utf-8"),
+        source_delimiter=data.get(
+            "source_delimiter", "," if data["source_format"] == "csv" else None
+        ),
     )
 
 

@@ -41,11 +41,13 @@ from ._auth import SIMULATION_API_KEY, SIMULATION_PASSWORD, SIMULATION_USERNAME
 from ._delivery import (
     DeliveryAttempt,
     DeliveryCallback,
+    DeliveryCallbackError,
     DeliveryScript,
     DeliveryStatistics,
     DeliveryTarget,
     DestinationFormat,
     PartRule,
+    RawDeliveryCallback,
 )
 from ._faults import Fault, FaultKind, Hold
 from ._records import AcceptedMessage, AuthMode, RecordedRequest
@@ -61,6 +63,7 @@ __all__ = [
     "AuthMode",
     "DeliveryAttempt",
     "DeliveryCallback",
+    "DeliveryCallbackError",
     "DeliveryScript",
     "DeliveryStatistics",
     "DeliveryTarget",
@@ -71,6 +74,7 @@ __all__ = [
     "FaultKind",
     "Hold",
     "PartRule",
+    "RawDeliveryCallback",
     "RecordedRequest",
     "TLSServer",
 ]

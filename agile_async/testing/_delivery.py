@@ -11,12 +11,22 @@ Three layers, each testable on its own:
   every attempt and the counters. The fake's ASGI app only *enqueues* into it, so a send is
   answered at once, whatever the webhook does.
 - :class:`Courier` (bound to one event loop) takes reports from the outbox and posts them: to a
-  URL with an ``httpx.AsyncClient`` it owns, or to an in-process callback; it retries failures
+  URL with an ``httpx.AsyncClient`` it owns, or to an in-process callback (a
+  :class:`~agile_async.DeliveryReport`, parsed by the SDK's own parser, or the raw ``dict`` for
+  a target added with ``raw=True``); it retries failures
   with capped exponential backoff and keeps the reports of one part in order (the intermediate
   report, then the final one, then its duplicate). A courier runs wherever its caller is:
   ``fake.delivering()`` or ``fake.flush_reports()`` in the test's loop, and a background one in
   the uvicorn thread's loop for ``fake.serve_tls()``. Couriers on different threads share the
   outbox; a thread-safe, non-blocking wake-up tells each one that there is new work.
+
+A callback is the test's own code, so its failure is never only stored: each raising (or
+overrunning) attempt is logged at ERROR with its traceback on ``agile_async.testing``, counted
+(:attr:`DeliveryStatistics.callback_errors`) and kept with its exception
+(``fake.callback_errors``). A report a callback *lost* (its last attempt failed) is also
+raised, once, as :class:`DeliveryCallbackError` by a strict courier (``fake.delivering()``,
+``fake.flush_reports()``), which cancels the test's block: a test waiting for that report fails
+at once instead of at its timeout.
 """
 
 from __future__ import annotations
@@ -24,23 +34,26 @@ from __future__ import annotations
 import heapq
 import inspect
 import itertools
+import logging
 import random
 import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, cast
 
 import anyio
 import attrs
 import httpx
 
 from .._concurrency import task_group
-from .._models import DeliveryStatus
+from .._exceptions import AgileError
+from .._models import DeliveryReport, DeliveryStatus
 from .._serde import format_provider_datetime
+from .._webhook_parsing import parse_delivery_report
 from ._asgi import json_bytes
 from ._send import digits_of
 from ._wakeup import loop_waker
@@ -53,23 +66,34 @@ __all__ = [
     "Courier",
     "DeliveryAttempt",
     "DeliveryCallback",
+    "DeliveryCallbackError",
     "DeliveryScript",
     "DeliveryStatistics",
     "DeliveryTarget",
     "DestinationFormat",
     "Outbox",
     "PartRule",
+    "RawDeliveryCallback",
     "Step",
     "Target",
     "plan_reports",
 ]
 
-#: An in-process receiver of reports: ``async def on_report(report: dict) -> None`` or a plain
-#: function. It gets a fresh copy of the JSON object each time; raising counts as a failure.
-DeliveryCallback = Callable[[dict[str, Any]], Awaitable[None] | None]
+log = logging.getLogger("agile_async.testing")
+
+#: An in-process receiver of reports, given each one as a :class:`~agile_async.DeliveryReport`
+#: (what ``DeliveryReportReceiver`` hands its ``on_report``), so ``tracker.feed``,
+#: ``tracker.on_report`` or a receiver's own callback plug in as they are. A coroutine function
+#: or a plain one; what it returns is awaited if awaitable, else ignored. Raising (or
+#: overrunning the script's ``timeout``) counts as a failed attempt, and is logged and counted.
+DeliveryCallback = Callable[[DeliveryReport], object]
+
+#: The same, given the report's JSON object as posted (a fresh ``dict`` each time), for tests of
+#: the wire format: add it with ``deliver_to(callback, raw=True)`` or ``raw_delivery_callback=``.
+RawDeliveryCallback = Callable[[dict[str, Any]], object]
 
 #: Where reports go: a webhook URL (``http://`` or ``https://``) or a callback.
-DeliveryTarget = str | DeliveryCallback
+DeliveryTarget = str | DeliveryCallback | RawDeliveryCallback
 
 #: How a report writes the destination: exactly as it was sent, always with ``+``, or digits
 #: only. The seed's English page shows ``"+393471234567"``, the Italian one ``"41793026727"``.
@@ -299,6 +323,12 @@ class Target:
     endpoint: DeliveryTarget
     verify: ssl.SSLContext | str | bool = True
     headers: Mapping[str, str] = attrs.field(factory=dict)
+    #: A callback given the JSON ``dict`` rather than a :class:`~agile_async.DeliveryReport`.
+    raw: bool = False
+
+    @property
+    def is_callback(self) -> bool:
+        return not isinstance(self.endpoint, str)
 
 
 @attrs.define(eq=False)
@@ -329,6 +359,8 @@ class DeliveryAttempt:
         will_retry: whether the fake will post this report again.
         duplicate: a scripted second post of a report already posted.
         sent_at: when the attempt started, by the fake's clock.
+        exception: what a callback raised (``TimeoutError`` when it overran), so a test can
+            re-raise or inspect it; ``None`` for URLs and for callbacks that returned.
     """
 
     report: Mapping[str, Any]
@@ -340,6 +372,12 @@ class DeliveryAttempt:
     will_retry: bool
     duplicate: bool
     sent_at: datetime
+    exception: BaseException | None = attrs.field(default=None, eq=False, repr=False)
+
+    @property
+    def lost(self) -> bool:
+        """Whether this failed attempt was the report's last: the target never got it."""
+        return not self.ok and not self.will_retry
 
     @property
     def message_id(self) -> str:
@@ -362,6 +400,8 @@ class DeliveryStatistics(NamedTuple):
         failed_attempts: posts that failed (retried or not).
         gave_up: reports abandoned after their last attempt.
         dropped: reports never queued because the queue was full.
+        callback_errors: attempts whose callback raised or overran its ``timeout`` (also in
+            ``failed_attempts``); each is in ``fake.callback_errors`` with its exception.
     """
 
     pending: int
@@ -370,6 +410,41 @@ class DeliveryStatistics(NamedTuple):
     failed_attempts: int
     gave_up: int
     dropped: int
+    callback_errors: int
+
+
+class DeliveryCallbackError(AgileError):
+    """The fake's delivery callback lost reports: it raised (or overran) on every attempt.
+
+    Raised, once per lost report, by ``fake.delivering()`` (which cancels the block it wraps, so
+    a test awaiting that report fails now rather than at its timeout) and by
+    ``fake.flush_reports()``, unless the fake was made with ``strict_callbacks=False``. The
+    first callback exception is the ``__cause__``.
+
+    Attributes:
+        attempts: the last attempt of each lost report, with its ``exception``.
+    """
+
+    def __init__(self, message: str, *, attempts: tuple[DeliveryAttempt, ...] = ()) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+
+    @classmethod
+    def from_attempts(cls, attempts: tuple[DeliveryAttempt, ...]) -> DeliveryCallbackError:
+        first = attempts[0]
+        report = first.report
+        return cls(
+            f"{len(attempts)} delivery report(s) lost: the callback {_name(first.target)} "
+            f"failed on every attempt; first: message {first.message_id!r} part "
+            f"{report['concatProgressive']}/{report['concatTotal']}, attempt {first.attempt}: "
+            f"{first.error} (every failed attempt is in fake.callback_errors; "
+            "strict_callbacks=False only logs them)",
+            attempts=attempts,
+        )
+
+
+def _name(target: DeliveryTarget) -> str:
+    return str(getattr(target, "__qualname__", None) or type(target).__name__)
 
 
 # -- the outbox: shared, thread-safe ---------------------------------------------------------
@@ -390,8 +465,11 @@ class Outbox:
         self._order = itertools.count()
         self._in_flight = 0
         self._log: deque[DeliveryAttempt] = deque(maxlen=log_size)
+        self._callback_errors: deque[DeliveryAttempt] = deque(maxlen=log_size)
+        self._lost: list[DeliveryAttempt] = []  # lost to a callback, not yet raised
         self._wakers: list[Callable[[], None]] = []
         self._delivered = self._failed = self._gave_up = self._dropped = 0
+        self._callback_error_count = 0
 
     def submit(self, targets: tuple[Target, ...], chains: list[tuple[Step, ...]]) -> None:
         """Queue the first report of each chain, for each target; count what does not fit."""
@@ -430,6 +508,11 @@ class Outbox:
                 self._delivered += 1
             else:
                 self._failed += 1
+            if attempt.exception is not None:
+                self._callback_errors.append(attempt)
+                self._callback_error_count += 1
+                if attempt.lost:
+                    self._lost.append(attempt)
             if attempt.will_retry:
                 item.due = now + script.backoff_before(attempt.attempt)
                 self._push(item)
@@ -468,6 +551,16 @@ class Outbox:
         with self._lock:
             return tuple(self._log)
 
+    def callback_errors(self) -> tuple[DeliveryAttempt, ...]:
+        with self._lock:
+            return tuple(self._callback_errors)
+
+    def claim_lost(self) -> tuple[DeliveryAttempt, ...]:
+        """The reports callbacks lost since the last claim (each is claimed once)."""
+        with self._lock:
+            lost, self._lost = tuple(self._lost), []
+            return lost
+
     def statistics(self) -> DeliveryStatistics:
         with self._lock:
             return DeliveryStatistics(
@@ -477,6 +570,7 @@ class Outbox:
                 failed_attempts=self._failed,
                 gave_up=self._gave_up,
                 dropped=self._dropped,
+                callback_errors=self._callback_error_count,
             )
 
     def _push(self, item: _Item) -> None:
@@ -521,6 +615,8 @@ class Courier:
         now: the fake's clock (``doneDate`` and the log's timestamps).
         concurrency: posts in flight at once.
         everything: take reports before they are due (a flush ignores delays and backoff).
+        strict: raise :class:`DeliveryCallbackError` as soon as a callback has lost a report
+            (claimed from the outbox, so each loss is raised by one courier, once).
     """
 
     def __init__(
@@ -530,8 +626,10 @@ class Courier:
         *,
         concurrency: int,
         everything: bool = False,
+        strict: bool = False,
     ) -> None:
         self._outbox = outbox
+        self._strict = strict
         self._concurrency = concurrency
         self._now = now
         self._everything = everything
@@ -553,6 +651,9 @@ class Courier:
                     for item in items:
                         self._holding.add(item)
                         tasks.start_soon(self._deliver, item)
+                    lost = self._outbox.claim_lost() if self._strict else ()
+                    if lost:
+                        raise DeliveryCallbackError.from_attempts(lost) from lost[0].exception
                     if until_idle and self._outbox.idle():
                         return
                     wait = None if next_due is None else max(0.0, next_due - time.monotonic())
@@ -606,6 +707,7 @@ class Courier:
         endpoint = item.target.endpoint
         status: int | None = None
         error: str | None = None
+        caught: BaseException | None = None
         try:
             with anyio.fail_after(script.timeout):
                 if isinstance(endpoint, str):
@@ -618,15 +720,21 @@ class Courier:
                     if not 200 <= status <= 299:
                         error = f"HTTP {status}"
                 else:
-                    result = endpoint(dict(item.report))
+                    given = dict(item.report)
+                    if item.target.raw:
+                        result = cast("RawDeliveryCallback", endpoint)(given)
+                    else:
+                        result = cast("DeliveryCallback", endpoint)(parse_delivery_report(given))
                     if inspect.isawaitable(result):
                         await result
-        except TimeoutError:
+        except TimeoutError as exc:
             error = f"timed out after {script.timeout:g} s"
+            caught = exc
         except Exception as exc:  # a failing webhook is the point: log it, maybe retry
             error = _describe(exc)
+            caught = exc
         ok = error is None
-        return DeliveryAttempt(
+        attempt = DeliveryAttempt(
             report=MappingProxyType(item.report),
             target=endpoint,
             attempt=item.attempt,
@@ -636,7 +744,11 @@ class Courier:
             will_retry=not ok and item.attempt < script.attempts,
             duplicate=item.duplicate,
             sent_at=sent_at,
+            exception=caught if item.target.is_callback else None,
         )
+        if attempt.exception is not None:
+            _log_callback_error(attempt, script.attempts)
+        return attempt
 
     def _client(self, target: Target) -> httpx.AsyncClient:
         client = self._clients.get(target)
@@ -646,3 +758,23 @@ class Courier:
             client = httpx.AsyncClient(verify=target.verify, trust_env=False, timeout=None)
             self._clients[target] = client
         return client
+
+
+def _log_callback_error(attempt: DeliveryAttempt, attempts: int) -> None:
+    """A callback is the test's own code: its failure is logged with its traceback, never only
+    stored. URL targets are not logged here: their URL may hold a receiver's secret token, and
+    a webhook answering 5XX is what a test usually scripts on purpose."""
+    report = attempt.report
+    log.error(
+        "agile_async.testing FakeAgileServer: the delivery callback %s failed for message %r "
+        "(part %s/%s, attempt %d of %d): %s; %s",
+        _name(attempt.target),
+        attempt.message_id,
+        report["concatProgressive"],
+        report["concatTotal"],
+        attempt.attempt,
+        attempts,
+        attempt.error,
+        "will retry" if attempt.will_retry else "the report is lost",
+        exc_info=attempt.exception,
+    )

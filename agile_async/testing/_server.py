@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mappi
 from datetime import datetime, timezone
 from decimal import Decimal
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import attrs
 import httpx
@@ -56,6 +56,7 @@ from ._delivery import (
     DeliveryStatistics,
     DeliveryTarget,
     Outbox,
+    RawDeliveryCallback,
     Step,
     Target,
     plan_reports,
@@ -159,7 +160,16 @@ class FakeAgileServer:
         clock: returns the current aware datetime; used for every timestamp recorded.
         delivery: the :class:`DeliveryScript` for reports (default: every part delivered).
         delivery_url: a webhook URL to post reports to (like :meth:`deliver_to`).
-        delivery_callback: an in-process receiver of reports (like :meth:`deliver_to`).
+        delivery_callback: an in-process receiver of reports, given each one as a
+            :class:`~agile_async.DeliveryReport` (like :meth:`deliver_to`): ``tracker.feed``,
+            ``tracker.on_report`` or your receiver's ``on_report`` plug in as they are.
+        raw_delivery_callback: an in-process receiver given each report's JSON ``dict``
+            (like ``deliver_to(callback, raw=True)``), for tests of the wire format.
+        strict_callbacks: a report that a callback lost (it raised or overran on every
+            attempt) makes :meth:`delivering` and :meth:`flush_reports` raise
+            :class:`DeliveryCallbackError`; ``False`` only logs and counts it (for tests that
+            make a callback fail on purpose). Every failing callback attempt is logged at
+            ERROR and kept in :attr:`callback_errors` either way.
         delivery_verify: TLS verification for an ``https`` ``delivery_url``: ``True``, a
             CA bundle path, an ``ssl.SSLContext``, or ``False``.
         max_pending_reports: reports queued at most; more are dropped (and counted).
@@ -186,6 +196,8 @@ class FakeAgileServer:
         delivery: DeliveryScript | None = None,
         delivery_url: str | None = None,
         delivery_callback: DeliveryCallback | None = None,
+        raw_delivery_callback: RawDeliveryCallback | None = None,
+        strict_callbacks: bool = True,
         delivery_verify: ssl.SSLContext | str | bool = True,
         max_pending_reports: int = 100_000,
         delivery_log_size: int = 100_000,
@@ -216,8 +228,12 @@ class FakeAgileServer:
         self._outbox = Outbox(max_pending=max_pending_reports, log_size=delivery_log_size)
         if delivery_url is not None:
             self.deliver_to(delivery_url, verify=delivery_verify)
+        #: Whether a report lost to a callback raises (see the class's ``strict_callbacks``).
+        self.strict_callbacks = strict_callbacks
         if delivery_callback is not None:
             self.deliver_to(delivery_callback)
+        if raw_delivery_callback is not None:
+            self.deliver_to(raw_delivery_callback, raw=True)
 
     def __repr__(self) -> str:
         modes = [m for m, on in (("api_key", self.api_key), ("basic", self.password)) if on]
@@ -326,10 +342,31 @@ class FakeAgileServer:
 
     # -- delivery reports ----------------------------------------------------------------
 
+    @overload
+    def deliver_to(
+        self,
+        target: str | DeliveryCallback,
+        *,
+        raw: Literal[False] = False,
+        verify: ssl.SSLContext | str | bool = True,
+        headers: Mapping[str, str] | None = None,
+    ) -> None: ...
+
+    @overload
+    def deliver_to(
+        self,
+        target: RawDeliveryCallback,
+        *,
+        raw: Literal[True],
+        verify: ssl.SSLContext | str | bool = True,
+        headers: Mapping[str, str] | None = None,
+    ) -> None: ...
+
     def deliver_to(
         self,
         target: DeliveryTarget,
         *,
+        raw: bool = False,
         verify: ssl.SSLContext | str | bool = True,
         headers: Mapping[str, str] | None = None,
     ) -> None:
@@ -339,21 +376,29 @@ class FakeAgileServer:
 
         Args:
             target: a webhook URL (``http://`` or ``https://``; the fake POSTs the report as
-                JSON and wants a 2XX back), or a callback taking the report ``dict`` (async or
-                not; raising counts as a failure). Over :meth:`serve_tls` callbacks run on
-                the server's thread.
+                JSON and wants a 2XX back), or a callback given each report as a
+                :class:`~agile_async.DeliveryReport` (async or not), as a
+                ``DeliveryReportReceiver`` would hand it over. A callback that raises or
+                overruns the script's ``timeout`` fails that attempt (retried like a webhook's
+                5XX), is logged at ERROR with its traceback and kept in
+                :attr:`callback_errors`; a report it lost raises (see ``strict_callbacks``).
+                Over :meth:`serve_tls` callbacks run on the server's thread.
+            raw: give a callback the report's JSON ``dict`` instead (a fresh copy each time),
+                for tests of the wire format.
             verify: TLS verification for an ``https`` URL: ``True`` (the system's CAs), a
                 CA bundle path, an ``ssl.SSLContext``, or ``False``.
             headers: extra request headers for a URL, e.g. ``Authorization`` to exercise a
                 receiver's Basic auth.
         """
         if isinstance(target, str):
+            if raw:
+                raise ValueError("raw=True is for callbacks: a URL always gets the JSON body")
             url = httpx.URL(target)
             if url.scheme not in ("http", "https") or not url.host:
                 raise ValueError(f"target: an http:// or https:// URL is needed, got {target!r}")
         elif not callable(target):
             raise TypeError(f"target: a URL or a callable is needed, got {target!r}")
-        entry = Target(target, verify=verify, headers=dict(headers or {}))
+        entry = Target(target, verify=verify, headers=dict(headers or {}), raw=raw)
         with self._lock:
             self._targets = (*self._targets, entry)
 
@@ -369,28 +414,40 @@ class FakeAgileServer:
             return tuple(target.endpoint for target in self._targets)
 
     @contextlib.asynccontextmanager
-    async def delivering(self, *, drain: bool = True) -> AsyncIterator[None]:
+    async def delivering(
+        self, *, drain: bool = True, strict_callbacks: bool | None = None
+    ) -> AsyncIterator[None]:
         """Post reports in the background, in the current event loop, while the block runs.
 
         Reports wait for their scripted delays and retry backoff, as a real provider's
         would. Use it for end-to-end tests; :meth:`flush_reports` is the deterministic twin.
         Over :meth:`serve_tls` reports already flow without it.
 
+        When a callback loses a report (strict, the default), the block is cancelled and
+        :class:`DeliveryCallbackError` leaves it: a ``tracker.wait(id, timeout=600)`` inside
+        fails at once, with the callback's exception as the cause.
+
         Args:
             drain: on a normal exit, post every report still queued (as
                 :meth:`flush_reports` does) before returning.
+            strict_callbacks: overrides the fake's ``strict_callbacks`` for this block.
         """
-        courier = Courier(self._outbox, self._now, concurrency=self.delivery.concurrency)
+        strict = self.strict_callbacks if strict_callbacks is None else strict_callbacks
+        courier = Courier(
+            self._outbox, self._now, concurrency=self.delivery.concurrency, strict=strict
+        )
         async with task_group() as tasks:
             tasks.start_soon(partial(courier.run, until_idle=False))
             try:
                 yield
                 if drain:
-                    await self.flush_reports()
+                    await self.flush_reports(strict_callbacks=strict)
             finally:
                 tasks.cancel_scope.cancel()
 
-    async def flush_reports(self, *, honour_delays: bool = False) -> None:
+    async def flush_reports(
+        self, *, honour_delays: bool = False, strict_callbacks: bool | None = None
+    ) -> None:
         """Post every queued report now, and wait until none is queued or being posted.
 
         Follow-ups (the final report after an "Accepted" one, duplicates, retries) are posted
@@ -399,15 +456,22 @@ class FakeAgileServer:
         waited for. It always ends: each report has bounded attempts, each attempt the
         script's ``timeout``; wrap it in ``anyio.fail_after`` for a tighter limit.
 
+        Raises :class:`DeliveryCallbackError` when a callback lost a report (strict, the
+        default), including reports lost earlier by the :meth:`serve_tls` thread's courier,
+        which has nobody to raise to: each loss is raised once.
+
         Args:
             honour_delays: wait for scripted delays and retry backoff instead of skipping
                 them.
+            strict_callbacks: overrides the fake's ``strict_callbacks`` for this call.
         """
+        strict = self.strict_callbacks if strict_callbacks is None else strict_callbacks
         courier = Courier(
             self._outbox,
             self._now,
             concurrency=self.delivery.concurrency,
             everything=not honour_delays,
+            strict=strict,
         )
         await courier.run(until_idle=True)
 
@@ -417,13 +481,20 @@ class FakeAgileServer:
         return self._outbox.log()
 
     @property
+    def callback_errors(self) -> tuple[DeliveryAttempt, ...]:
+        """Every attempt whose callback raised or overran, with its ``exception``, in order
+        (a snapshot, bounded like :attr:`delivery_log`). Each was also logged at ERROR."""
+        return self._outbox.callback_errors()
+
+    @property
     def delivered_reports(self) -> tuple[Mapping[str, Any], ...]:
         """The reports posted successfully, in order: one per successful post, so a
         duplicate (or a second target) shows a report twice."""
         return tuple(attempt.report for attempt in self._outbox.log() if attempt.ok)
 
     def delivery_statistics(self) -> DeliveryStatistics:
-        """Counters: pending, in flight, delivered, failed attempts, given up, dropped."""
+        """Counters: pending, in flight, delivered, failed attempts, given up, dropped,
+        callback errors."""
         return self._outbox.statistics()
 
     # -- serving -------------------------------------------------------------------------
