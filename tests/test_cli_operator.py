@@ -333,17 +333,26 @@ def test_on_a_narrow_terminal_a_command_is_never_broken(tmp_path: Path) -> None:
 
 
 def test_output_to_a_pipe_is_not_wrapped(tmp_path: Path) -> None:
-    """A long reason and a long path stay on their lines in a CI log."""
-    source = write_csv(tmp_path / "r.csv", 3, extra="+39" + "1" * 100 + ",Bad\n")
+    """A long reason, a long path and a command stay on their lines in a CI log, tables
+    included (rich would fold them at 80 columns)."""
+    deep = tmp_path / ("a-directory-with-a-long-name-" * 3)
+    deep.mkdir()
+    source = write_csv(deep / "r.csv", 3, extra="+39" + "1" * 100 + ",Bad\n")
     result = agile_sms("campaign", "run", str(source), "--sender", "Shop", "--body",
                        "Hi {name} " + "°" * 3, "--sandbox", "--yes", cwd=tmp_path)  # fmt: skip
     assert result.returncode == 1
+    lines = result.stdout.splitlines()
     assert "3 messages need UCS-2 (70 characters a part): the body has '°' U+00B0" in (
         result.stdout
     )
-    for line in result.stdout.splitlines():
+    (reason,) = [line for line in lines if "+39111" in line]
+    assert re.search(r"line 5: '\+391{100}' is too long \(102 digits, at most 15\)", reason)
+    for line in lines:
         if "-m agile_async" in line:
             assert line.endswith(("--sandbox", "outcomes.csv")), line
+    status = agile_sms("campaign", "status", "--journal", str(deep / "r.csv.journal"),
+                       cwd=tmp_path)  # fmt: skip
+    assert any(str(deep / "r.csv.journal") in line for line in status.stdout.splitlines())
 
 
 def test_a_closed_pipe_is_quiet(tmp_path: Path) -> None:

@@ -59,9 +59,17 @@ __all__ = [
 ]
 
 
+#: The width of output that is not a terminal (a pipe, a file, a CI log) when COLUMNS does
+#: not say: wide enough that no table folds a path or a reason, and no line is wrapped.
+UNWRAPPED_WIDTH = 4096
+
+
 def _console(*, stderr: bool) -> Console:
     console = Console(stderr=stderr, highlight=False)
-    console.soft_wrap = not console.is_terminal  # a pipe or a log: never wrap
+    if not console.is_terminal:
+        console.soft_wrap = True
+        if not os.environ.get("COLUMNS"):
+            console.width = UNWRAPPED_WIDTH
     return console
 
 
