@@ -76,7 +76,7 @@ _MESSAGE_OVERHEAD = 60
 _PER_DESTINATION = 48
 
 
-#: How long a cancelled or closing batcher still hands settled outcomes to ``on_result``.
+#: How long a cancelled batcher still hands settled outcomes to ``on_result``.
 _REPORT_GRACE = 30.0
 
 
@@ -244,6 +244,8 @@ class Batcher(anyio.AsyncContextManagerMixin):
         self._on_result = on_result
         self._before_send = before_send
         self._outcomes: MemoryObjectSendStream[RequestOutcome] | None = None
+        self._reporting: anyio.CancelScope | None = None  # on_result being called
+        self._report_deadline = math.inf  # set once cancelled: see _limit_reporting
         self._max_cost_messages, self._max_cost_parts = self._cost_caps(settings)
         # Counting parts costs a segment count per distinct text: done before sending only
         # for a parts-based limit, or a custom limiter (which may charge parts).
@@ -308,7 +310,8 @@ class Batcher(anyio.AsyncContextManagerMixin):
                     yield self
                 except anyio.get_cancelled_exc_class():
                     # Requests under way are cancelled with this block: they resolve as
-                    # unknown, and those outcomes are still reported (below).
+                    # unknown, and those outcomes are still reported (below), in a grace.
+                    self._limit_reporting()
                     self._close_now("the batcher was cancelled before this message was sent")
                     raise
                 except BaseException:
@@ -682,11 +685,14 @@ class Batcher(anyio.AsyncContextManagerMixin):
             self._slots.release()
             self._in_flight -= _messages(tickets)
             self._release_ids(tickets)
-            if isinstance(error, Exception):  # the limiter is broken: nothing goes out
-                self._trip(_stopped_by(error))
             self._resolve_failed(tickets, self._not_sent(error))
             self._after_progress()
-            raise
+            if not isinstance(error, Exception):
+                raise  # cancelled
+            # The limiter is broken (its backend is gone): nothing more goes out. Not a bug
+            # of the batcher's, so stopped here, with one warning, not a traceback.
+            self._trip(_stopped_by(error))
+            return
         self._task_group.start_soon(self._run_request, tickets)
 
     async def _run_request(self, tickets: list[Ticket]) -> None:
@@ -899,27 +905,43 @@ class Batcher(anyio.AsyncContextManagerMixin):
                     outcome = outcomes.receive_nowait()
                 except (anyio.WouldBlock, anyio.EndOfStream):
                     return
+                self._limit_reporting()  # left over: the reporter was stopped
                 await self._hand_over(outcome)
 
     async def _hand_over(self, outcome: RequestOutcome) -> None:
         """One outcome to ``on_result``, shielded: a cancellation arriving while a journal
-        records it must not leave it half-recorded, nor lose the outcomes after it. A
-        callback that hangs is given up on after a grace period, with an error logged."""
+        records it must not leave it half-recorded, nor lose the outcomes after it.
+
+        Only once the batcher is cancelled is the callback's time limited (a grace period,
+        then an error logged): until then a journal may take as long as it needs, waiting
+        out an outage of its store, say.
+        """
         assert self._on_result is not None
-        with anyio.move_on_after(_REPORT_GRACE, shield=True) as scope:
+        with anyio.CancelScope(shield=True, deadline=self._report_deadline) as scope:
+            self._reporting = scope
             try:
                 result = self._on_result(outcome)
                 if inspect.isawaitable(result):
                     await result
             except Exception:
                 log.exception("agile_async batcher: the on_result callback raised; ignored")
+            finally:
+                self._reporting = None
         if scope.cancelled_caught:
             log.error(
-                "agile_async batcher: on_result did not return within %.0f s; gave up on "
-                "reporting an outcome of %d messages to it (the tickets still carry it)",
+                "agile_async batcher: on_result did not return within %.0f s of the "
+                "batcher's cancellation; gave up on reporting an outcome of %d messages to "
+                "it (the tickets still carry it)",
                 _REPORT_GRACE,
                 outcome.messages,
             )
+
+    def _limit_reporting(self) -> None:
+        """The batcher is cancelled: ``on_result`` has a grace period from now, no more."""
+        if self._report_deadline == math.inf:
+            self._report_deadline = anyio.current_time() + _REPORT_GRACE
+        if self._reporting is not None:
+            self._reporting.deadline = min(self._reporting.deadline, self._report_deadline)
 
     def _fail_queued(self, error: BaseException) -> None:
         queued = [t for group in self._groups.values() for t in group.tickets]

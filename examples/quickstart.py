@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -68,4 +69,10 @@ if __name__ == "__main__":
     parser.add_argument("--live", action="store_true", help="really deliver (with an account)")
     parser.add_argument("--trio", action="store_true", help="run on trio instead of asyncio")
     args = parser.parse_args()
+    if args.trio:
+        try:
+            import trio  # noqa: F401  (anyio runs on it; it is the 'trio' extra)
+        except ImportError:
+            print("--trio needs the 'trio' extra: pip install 'agile-async[trio]'", file=sys.stderr)
+            sys.exit(2)
     anyio.run(main, args.to, args.live, backend="trio" if args.trio else "asyncio")

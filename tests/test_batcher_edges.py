@@ -15,7 +15,9 @@ import pytest
 from agile_async import (
     AgileClient,
     Batcher,
+    BatcherStoppedError,
     ClientClosedError,
+    Cost,
     Message,
     OutcomeUnknownError,
     RequestOutcome,
@@ -230,3 +232,65 @@ async def test_a_crowd_of_waiters_with_random_cancellations(
     assert {t.state for t in submitted} == {TicketState.ACCEPTED}
     sent = sorted(d for m in fake.accepted for d in [m.destination])
     assert sent == sorted(t.message.destinations[0] for t in submitted)
+
+
+async def test_a_slow_on_result_is_not_cut_short_while_the_batcher_runs(
+    client: AgileClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A journal may wait out its store's outage: no time limit until cancellation."""
+    monkeypatch.setattr("agile_async._batching._REPORT_GRACE", 0.01)
+    recorded: list[RequestOutcome] = []
+
+    async def slow_journal(outcome: RequestOutcome) -> None:
+        await anyio.sleep(0.05)  # five times the (shortened) grace
+        recorded.append(outcome)
+
+    async with client.batcher(on_result=slow_journal, max_latency=0, max_messages=5) as b:
+        tickets = [b.submit_nowait(sms(i)) for i in range(15)]
+    assert_one_outcome_each(tickets, recorded, b)
+
+
+async def test_a_hung_on_result_gets_a_grace_period_once_cancelled(
+    client: AgileClient, fake: FakeAgileServer, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    monkeypatch.setattr("agile_async._batching._REPORT_GRACE", 0.05)
+    fake.inject(Fault.delay(30), times=None)
+
+    async def hung_journal(outcome: RequestOutcome) -> None:
+        await anyio.sleep_forever()
+
+    requests = RequestCounter(1)
+    with anyio.fail_after(5), anyio.CancelScope() as scope:
+        async with client.batcher(
+            on_result=hung_journal, before_send=requests, max_latency=0, max_messages=5
+        ) as batcher:
+            tickets = [batcher.submit_nowait(sms(i)) for i in range(10)]
+            await requests.reached.wait()
+            scope.cancel()
+    assert all(t.done() for t in tickets)
+    assert "within 0 s of the batcher's cancellation" in caplog.text
+
+
+async def test_a_failing_limiter_stops_the_batcher_without_an_internal_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Its backend is gone: the messages are not sent (BatcherStoppedError), one warning."""
+
+    class GoneLimiter:
+        async def acquire(self, cost: Cost) -> None:
+            raise OSError("the limiter's backend is gone")
+
+        def penalize(self, retry_after: float | None) -> None:
+            pass
+
+    fake = FakeAgileServer()
+    async with fake.client() as client, client.batcher(limiter=GoneLimiter()) as batcher:
+        ticket = await batcher.submit(sms(1))
+        with pytest.raises(BatcherStoppedError):
+            await ticket.result()
+        with pytest.raises(BatcherStoppedError):
+            await batcher.submit(sms(2))
+    assert not fake.accepted
+    assert "internal error" not in caplog.text
+    assert "backend is gone" in caplog.text

@@ -83,6 +83,10 @@ def test_segments_text_and_json() -> None:
         "remaining": 145,
         "non_gsm_characters": [],
         "cost": "0.090",
+        "replacements": [],
+        "text": "x" * 161,
+        "sendable": True,
+        "problems": [],
     }
 
 

@@ -160,7 +160,7 @@ def test_ctrl_c_stops_cleanly_with_exit_130(tmp_path: Path) -> None:
                     process.wait(10)
     assert process.returncode == 130, output
     assert "Stopping" in output
-    assert "Resume with: agile-sms campaign resume" in output
+    assert "-m agile_async campaign resume --journal" in output  # as it was run: python -m
     rows = journal_rows(journal)
     assert set(rows) == {"accepted", "pending"}
     assert {number for _, number in rows["accepted"]} == {m.destination for m in fake.accepted}

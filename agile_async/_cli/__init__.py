@@ -23,5 +23,7 @@ def main() -> None:
         )
         raise SystemExit(2) from None
     from ._app import cli
+    from ._common import invoked_program, terminate_like_interrupt
 
-    cli(prog_name="agile-sms")
+    terminate_like_interrupt()
+    cli(prog_name=invoked_program())

@@ -3,8 +3,13 @@
 
 ``run`` and ``resume`` share one session: open the client (or the sandbox) and the journal,
 finish loading the input, show the dry-run report, ask (unless ``--yes``), then send with a
-progress bar. Ctrl-C stops cleanly (requests under way finish and are recorded, the rest
-stays pending); a second Ctrl-C aborts at once (what was in flight becomes unknown).
+progress bar. Ctrl-C (or SIGTERM) stops cleanly (requests under way finish and are
+recorded, the rest stays pending); a second one aborts at once (what was in flight becomes
+unknown).
+
+Spending is never the default: the question defaults to no, and when the estimate exceeds
+the credit the run refuses (exit 3) unless ``--allow-insufficient-credit`` says otherwise,
+``--yes`` included: answering the question is not accepting a shortfall.
 """
 
 from __future__ import annotations
@@ -48,7 +53,10 @@ from ._common import (
 from ._deliveries import SavedReports
 from ._duration import duration_option
 from ._render import (
+    CampaignHints,
+    Display,
     SendProgress,
+    print_command,
     print_recovery,
     print_report,
     print_result,
@@ -77,6 +85,7 @@ class SendingOptions:
     max_in_flight: int | None
     limit: int | None
     prices: PriceList | None
+    allow_insufficient_credit: bool
 
     def batch_settings(self, defaults: dict[str, Any]) -> BatchSettings:
         """Settings from the options, else from those recorded in the journal."""
@@ -107,6 +116,9 @@ def sending_options(function: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--sandbox", is_flag=True, help="Send to the built-in fake provider "
                      "over TLS on loopback: no account needed, nothing delivered."),
         click.option("--yes", "-y", is_flag=True, help="Send without asking."),
+        click.option("--allow-insufficient-credit", is_flag=True, help="Send even though "
+                     "the estimate (--price) exceeds the credit, until the credit runs out "
+                     "(the rest stays pending). Without it such a run refuses to start."),
         click.option("--dry-run", is_flag=True, help="Show parts, encodings, cost and "
                      "credit, then stop."),
         click.option("--json", "as_json", is_flag=True, help="Print one JSON document "
@@ -249,8 +261,7 @@ def resume_command(
         which = "" if silent_for is None else " silent for " + _say(silent_for)
         again = confirm(
             f"Messages with an unknown outcome{which} may already have been delivered. Send "
-            "them again anyway?",
-            default=False,
+            "them again anyway?"
         )
         if not again:
             settings.console().print("Nothing sent.")
@@ -303,8 +314,13 @@ async def _open_read_only(
         yield opened
 
 
+#: ``--journal`` of the commands that read a campaign (status, export).
+_JOURNAL_TO_READ = "The campaign's journal (SQLite), e.g. recipients.csv.journal."
+
+
 @campaign.command("status")
-@click.option("--journal", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--journal", type=click.Path(dir_okay=False, path_type=Path),
+              help=_JOURNAL_TO_READ)  # fmt: skip
 @_redis_source
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
@@ -325,12 +341,17 @@ def status_command(
     status = run_async(settings, read)
     if as_json:
         echo_json(status.as_dict())
-    else:
-        print_status(settings.console(), status)
+        return
+    hints = None
+    if journal is not None:
+        sandbox = bool(status.definition.defaults.get("sandbox"))
+        hints = CampaignHints(settings.command, str(journal), sandbox)
+    print_status(settings.console(), status, hints)
 
 
 @campaign.command("export")
-@click.option("--journal", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--journal", type=click.Path(dir_okay=False, path_type=Path),
+              help=_JOURNAL_TO_READ)  # fmt: skip
 @_redis_source
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write here instead of stdout.")  # fmt: skip
@@ -408,20 +429,23 @@ async def _session(
     ):
         defaults = dict(opened.definition.defaults)
         recovered = attrs.asdict(opened.recovery)  # what opening did (--json)
+        hints = CampaignHints(settings.command, journal, bool(defaults.get("sandbox")))
         if defaults.get("sandbox") and not sending.sandbox:
-            fail("this campaign was created in the sandbox: resume it with --sandbox")
+            fail(f"this campaign was created in the sandbox: resume it with {hints.resume()}")
         if not quiet:
-            print_recovery(console, opened.recovery)
-        await load_input(opened, console, quiet)
+            print_recovery(console, opened.recovery, hints)
+        await load_input(opened, settings.display, quiet)
         report = await opened.dry_run(client, prices=sending.prices)
+        body = opened.definition.body
         if sending.dry_run:
             if quiet:
                 echo_json(report.as_dict())
             else:
-                print_report(console, report)
+                print_report(console, report, body=body, hints=hints)
             return ExitCode.OK
         if not quiet:
-            print_report(console, report, title="Resume" if resuming else "Campaign")
+            title = "Resume" if resuming else "Campaign"
+            print_report(console, report, title=title, body=body, hints=hints)
         if report.to_send == 0:
             if not quiet:
                 console.print("Nothing left to send.")
@@ -431,21 +455,31 @@ async def _session(
                 echo_json({"journal": journal, "recovery": recovered, "report": report.as_dict(),
                            "result": None})  # fmt: skip
             return code
+        if report.sufficient is False and not sending.allow_insufficient_credit:
+            fail(
+                f"the credit ({report.credit} EUR) does not cover the estimate ({report.cost} "
+                f"{report.currency}): {report.shortfall} missing. Nothing was sent. Top up, "
+                "or pass --allow-insufficient-credit to send until the credit runs out (the "
+                "rest stays pending)",
+                ExitCode.ACCOUNT,
+            )
         if not sending.yes and not await _confirm(report.to_send, report.sufficient):
             console.print(f"Nothing sent. The campaign is recorded in {journal}.", markup=False)
+            print_command(console, "Send it later with:", hints.resume())
             return ExitCode.OK
         assert client is not None
         batch = sending.batch_settings(defaults)
         result = await send_campaign(
-            opened, client, batch, sending.limit, console, quiet=quiet, sandbox=where
-        )
+            opened, client, batch, sending.limit, settings.display, hints, quiet=quiet,
+            sandbox=where,
+        )  # fmt: skip
         if result is None:
             return ExitCode.INTERRUPTED
         if quiet:
             echo_json({"journal": journal, "recovery": recovered, "report": report.as_dict(),
                        "result": result.as_dict()})  # fmt: skip
         else:
-            print_result(console, result, journal)
+            print_result(console, result, hints)
         return exit_code(result)
 
 
@@ -453,11 +487,10 @@ async def _confirm(count: int, sufficient: bool | None) -> bool:
     question = f"Send {count:,} messages?"
     if sufficient is False:
         question = f"The credit does not cover the estimate. Send {count:,} messages anyway?"
-    ask = functools.partial(confirm, question, default=sufficient is not False)
-    return await anyio.to_thread.run_sync(ask)
+    return await anyio.to_thread.run_sync(functools.partial(confirm, question))
 
 
-async def load_input(opened: Campaign, console: Console, quiet: bool) -> None:
+async def load_input(opened: Campaign, display: Display, quiet: bool) -> None:
     """Record the input in the journal, with a progress bar for big files."""
     state = await opened.journal.load_state()
     if state.done:
@@ -466,14 +499,17 @@ async def load_input(opened: Campaign, console: Console, quiet: bool) -> None:
         await opened.load()
         return
     size = opened.definition.source_size
-    with Progress(
-        TextColumn("[bold]Reading recipients"),
-        BarColumn(),
-        DownloadColumn(),
-        TextColumn("{task.fields[rows]} rows"),
-        console=console,
-        transient=True,
-    ) as bar:
+    with (
+        display.live() as console,
+        Progress(
+            TextColumn("[bold]Reading recipients"),
+            BarColumn(),
+            DownloadColumn(),
+            TextColumn("{task.fields[rows]} rows"),
+            console=console,
+            transient=True,
+        ) as bar,
+    ):
         task = bar.add_task("load", total=size, rows="0")
 
         def show(progress: LoadProgress) -> None:
@@ -487,7 +523,8 @@ async def send_campaign(
     client: AgileClient,
     batch: BatchSettings,
     limit: int | None,
-    console: Console,
+    display: Display,
+    hints: CampaignHints,
     *,
     quiet: bool = False,
     sandbox: Sandbox | None = None,
@@ -496,7 +533,7 @@ async def send_campaign(
     delivery reports; ``None`` when a second Ctrl-C aborted it."""
     result: CampaignResult | None = None
     async with task_group() as tasks:
-        tasks.start_soon(_watch_interrupts, opened, tasks.cancel_scope, console)
+        tasks.start_soon(_watch_interrupts, opened, tasks.cancel_scope, display)
         if sandbox is not None:
             tasks.start_soon(sandbox.reports.pump, opened)
         if quiet:
@@ -504,7 +541,7 @@ async def send_campaign(
         else:
             counts = await opened.counts()
             total = counts.pending if limit is None else min(counts.pending, limit)
-            with SendProgress(console, total) as bar:
+            with SendProgress(display, total) as bar:
                 result = await opened.run(
                     client, settings=batch, limit=limit, on_progress=bar.update
                 )
@@ -512,16 +549,17 @@ async def send_campaign(
             await sandbox.reports.settle(opened, sandbox.fake, grace=_REPORTS_GRACE)
         tasks.cancel_scope.cancel()
     if result is None:
-        console.print(
-            "[red]Aborted.[/] Messages that were in flight will be reported as unknown; "
-            "resume to send the rest."
+        display.err.print(
+            "[red]Aborted.[/] Messages that were in flight will be reported as unknown."
         )
+        print_command(display.err, "Send the rest with:", hints.resume())
         return None
     return attrs.evolve(result, counts=await opened.counts())
 
 
-async def _watch_interrupts(opened: Campaign, scope: anyio.CancelScope, console: Console) -> None:
-    """First Ctrl-C: stop cleanly. Second: abort."""
+async def _watch_interrupts(opened: Campaign, scope: anyio.CancelScope, display: Display) -> None:
+    """First Ctrl-C (or SIGTERM): stop cleanly. Second: abort. Said above the progress bar,
+    or on stderr (stdout may be a --json document)."""
     try:
         receiver = anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM)
         with receiver as signals:
@@ -531,7 +569,7 @@ async def _watch_interrupts(opened: Campaign, scope: anyio.CancelScope, console:
                     scope.cancel()
                     return
                 stopping = True
-                console.print(
+                display.log_console().print(
                     "[yellow]Stopping:[/] requests under way finish and are recorded; "
                     "the rest stays pending. Ctrl-C again to abort."
                 )

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 import time
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 import click
 
+from .._exceptions import ValidationError
 from .._models import Message, SendOptions, SendResult
+from .._validation import message_problems
 from ..segments import count_segments
 from ._common import (
     SANDBOX_CREDIT,
@@ -101,15 +105,32 @@ def credit(settings: Settings, sandbox: bool, as_json: bool) -> None:
 @click.command()
 @click.argument("text")
 @click.option("--no-unicode", is_flag=True, help="As with enableUnicode=false (GSM-7 only).")
+@click.option("--smart-encoding", is_flag=True, help="Replace look-alike characters "
+              "(curly quotes, dashes, odd spaces, …) with GSM ones first; shows the text to "
+              "send.")  # fmt: skip
 @click.option("--price", type=str, metavar="EUR", help="Price of one SMS part, for the cost.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 @handle_errors
 def segments(
-    settings: Settings, text: str, no_unicode: bool, price: str | None, as_json: bool
+    settings: Settings,
+    text: str,
+    no_unicode: bool,
+    smart_encoding: bool,
+    price: str | None,
+    as_json: bool,
 ) -> None:
-    """Count the SMS parts of TEXT, its encoding, and the characters forcing UCS-2."""
-    count = count_segments(text, unicode=not no_unicode)
+    """Count the SMS parts of TEXT, its encoding, and the characters forcing UCS-2.
+
+    Exits 2 (after the count) when the text cannot be sent as it is: empty, more parts
+    than concatenation allows (255), or, with --no-unicode, characters outside GSM-7.
+    """
+    unicode = not no_unicode
+    try:
+        count = count_segments(text, unicode=unicode, smart_encoding=smart_encoding)
+    except ValidationError:  # --no-unicode and characters outside GSM-7
+        fail(_outside_gsm(text, smart_encoding))
+    problems = _send_refuses(count.text, unicode)
     cost: Decimal | None = None
     if price is not None:
         try:
@@ -132,10 +153,47 @@ def segments(
                     for c in count.non_gsm_characters
                 ],
                 "cost": None if cost is None else str(cost),
+                "replacements": [{"character": a, "replacement": b} for a, b in count.replacements],
+                "text": count.text,
+                "sendable": not problems,
+                "problems": problems,
             }
         )
     else:
         print_segments(settings.console(), count, cost)
+    if problems:
+        fail("the text cannot be sent: " + "; ".join(problems))
+
+
+#: Any valid number: the body's problems do not depend on it.
+_SOME_NUMBER = "+393471234567"
+
+
+def _send_refuses(text: str, unicode: bool) -> list[str]:
+    """What ``send`` would refuse about ``text`` as a body: the client's own check of a
+    message (empty, more parts than concatenation numbers...), not a copy of its rules."""
+    probe = Message(destinations=_SOME_NUMBER, sender="Shop", body=text)
+    options = SendOptions(enable_unicode=unicode)
+    found = message_problems(probe, "message", options)
+    return [problem.message for problem in found if problem.field.startswith("message.body")]
+
+
+def _outside_gsm(text: str, smart_encoding: bool) -> str:
+    """Why --no-unicode refuses ``text``, in the CLI's own terms (its flags, not the
+    Python API's arguments): which characters, and which of them --smart-encoding fixes."""
+    outside = count_segments(text, smart_encoding=smart_encoding).non_gsm_characters
+    message = f"--no-unicode, but the text has characters outside GSM-7: {_named(outside)}"
+    if not smart_encoding:
+        fixable = [a for a, _ in count_segments(text, smart_encoding=True).replacements]
+        if fixable:
+            message += f"; --smart-encoding replaces {_named(fixable)} with GSM ones"
+    return message
+
+
+def _named(characters: Sequence[str], limit: int = 10) -> str:
+    named = ", ".join(f"{c!r} U+{ord(c):04X}" for c in characters[:limit])
+    more = len(characters) - limit
+    return named + (f" and {more} more" if more > 0 else "")
 
 
 @click.command()
@@ -149,17 +207,25 @@ def segments(
     help="The fake account's credit, EUR.",
 )
 @click.option("--duration", type=float, help="Stop after this many seconds (default: Ctrl-C).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines: where it serves and "
+              "its credentials when ready, the counts when stopped.")  # fmt: skip
 @click.pass_obj
 @handle_errors
 def sandbox(
-    settings: Settings, host: str, port: int, starting_credit: str, duration: float | None
+    settings: Settings,
+    host: str,
+    port: int,
+    starting_credit: str,
+    duration: float | None,
+    as_json: bool,
 ) -> None:
     """Serve the fake provider over HTTPS on loopback, for programs in any language.
 
     Prints the base URL, the CA certificate to trust and the test credentials (API key and
     Basic); point your program at them (or paste the printed exports) and send as to the real
     provider. The documentation's own test values (API key api-value, Basic user / pass) work
-    too and only simulate.
+    too and only simulate. Ctrl-C or SIGTERM stops it (exit 0) and removes its temporary
+    certificates.
     """  # fmt: skip
     try:
         from ..testing import (
@@ -179,6 +245,17 @@ def sandbox(
         # Every value printed here is the sandbox's own, made up for it: none is a secret,
         # and nothing is read from the environment (a real AGILE_API_KEY is never shown).
         username, password = fake.username or "", fake.password or ""
+        if as_json:
+            _json_line({
+                "base_url": server.base_url,
+                "ca_cert": str(server.ca_cert_path),
+                "api_key": fake.api_key,
+                "username": username,
+                "password": password,
+                "simulation": {"api_key": SIMULATION_API_KEY, "username": SIMULATION_USERNAME,
+                               "password": SIMULATION_PASSWORD},
+                "environment": dict(server.environment()),
+            })  # fmt: skip
         lines = [
             f"  base URL  {server.base_url}",
             f"  CA cert   {server.ca_cert_path}",
@@ -196,20 +273,30 @@ def sandbox(
             f"  #   unset AGILE_API_KEY; export AGILE_USERNAME={shlex.quote(username)} "
             f"AGILE_PASSWORD={shlex.quote(password)}",
         ]
-        console.print("[bold]agile-sms sandbox[/]: a fake AgileTelecom provider over TLS.")
-        for line in lines:
-            console.print(line, markup=False, highlight=False, soft_wrap=True)
-        console.print("Serving until Ctrl-C." if duration is None else f"Serving {duration} s.")
+        if not as_json:
+            console.print("[bold]agile-sms sandbox[/]: a fake AgileTelecom provider over TLS.")
+            for line in lines:
+                console.print(line, markup=False, highlight=False, soft_wrap=True)
+            console.print("Serving until Ctrl-C." if duration is None else f"Serving {duration} s.")
         deadline = None if duration is None else time.monotonic() + duration
-        try:
-            while deadline is None or time.monotonic() < deadline:
-                left = 0.2 if deadline is None else deadline - time.monotonic()
-                time.sleep(max(0.0, min(0.2, left)))
-        except KeyboardInterrupt:
-            pass
+        while deadline is None or time.monotonic() < deadline:
+            left = 0.2 if deadline is None else deadline - time.monotonic()
+            time.sleep(max(0.0, min(0.2, left)))
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM once serving (even mid-print): the stop
+        pass
     finally:
         server.stop()
+    if as_json:
+        _json_line({"stopped": {"requests": len(fake.requests), "accepted": len(fake.accepted),
+                                "simulated": len(fake.simulated)}})  # fmt: skip
+        return
     console.print(
         f"Stopped: {len(fake.requests)} requests, {len(fake.accepted)} messages accepted, "
         f"{len(fake.simulated)} simulated."
     )
+
+
+def _json_line(data: object) -> None:
+    """One JSON document on one line (``click.echo`` flushes it): a script reads it while
+    the sandbox serves."""
+    click.echo(json.dumps(data, ensure_ascii=False))

@@ -8,7 +8,14 @@ Exit codes are part of the interface (scripts branch on them):
     3    account error: wrong credentials, insufficient credit, IP not allowed
     4    stopped early by the provider or the network (retries exhausted): resume later
     5    Redis unavailable for longer than --redis-timeout: nothing failed; run it again
-    130  interrupted (Ctrl-C): what was not sent stays pending; resume later
+    130  interrupted (Ctrl-C, or SIGTERM, which is handled the same way): what was not sent
+         stays pending; resume later
+    141  the reader of the output went away (``| head``): nothing more is written
+
+Output: what a person reads goes through one :class:`~._render.Display` (stdout, and stderr
+for problems and log records). Commands the CLI suggests are built in one place,
+:meth:`Settings.command`, from the invocation itself (the program as it was run, the
+backend), and are never wrapped, so each works when pasted as printed.
 
 Secrets: the API key or password comes from the environment or a hidden prompt, goes
 straight into the client, and is never printed, logged or put in an error message.
@@ -16,14 +23,19 @@ straight into the client, and is never printed, logged or put in an error messag
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import functools
 import json
 import os
+import shlex
+import shutil
+import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import anyio
@@ -42,6 +54,7 @@ from ..campaigns import CampaignError
 from ..scaleout import RedisUnavailableError
 from ..segments import PriceList
 from ._deliveries import SandboxReports
+from ._render import Display
 
 __all__ = [
     "ExitCode",
@@ -51,10 +64,13 @@ __all__ = [
     "echo_json",
     "fail",
     "handle_errors",
+    "invoked_program",
     "open_client",
     "parse_prices",
     "rate_limit",
+    "require_backend",
     "run_async",
+    "terminate_like_interrupt",
 ]
 
 P = ParamSpec("P")
@@ -74,21 +90,87 @@ class ExitCode(enum.IntEnum):
     STOPPED = 4
     REDIS_UNAVAILABLE = 5
     INTERRUPTED = 130
+    BROKEN_PIPE = 141
 
 
 @attrs.define
 class Settings:
-    """Options of the root command, handed to every subcommand."""
+    """Options of the root command, handed to every subcommand.
+
+    Attributes:
+        backend: the event loop (``--backend``).
+        program: the command as the operator ran it (``agile-sms``, or ``python3 -m
+            agile_async``), ready for a shell: the head of every command a hint prints.
+        display: where output goes (one stdout and one stderr console per invocation).
+    """
 
     backend: str = "asyncio"
+    program: str = "agile-sms"
+    display: Display = attrs.field(factory=Display)
 
     def console(self) -> Console:
         """Human output (stdout). No colours or live display unless it is a terminal."""
-        return Console(highlight=False)
+        return self.display.out
 
     def errors(self) -> Console:
         """Messages about problems (stderr)."""
-        return Console(stderr=True, highlight=False)
+        return self.display.err
+
+    def command(self, *words: str) -> str:
+        """A command line that works when pasted as printed: this program, this backend
+        (``--backend`` is an option of the root command, so it comes first), then
+        ``words``, each quoted for a POSIX shell."""
+        backend = ("--backend", self.backend) if self.backend != "asyncio" else ()
+        return " ".join([self.program, shlex.join([*backend, *words])])
+
+
+def invoked_program(argv0: str | None = None) -> str:
+    """How the operator ran ``agile-sms``, as a shell command that runs it again.
+
+    ``python3 -m agile_async`` when it was run as a module (the interpreter by its short
+    name when that name finds the same interpreter on the PATH, else by its path); the
+    script's name when the PATH finds it, else its path.
+    """
+    argv0 = sys.argv[0] if argv0 is None else argv0
+    if Path(argv0).name == "__main__.py":
+        return f"{_runnable(sys.executable)} -m agile_async"
+    return _runnable(argv0) if argv0 else "agile-sms"
+
+
+def _runnable(path: str) -> str:
+    """``path`` by its bare name when the PATH finds that very file, else by its path."""
+    name = Path(path).name
+    found = shutil.which(name)
+    if found is not None and os.path.realpath(found) == os.path.realpath(path):
+        return shlex.quote(name)
+    return shlex.quote(os.path.abspath(path))
+
+
+def require_backend(backend: str) -> None:
+    """Exit 2 with one line naming the extra when the chosen event loop is not installed.
+
+    Checked before anything runs, so ``--backend trio`` without trio is an install hint,
+    not a traceback from deep inside anyio.
+    """
+    if backend != "trio":
+        return
+    try:
+        import trio  # noqa: F401
+    except ImportError:
+        fail("--backend trio needs the 'trio' extra (trio is not installed): "
+             "pip install 'agile-async[trio]'")  # fmt: skip
+
+
+def terminate_like_interrupt() -> None:
+    """Handle SIGTERM as Ctrl-C: it raises SIGINT, so whatever answers Ctrl-C (a campaign's
+    clean stop, the sandbox's shutdown, the event loop's cancellation) answers it too, and
+    temporary files (the sandbox's certificates) are removed. Main thread only."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        signal.raise_signal(signal.SIGINT)
+
+    with contextlib.suppress(ValueError, OSError, AttributeError):  # not the main thread
+        signal.signal(signal.SIGTERM, interrupt)
 
 
 def fail(message: str, code: ExitCode = ExitCode.USAGE) -> NoReturn:
@@ -125,6 +207,9 @@ def handle_errors(function: Callable[P, T]) -> Callable[P, T]:
             error = unwrap(caught)
             if isinstance(error, AgileError):
                 fail(_describe(error), exit_code_for(error))
+            if isinstance(error, BrokenPipeError):  # `agile-sms ... | head`: not an error
+                _silence_stdout()
+                raise SystemExit(int(ExitCode.BROKEN_PIPE)) from None
             if isinstance(error, OSError):  # a path that cannot be read or written
                 fail(str(error), ExitCode.USAGE)
             if isinstance(error, KeyboardInterrupt):
@@ -135,6 +220,15 @@ def handle_errors(function: Callable[P, T]) -> Callable[P, T]:
             raise
 
     return wrapper
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe, point stdout at /dev/null so flushing it at exit is quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (a test runner's buffer)
+        pass
 
 
 def _describe(error: BaseException) -> str:
@@ -169,10 +263,11 @@ def interactive() -> bool:
     return sys.stdin.isatty()
 
 
-def confirm(question: str, *, default: bool) -> bool:
-    """Ask on stderr; no answer (end of input) is no."""
+def confirm(question: str) -> bool:
+    """Ask on stderr. Every question the CLI asks is about spending money or sending again,
+    so the default (Enter, end of input) is always no: ``[y/N]``."""
     try:
-        return bool(click.confirm(question, default=default, err=True))
+        return bool(click.confirm(question, default=False, err=True))
     except click.Abort:
         return False
 

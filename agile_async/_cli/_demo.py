@@ -22,7 +22,7 @@ from ..segments import PriceList
 from ..testing import DeliveryScript
 from ._campaign import exit_code, load_input, send_campaign
 from ._common import ExitCode, Settings, handle_errors, open_client, run_async
-from ._render import print_report, print_result
+from ._render import CampaignHints, print_command, print_report, print_result
 
 __all__ = ["demo"]
 
@@ -66,7 +66,8 @@ def write_recipients(path: Path, count: int) -> None:
 
 
 @click.command()
-@click.option("--recipients", default=2000, show_default=True, type=click.IntRange(10))
+@click.option("--recipients", default=2000, show_default=True, type=click.IntRange(10),
+              help="How many recipients to write (rows 100, 777, 1500 are bad).")  # fmt: skip
 @click.option("--rate", default=1000.0, show_default=True, help="Messages per second.")
 @click.option(
     "--dir",
@@ -93,6 +94,7 @@ def demo(settings: Settings, recipients: int, rate: float, directory: Path | Non
 async def _demo(settings: Settings, source: Path, journal: Path, rate: float) -> ExitCode:
     console = settings.console()
     console.print(f"[bold]agile-sms demo[/]: a campaign to the recipients in {escape(str(source))}")
+    hints = CampaignHints(settings.command, str(journal), sandbox=True)
     async with open_client(sandbox=True, fake_options={"delivery": DELIVERY}) as (client, sandbox):
         assert client is not None
         assert sandbox is not None
@@ -101,19 +103,18 @@ async def _demo(settings: Settings, source: Path, journal: Path, rate: float) ->
         async with await Campaign.create(
             journal, source, body=BODY, sender=SENDER, defaults={"sandbox": True, "rate": rate}
         ) as campaign:
-            await load_input(campaign, console, quiet=False)
+            await load_input(campaign, settings.display, quiet=False)
             report = await campaign.dry_run(client, prices=PRICES)
-            print_report(console, report, title="Dry run")
+            print_report(console, report, title="Dry run", body=BODY, hints=hints)
             batch = BatchSettings(rate_limit=RateLimit(rate=rate, burst=max(1.0, rate / 10)))
-            result = await send_campaign(campaign, client, batch, None, console, sandbox=sandbox)
+            result = await send_campaign(
+                campaign, client, batch, None, settings.display, hints, sandbox=sandbox
+            )
             if result is None:
                 return ExitCode.INTERRUPTED
-            print_result(console, result, str(journal))
-    console.print(
-        "\nThe journal stays behind; try:\n"
-        f"  agile-sms campaign status --journal {journal}\n"
-        f"  agile-sms campaign export --journal {journal} --state failed",
-        markup=False,
-    )
+            print_result(console, result, hints)
+    console.print("\nThe journal stays behind; try:")
+    print_command(console, " ", hints.status())
+    print_command(console, " ", hints.export("--state", "failed"))
     code = exit_code(result)
     return ExitCode.OK if code is ExitCode.INCOMPLETE and result.complete else code

@@ -3,14 +3,30 @@
 Everything a script needs is also available as ``--json``; this module is only for eyes.
 The progress bar is redrawn a few times a second from the engine's counters, never per
 message, so it costs the campaign next to nothing.
+
+Two rules keep what is printed usable:
+
+- **Commands are never broken.** Off a terminal (a pipe, a file, a CI log) nothing is
+  wrapped: rich would otherwise break lines at 80 columns. On a terminal prose wraps at its
+  width, but a suggested command is printed as one line (:func:`print_command`), so copying
+  it copies the command. Every command comes from :class:`CampaignHints` (or
+  ``Settings.command``), built from the invocation: it works as printed.
+- **Log records go through the display.** Warnings the SDK logs (a batcher stopping on an
+  account error...) are rendered by :class:`Display`: above the live progress bar while one
+  is on screen, on stderr otherwise; never written raw over the bar.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from types import TracebackType
 
+import attrs
 from rich.console import Console, RenderableType
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -26,11 +42,14 @@ from ..campaigns import (
     Recovery,
     StateCounts,
 )
-from ..segments import SegmentCount
+from ..segments import SegmentCount, count_segments
 from ._deliveries import SavedReportsSummary
 
 __all__ = [
+    "CampaignHints",
+    "Display",
     "SendProgress",
+    "print_command",
     "print_recovery",
     "print_report",
     "print_result",
@@ -38,6 +57,119 @@ __all__ = [
     "print_segments",
     "print_status",
 ]
+
+
+#: The width of output that is not a terminal (a pipe, a file, a CI log) when COLUMNS does
+#: not say: wide enough that no table folds a path or a reason, and no line is wrapped.
+UNWRAPPED_WIDTH = 4096
+
+
+def _console(*, stderr: bool) -> Console:
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal:
+        console.soft_wrap = True
+        if not os.environ.get("COLUMNS"):
+            console.width = UNWRAPPED_WIDTH
+    return console
+
+
+class Display:
+    """Where one invocation's output goes: a console for stdout, one for stderr, and the
+    log records of every library, rendered through them.
+
+    While a live display (a progress bar) runs on a terminal, a log record is printed
+    through that console, so rich puts it above the bar; otherwise it goes to stderr.
+    """
+
+    def __init__(self) -> None:
+        self.out = _console(stderr=False)
+        self.err = _console(stderr=True)
+        self._live = 0
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def live(self) -> Iterator[Console]:
+        """Mark a live display on :attr:`out` for the block (log records go above it)."""
+        with self._lock:
+            self._live += 1
+        try:
+            yield self.out
+        finally:
+            with self._lock:
+                self._live -= 1
+
+    def log_console(self) -> Console:
+        """The console a log record is printed on now."""
+        return self.out if self._live and self.out.is_terminal else self.err
+
+    @contextmanager
+    def capture_logs(self, level: int = logging.WARNING) -> Iterator[None]:
+        """Render log records of ``level`` and above through the display for the block
+        (instead of Python's last-resort handler, which writes raw lines to stderr)."""
+        handler = _DisplayLogHandler(self, level)
+        root = logging.getLogger()
+        root.addHandler(handler)
+        try:
+            yield
+        finally:
+            root.removeHandler(handler)
+
+
+class _DisplayLogHandler(logging.Handler):
+    """One log record, one line: ``warning: the message`` in the level's colour."""
+
+    def __init__(self, display: Display, level: int) -> None:
+        super().__init__(level)
+        self._display = display
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            style = "red" if record.levelno >= logging.ERROR else "yellow"
+            line = Text.assemble((f"{record.levelname.lower()}: ", style), self.format(record))
+            self._display.log_console().print(line)
+        except Exception:  # logging's own contract: never raise from emit
+            self.handleError(record)
+
+
+def print_command(console: Console, label: str, command: str) -> None:
+    """``label`` then a command, on one line that is never wrapped (the terminal may fold
+    it on screen, but a copy gets the whole command)."""
+    console.print(Text.assemble(label, " ", (command, "bold")), soft_wrap=True)
+
+
+def _absolute(path: str) -> str:
+    return os.path.abspath(path)
+
+
+@attrs.frozen
+class CampaignHints:
+    """The commands the CLI suggests about one campaign, as the operator would type them.
+
+    ``command`` is ``Settings.command`` (the program as it was run, and its backend); the
+    campaign's journal (an absolute path, so the command works from any directory) and its
+    sandbox are carried over.
+    """
+
+    command: Callable[..., str]
+    journal: str = attrs.field(converter=_absolute)
+    sandbox: bool = False
+
+    def resume(self, *extra: str) -> str:
+        """Continue the campaign."""
+        sandbox = ("--sandbox",) if self.sandbox else ()
+        return self.command("campaign", "resume", "--journal", self.journal, *sandbox, *extra)
+
+    def resend_unknown(self) -> str:
+        """Send again the unknown messages still without a report an hour later."""
+        return self.resume("--resend-unknown", "--silent-for", "1h")
+
+    def export(self, *extra: str) -> str:
+        """Write each recipient's outcome."""
+        return self.command("campaign", "export", "--journal", self.journal, *extra)
+
+    def status(self) -> str:
+        """Show the campaign's counts."""
+        return self.command("campaign", "status", "--journal", self.journal)
 
 
 def _eur(value: Decimal | None, currency: str = "EUR") -> str:
@@ -51,8 +183,18 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-def print_report(console: Console, report: CampaignReport, *, title: str = "Dry run") -> None:
-    """The dry-run report: what will be sent, in how many parts, for how much."""
+def print_report(
+    console: Console,
+    report: CampaignReport,
+    *,
+    title: str = "Dry run",
+    body: str | None = None,
+    hints: CampaignHints | None = None,
+) -> None:
+    """The dry-run report: what will be sent, in how many parts, for how much.
+
+    ``body`` (the template) and ``hints`` say where the characters forcing UCS-2 are.
+    """
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column(justify="right")
@@ -73,10 +215,7 @@ def print_report(console: Console, report: CampaignReport, *, title: str = "Dry 
         table.add_row("[red]Missing credit[/]", f"[red]{_eur(report.shortfall)}[/]")
     console.print(table)
     if report.ucs2:
-        console.print(
-            f"{report.ucs2:,} messages need UCS-2 (70 characters a part): a character outside "
-            "GSM-7 is in their text. `agile-sms segments TEXT` shows which."
-        )
+        _explain_ucs2(console, report.ucs2, body, hints)
     if report.problems:
         problems = Table(title="Rows that will not be sent", title_justify="left")
         problems.add_column("Record", justify="right")  # the reason names the file line
@@ -90,15 +229,42 @@ def print_report(console: Console, report: CampaignReport, *, title: str = "Dry 
             console.print(f"... and {report.failed - len(report.problems):,} more.")
 
 
-#: What to do about unknown messages, wherever the CLI mentions them.
-RESOLVE_UNKNOWN = (
-    "Delivery reports confirm them (`campaign reports` records saved ones); resume with "
-    "--resend-unknown --silent-for 1h to send again those still without a report an hour "
-    "after they went out (some recipients may then get the message twice)."
-)
+def _explain_ucs2(
+    console: Console, ucs2: int, body: str | None, hints: CampaignHints | None
+) -> None:
+    """Which characters force UCS-2: the template's own, named; else the rows' values."""
+    need = f"{ucs2:,} messages need UCS-2 (70 characters a part): "
+    forcing = count_segments(body).non_gsm_characters if body else ()
+    if forcing:
+        named = ", ".join(f"{c!r} U+{ord(c):04X}" for c in forcing)
+        console.print(need + escape(f"the body has {named}, outside GSM-7."))
+        return
+    console.print(need + "a value in their row has a character outside GSM-7.")
+    if hints is not None:
+        print_command(console, "Each message's encoding:", hints.export("--state", "pending"))
 
 
-def print_recovery(console: Console, recovery: Recovery) -> None:
+def print_unknown_advice(console: Console, hints: CampaignHints | None) -> None:
+    """What to do about unknown messages, wherever the CLI mentions them."""
+    if hints is not None and hints.sandbox:
+        console.print("Delivery reports confirm them: the sandbox's are recorded as they come.")
+    else:
+        console.print(
+            "Delivery reports confirm them: `campaign reports` records the ones your webhook saved."
+        )
+    if hints is None:
+        return
+    print_command(
+        console,
+        "To send again those still without a report an hour after they went out (some "
+        "recipients may then get the message twice):",
+        hints.resend_unknown(),
+    )
+
+
+def print_recovery(
+    console: Console, recovery: Recovery, hints: CampaignHints | None = None
+) -> None:
     """What opening the journal found from an earlier, interrupted run."""
     if recovery.confirmed:
         console.print(
@@ -108,9 +274,9 @@ def print_recovery(console: Console, recovery: Recovery) -> None:
     if recovery.became_unknown:
         console.print(
             f"[yellow]{recovery.became_unknown:,} messages were in flight when the last run "
-            "stopped: their outcome is unknown, so they are not sent again.[/] "
-            + escape(RESOLVE_UNKNOWN)
+            "stopped: their outcome is unknown, so they are not sent again.[/]"
         )
+        print_unknown_advice(console, hints)
     if recovery.requeued:
         console.print(f"{recovery.requeued:,} unknown messages will be sent again.")
     if recovery.still_unknown:
@@ -140,7 +306,7 @@ def _counts_table(counts: StateCounts, title: str) -> Table:
     return table
 
 
-def print_result(console: Console, result: CampaignResult, journal: str) -> None:
+def print_result(console: Console, result: CampaignResult, hints: CampaignHints) -> None:
     """The end of a run: the campaign's states, what the run did, what to do next."""
     counts = result.counts
     console.print(_counts_table(counts, "Campaign"))
@@ -160,18 +326,19 @@ def print_result(console: Console, result: CampaignResult, journal: str) -> None
     elif result.interrupted:
         console.print("[yellow]Interrupted.[/]")
     if counts.pending or counts.in_flight:
-        console.print(f"Resume with: agile-sms campaign resume --journal {escape(journal)}")
+        print_command(console, "Resume with:", hints.resume())
     if counts.unknown:
-        console.print(f"[yellow]{counts.unknown:,} unknown:[/] " + escape(RESOLVE_UNKNOWN))
+        console.print(f"[yellow]{counts.unknown:,} unknown.[/]")
+        print_unknown_advice(console, hints)
     if counts.failed or counts.unknown:
-        console.print(
-            "Outcomes per recipient: agile-sms campaign export --journal "
-            f"{escape(journal)} -o outcomes.csv"
-        )
+        print_command(console, "Outcomes per recipient:", hints.export("-o", "outcomes.csv"))
 
 
-def print_status(console: Console, status: CampaignStatus) -> None:
-    """A campaign's definition and counts, read from its journal."""
+def print_status(
+    console: Console, status: CampaignStatus, hints: CampaignHints | None = None
+) -> None:
+    """A campaign's definition and counts, read from its journal (``hints``: the commands
+    for it, when it has a journal file to resume)."""
     d = status.definition
     about = Table(show_header=False, title=f"Campaign {d.campaign_id}", title_justify="left")
     about.add_column(style="bold")
@@ -207,7 +374,8 @@ def print_status(console: Console, status: CampaignStatus) -> None:
             "request's answer was lost, a report proved the provider took them."
         )
     if counts.unknown:
-        console.print(f"[yellow]{counts.unknown:,} unknown:[/] " + escape(RESOLVE_UNKNOWN))
+        console.print(f"[yellow]{counts.unknown:,} unknown.[/]")
+        print_unknown_advice(console, hints)
     if counts.in_flight:
         console.print(
             f"{counts.in_flight:,} messages are in flight: if no run is active, their outcome "
@@ -233,13 +401,17 @@ def print_segments(console: Console, count: SegmentCount, cost: Decimal | None) 
     """What one text costs, and which characters force UCS-2."""
     table = Table(show_header=False)
     table.add_column(style="bold")
-    table.add_column()
+    table.add_column(overflow="fold")
     table.add_row("Encoding", count.encoding)
     table.add_row("Parts", str(count.segments))
     table.add_row("Size", f"{count.units} units, {count.per_part} per part, {count.remaining} left")
     if count.non_gsm_characters:
         forcing = ", ".join(f"{c!r} U+{ord(c):04X}" for c in count.non_gsm_characters)
         table.add_row("Forcing UCS-2", escape(forcing))
+    if count.replacements:
+        replaced = ", ".join(f"{a!r} → {b!r}" for a, b in count.replacements)
+        table.add_row("Replaced", escape(replaced))
+        table.add_row("Text to send", escape(count.text))
     if cost is not None:
         table.add_row("Cost", _eur(cost))
     console.print(table)
@@ -258,7 +430,10 @@ class _TwoLineProgress(Progress):
 class SendProgress:
     """The live progress bar of a run: accepted, failed, unknown, parts, rate, ETA, credit."""
 
-    def __init__(self, console: Console, total: int) -> None:
+    def __init__(self, display: Display, total: int) -> None:
+        self._display = display
+        self._live = display.live()
+        console = display.out
         self._progress = _TwoLineProgress(
             TextColumn("[bold]Sending"),
             BarColumn(bar_width=30),
@@ -284,6 +459,7 @@ class SendProgress:
         )
 
     def __enter__(self) -> SendProgress:
+        self._live.__enter__()
         self._progress.start()
         return self
 
@@ -293,4 +469,7 @@ class SendProgress:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._progress.stop()
+        try:
+            self._progress.stop()
+        finally:
+            self._live.__exit__(exc_type, exc, tb)

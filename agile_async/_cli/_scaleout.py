@@ -20,10 +20,9 @@ one-line error: nothing is recorded failed, and running it again carries on.
 
 from __future__ import annotations
 
-import logging
 import re
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -70,31 +69,6 @@ def _redis_timeout(function: Callable[..., Any]) -> Callable[..., Any]:
         help="How long a Redis outage (restart, failover) is waited out before stopping "
         "(exit code 5; nothing is failed). Env AGILE_REDIS_TIMEOUT.",
     )(function)
-
-
-class _OneLine(logging.Formatter):
-    """A log record as one line: an operator's terminal gets no tracebacks."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return f"agile-sms: {record.getMessage()}"
-
-
-@contextmanager
-def _one_line_logs() -> Iterator[None]:
-    """Show the SDK's warnings (Redis gone, Redis back, why a worker stops) one line each,
-    unless the application configured logging itself."""
-    logger = logging.getLogger("agile_async")
-    if logger.handlers or logging.getLogger().handlers:
-        yield
-        return
-    handler = logging.StreamHandler()
-    handler.setLevel(logging.WARNING)
-    handler.setFormatter(_OneLine())
-    logger.addHandler(handler)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
 
 
 def _default_name(file: Path) -> str:
@@ -166,8 +140,7 @@ def enqueue_command(
                 state = await opened.load()
             return state.loaded_through, state.done
 
-    with _one_line_logs():
-        rows, done = run_async(settings, enqueue)
+    rows, done = run_async(settings, enqueue)
     if as_json:
         echo_json({"campaign": campaign_name, "rows": rows, "done": done})
     else:
@@ -236,8 +209,7 @@ def work_command(
                 limiter.check_settings(batch)
                 return await work(client, journal, settings=batch, limiter=limiter)
 
-    with _one_line_logs():
-        result = run_async(settings, run)
+    result = run_async(settings, run)
     counts = result.counts
     summary = {
         "campaign": name,
