@@ -11,8 +11,8 @@ Several exceptions at once are a real group and stay one.
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncGenerator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import anyio
 import anyio.abc
@@ -20,7 +20,7 @@ import anyio.abc
 if sys.version_info < (3, 11):  # pragma: no cover - the backport anyio installs on 3.10
     from exceptiongroup import BaseExceptionGroup
 
-__all__ = ["running_trio", "task_group", "unwrap"]
+__all__ = ["lone_errors_as_themselves", "running_trio", "task_group", "unwrap"]
 
 
 @asynccontextmanager
@@ -30,9 +30,17 @@ async def task_group() -> AsyncGenerator[anyio.abc.TaskGroup, None]:
     The exception keeps its own traceback, ``__cause__`` and ``__context__``: the group
     that carried it is not chained on, so a traceback shows what happened, not the plumbing.
     """
-    try:
+    with lone_errors_as_themselves():
         async with anyio.create_task_group() as group:
             yield group
+
+
+@contextmanager
+def lone_errors_as_themselves() -> Iterator[None]:
+    """Let a lone exception out of an exception group (raised by a task group in the block,
+    ours or a library's) as itself; a group of several stays a group."""
+    try:
+        yield
     except BaseExceptionGroup as group_error:
         lone = unwrap(group_error)
         if lone is group_error:

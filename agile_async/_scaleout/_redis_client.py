@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, TypeVar
 import anyio
 import attrs
 
-from .._concurrency import running_trio
+from .._concurrency import lone_errors_as_themselves, running_trio
 from .._exceptions import ConfigurationError
 from .._redact import redact_url, redact_urls
 from ._outage import Outage, outage_of
@@ -317,8 +317,11 @@ async def connect(url: str) -> AsyncIterator[ScriptHost]:
             coredis_client = _from_url(_coredis_cluster, url)
         else:
             coredis_client = _from_url(coredis.Redis.from_url, url)
-        async with coredis_client as client:
-            yield adapt(client)
+        # coredis runs its own task group: an error (ours, or the caller's in the block)
+        # would come out wrapped in a group of one.
+        with lone_errors_as_themselves():
+            async with coredis_client as client:
+                yield adapt(client)
         return
     import redis.asyncio
 
