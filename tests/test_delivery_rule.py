@@ -1,4 +1,5 @@
-"""One delivery rule: the tracker and the SQLite journal fold the same reports the same way.
+"""One delivery rule: the tracker and the journals (SQLite, Redis) fold the same reports the
+same way.
 
 A message is delivered when every part is, failed when any part fails (the kind kept),
 pending otherwise. Hypothesis feeds the same per-part report sequences (out of order,
@@ -9,11 +10,15 @@ independently here.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import tempfile
+import uuid
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -31,11 +36,14 @@ from agile_async.campaigns import (
     DeliveryState,
     DeliveryUpdate,
     Failure,
+    Journal,
     LoadedRow,
     RowState,
     SQLiteJournal,
 )
+from agile_async.scaleout import RedisCampaign
 
+pytest_plugins = ("tests._redis_server",)
 pytestmark = pytest.mark.anyio
 
 S = DeliveryStatus
@@ -124,27 +132,43 @@ def tracked(reports: list[DeliveryReport]) -> DeliveryTracker:
     return tracker
 
 
+@contextlib.asynccontextmanager
+async def one_row_journal(redis: Any) -> AsyncIterator[Journal]:
+    """A fresh journal holding the one row ``MESSAGE``, with a session started: SQLite, or
+    with a Redis client, a Redis campaign (sending from the chunk it took)."""
+    row = LoadedRow(seq=1, message_id=MESSAGE, destination="+393471234567", body="Hi")
+    if redis is not None:
+        journal = RedisCampaign(redis, f"rule-{uuid.uuid4().hex[:12]}")
+        await journal.create(DEFINITION)
+        await journal.append([row], done=True)
+        await journal.recover()
+        assert await journal.take_chunk()
+        yield journal
+        return
+    with tempfile.TemporaryDirectory() as directory:
+        async with await SQLiteJournal.open(Path(directory) / "j", create=True) as sqlite:
+            await sqlite.create(DEFINITION)
+            await sqlite.append([row], done=True)
+            await sqlite.recover()
+            yield sqlite
+
+
 async def journaled(
-    reports: list[DeliveryReport], cuts: list[int], *, unknown: bool
+    reports: list[DeliveryReport], cuts: list[int], *, unknown: bool, redis: Any = None
 ) -> tuple[RowState, DeliveryStatus | None, datetime | None, int, bool]:
     """The reports recorded by a fresh journal in chunks (cut at ``cuts``), for a row that
     was accepted or, with ``unknown``, whose request's answer was lost."""
-    with tempfile.TemporaryDirectory() as directory:
-        async with await SQLiteJournal.open(Path(directory) / "j", create=True) as journal:
-            await journal.create(DEFINITION)
-            row = LoadedRow(seq=1, message_id=MESSAGE, destination="+393471234567", body="Hi")
-            await journal.append([row], done=True)
-            await journal.recover()
-            await journal.mark_in_flight([1], "g1")
-            if unknown:
-                await journal.record_unknown([1], Failure("OutcomeUnknownError", "lost"))
-            else:
-                await journal.record_accepted([1], RequestTotals("g1", 1, 1, Decimal(1)))
-            updates = [DeliveryUpdate.from_report(r) for r in reports]
-            bounds = sorted({0, len(updates), *(c for c in cuts if c <= len(updates))})
-            for start, end in itertools.pairwise(bounds):
-                await journal.record_deliveries(updates[start:end])
-            [[found]] = [chunk async for chunk in journal.rows()]
+    async with one_row_journal(redis) as journal:
+        await journal.mark_in_flight([1], "g1")
+        if unknown:
+            await journal.record_unknown([1], Failure("OutcomeUnknownError", "lost"))
+        else:
+            await journal.record_accepted([1], RequestTotals("g1", 1, 1, Decimal(1)))
+        updates = [DeliveryUpdate.from_report(r) for r in reports]
+        bounds = sorted({0, len(updates), *(c for c in cuts if c <= len(updates))})
+        for start, end in itertools.pairwise(bounds):
+            await journal.record_deliveries(updates[start:end])
+        [[found]] = [chunk async for chunk in journal.rows()]
     return (
         found.state,
         found.delivery,
@@ -155,12 +179,12 @@ async def journaled(
 
 
 async def check_same_outcome(
-    reports: list[DeliveryReport], cuts: list[int], unknown: bool
+    reports: list[DeliveryReport], cuts: list[int], unknown: bool, redis: Any = None
 ) -> DeliveryStatus | None:
     outcome = tracked(reports).outcome(MESSAGE)
     assert outcome is not None
     state, delivery, delivered_at, parts_delivered, confirmed = await journaled(
-        reports, cuts, unknown=unknown
+        reports, cuts, unknown=unknown, redis=redis
     )
     rule = DeliveryState.of(reports)
     assert delivery is outcome.status is rule.status
@@ -200,6 +224,33 @@ async def test_tracker_and_journal_agree_on_anything(
     reports: list[DeliveryReport], cuts: list[int], unknown: bool
 ) -> None:
     await check_same_outcome(reports, cuts, unknown)
+
+
+@SETTINGS
+@given(
+    story=realistic(),
+    cuts=st.lists(st.integers(0, 12), max_size=3),
+    unknown=st.booleans(),
+)
+async def test_the_redis_journal_agrees_on_what_the_provider_sends(
+    redis: Any, story: tuple[int, list[DeliveryReport]], cuts: list[int], unknown: bool
+) -> None:
+    """The Redis campaign stores each message's state compactly and folds every report
+    with the same rule: the same outcome as the tracker and the SQLite journal."""
+    parts, reports = story
+    status = await check_same_outcome(reports, cuts, unknown, redis)
+    assert status is expected_by_hand(parts, reports)
+    assert await journaled(reports, cuts, unknown=unknown) == await journaled(
+        reports, cuts, unknown=unknown, redis=redis
+    )
+
+
+@SETTINGS
+@given(reports=arbitrary, cuts=st.lists(st.integers(0, 10), max_size=3), unknown=st.booleans())
+async def test_the_redis_journal_agrees_on_anything(
+    redis: Any, reports: list[DeliveryReport], cuts: list[int], unknown: bool
+) -> None:
+    await check_same_outcome(reports, cuts, unknown, redis)
 
 
 @settings(max_examples=200, deadline=None)

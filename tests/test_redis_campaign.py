@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,17 @@ from typing import Any
 import anyio
 import pytest
 
-from agile_async import RateLimit
+from agile_async import DeliveryStatus, RateLimit
 from agile_async._scaleout._redis_client import adapt
 from agile_async._tickets import RequestTotals
-from agile_async.campaigns import Campaign, CampaignError, Failure, JournalError, RowState
+from agile_async.campaigns import (
+    Campaign,
+    CampaignError,
+    DeliveryUpdate,
+    Failure,
+    JournalError,
+    RowState,
+)
 from agile_async.scaleout import (
     CampaignStoppedError,
     ChunkFencedError,
@@ -33,6 +41,7 @@ from agile_async.testing import FakeAgileServer, Fault
 
 pytest_plugins = ("tests._redis_server",)
 pytestmark = pytest.mark.anyio
+S = DeliveryStatus
 
 
 @pytest.fixture
@@ -388,3 +397,98 @@ async def test_a_slow_journal_never_holds_more_than_the_requests_in_flight(
     assert result.finished
     assert result.counts.accepted == 120
     assert 5 <= journal.most_in_flight <= 2 * 5
+
+
+# -- delivery reports and export -------------------------------------------------------------
+
+
+async def all_rows(journal: RedisCampaign) -> list[Any]:
+    return [row async for rows in journal.rows(chunk=7) for row in rows]
+
+
+async def test_delivery_reports_follow_the_per_part_rule_and_export_lists_every_row(
+    redis: Any, name: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "r.csv"
+    source.write_text(
+        "destination,name,id\n+393400000001,A,\n+393400000002,B,mine-2\nbad,C,\n+393400000004,D,\n"
+    )
+    journal = await enqueue(redis, name, source, chunk_size=2)
+    worker = RedisCampaign(redis, name)
+    prefix = f"{(await journal.definition()).campaign_id}-"  # type: ignore[union-attr]
+    for _ in range(2):
+        rows = await worker.take_chunk()
+        assert rows is not None
+        seqs = [row.seq for row in rows]
+        await worker.mark_in_flight(seqs, "g")
+        await worker.record_accepted(seqs, totals(len(seqs)))
+    when = datetime(2026, 4, 8, 14, 35, 22, 123000, tzinfo=timezone(timedelta(hours=2)))
+    # Row 1: two parts, out of order, a late ACCEPTED, a duplicate; row 2 by the input's id.
+    assert await journal.record_delivery(f"{prefix}1", S.DELIVERED, when, part=2, parts=2)
+    assert (
+        await journal.record_deliveries(
+            [
+                DeliveryUpdate("mine-2", S.ACCEPTED, when),
+                DeliveryUpdate("nobody", S.DELIVERED, when),
+                DeliveryUpdate(f"{prefix}4", S.EXPIRED, when, part=1, parts=3),
+            ]
+        )
+        == 2
+    )
+    [one, two, bad, four] = await all_rows(journal)
+    assert (one.delivery, one.parts_delivered) == (S.ACCEPTED, 1)
+    await journal.record_deliveries(
+        [
+            DeliveryUpdate(f"{prefix}1", S.ACCEPTED, when, part=1, parts=2),
+            DeliveryUpdate(f"{prefix}1", S.DELIVERED, when + timedelta(seconds=1), part=1, parts=2),
+            DeliveryUpdate(f"{prefix}1", S.REJECTED, when, part=2, parts=2),  # too late
+            DeliveryUpdate(f"{prefix}4", S.DELIVERED, when, part=2, parts=3),  # failed stays
+        ]
+    )
+    [one, two, bad, four] = await all_rows(journal)
+    assert (one.message_id, one.destination, one.state) == (
+        f"{prefix}1",
+        "+393400000001",
+        RowState.ACCEPTED,
+    )
+    assert (one.delivery, one.delivered_at, one.parts_delivered) == (
+        S.DELIVERED,
+        when + timedelta(seconds=1),
+        2,
+    )
+    assert (two.message_id, two.destination, two.delivery, two.delivered_at) == (
+        "mine-2",
+        "+393400000002",
+        S.ACCEPTED,
+        when,
+    )
+    assert (bad.state, bad.destination, bad.delivery) == (RowState.FAILED, "bad", None)
+    assert (four.message_id, four.delivery, four.delivered_at) == (f"{prefix}4", S.EXPIRED, when)
+    counts = await journal.counts()
+    assert counts.deliveries == {S.DELIVERED: 1, S.ACCEPTED: 1, S.EXPIRED: 1}
+    assert [row.seq async for rows in journal.rows([RowState.FAILED]) for row in rows] == [3]
+
+
+async def test_a_report_confirms_an_unknown_row(redis: Any, name: str, tmp_path: Path) -> None:
+    journal = await enqueue(redis, name, recipients(tmp_path / "r.csv", 4), chunk_size=4)
+    prefix = f"{(await journal.definition()).campaign_id}-"  # type: ignore[union-attr]
+    worker = RedisCampaign(redis, name)
+    assert await worker.take_chunk() is not None
+    await worker.mark_in_flight([1, 2, 3, 4], "g")
+    # A report for row 2 comes before its request's answer, which is then lost.
+    await journal.record_delivery(f"{prefix}2", S.DELIVERED)
+    await worker.record_unknown([1, 2, 3], Failure("OutcomeUnknownError", "lost"))
+    await worker.record_accepted([4], totals(1))
+    assert await journal.record_delivery(f"{prefix}3", S.ACCEPTED)
+    rows = await all_rows(journal)
+    assert [(row.state, row.confirmed_by_report) for row in rows] == [
+        (RowState.UNKNOWN, False),
+        (RowState.ACCEPTED, True),
+        (RowState.ACCEPTED, True),
+        (RowState.ACCEPTED, False),
+    ]
+    assert rows[1].failure is None
+    counts = await journal.counts()
+    assert (counts.accepted, counts.unknown, counts.confirmed) == (3, 1, 2)
+    await journal.record_delivery(f"{prefix}3", S.DELIVERED)  # confirmed once only
+    assert (await journal.counts()).confirmed == 2

@@ -21,10 +21,11 @@ request *may* have gone out becomes ``unknown``. A paused worker that comes back
 token replaced: its next ``claim`` is refused (:class:`ChunkFencedError`) and it stops; a
 late ``settle`` of its may only turn ``unknown`` into what really happened.
 
-Redis keeps the state string (1 byte per row), the failure reasons, counters and the chunks
-not yet finished: memory stays flat while the campaign streams through. Message bodies are
-gone once their chunk is finished, so per-row export lists ids and destinations for failed
-and unknown rows only.
+Redis keeps the state string (1 byte per row), each chunk's export record (destinations,
+and ids the input gave), the failure reasons, delivery records, counters and the chunks not
+yet finished. Message bodies are gone once their chunk is finished. Delivery reports are
+folded here, in Python, with :class:`~agile_async.campaigns.DeliveryState` (the one rule),
+and written back by a check-and-set script.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import json
 import logging
 import re
 from collections.abc import AsyncGenerator, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +56,7 @@ from .._campaign._journal import (
     StateCounts,
     Tally,
 )
+from .._delivery import DeliveryState
 from .._exceptions import ConfigurationError
 from .._models import DeliveryStatus, SendOptions
 from .._tickets import RequestTotals
@@ -106,19 +108,63 @@ return 1
 """
 _READ_META = "return redis.call('HMGET', KEYS[1], 'def', 'C', 'loaded', 'done', 'stop')"
 _READ_STATS = "return redis.call('HGETALL', KEYS[7])"
-_READ_ROWS = """
-local first, last = tonumber(ARGV[1]), tonumber(ARGV[2])
-local bytes = redis.call('GETRANGE', KEYS[3], first - 1, last - 1)
-local reply = {bytes}
-for i = 1, #bytes do
-  local b = string.sub(bytes, i, i)
-  if b == 'F' or b == 'U' then
-    reply[#reply + 1] = first + i - 1
-    reply[#reply + 1] = redis.call('HGET', KEYS[6], first + i - 1) or ''
-  end
-end
-return reply
-"""
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MS = timedelta(milliseconds=1)
+
+
+def _ms(when: datetime | None) -> int | None:
+    return None if when is None else (when - _EPOCH) // _MS
+
+
+def _at(ms: int | None) -> datetime | None:
+    return None if ms is None else _EPOCH + ms * _MS
+
+
+def _delivery_stored(state: DeliveryState) -> tuple[str, str]:
+    """How a message's delivery state is kept: its record in the ``:d`` string (status
+    code, doneDate in ms, parts delivered: 17 bytes) and, while it is pending, the whole
+    per-part state (JSON) that the next report is folded into."""
+    assert state.status is not None
+    ms = _ms(state.done_at)
+    when = f"{ms:013d}" if ms is not None and 0 <= ms < 10**13 else " " * 13
+    record = f"{int(state.status)}{when}{min(state.parts_delivered, 999):03d}"
+    if state.final:
+        return record, ""
+    pending = {
+        "s": int(state.status),
+        "n": state.parts,
+        "r": [[part, int(status)] for part, status in state.reported],
+        "t": ms,
+    }
+    return record, json.dumps(pending, separators=(",", ":"))
+
+
+def _delivery_state(record: str, pending: str) -> DeliveryState:
+    """The state :func:`_delivery_stored` kept. A finished message keeps its record only:
+    no report changes it any more, so its per-part detail is not needed."""
+    if pending:
+        data = json.loads(pending)
+        return DeliveryState.restore(
+            DeliveryStatus(data["s"]),
+            data["n"],
+            {part: DeliveryStatus(code) for part, code in data["r"]},
+            _at(data["t"]),
+        )
+    summary = _delivery_summary(record)
+    if summary is None:
+        return DeliveryState()
+    status, done_at, delivered = summary
+    return DeliveryState(status, max(delivered, 1), (), done_at)
+
+
+def _delivery_summary(record: str) -> tuple[DeliveryStatus, datetime | None, int] | None:
+    """A record's status, doneDate and parts delivered (``None``: no report yet)."""
+    if not record or not record[0].isdigit():
+        return None
+    when = record[1:14].strip()
+    return DeliveryStatus(int(record[0])), _at(int(when) if when else None), int(record[14:17])
 
 
 class ChunkFencedError(JournalError):
@@ -277,7 +323,10 @@ class RedisCampaign:
         self._create = host.script(_CREATE)
         self._read_meta = host.script(_READ_META)
         self._read_stats = host.script(_READ_STATS)
-        self._read_rows = host.script(_READ_ROWS)
+        self._read_rows = host.script(scripts.READ_ROWS)
+        self._read_confirmed = host.script(scripts.READ_CONFIRMED)
+        self._delivery_read = host.script(scripts.DELIVERY_READ)
+        self._delivery_write = host.script(scripts.DELIVERY_WRITE)
         self._append = host.script(scripts.APPEND)
         self._next = host.script(scripts.NEXT)
         self._claim = host.script(scripts.CLAIM)
@@ -291,6 +340,7 @@ class RedisCampaign:
         self._buffer: list[OutgoingRow] = []
         self._tail: list[LoadedRow] = []  # the loader's rows of an unfinished chunk
         self._size: int | None = None
+        self._campaign_id: str | None = None
         #: Rows this worker found in flight in reclaimed chunks (now unknown).
         self.became_unknown = 0
         #: The sticky account error code that stopped the fleet, once seen.
@@ -341,6 +391,7 @@ class RedisCampaign:
         if not await self._call(self._create, args):
             raise JournalError(f"Redis already holds a campaign named {self.name!r}")
         self._size = self.chunk_size
+        self._campaign_id = definition.campaign_id
 
     async def definition(self) -> CampaignDefinition | None:
         """The campaign recorded under this name, or ``None``."""
@@ -348,7 +399,15 @@ class RedisCampaign:
         if meta[0] is None:
             return None
         self._size = int(_text(meta[1]))
-        return _definition_from(_text(meta[0]))
+        definition = _definition_from(_text(meta[0]))
+        self._campaign_id = definition.campaign_id
+        return definition
+
+    async def _id_prefix(self) -> str:
+        """What a generated message id starts with: ``<campaign_id>-`` (its seq follows)."""
+        if self._campaign_id is None and await self.definition() is None:
+            raise JournalError(f"Redis holds no campaign named {self.name!r}")
+        return f"{self._campaign_id}-"
 
     async def load_state(self) -> LoadState:
         """How many rows are recorded, and whether loading is over."""
@@ -377,7 +436,7 @@ class RedisCampaign:
             last_chunk = done and not self._tail
             await self._append_chunk(n, chunk, last_chunk)
         if done:
-            await self._call(self._append, (1, 0, 1, "", 0, "", 0))
+            await self._call(self._append, (1, 0, 1, "", 0, "", 0, "", "{}"))
 
     async def _append_chunk(self, n: int, chunk: Sequence[LoadedRow], done: bool) -> None:
         states = "".join("F" if row.failure is not None else "P" for row in chunk)
@@ -387,6 +446,20 @@ class RedisCampaign:
             if row.failure is None
         ]
         entry = json.dumps(sendable, separators=(",", ":")) if sendable else ""
+        prefix = await self._id_prefix()
+        # The export record: [seq, destination] for a generated id, the id too otherwise.
+        exported = [
+            [row.seq, row.destination]
+            if row.message_id == f"{prefix}{row.seq}"
+            else [row.seq, row.destination, row.message_id]
+            for row in chunk
+            if row.failure is None
+        ]
+        index = {
+            row.message_id: row.seq
+            for row in chunk
+            if row.failure is None and row.message_id != f"{prefix}{row.seq}"
+        }
         failures: list[object] = []
         for row in chunk:
             if row.failure is not None:
@@ -399,6 +472,8 @@ class RedisCampaign:
             n,
             entry,
             self.max_queued_chunks,
+            json.dumps(exported, separators=(",", ":")) if exported else "",
+            json.dumps(index, separators=(",", ":")) if index else "{}",
             *failures,
         ]
         while True:
@@ -581,12 +656,57 @@ class RedisCampaign:
         part: int = 1,
         parts: int = 1,
     ) -> bool:
-        """Not kept in Redis (there is no id index): see :meth:`record_deliveries`."""
-        raise CampaignError("delivery reports are not recorded by the Redis campaign")
+        """Record one part's delivery status; ``False`` if no row has that id."""
+        update = DeliveryUpdate(message_id, status, done_at, part=part, parts=parts)
+        return await self.record_deliveries([update]) == 1
 
     async def record_deliveries(self, updates: Sequence[DeliveryUpdate]) -> int:
-        """Not kept in Redis: there is no message id index (it would cost ~70 bytes a row)."""
-        raise CampaignError("delivery reports are not recorded by the Redis campaign")
+        """Record delivery reports, in order; returns how many ids matched a row.
+
+        Each message's stored state is folded with :meth:`DeliveryState.apply
+        <agile_async.campaigns.DeliveryState.apply>` here, in Python (the one copy of the
+        rule), and written back by a script that first checks nothing changed since it was
+        read: two processes recording reports for one message fold them both, in turn. An
+        unknown row that gets a report becomes accepted, confirmed by report.
+        """
+        by_message: dict[str, list[DeliveryUpdate]] = {}
+        for update in updates:  # in order, per message: the rule is a fold
+            by_message.setdefault(update.message_id, []).append(update)
+        if not by_message:
+            return 0
+        prefix = await self._id_prefix()
+        args: list[object] = []
+        for message_id in by_message:
+            derived = message_id[len(prefix) :] if message_id.startswith(prefix) else ""
+            args += [message_id, int(derived) if derived.isdigit() else 0]
+        while True:
+            reply = await self._call(self._delivery_read, args)
+            matched = 0
+            writes: list[object] = []
+            for i, mine in enumerate(by_message.values()):
+                seq, state, record, dv = reply[4 * i : 4 * i + 4]
+                if not int(seq):
+                    continue
+                matched += len(mine)
+                record, dv = _text(record), _text(dv)
+                before = _delivery_state(record, dv)
+                after = before
+                for update in mine:
+                    after = after.apply(
+                        update.status, part=update.part, parts=update.parts, done_at=update.done_at
+                    )
+                if after != before or _text(state) == "U":
+                    new_record, new_dv = (
+                        _delivery_stored(after)
+                        if after != before
+                        else (
+                            record,
+                            dv,
+                        )
+                    )
+                    writes += [int(seq), record, dv, new_record, new_dv]
+            if not writes or int(await self._call(self._delivery_write, writes)):
+                return matched
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -603,6 +723,12 @@ class RedisCampaign:
             unknown=int(stats.get("U", 0)),
             parts=int(stats.get("parts", 0)),
             credit=Decimal(credit) if credit else None,
+            deliveries={
+                status: int(stats[f"d{int(status)}"])
+                for status in DeliveryStatus
+                if int(stats.get(f"d{int(status)}", 0))
+            },
+            confirmed=int(stats.get("confirmed", 0)),
         )
 
     async def tally(self, states: Sequence[RowState], *, prefix_digits: int = 0) -> list[Tally]:
@@ -612,25 +738,40 @@ class RedisCampaign:
     async def rows(
         self, states: Sequence[RowState] | None = None, *, chunk: int = 5000
     ) -> AsyncGenerator[Sequence[JournalRow], None]:
-        """Every row (or those in ``states``) in input order. Message ids and destinations
-        are known for failed and unknown rows (the ones an operator acts on); other rows
-        carry their number and state only."""
+        """Every row (or those in ``states``) in input order: its message id, destination,
+        state, reason and delivery status. Bodies are not kept, nor SMS parts, encodings
+        and request ids (``parts`` is 0, ``encoding`` and ``global_id`` are ``None``)."""
         wanted = None if states is None else set(states)
         loaded = (await self.load_state()).loaded_through
+        prefix = await self._id_prefix()
+        confirmed = {int(_text(seq)) for seq in await self._call(self._read_confirmed, ())}
         first = 1
         while first <= loaded:
             last = min(first + chunk - 1, loaded)
             reply = await self._call(self._read_rows, (first, last))
-            reasons = {int(s): _text(r) for s, r in zip(reply[1::2], reply[2::2], strict=True)}
+            letters, records = _text(reply[0]), _text(reply[1])
+            nchunks = int(reply[3])
+            known: dict[int, tuple[str, str]] = {}
+            for entry in reply[4 : 4 + nchunks]:
+                for seq, destination, *given in json.loads(_text(entry) or "[]"):
+                    known[seq] = (given[0] if given else f"{prefix}{seq}", destination)
+            tail = reply[4 + nchunks :]
+            reasons = {int(s): _text(r) for s, r in zip(tail[::2], tail[1::2], strict=True)}
             found: list[JournalRow] = []
-            for i, letter in enumerate(_text(reply[0])):
+            for i, letter in enumerate(letters):
                 state = _LETTER[letter]
                 if wanted is not None and state not in wanted:
                     continue
                 seq = first + i
-                failure, message_id, destination = None, None, ""
+                failure = None
+                message_id, destination = known.get(seq, (None, ""))
                 if reasons.get(seq):
-                    failure, message_id, destination = _failure_from(reasons[seq])
+                    failure, kept_id, kept_destination = _failure_from(reasons[seq])
+                    message_id = message_id or kept_id
+                    destination = destination or kept_destination
+                width = scripts.DELIVERY_RECORD
+                summary = _delivery_summary(records[i * width : (i + 1) * width])
+                delivery, delivered_at, delivered = summary or (None, None, 0)
                 found.append(
                     JournalRow(
                         seq=seq,
@@ -642,8 +783,10 @@ class RedisCampaign:
                         attempts=0 if state is RowState.PENDING else 1,
                         global_id=None,
                         failure=failure,
-                        delivery=None,
-                        delivered_at=None,
+                        delivery=delivery,
+                        delivered_at=delivered_at,
+                        parts_delivered=delivered,
+                        confirmed_by_report=seq in confirmed,
                     )
                 )
             if found:

@@ -13,7 +13,18 @@ KEYS[3] :s       string  one byte per row, at offset seq-1: P pending, I in flig
 KEYS[4] :tok     hash    chunk n -> the token of the worker that owns it now
 KEYS[5] :tokold  hash    chunk n -> the previous owner's token (may only upgrade U -> A/F)
 KEYS[6] :fail    hash    seq -> why the row failed or is unknown (JSON), with its id
-KEYS[7] :stats   hash    P I A F U (row counts), parts, credit, tokens (a counter)
+KEYS[7] :stats   hash    P I A F U (row counts), parts, credit, tokens (a counter),
+                         d1..d6 (rows by delivery status), confirmed
+KEYS[8] :rows    hash    chunk n -> its sendable rows' [seq, destination(, id)] (JSON; the
+                         id only when the input gave one): what export reads, bodies left out
+KEYS[9] :ids     hash    message id -> seq, for ids the input gave (a generated id,
+                         ``<campaign_id>-<seq>``, names its row: no index needed)
+KEYS[10] :d      string  17 bytes per row at offset (seq-1)*17: the delivery status code
+                         (1-6, NUL before any report), doneDate in ms since the epoch (13
+                         digits, spaces when none), parts delivered (3 digits)
+KEYS[11] :dv     hash    seq -> the full per-part DeliveryState (JSON), only while the
+                         message is pending (not yet delivered or failed)
+KEYS[12] :conf   hash    seq -> 1: accepted rows confirmed by a delivery report
 ```
 
 Row ``seq`` belongs to chunk ``n = (seq-1) // C + 1``. The state counters are kept by the
@@ -26,10 +37,14 @@ from __future__ import annotations
 __all__ = [
     "APPEND",
     "CLAIM",
+    "DELIVERY_READ",
+    "DELIVERY_WRITE",
     "GROUP",
     "HEARTBEAT",
     "KEY_SUFFIXES",
     "NEXT",
+    "READ_CONFIRMED",
+    "READ_ROWS",
     "SETTLE",
     "STOP",
 ]
@@ -38,13 +53,48 @@ __all__ = [
 GROUP = "senders"
 
 #: The suffixes of a campaign's keys, in the order every script takes them.
-KEY_SUFFIXES = ("meta", "q", "s", "tok", "tokold", "fail", "stats")
+KEY_SUFFIXES = (
+    "meta",
+    "q",
+    "s",
+    "tok",
+    "tokold",
+    "fail",
+    "stats",
+    "rows",
+    "ids",
+    "d",
+    "dv",
+    "conf",
+)
+
+#: Bytes of one row's delivery record in the ``:d`` string.
+DELIVERY_RECORD = 17
 
 #: Helpers shared by every script.
 _PRELUDE = """
 local META, Q, S, TOK, TOKOLD, FAIL, STATS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5],
   KEYS[6], KEYS[7]
 local GROUP = 'senders'
+local ROWS, IDS, DLV, DLVSTATE, CONF = KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12]
+local DREC = 17
+
+-- Whether row `seq` has a delivery report on record (its record starts with a code).
+local function reported(seq)
+  local b = redis.call('GETRANGE', DLV, (seq - 1) * DREC, (seq - 1) * DREC)
+  return b ~= '' and b ~= '\0'
+end
+
+-- An unknown row that a delivery report proved taken: accepted, confirmed by report.
+local function confirm(seq)
+  redis.call('SETRANGE', S, seq - 1, 'A')
+  redis.call('HINCRBY', STATS, 'U', -1)
+  redis.call('HINCRBY', STATS, 'A', 1)
+  redis.call('HDEL', FAIL, seq)
+  if redis.call('HSETNX', CONF, seq, '1') == 1 then
+    redis.call('HINCRBY', STATS, 'confirmed', 1)
+  end
+end
 
 local function chunk_size()
   return tonumber(redis.call('HGET', META, 'C'))
@@ -79,7 +129,9 @@ local function ack_if_done(n, c)
 end
 """
 
-#: ``append(first, last, done, states, n, entry, max_queued)`` records one chunk of rows.
+#: ``append(first, last, done, states, n, entry, max_queued, ids, index, (seq, reason)*)``
+#: records one chunk of rows: ``ids`` is the chunk's export record (``:rows``), ``index``
+#: a JSON object of the ids the input gave (id -> seq).
 #: Replies ``{1, loaded}`` when recorded, ``{0, loaded}`` when already there (a resumed
 #: loader), ``{2, loaded}`` when the stream is full (the loader waits), ``{-1, loaded}`` on
 #: a gap (rows skipped: a bug, nothing is written).
@@ -106,8 +158,14 @@ local states = ARGV[4]
 redis.call('SETRANGE', S, first - 1, states)
 redis.call('HINCRBY', STATS, 'P', count(states, 'P'))
 redis.call('HINCRBY', STATS, 'F', count(states, 'F'))
-for i = 8, #ARGV, 2 do
+for i = 10, #ARGV, 2 do
   redis.call('HSET', FAIL, ARGV[i], ARGV[i + 1])
+end
+if ARGV[8] ~= '' then
+  redis.call('HSET', ROWS, ARGV[5], ARGV[8])
+end
+for id, seq in pairs(cjson.decode(ARGV[9])) do
+  redis.call('HSET', IDS, id, seq)
 end
 if ARGV[6] ~= '' then
   redis.call('XADD', Q, ARGV[5] .. '-1', 'm', ARGV[6])
@@ -251,7 +309,16 @@ for i = 5 + 2 * ntok, #ARGV, 2 do
   elseif m == 'late' then
     ok = b == 'U' and (outcome == 'A' or outcome == 'F')
   end
-  if ok and b ~= outcome then
+  if ok and outcome == 'U' and reported(seq) then
+    -- A report came before the lost answer: the provider took it.
+    if b == 'I' then
+      redis.call('SETRANGE', S, seq - 1, 'U')
+      redis.call('HINCRBY', STATS, 'I', -1)
+      redis.call('HINCRBY', STATS, 'U', 1)
+    end
+    confirm(seq)
+    changed = changed + 1
+  elseif ok and b ~= outcome then
     redis.call('SETRANGE', S, seq - 1, outcome)
     redis.call('HINCRBY', STATS, b, -1)
     redis.call('HINCRBY', STATS, outcome, 1)
@@ -313,3 +380,102 @@ redis.call('HSETNX', META, 'stop', ARGV[1])
 return redis.call('HGET', META, 'stop')
 """
 )
+
+#: ``delivery_read((id, derived_seq)*)``: each message's row and what is recorded of its
+#: delivery. ``derived_seq`` is the row a generated id names (0 if the id is not one); an
+#: id the input gave wins. Replies ``{seq, state, record, dv}`` per id, ``seq`` 0 when no
+#: row has the id.
+DELIVERY_READ = (
+    _PRELUDE
+    + """
+local loaded = tonumber(redis.call('HGET', META, 'loaded') or '0')
+local reply = {}
+for i = 1, #ARGV, 2 do
+  local seq = tonumber(redis.call('HGET', IDS, ARGV[i]) or ARGV[i + 1])
+  if seq < 1 or seq > loaded then
+    seq = 0
+  end
+  local state, record, dv = '', '', ''
+  if seq > 0 then
+    state = redis.call('GETRANGE', S, seq - 1, seq - 1)
+    record = redis.call('GETRANGE', DLV, (seq - 1) * DREC, seq * DREC - 1)
+    dv = redis.call('HGET', DLVSTATE, seq) or ''
+  end
+  reply[#reply + 1] = seq
+  reply[#reply + 1] = state
+  reply[#reply + 1] = record
+  reply[#reply + 1] = dv
+end
+return reply
+"""
+)
+
+#: ``delivery_write((seq, old_record, old_dv, new_record, new_dv)*)``: store the states the
+#: client folded with the delivery rule, if nothing changed since it read them (a check and
+#: set: another process recording reports for the same message makes it read and fold
+#: again). A row left unknown is accepted, confirmed by the report. Replies 1, or 0 when
+#: a row changed meanwhile (nothing is written).
+DELIVERY_WRITE = (
+    _PRELUDE
+    + """
+for i = 1, #ARGV, 5 do
+  local seq = tonumber(ARGV[i])
+  local record = redis.call('GETRANGE', DLV, (seq - 1) * DREC, seq * DREC - 1)
+  local dv = redis.call('HGET', DLVSTATE, seq) or ''
+  if record ~= ARGV[i + 1] or dv ~= ARGV[i + 2] then
+    return 0
+  end
+end
+for i = 1, #ARGV, 5 do
+  local seq, old, new, dv = tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 3], ARGV[i + 4]
+  if new ~= old then
+    redis.call('SETRANGE', DLV, (seq - 1) * DREC, new)
+    local before, after = string.sub(old, 1, 1), string.sub(new, 1, 1)
+    if before ~= after then
+      if string.match(before, '%d') then redis.call('HINCRBY', STATS, 'd' .. before, -1) end
+      redis.call('HINCRBY', STATS, 'd' .. after, 1)
+    end
+  end
+  if dv == '' then
+    redis.call('HDEL', DLVSTATE, seq)
+  elseif dv ~= ARGV[i + 2] then
+    redis.call('HSET', DLVSTATE, seq, dv)
+  end
+  if redis.call('GETRANGE', S, seq - 1, seq - 1) == 'U' then
+    confirm(seq)
+  end
+end
+return 1
+"""
+)
+
+#: ``read_rows(first, last)``: rows ``first..last`` for export. Replies ``{states,
+#: records, first_chunk, nchunks, chunk_json*, (seq, reason)*}``: the state bytes, the
+#: delivery records, each chunk's export record (``''`` when it has none), and the reasons
+#: of failed and unknown rows.
+READ_ROWS = (
+    _PRELUDE
+    + """
+local first, last = tonumber(ARGV[1]), tonumber(ARGV[2])
+local c = chunk_size()
+local bytes = redis.call('GETRANGE', S, first - 1, last - 1)
+local records = redis.call('GETRANGE', DLV, (first - 1) * DREC, last * DREC - 1)
+local n1, n2 = math.floor((first - 1) / c) + 1, math.floor((last - 1) / c) + 1
+local reply = {bytes, records, n1, n2 - n1 + 1}
+for n = n1, n2 do
+  reply[#reply + 1] = redis.call('HGET', ROWS, n) or ''
+end
+for i = 1, #bytes do
+  local b = string.sub(bytes, i, i)
+  if b == 'F' or b == 'U' then
+    reply[#reply + 1] = first + i - 1
+    reply[#reply + 1] = redis.call('HGET', FAIL, first + i - 1) or ''
+  end
+end
+return reply
+"""
+)
+
+#: ``read_confirmed()``: the rows a delivery report confirmed (a few: bounded by the rows
+#: left unknown).
+READ_CONFIRMED = _PRELUDE + "return redis.call('HKEYS', CONF)"
