@@ -27,6 +27,7 @@ from agile_async.campaigns import (
     DeliveryUpdate,
     Failure,
     JournalError,
+    Recovery,
     RowState,
 )
 from agile_async.scaleout import (
@@ -302,8 +303,6 @@ async def test_keys_carry_the_name_only(redis: Any, name: str, tmp_path: Path) -
 async def test_unsupported_journal_features_say_so(redis: Any, name: str, tmp_path: Path) -> None:
     journal = await enqueue(redis, name, recipients(tmp_path / "r.csv", 5))
     with pytest.raises(CampaignError):
-        await journal.recover(resend_unknown=True)
-    with pytest.raises(CampaignError):
         await journal.tally([RowState.PENDING])
 
 
@@ -492,3 +491,120 @@ async def test_a_report_confirms_an_unknown_row(redis: Any, name: str, tmp_path:
     assert (counts.accepted, counts.unknown, counts.confirmed) == (3, 1, 2)
     await journal.record_delivery(f"{prefix}3", S.DELIVERED)  # confirmed once only
     assert (await journal.counts()).confirmed == 2
+
+
+# -- resending unknown rows ------------------------------------------------------------------
+
+
+async def unknown_after_crash(redis: Any, name: str, tmp_path: Path) -> RedisCampaign:
+    """Rows 1-3 unknown after a crash (chunk 1 reclaimed), 4-6 unknown after a lost answer,
+    7-10 accepted: chunk 1 finished and gone from the stream."""
+    journal = await enqueue(redis, name, recipients(tmp_path / "r.csv", 10), chunk_size=10)
+    dead = RedisCampaign(redis, name, lease=0.1, worker="dead")
+    assert await dead.take_chunk() is not None
+    await dead.mark_in_flight([1, 2, 3], "g1")
+    await anyio.sleep(0.2)
+    heir = RedisCampaign(redis, name, lease=0.1, worker="heir")
+    assert await heir.take_chunk()
+    await heir.mark_in_flight(list(range(4, 11)), "g2")
+    await heir.record_unknown([4, 5, 6], Failure("OutcomeUnknownError", "lost"))
+    await heir.record_accepted(list(range(7, 11)), totals(4))
+    assert await state_string(Raw(redis), journal) == "U" * 6 + "A" * 4
+    assert int(await Raw(redis)("XLEN", journal.keys[1])) == 0
+    return journal
+
+
+async def test_resend_unknown_sends_them_again_once(redis: Any, name: str, tmp_path: Path) -> None:
+    journal = await unknown_after_crash(redis, name, tmp_path)
+    prefix = f"{(await journal.definition()).campaign_id}-"  # type: ignore[union-attr]
+    await journal.record_delivery(f"{prefix}5", S.ACCEPTED)  # the provider took row 5
+    again = RedisCampaign(redis, name, lease=5)
+    recovery = await again.recover(resend_unknown=True)
+    assert (recovery.requeued, recovery.confirmed, recovery.still_unknown) == (5, 0, 0)
+    rows = await again.next_rows(100)
+    assert [(row.seq, row.body) for row in rows] == [
+        (1, "Hi N1"),
+        (2, "Hi N2"),
+        (3, "Hi N3"),
+        (4, "Hi N4"),
+        (6, "Hi N6"),
+    ]
+    assert rows[0].message_id == f"{prefix}1"
+    assert rows[0].destination == "+393400000001"
+    assert (await journal.counts()).pending == 5
+    other = RedisCampaign(redis, name)  # nobody else gets them
+    assert await other.recover() == Recovery()
+    assert await other.take_chunk() is None
+    assert other.finished
+    assert await again.heartbeat() == []
+    seqs = [row.seq for row in rows]
+    await again.mark_in_flight(seqs, "g3")
+    await again.record_accepted(seqs, totals(5))
+    counts = await journal.counts()
+    assert (counts.accepted, counts.unknown, counts.confirmed) == (10, 0, 1)
+    assert await again.recover(resend_unknown=True) == Recovery()
+    assert await again.next_rows(100) == ()
+
+
+async def test_resend_unknown_with_silent_for_waits_for_reports(
+    redis: Any, name: str, tmp_path: Path
+) -> None:
+    journal = await unknown_after_crash(redis, name, tmp_path)
+    again = RedisCampaign(redis, name)
+    recovery = await again.recover(resend_unknown=True, silent_for=timedelta(minutes=10))
+    assert (recovery.requeued, recovery.still_unknown) == (0, 6)
+    assert (await journal.counts()).unknown == 6
+    await anyio.sleep(0.3)
+    recovery = await again.recover(resend_unknown=True, silent_for=timedelta(seconds=0.2))
+    assert (recovery.requeued, recovery.still_unknown) == (6, 0)
+    assert [row.seq for row in await again.next_rows(100)] == [1, 2, 3, 4, 5, 6]
+    with pytest.raises(ValueError, match="negative"):
+        await again.recover(resend_unknown=True, silent_for=timedelta(seconds=-1))
+
+
+async def test_a_dead_resending_session_leaves_its_rows_to_the_next(
+    redis: Any, name: str, tmp_path: Path
+) -> None:
+    journal = await unknown_after_crash(redis, name, tmp_path)
+    dying = RedisCampaign(redis, name, lease=0.1, worker="dying")
+    assert (await dying.recover(resend_unknown=True)).requeued == 6
+    rows = await dying.next_rows(2)
+    await dying.mark_in_flight([row.seq for row in rows], "g3")  # then it dies
+    await anyio.sleep(0.2)
+    heir = RedisCampaign(redis, name, lease=5, worker="heir2")
+    recovery = await heir.recover()
+    assert recovery.became_unknown == 2  # maybe sent: never twice without being asked
+    assert [row.seq for row in await heir.next_rows(100)] == [3, 4, 5, 6]
+    assert await state_string(Raw(redis), journal) == "UUPPPP" + "A" * 4
+    with pytest.raises(ChunkFencedError):
+        await dying.mark_in_flight([3], "g4")
+
+
+async def test_work_resends_unknown_rows_on_request(redis: Any, name: str, tmp_path: Path) -> None:
+    journal = await unknown_after_crash(redis, name, tmp_path)
+    fake = FakeAgileServer()
+    async with fake.client() as client:
+        await work(client, RedisCampaign(redis, name), resend_unknown=True)
+    counts = await journal.counts()
+    assert (counts.accepted, counts.unknown) == (10, 0)
+    sent = Counter(m.destination for m in fake.accepted)
+    assert sorted(sent) == [f"+3934{i:08d}" for i in range(1, 7)]
+    assert set(sent.values()) == {1}
+
+
+async def test_a_reclaimed_row_with_a_report_is_confirmed_by_the_next_session(
+    redis: Any, name: str, tmp_path: Path
+) -> None:
+    journal = await enqueue(redis, name, recipients(tmp_path / "r.csv", 3), chunk_size=3)
+    prefix = f"{(await journal.definition()).campaign_id}-"  # type: ignore[union-attr]
+    dead = RedisCampaign(redis, name, lease=0.1)
+    assert await dead.take_chunk()
+    await dead.mark_in_flight([1, 2, 3], "g1")
+    await journal.record_delivery(f"{prefix}2", S.DELIVERED)  # then the worker dies
+    await anyio.sleep(0.2)
+    heir = RedisCampaign(redis, name, lease=0.1)
+    assert await heir.take_chunk() is None
+    recovery = await heir.recover()
+    assert (recovery.confirmed, recovery.requeued) == (1, 0)
+    assert await state_string(Raw(redis), journal) == "UAU"
+    assert (await journal.counts()).confirmed == 1

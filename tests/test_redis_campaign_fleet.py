@@ -156,6 +156,20 @@ def test_a_worker_killed_after_the_provider_accepted_leaves_that_batch_unknown(
     assert len(ids) == 60  # the unknown batch was never sent again: 5 + 55
     assert states(redis_url, name) == "U" * 5 + "A" * 55
     assert stream_length(redis_url, name) == 0
+    # The operator decides to send them again; not before they have been silent a while.
+    with serving(fake) as env:
+        code, report = finish(
+            worker(env, redis_url, name, "--resend-unknown", "--silent-for", "1h")
+        )
+        assert code == 0, report
+        assert report["campaign_counts"]["unknown"] == 5
+        code, report = finish(worker(env, redis_url, name, "--resend-unknown"))
+    assert code == 0, report
+    assert report["campaign_counts"]["accepted"] == 60
+    assert report["sent_by_this_worker"]["accepted"] == 5
+    again = Counter(message.message_id for message in fake.accepted)
+    assert sorted(again.values()) == [1] * 55 + [2] * 5
+    assert {i for i, n in again.items() if n == 2} == taken
 
 
 def test_a_paused_worker_is_fenced_out_when_it_comes_back(redis_url: str, tmp_path: Path) -> None:

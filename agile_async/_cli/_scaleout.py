@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ from ._common import (
     rate_limit,
     run_async,
 )
+from ._duration import duration_option
 
 __all__ = ["enqueue_command", "open_redis_campaign", "work_command"]
 
@@ -162,6 +164,12 @@ def enqueue_command(
 @click.option("--lease", type=click.FloatRange(min=1), default=60.0, show_default=True,
               help="Seconds a silent worker keeps its chunks (beyond any request).")  # fmt: skip
 @click.option("--worker", "worker_name", help="This worker's name (default: random).")
+@click.option("--resend-unknown", is_flag=True,
+              help="First send again the messages whose outcome is unknown (some recipients "
+              "may get them twice). One worker is enough.")  # fmt: skip
+@click.option("--silent-for", callback=duration_option, metavar="DURATION",
+              help="With --resend-unknown: only the messages unknown at least this long, with "
+              "no delivery report since (30s, 10m, 2h, 1d).")  # fmt: skip
 @_redis_timeout
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
@@ -178,10 +186,20 @@ def work_command(
     max_in_flight: int | None,
     lease: float,
     worker_name: str | None,
+    resend_unknown: bool,
+    silent_for: timedelta | None,
     redis_timeout: float,
     as_json: bool,
 ) -> None:
-    """Send CAMPAIGN's chunks until it is finished or stopped (run any number of these)."""
+    """Send CAMPAIGN's chunks until it is finished or stopped (run any number of these).
+
+    Messages whose outcome is unknown (their worker died with their request in flight) are
+    not sent again unless --resend-unknown (--silent-for limits it to those unknown that
+    long). A delivery report for an unknown message confirms it: it counts as accepted.
+    """
+    if silent_for is not None and not resend_unknown:
+        raise click.UsageError("--silent-for limits --resend-unknown: give both")
+    resend: dict[str, Any] = {"resend_unknown": resend_unknown, "silent_for": silent_for}
     limit = rate_limit(rate, per, burst)
     values: dict[str, Any] = {}
     if batch_size is not None:
@@ -202,12 +220,12 @@ def work_command(
         ):
             assert client is not None
             if limit is None:
-                return await work(client, journal, settings=batch)
+                return await work(client, journal, settings=batch, **resend)
             async with RedisLimiter(
                 journal.redis, limit, account=client, redis_timeout=redis_timeout
             ) as limiter:
                 limiter.check_settings(batch)
-                return await work(client, journal, settings=batch, limiter=limiter)
+                return await work(client, journal, settings=batch, limiter=limiter, **resend)
 
     result = run_async(settings, run)
     counts = result.counts

@@ -190,11 +190,17 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _failure_json(failure: Failure, row: OutgoingRow | LoadedRow | None) -> str:
+def _failure_json(
+    failure: Failure, row: OutgoingRow | LoadedRow | None, *, keep_body: bool = False
+) -> str:
+    """A reason as stored: with the row's id and destination, and for an unknown row its
+    body too (``resend_unknown`` sends it again after its chunk has left the stream)."""
     record: dict[str, Any] = {"k": failure.kind, "m": failure.message, "c": failure.code}
     if row is not None:
         record["i"] = row.message_id
         record["d"] = row.destination
+        if keep_body:
+            record["b"] = row.body
     return json.dumps(record, separators=(",", ":"))
 
 
@@ -327,6 +333,8 @@ class RedisCampaign:
         self._read_confirmed = host.script(scripts.READ_CONFIRMED)
         self._delivery_read = host.script(scripts.DELIVERY_READ)
         self._delivery_write = host.script(scripts.DELIVERY_WRITE)
+        self._resend = host.script(scripts.RESEND)
+        self._renew = host.script(scripts.RENEW)
         self._append = host.script(scripts.APPEND)
         self._next = host.script(scripts.NEXT)
         self._claim = host.script(scripts.CLAIM)
@@ -336,6 +344,7 @@ class RedisCampaign:
         # The session: chunks this worker owns (n -> token), rows handed out, not settled.
         self._tokens: dict[int, str] = {}
         self._lost: set[int] = set()
+        self._reopened: set[int] = set()  # finished chunks reopened to send unknown rows
         self._rows: dict[int, OutgoingRow] = {}
         self._buffer: list[OutgoingRow] = []
         self._tail: list[LoadedRow] = []  # the loader's rows of an unfinished chunk
@@ -492,21 +501,42 @@ class RedisCampaign:
     async def recover(
         self, *, resend_unknown: bool = False, silent_for: timedelta | None = None
     ) -> Recovery:
-        """Start a session. Crash recovery happens chunk by chunk, when a worker reclaims an
-        idle chunk (its rows in flight become unknown), so there is nothing to do here.
+        """Start a session. Crash recovery of the stream happens chunk by chunk, when a
+        worker reclaims an idle chunk (its rows in flight become unknown). Here:
 
-        Raises:
-            CampaignError: ``resend_unknown``: the bodies of finished chunks are no longer
-                in Redis (resend unknown rows from the input file with a new campaign).
+        - an unknown row with a delivery report on record is accepted, confirmed by it;
+        - with ``resend_unknown``, unknown rows go back to pending: every one, or with
+          ``silent_for`` those that became unknown at least that long ago by Redis's clock
+          (a row becomes unknown after its request went out: it is never resent early);
+        - rows pending again whose chunk has left the stream are sent by this session: it
+          reopens their chunks under a lease that :meth:`heartbeat` renews; if it dies,
+          the next session's ``recover`` makes its rows in flight unknown and sends the
+          rest. Rows of a chunk still on the stream are sent by its next owner.
         """
-        if resend_unknown:
-            raise CampaignError(
-                "resend_unknown is not supported by the Redis campaign: message bodies "
-                "leave Redis with their finished chunk"
-            )
+        if silent_for is not None and silent_for < timedelta(0):
+            raise ValueError(f"silent_for must not be negative, got {silent_for}")
         await self._chunk_size()
         self._buffer.clear()
-        return Recovery()
+        silent = -1 if silent_for is None else silent_for // timedelta(milliseconds=1)
+        args = (self.worker, int(self.lease * 1000), silent, int(resend_unknown))
+        reply = await self._call(self._resend, args)
+        became, requeued, confirmed, still = (int(value) for value in reply[:4])
+        i = 4
+        while i < len(reply):
+            n, token, count = int(reply[i]), _text(reply[i + 1]), int(reply[i + 2])
+            i += 3
+            self._tokens[n] = token
+            self._lost.discard(n)
+            self._reopened.add(n)
+            for _ in range(count):
+                seq, message_id, destination, body = reply[i : i + 4]
+                row = OutgoingRow(int(seq), _text(message_id), _text(destination), _text(body))
+                self._rows[row.seq] = row
+                self._buffer.append(row)
+                i += 4
+        self._buffer.sort(key=lambda row: row.seq)
+        self.became_unknown += became
+        return Recovery(became, requeued, confirmed, still)
 
     async def take_chunk(self) -> Sequence[OutgoingRow] | None:
         """Ask Redis for a chunk: its pending rows (possibly none), or ``None`` when there
@@ -595,7 +625,10 @@ class RedisCampaign:
         pairs: list[object] = []
         for seq in seqs:
             row = self._rows.pop(seq, None) if outcome != "P" else self._rows.get(seq)
-            pairs += [seq, _failure_json(failure, row) if failure is not None else ""]
+            reason = (
+                "" if failure is None else _failure_json(failure, row, keep_body=outcome == "U")
+            )
+            pairs += [seq, reason]
         parts = totals.processed_sms_parts if totals is not None else 0
         credit = str(totals.credit) if totals is not None else ""
         reply = await self._call(
@@ -603,6 +636,7 @@ class RedisCampaign:
         )
         for n in reply[2:]:
             self._tokens.pop(int(n), None)
+            self._reopened.discard(int(n))
         if int(reply[1]):
             log.warning(
                 "agile_async campaign %s: %d outcome(s) from worker %s came after its "
@@ -640,6 +674,12 @@ class RedisCampaign:
         owned = [(n, token) for n, token in self._tokens.items() if n not in self._lost]
         if not owned:
             return []
+        reopened = [(n, token) for n, token in owned if n in self._reopened]
+        if reopened:
+            await self._call(
+                self._renew,
+                [int(self.lease * 1000), *(part for pair in reopened for part in pair)],
+            )
         args: list[object] = [self.worker]
         for n, token in owned:
             args += [n, token]

@@ -25,7 +25,12 @@ KEYS[10] :d      string  17 bytes per row at offset (seq-1)*17: the delivery sta
 KEYS[11] :dv     hash    seq -> the full per-part DeliveryState (JSON), only while the
                          message is pending (not yet delivered or failed)
 KEYS[12] :conf   hash    seq -> 1: accepted rows confirmed by a delivery report
+KEYS[13] :redo   hash    chunk n -> "<token> <expiry ms>": a finished chunk reopened to send
+                         its unknown rows again (``resend_unknown``), and its lease
 ```
+
+An unknown row's reason (``:fail``) keeps its body and when it became unknown (``b``,
+``t``): what ``resend_unknown`` needs once its chunk has left the stream.
 
 Row ``seq`` belongs to chunk ``n = (seq-1) // C + 1``. The state counters are kept by the
 scripts themselves, so ``status`` never scans the state string. Each script is idempotent
@@ -45,6 +50,8 @@ __all__ = [
     "NEXT",
     "READ_CONFIRMED",
     "READ_ROWS",
+    "RENEW",
+    "RESEND",
     "SETTLE",
     "STOP",
 ]
@@ -66,6 +73,7 @@ KEY_SUFFIXES = (
     "d",
     "dv",
     "conf",
+    "redo",
 )
 
 #: Bytes of one row's delivery record in the ``:d`` string.
@@ -77,7 +85,14 @@ local META, Q, S, TOK, TOKOLD, FAIL, STATS = KEYS[1], KEYS[2], KEYS[3], KEYS[4],
   KEYS[6], KEYS[7]
 local GROUP = 'senders'
 local ROWS, IDS, DLV, DLVSTATE, CONF = KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12]
+local REDO = KEYS[13]
 local DREC = 17
+
+-- Redis's clock, in ms (one clock for every host of the fleet).
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 
 -- Whether row `seq` has a delivery report on record (its record starts with a code).
 local function reported(seq)
@@ -219,7 +234,8 @@ if reclaimed then
       local seq = row[1]
       if string.sub(bytes, seq - first, seq - first) == 'I' then
         redis.call('SETRANGE', S, seq - 1, 'U')
-        redis.call('HSET', FAIL, seq, cjson.encode({k = 'crash', i = row[2], d = row[3]}))
+        redis.call('HSET', FAIL, seq,
+          cjson.encode({k = 'crash', i = row[2], d = row[3], b = row[4], t = now_ms()}))
       end
     end
     redis.call('HINCRBY', STATS, 'I', -unknown)
@@ -322,9 +338,11 @@ for i = 5 + 2 * ntok, #ARGV, 2 do
     redis.call('SETRANGE', S, seq - 1, outcome)
     redis.call('HINCRBY', STATS, b, -1)
     redis.call('HINCRBY', STATS, outcome, 1)
-    if outcome == 'F' or outcome == 'U' then
+    if outcome == 'U' then  -- (the reason is JSON: it keeps when, for silent_for)
+      redis.call('HSET', FAIL, seq, string.sub(reason, 1, -2) .. ',"t":' .. now_ms() .. '}')
+    elseif outcome == 'F' then
       redis.call('HSET', FAIL, seq, reason)
-    elseif b == 'U' then
+    elseif outcome == 'A' then  -- (a row sent again keeps its body here until now)
       redis.call('HDEL', FAIL, seq)
     end
     changed = changed + 1
@@ -339,6 +357,7 @@ end
 local reply = {changed, ignored}
 for n, m in pairs(mode) do
   if m == 'current' and ack_if_done(n, c) then
+    redis.call('HDEL', REDO, n)
     reply[#reply + 1] = n
   end
 end
@@ -479,3 +498,120 @@ return reply
 #: ``read_confirmed()``: the rows a delivery report confirmed (a few: bounded by the rows
 #: left unknown).
 READ_CONFIRMED = _PRELUDE + "return redis.call('HKEYS', CONF)"
+
+#: ``resend(worker, lease_ms, silent_ms, resend)``: start a session (``recover``).
+#:
+#: 1. A reopened chunk whose lease ran out (its session died): rows in flight become
+#:    unknown; rows still pending are handed to this session.
+#: 2. An unknown row with a delivery report on record is accepted, confirmed by it.
+#: 3. With ``resend`` = 1, unknown rows whose reason keeps their body and which became
+#:    unknown at least ``silent_ms`` ago (any, when negative) are pending again.
+#: 4. Rows pending again in a chunk still on the stream are sent by its next owner; the
+#:    others' chunks are reopened for this session: a fresh token, a lease in ``:redo``.
+#:
+#: Replies ``{became_unknown, requeued, confirmed, still_unknown, (n, token, k,
+#: (seq, id, destination, body)*k)*}``.
+RESEND = (
+    _PRELUDE
+    + """
+local worker, lease, silent = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local resend = ARGV[4] == '1'
+local c = chunk_size()
+local now = now_ms()
+local out, order = {}, {}
+local function hand(seq)
+  local n = math.floor((seq - 1) / c) + 1
+  if not out[n] then
+    out[n] = {}
+    order[#order + 1] = n
+  end
+  out[n][#out[n] + 1] = seq
+end
+local became, requeued, confirmed, still = 0, 0, 0, 0
+local redo = redis.call('HGETALL', REDO)
+for i = 1, #redo, 2 do
+  local n = tonumber(redo[i])
+  local token, expires = string.match(redo[i + 1], '^(.*) (%d+)$')
+  if tonumber(expires) < now then
+    redis.call('HDEL', REDO, n)
+    if redis.call('HGET', TOK, n) == token then
+      redis.call('HDEL', TOK, n)
+    end
+    local first, bytes = chunk_range(n, c)
+    for j = 1, #bytes do
+      local b, seq = string.sub(bytes, j, j), first + j
+      local kept = redis.call('HGET', FAIL, seq)
+      if b == 'I' and kept then
+        local r = cjson.decode(kept)
+        r.k, r.m, r.c, r.t = 'crash', nil, nil, now
+        redis.call('HSET', FAIL, seq, cjson.encode(r))
+        redis.call('SETRANGE', S, seq - 1, 'U')
+        redis.call('HINCRBY', STATS, 'I', -1)
+        redis.call('HINCRBY', STATS, 'U', 1)
+        became = became + 1
+      elseif b == 'P' and kept then
+        hand(seq)
+      end
+    end
+  end
+end
+local bytes = redis.call('GET', S) or ''
+local seq = string.find(bytes, 'U', 1, true)
+while seq do
+  local r = nil
+  if not reported(seq) and resend then
+    r = cjson.decode(redis.call('HGET', FAIL, seq) or '{}')
+  end
+  if reported(seq) then
+    confirm(seq)
+    confirmed = confirmed + 1
+  elseif r and r.b and (silent < 0 or (r.t or now) <= now - silent) then
+    redis.call('SETRANGE', S, seq - 1, 'P')
+    redis.call('HINCRBY', STATS, 'U', -1)
+    redis.call('HINCRBY', STATS, 'P', 1)
+    requeued = requeued + 1
+    hand(seq)
+  elseif resend then
+    still = still + 1
+  end
+  seq = string.find(bytes, 'U', seq + 1, true)
+end
+local reply = {became, requeued, confirmed, still}
+for _, n in ipairs(order) do
+  local id = n .. '-1'
+  if #redis.call('XRANGE', Q, id, id) == 0 then
+    local token = worker .. ':' .. redis.call('HINCRBY', STATS, 'tokens', 1)
+    redis.call('HSET', TOK, n, token)
+    redis.call('HSET', REDO, n, token .. ' ' .. (now + lease))
+    reply[#reply + 1] = n
+    reply[#reply + 1] = token
+    reply[#reply + 1] = #out[n]
+    for _, s in ipairs(out[n]) do
+      local r = cjson.decode(redis.call('HGET', FAIL, s))
+      reply[#reply + 1] = s
+      reply[#reply + 1] = r.i
+      reply[#reply + 1] = r.d
+      reply[#reply + 1] = r.b
+    end
+  end
+end
+return reply
+"""
+)
+
+#: ``renew(lease_ms, (n, token)*)``: extend the lease of the reopened chunks this session
+#: still owns (the heartbeat of ``resend_unknown``).
+RENEW = (
+    _PRELUDE
+    + """
+local expires = now_ms() + tonumber(ARGV[1])
+for i = 2, #ARGV, 2 do
+  local n, token = ARGV[i], ARGV[i + 1]
+  local held = redis.call('HGET', REDO, n)
+  if held and string.sub(held, 1, #token + 1) == token .. ' ' then
+    redis.call('HSET', REDO, n, token .. ' ' .. expires)
+  end
+end
+return 0
+"""
+)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -73,6 +74,8 @@ async def work(
     limiter: RateLimiter | None = None,
     on_progress: Callable[[CampaignProgress], object] | None = None,
     progress_interval: float = 1.0,
+    resend_unknown: bool = False,
+    silent_for: timedelta | None = None,
     **overrides: Any,
 ) -> WorkResult:
     """Take chunks of ``campaign`` and send them until it is finished or stopped.
@@ -85,6 +88,10 @@ async def work(
             together stay within it.
         on_progress: called with this worker's :class:`CampaignProgress` every
             ``progress_interval`` seconds and once at the end (it may be async).
+        resend_unknown: send the campaign's unknown rows again first (with
+            ``silent_for``, only those unknown at least that long: a delivery report may
+            still confirm the others); see :meth:`RedisCampaign.recover`.
+        silent_for: with ``resend_unknown``, how long a row must have been unknown.
         overrides: any :class:`~agile_async.BatchSettings` field, on top of ``settings``.
 
     How long Redis may be away is the campaign's ``redis_timeout`` (and the limiter's own,
@@ -102,7 +109,7 @@ async def work(
     definition = await campaign.definition()
     if definition is None:
         raise JournalError(f"Redis holds no campaign named {campaign.name!r}")
-    await campaign.recover()
+    await campaign.recover(resend_unknown=resend_unknown, silent_for=silent_for)
     batch = attrs.evolve(settings or BatchSettings(), **overrides, options=definition.options)
     counts = await campaign.counts()
     runner = Runner(campaign, definition.sender, counts.pending, counts.credit)
