@@ -9,6 +9,8 @@ knows the provider has the messages and the worker cannot have recorded it.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import signal
@@ -445,3 +447,43 @@ def test_a_crash_leaves_at_most_the_requests_in_flight_unknown(
     assert report["campaign_counts"]["unknown"] == 15
     assert report["campaign_counts"]["accepted"] == 85
     assert len(assert_sent_once(fake)) == 100
+
+
+def test_saved_reports_are_recorded_into_redis_and_exported(redis_url: str, tmp_path: Path) -> None:
+    name = f"rep-{uuid.uuid4().hex[:8]}"
+    fake = FakeAgileServer(credit=Decimal(1000))
+    with serving(fake) as env:
+        code, _ = finish(enqueue(env, redis_url, name, recipients(tmp_path / "r.csv", 10)))
+        assert code == 0
+        code, report = finish(worker(env, redis_url, name))
+        assert code == 0, report
+        sent = sorted(fake.accepted, key=lambda message: message.destination)
+        saved = tmp_path / "reports.jsonl"
+        lines = [
+            {
+                "messageId": message.message_id,
+                "destination": message.destination,
+                "statusCode": 3 if i else 6,
+                "description": "Delivered" if i else "Undeliverable",
+                "doneDate": "2026-04-08 14:35:22.045+0200",
+                "concatTotal": 1,
+                "concatProgressive": 1,
+            }
+            for i, message in enumerate(sent[:3])
+        ]
+        saved.write_text("".join(json.dumps(line) + "\n" for line in lines) + "not json\n")
+        recorded = cli(env, "reports", "--redis", redis_url, name, str(saved), "--json")
+        out, err = recorded.communicate(timeout=20)
+        assert recorded.returncode == 1, err  # one line was not a report
+        summary = json.loads(out)
+        assert (summary["matched"], summary["refused"]) == (3, 1)
+        exported = cli(env, "export", "--redis", redis_url, name)
+        out, err = exported.communicate(timeout=20)
+        assert exported.returncode == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert len(rows) == 10
+    assert all(row["id"] and row["destination"] for row in rows)
+    by_destination = {row["destination"]: row for row in rows}
+    assert by_destination[sent[0].destination]["delivery"] == "undeliverable"
+    assert by_destination[sent[1].destination]["delivery"] == "delivered"
+    assert by_destination[sent[3].destination]["delivery"] == ""

@@ -35,7 +35,7 @@ from .._concurrency import task_group
 from .._config import BatchSettings
 from .._exceptions import APIError
 from .._models import SendOptions
-from ..campaigns import Campaign, CampaignResult, LoadProgress, RowState
+from ..campaigns import Campaign, CampaignResult, JournalError, LoadProgress, RowState
 from ..segments import PriceList
 from ._common import (
     ExitCode,
@@ -50,7 +50,7 @@ from ._common import (
     rate_limit,
     run_async,
 )
-from ._deliveries import SavedReports
+from ._deliveries import SavedReports, SavedReportsSummary
 from ._duration import duration_option
 from ._render import (
     CampaignHints,
@@ -370,8 +370,9 @@ def export_command(
 ) -> None:
     """Write every recipient's outcome as CSV (id, state, reason, delivery...).
 
-    From Redis, ids and destinations are listed for failed and unknown rows only (bodies
-    and ids leave Redis with their finished chunk).
+    From Redis, every row has its id, destination, state, reason and delivery status; SMS
+    parts, encodings and request ids are not kept there (`parts` reads 0, the others are
+    empty).
     """
     wanted = [RowState(state) for state in states] or None
 
@@ -385,16 +386,21 @@ def export_command(
 
 
 @campaign.command("reports")
-@click.option("--journal", required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--journal", type=click.Path(dir_okay=False, path_type=Path),
               help="The campaign's journal.")  # fmt: skip
-@click.argument("files", nargs=-1, required=True,
-                type=click.Path(exists=True, dir_okay=False, allow_dash=True,
-                                path_type=Path))  # fmt: skip
+@click.option("--redis", "url", metavar="URL", help="Record into a campaign kept in "
+              "Redis (redis://, unix://, redis+cluster://): name it, then FILES.")  # fmt: skip
+@click.argument("files", metavar="[CAMPAIGN] FILES...", nargs=-1, required=True,
+                type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 @handle_errors
 def reports_command(
-    settings: Settings, journal: Path, files: tuple[Path, ...], as_json: bool
+    settings: Settings,
+    journal: Path | None,
+    url: str | None,
+    files: tuple[Path, ...],
+    as_json: bool,
 ) -> None:
     """Record delivery reports saved from your webhook (FILES: JSON lines, - for stdin).
 
@@ -402,8 +408,30 @@ def reports_command(
     A message is delivered when every part is; a report for a message whose outcome is
     unknown confirms it (accepted). Safe to run twice, and while the campaign runs.
     """
+    name: str | None = None
+    if url is not None:
+        if journal is not None or len(files) < 2:
+            raise click.UsageError("with --redis, give CAMPAIGN then FILES (and no --journal)")
+        name, files = str(files[0]), files[1:]
+    elif journal is None:
+        raise click.UsageError("give --journal FILE, or --redis URL CAMPAIGN")
+    for path in files:
+        if str(path) != "-" and not path.is_file():
+            raise click.BadParameter(f"{path} is not a file", param_hint="FILES")
     saved = SavedReports(files)
-    summary = run_async(settings, saved.record, journal)
+
+    async def record() -> SavedReportsSummary:
+        if url is None or name is None:
+            assert journal is not None
+            return await saved.record(journal)
+        from ._scaleout import open_redis_campaign
+
+        async with open_redis_campaign(url, name) as store:
+            if await store.definition() is None:
+                raise JournalError(f"Redis holds no campaign named {name!r}")
+            return await saved.record_into(store)
+
+    summary = run_async(settings, record)
     if as_json:
         echo_json(summary.as_dict())
     else:

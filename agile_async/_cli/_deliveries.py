@@ -21,7 +21,7 @@ import anyio
 import anyio.to_thread
 import attrs
 
-from ..campaigns import Campaign, DeliveryUpdate, JournalError, SQLiteJournal
+from ..campaigns import Campaign, DeliveryUpdate, Journal, JournalError, SQLiteJournal
 from ..webhooks import InvalidDeliveryReportError, parse_delivery_reports
 
 __all__ = ["SandboxReports", "SavedReports", "SavedReportsSummary"]
@@ -113,32 +113,36 @@ class SavedReports:
         async with await SQLiteJournal.open(journal, exclusive=False) as store:
             if await store.definition() is None:
                 raise JournalError(f"{journal} holds no campaign")
-            before = (await store.counts()).confirmed
-            reports = matched = refused = 0
-            problems: list[str] = []
-            for path in self._files:
-                lines = _lines(path)
-                try:
-                    while True:
-                        batch = await anyio.to_thread.run_sync(_next_lines, lines, _WRITE_CHUNK)
-                        if not batch:
-                            break
-                        updates: list[DeliveryUpdate] = []
-                        for number, line in batch:
-                            try:
-                                parsed = parse_delivery_reports(line)
-                            except InvalidDeliveryReportError as error:
-                                refused += 1
-                                if len(problems) < _LISTED_PROBLEMS:
-                                    problems.append(f"{_name(path)}:{number}: {error}")
-                                continue
-                            updates.extend(DeliveryUpdate.from_report(r) for r in parsed)
-                        reports += len(updates)
-                        if updates:
-                            matched += await store.record_deliveries(updates)
-                finally:
-                    lines.close()
-            confirmed = (await store.counts()).confirmed - before
+            return await self.record_into(store)
+
+    async def record_into(self, store: Journal) -> SavedReportsSummary:
+        """Record every report in an open journal (SQLite, or a campaign in Redis)."""
+        before = (await store.counts()).confirmed
+        reports = matched = refused = 0
+        problems: list[str] = []
+        for path in self._files:
+            lines = _lines(path)
+            try:
+                while True:
+                    batch = await anyio.to_thread.run_sync(_next_lines, lines, _WRITE_CHUNK)
+                    if not batch:
+                        break
+                    updates: list[DeliveryUpdate] = []
+                    for number, line in batch:
+                        try:
+                            parsed = parse_delivery_reports(line)
+                        except InvalidDeliveryReportError as error:
+                            refused += 1
+                            if len(problems) < _LISTED_PROBLEMS:
+                                problems.append(f"{_name(path)}:{number}: {error}")
+                            continue
+                        updates.extend(DeliveryUpdate.from_report(r) for r in parsed)
+                    reports += len(updates)
+                    if updates:
+                        matched += await store.record_deliveries(updates)
+            finally:
+                lines.close()
+        confirmed = (await store.counts()).confirmed - before
         return SavedReportsSummary(
             reports=reports,
             matched=matched,
