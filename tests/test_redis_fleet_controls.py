@@ -10,7 +10,9 @@ coredis, and on trio with coredis. The CLI tests go through click's runner.
 from __future__ import annotations
 
 import json
+import signal
 import uuid
+from contextlib import ExitStack
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,7 @@ from agile_async.scaleout import (
     RedisCampaign,
     work,
 )
-from agile_async.testing import FakeAgileServer, Fault
+from agile_async.testing import FakeAgileServer, Fault, Hold
 
 pytest_plugins = ("tests._redis_server",)
 
@@ -79,7 +81,7 @@ async def test_a_chunk_that_keeps_killing_workers_is_set_aside(
     (held,) = await journal.held_chunks()
     assert isinstance(held, HeldChunk)
     assert (held.chunk, held.rows, held.takeovers) == (1, 8, 2)
-    assert "taken over from 2 workers that went silent" in held.reason
+    assert "taken over from 2 worker(s) that went silent" in held.reason
     assert held.at is not None
     assert held.at.tzinfo is not None
     # The held rows are pending, never sent; the rows in flight became unknown.
@@ -217,7 +219,7 @@ def test_cli_status_shows_the_stop_and_held_chunks_and_commands_clear_them(
     assert "account error 2 (InsufficientCreditError: code 2: no credit left)" in human
     assert f"agile-sms campaign clear-stop --redis URL {name}" in human
     assert "Held back: 8 pending rows in 1 chunk(s) set aside, never sent" in human
-    assert "chunk 1: 8 rows, taken over from 2 workers that went silent" in human
+    assert "chunk 1: 8 rows, taken over from 2 worker(s) that went silent" in human
     assert f"agile-sms campaign requeue-held --redis URL {name}" in human
 
     cleared = invoke("campaign", "clear-stop", "--redis", redis_url, name)
@@ -241,3 +243,58 @@ def _totals(count: int) -> Any:
     from agile_async._tickets import RequestTotals
 
     return RequestTotals("g", count, count, Decimal("10"))
+
+
+@pytest.mark.slow
+def test_cli_workers_set_a_killer_chunk_aside_and_an_operator_requeues_it(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """Worker processes: one is SIGKILLed holding chunk 1 (the provider took its batch);
+    the next, with ``--max-chunk-takeovers 1``, sets chunk 1 aside and finishes chunk 2;
+    ``requeue-held`` gives chunk 1 back and a third worker sends its held rows, once."""
+    pytest.importorskip("uvicorn")
+    pytest.importorskip("trustme")
+    from tests.test_redis_campaign_fleet import (
+        assert_sent_once,
+        cli,
+        enqueue,
+        finish,
+        hold_next_send,
+        serving,
+        states,
+        stop,
+        worker,
+    )
+    from tests.test_redis_campaign_fleet import recipients as numbers
+
+    name = f"held-{uuid.uuid4().hex[:8]}"
+    fake = FakeAgileServer(credit=Decimal(1000))
+    with serving(fake) as env, Hold() as hold, ExitStack() as stack:  # released, then stopped
+        code, _ = finish(enqueue(env, redis_url, name, numbers(tmp_path / "r.csv", 200)))
+        assert code == 0
+        hold_next_send(fake, hold)
+        victim = worker(env, redis_url, name)
+        stack.callback(stop, victim)
+        assert hold.wait_held_blocking(timeout=15), "the worker sent nothing"
+        victim.send_signal(signal.SIGKILL)  # chunk 1 "killed" it, its batch taken
+        victim.communicate(timeout=5)
+        hold.release()
+        code, report = finish(worker(env, redis_url, name, "--max-chunk-takeovers", "1"))
+        assert code == 0, report
+        # Chunk 1 is set aside; the chunks the victim had only taken ahead are sent.
+        assert (report["became_unknown"], report["held_back"]) == (5, 15)
+        assert report["campaign_counts"] == {
+            "pending": 15, "in_flight": 0, "accepted": 180, "failed": 0, "unknown": 5,
+        }  # fmt: skip
+        code, status = finish(cli(env, "status", "--redis", redis_url, name, "--json"))
+        assert code == 0
+        held = [(h["chunk"], h["rows"], h["takeovers"]) for h in status["held_back"]]
+        assert held == [(1, 15, 1)]
+        code, requeued = finish(cli(env, "requeue-held", "--redis", redis_url, name, "--json"))
+        assert (code, requeued) == (0, {"campaign": name, "chunks": 1, "rows": 15})
+        code, report = finish(worker(env, redis_url, name, "--max-chunk-takeovers", "1"))
+    assert code == 0, report
+    assert report["held_back"] == 0
+    assert report["campaign_counts"]["accepted"] == 195
+    assert len(assert_sent_once(fake)) == 200  # the unknown batch was never sent again
+    assert states(redis_url, name) == "U" * 5 + "A" * 195

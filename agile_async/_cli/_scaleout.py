@@ -21,7 +21,7 @@ one-line error: nothing is recorded failed, and running it again carries on.
 
 An account error stops every worker (sticky, with its code and reason, shown by
 ``status``) until ``clear-stop``. A chunk taken over from ``--max-chunk-takeovers``
-workers that went silent holding it is set aside: its pending rows are held back (shown by
+workers that went silent while sending it is set aside: its pending rows are held back (shown by
 ``status``) until ``requeue-held``.
 """
 
@@ -253,9 +253,9 @@ def enqueue_command(
 @click.option("--worker", "worker_name", help="This worker's name (default: random).")
 @click.option("--max-chunk-takeovers", type=click.IntRange(min=0),
               default=DEFAULT_MAX_CHUNK_TAKEOVERS, show_default=True, metavar="N",
-              help="Set a chunk aside once N workers went silent holding it (it may be "
-                   "what kills them): its pending rows are held back until requeue-held. "
-                   "0: never.")  # fmt: skip
+              help="Set a chunk aside once N workers went silent while sending it (it "
+                   "may be what kills them): its pending rows are held back until "
+                   "requeue-held. 0: never.")  # fmt: skip
 @_redis_timeout
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj

@@ -90,8 +90,9 @@ DEFAULT_CHUNK_SIZE = 100
 DEFAULT_LEASE = 60.0
 #: Chunks the loader keeps on the stream ahead of the workers (Redis memory stays flat).
 DEFAULT_MAX_QUEUED_CHUNKS = 64
-#: Takeovers (reclaims from a worker that went silent) after which a chunk is set aside: a
-#: chunk that keeps killing the workers that take it must not take the whole fleet down.
+#: Takeovers (reclaims from a worker that went silent while sending it) after which a chunk
+#: is set aside: a chunk that keeps killing the workers that send it must not take the
+#: whole fleet down.
 DEFAULT_MAX_CHUNK_TAKEOVERS = 3
 #: How often an idle worker asks again, and a loader waits for room, in seconds.
 DEFAULT_POLL = 0.2
@@ -155,7 +156,7 @@ class FleetStop:
 
 @attrs.frozen
 class HeldChunk:
-    """A chunk set aside after ``takeovers`` workers went silent while holding it (it may be
+    """A chunk set aside after ``takeovers`` workers went silent while sending it (it may be
     what kills them). Its rows in flight became unknown; its ``rows`` pending rows were never
     sent and stay pending, held back, until :meth:`RedisCampaign.requeue_held`."""
 
@@ -280,11 +281,13 @@ class RedisCampaign:
         max_queued_chunks: how many chunks the loader keeps ahead of the workers.
         worker: this process's consumer name (a random one by default).
         max_chunk_takeovers: after how many takeovers (reclaims from a worker that went
-            silent: crashed, killed, stalled past its lease) a chunk is set aside instead of
-            handed out again, so a chunk that kills every worker taking it does not stop the
-            fleet; ``None`` or 0: never. Its rows in flight become unknown as in any
-            takeover; its pending rows stay pending, held back, listed by
-            :meth:`held_chunks`, until an operator calls :meth:`requeue_held`.
+            silent while sending it: crashed, killed, stalled past its lease, with rows of
+            the chunk in flight) a chunk is set aside instead of handed out again, so a
+            chunk that kills every worker sending it does not stop the fleet; ``None`` or
+            0: never (a chunk a dead worker had only taken ahead is not counted). Its rows
+            in flight become unknown as in any takeover; its pending rows stay pending,
+            held back, listed by :meth:`held_chunks`, until an operator calls
+            :meth:`requeue_held`.
         redis_timeout: how long, in seconds, a Redis outage (a restart, a failover, a
             network blip) is waited out: every call keeps retrying with backoff, then
             raises :class:`RedisUnavailableError`. Nothing is lost by it: rows not sent stay

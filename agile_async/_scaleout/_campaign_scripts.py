@@ -9,7 +9,8 @@ KEYS[1] :meta    hash    definition (JSON), chunk size C, loaded (last seq recor
                          stop_reason and stop_at (why and when, for `status`);
                          held:<n> = a chunk set aside (JSON: reason r, takeovers t, rows
                          held h, time at, the stream entry's rows m); qid:<n> = the stream
-                         id of a chunk re-queued by an operator (otherwise <n>-1)
+                         id of a chunk re-queued by an operator (otherwise <n>-1);
+                         tk:<n> = takeovers of chunk n with rows in flight
 KEYS[2] :q       stream  one entry per chunk, explicit id <n>-1, field m = the chunk's
                          sendable rows as JSON; consumer group "senders"
 KEYS[3] :s       string  one byte per row, at offset seq-1: P pending, I in flight,
@@ -89,7 +90,7 @@ local function ack_if_done(n, c)
   redis.call('XACK', Q, GROUP, id)
   redis.call('XDEL', Q, id)
   redis.call('HDEL', TOK, n)
-  redis.call('HDEL', META, 'qid:' .. n)
+  redis.call('HDEL', META, 'qid:' .. n, 'tk:' .. n)
   return true
 end
 """
@@ -142,7 +143,9 @@ return {1, last}
 #: ``{'empty', done}``, ``done`` = 1 when loading is over and every chunk is acknowledged
 #: or set aside.
 #:
-#: A takeover is a reclaim: the stream's delivery count less the first delivery. A chunk
+#: A takeover counts when the chunk had rows in flight (its owner died or stalled while
+#: sending it; ``tk:<n>`` in ``:meta``): the chunks a dead worker had only taken ahead are
+#: not suspected. A chunk
 #: set aside leaves the stream (so the fleet goes on and can finish); its rows in flight
 #: became unknown as in any takeover, its pending rows stay pending (never sent, not the
 #: message's fault) and are counted in ``H``; its entry and the reason are kept in
@@ -191,23 +194,25 @@ if reclaimed then
     redis.call('HINCRBY', STATS, 'I', -unknown)
     redis.call('HINCRBY', STATS, 'U', unknown)
   end
+  local takeovers = 0
+  if unknown > 0 then  -- its owner died while sending it (a chunk it only held is innocent)
+    takeovers = redis.call('HINCRBY', META, 'tk:' .. n, 1)
+  end
   if ack_if_done(n, c) then
     return {'again', unknown}
   end
   local max_takeovers = tonumber(ARGV[3] or '0')
-  local pending = redis.call('XPENDING', Q, GROUP, entry[1], entry[1], 1)
-  local takeovers = pending[1] and (tonumber(pending[1][4]) - 1) or 0
   if max_takeovers > 0 and takeovers >= max_takeovers then
     local _, now_bytes = chunk_range(n, c)
     local held = count(now_bytes, 'P')
     redis.call('HSET', META, 'held:' .. n, cjson.encode({
-      r = 'taken over from ' .. takeovers .. ' workers that went silent (crashed or '
-        .. 'stalled) while they held it',
+      r = 'taken over from ' .. takeovers .. ' worker(s) that went silent (crashed or '
+        .. 'stalled) while sending it',
       t = takeovers, h = held, at = ARGV[4], m = entry[2][2]}))
     redis.call('XACK', Q, GROUP, entry[1])
     redis.call('XDEL', Q, entry[1])
     redis.call('HDEL', TOK, n)
-    redis.call('HDEL', META, 'qid:' .. n)
+    redis.call('HDEL', META, 'qid:' .. n, 'tk:' .. n)
     redis.call('HINCRBY', STATS, 'H', held)
     return {'held', n, unknown, held}
   end
