@@ -222,6 +222,13 @@ def test_cli_status_shows_the_stop_and_held_chunks_and_commands_clear_them(
     assert "chunk 1: 8 rows, taken over from 2 worker(s) that went silent" in human
     assert f"agile-sms campaign requeue-held --redis URL {name}" in human
 
+    env = {"AGILE_API_KEY": "k", "AGILE_BASE_URL": "https://127.0.0.1:9/services/"}
+    refused = CliRunner(env=env).invoke(cli, ["campaign", "work", "--redis", redis_url, name])
+    assert refused.exit_code == 3, refused.output  # the stop holds: nothing is sent
+    said = " ".join(refused.output.split())
+    assert f"Campaign {name} is stopped for every worker (account error 2)" in said
+    assert f"once the cause is fixed, agile-sms campaign clear-stop --redis URL {name}" in said
+    assert redis_url not in refused.output
     cleared = invoke("campaign", "clear-stop", "--redis", redis_url, name)
     assert cleared.exit_code == 0, cleared.output
     assert "the stop for account error 2 is cleared" in cleared.output

@@ -349,6 +349,15 @@ def work_command(
             )
         if result.stopped_by is not None:
             settings.errors().print(f"Stopped: {result.stopped_by}", markup=False)
+        if result.stopped_code is not None:
+            settings.errors().print(
+                f"Campaign {name} is stopped for every worker (account error "
+                f"{result.stopped_code}): see "
+                + settings.command("campaign", "status", "--redis", "URL", name)
+                + "; once the cause is fixed, "
+                + settings.command("campaign", "clear-stop", "--redis", "URL", name),
+                markup=False,
+            )
     error = result.stopped_by
     if result.stopped_code is not None or (
         isinstance(error, APIError) and error.scope == "account"
