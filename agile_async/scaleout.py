@@ -34,9 +34,12 @@ from __future__ import annotations
 from ._scaleout._campaign import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_LEASE,
+    DEFAULT_MAX_CHUNK_TAKEOVERS,
     DEFAULT_MAX_QUEUED_CHUNKS,
     CampaignStoppedError,
     ChunkFencedError,
+    FleetStop,
+    HeldChunk,
     RedisCampaign,
 )
 from ._scaleout._keys import account_key
@@ -53,11 +56,14 @@ __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "DEFAULT_IDLE_TTL",
     "DEFAULT_LEASE",
+    "DEFAULT_MAX_CHUNK_TAKEOVERS",
     "DEFAULT_MAX_QUEUED_CHUNKS",
     "DEFAULT_MAX_WAIT",
     "DEFAULT_REDIS_TIMEOUT",
     "CampaignStoppedError",
     "ChunkFencedError",
+    "FleetStop",
+    "HeldChunk",
     "RedisCampaign",
     "RedisLimiter",
     "RedisLimiterStatistics",
@@ -71,6 +77,8 @@ __all__ = [
 for _obj in (
     CampaignStoppedError,
     ChunkFencedError,
+    FleetStop,
+    HeldChunk,
     RedisCampaign,
     RedisLimiter,
     RedisLimiterStatistics,

@@ -334,19 +334,28 @@ def status_command(
 ) -> None:
     """Show a campaign's counts by state (readable while it runs)."""
 
-    async def read() -> Any:
+    async def read() -> tuple[Any, dict[str, Any] | None]:
         async with _open_read_only(journal, url, name) as opened:
-            return await opened.status()
+            controls = None
+            if url is not None:  # a Redis fleet: its stop and the chunks set aside
+                from ._scaleout import fleet_controls
 
-    status = run_async(settings, read)
+                controls = await fleet_controls(opened.journal)
+            return await opened.status(), controls
+
+    status, controls = run_async(settings, read)
     if as_json:
-        echo_json(status.as_dict())
+        echo_json({**status.as_dict(), **(controls or {})})
         return
     hints = None
     if journal is not None:
         sandbox = bool(status.definition.defaults.get("sandbox"))
         hints = CampaignHints(settings.command, str(journal), sandbox)
     print_status(settings.console(), status, hints)
+    if controls is not None and name is not None:
+        from ._scaleout import print_fleet_controls
+
+        print_fleet_controls(settings, name, controls)
 
 
 @campaign.command("export")

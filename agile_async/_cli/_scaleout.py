@@ -5,6 +5,8 @@ agile-sms campaign enqueue --redis URL FILE --sender Shop --body "Hi {name}" --n
 agile-sms campaign work --redis URL spring --rate 500 --burst 100     # on every host, N times
 agile-sms campaign status --redis URL spring
 agile-sms campaign export --redis URL spring --state unknown
+agile-sms campaign clear-stop --redis URL spring      # after an account error, once fixed
+agile-sms campaign requeue-held --redis URL spring    # chunks set aside, once understood
 ```
 
 ``enqueue`` records the campaign and streams its rows into Redis, at most
@@ -16,6 +18,11 @@ stopped; ``--rate`` is the account's limit for *all* workers together (a
 A Redis outage shorter than ``--redis-timeout`` is waited out (one log line when Redis goes,
 one when it is back); a longer one stops the command cleanly with exit code 5 and a
 one-line error: nothing is recorded failed, and running it again carries on.
+
+An account error stops every worker (sticky, with its code and reason, shown by
+``status``) until ``clear-stop``. A chunk taken over from ``--max-chunk-takeovers``
+workers that went silent while sending it is set aside: its pending rows are held back (shown by
+``status``) until ``requeue-held``.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ import click
 from .._config import BatchSettings
 from .._exceptions import APIError
 from .._models import SendOptions
+from .._scaleout._campaign import DEFAULT_MAX_CHUNK_TAKEOVERS
 from .._scaleout._outage import DEFAULT_REDIS_TIMEOUT
 from ..campaigns import Campaign
 from ._campaign import campaign, input_options
@@ -46,7 +54,15 @@ from ._common import (
 )
 from ._duration import duration_option
 
-__all__ = ["enqueue_command", "open_redis_campaign", "work_command"]
+__all__ = [
+    "clear_stop_command",
+    "enqueue_command",
+    "fleet_controls",
+    "open_redis_campaign",
+    "print_fleet_controls",
+    "requeue_held_command",
+    "work_command",
+]
 
 
 @asynccontextmanager
@@ -71,6 +87,79 @@ def _redis_timeout(function: Callable[..., Any]) -> Callable[..., Any]:
         help="How long a Redis outage (restart, failover) is waited out before stopping "
         "(exit code 5; nothing is failed). Env AGILE_REDIS_TIMEOUT.",
     )(function)
+
+
+def _redis_url(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``--redis URL`` (required), env ``AGILE_REDIS_URL``."""
+    return click.option(
+        "--redis",
+        "url",
+        required=True,
+        metavar="URL",
+        envvar="AGILE_REDIS_URL",
+        help="redis://host:port/db, unix:///path or redis+cluster://node:port "
+        "(env AGILE_REDIS_URL).",
+    )(function)
+
+
+async def fleet_controls(journal: Any) -> dict[str, Any]:
+    """What an operator of a Redis campaign acts on: the fleet-wide stop in force and the
+    chunks set aside, as plain data (``status --json`` prints it)."""
+    stop = await journal.fleet_stop()
+    held = await journal.held_chunks()
+    return {
+        "fleet_stop": None
+        if stop is None
+        else {
+            "code": stop.code,
+            "reason": stop.reason,
+            "at": stop.at.isoformat() if stop.at else None,
+        },
+        "held_back": [
+            {
+                "chunk": chunk.chunk,
+                "rows": chunk.rows,
+                "takeovers": chunk.takeovers,
+                "reason": chunk.reason,
+                "at": chunk.at.isoformat() if chunk.at else None,
+            }
+            for chunk in held
+        ],
+    }
+
+
+def print_fleet_controls(settings: Settings, name: str, controls: dict[str, Any]) -> None:
+    """The stop and the chunks set aside, each with the command that acts on it."""
+    console = settings.console()
+    stop = controls["fleet_stop"]
+    if stop is not None:
+        when = f" at {stop['at']}" if stop["at"] else ""
+        console.print(
+            f"Stopped for every worker{when}: account error {stop['code']}"
+            + (f" ({stop['reason']})" if stop["reason"] else "")
+            + ". Once its cause is fixed: "
+            + settings.command("campaign", "clear-stop", "--redis", "URL", name),
+            markup=False,
+            style="yellow",
+        )
+    held = controls["held_back"]
+    if held:
+        rows = sum(chunk["rows"] for chunk in held)
+        console.print(
+            f"Held back: {rows:,} pending rows in {len(held)} chunk(s) set aside, never sent:",
+            markup=False,
+            style="yellow",
+        )
+        for chunk in held:
+            console.print(
+                f"  chunk {chunk['chunk']}: {chunk['rows']:,} rows, {chunk['reason']}",
+                markup=False,
+            )
+        console.print(
+            "Once the cause is known: "
+            + settings.command("campaign", "requeue-held", "--redis", "URL", name),
+            markup=False,
+        )
 
 
 def _default_name(file: Path) -> str:
@@ -170,6 +259,11 @@ def enqueue_command(
 @click.option("--silent-for", callback=duration_option, metavar="DURATION",
               help="With --resend-unknown: only the messages unknown at least this long, with "
               "no delivery report since (30s, 10m, 2h, 1d).")  # fmt: skip
+@click.option("--max-chunk-takeovers", type=click.IntRange(min=0),
+              default=DEFAULT_MAX_CHUNK_TAKEOVERS, show_default=True, metavar="N",
+              help="Set a chunk aside once N workers went silent while sending it (it "
+                   "may be what kills them): its pending rows are held back until "
+                   "requeue-held. 0: never.")  # fmt: skip
 @_redis_timeout
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
@@ -188,6 +282,7 @@ def work_command(
     worker_name: str | None,
     resend_unknown: bool,
     silent_for: timedelta | None,
+    max_chunk_takeovers: int,
     redis_timeout: float,
     as_json: bool,
 ) -> None:
@@ -215,7 +310,12 @@ def work_command(
         async with (
             open_client(sandbox=False) as (client, _),
             open_redis_campaign(
-                url, name, lease=lease, worker=worker_name, redis_timeout=redis_timeout
+                url,
+                name,
+                lease=lease,
+                worker=worker_name,
+                max_chunk_takeovers=max_chunk_takeovers,
+                redis_timeout=redis_timeout,
             ) as journal,
         ):
             assert client is not None
@@ -244,6 +344,7 @@ def work_command(
             "unknown": counts.unknown,
         },
         "became_unknown": result.became_unknown,
+        "held_back": result.held_back,
         "stopped_by": str(result.stopped_by) if result.stopped_by is not None else None,
         "stopped_code": result.stopped_code,
     }
@@ -257,8 +358,24 @@ def work_command(
             f"unknown, {counts.pending:,} pending.",
             markup=False,
         )
+        if result.held_back:
+            settings.errors().print(
+                f"Held back: {result.held_back:,} pending rows of chunk(s) this worker set "
+                "aside (taken over too often); see "
+                + settings.command("campaign", "status", "--redis", "URL", name),
+                markup=False,
+            )
         if result.stopped_by is not None:
             settings.errors().print(f"Stopped: {result.stopped_by}", markup=False)
+        if result.stopped_code is not None:
+            settings.errors().print(
+                f"Campaign {name} is stopped for every worker (account error "
+                f"{result.stopped_code}): see "
+                + settings.command("campaign", "status", "--redis", "URL", name)
+                + "; once the cause is fixed, "
+                + settings.command("campaign", "clear-stop", "--redis", "URL", name),
+                markup=False,
+            )
     error = result.stopped_by
     if result.stopped_code is not None or (
         isinstance(error, APIError) and error.scope == "account"
@@ -267,3 +384,82 @@ def work_command(
     if error is not None:
         raise SystemExit(int(ExitCode.STOPPED))
     raise SystemExit(int(ExitCode.OK))
+
+
+@campaign.command("clear-stop")
+@click.argument("name", metavar="CAMPAIGN")
+@_redis_url
+@_redis_timeout
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+@handle_errors
+def clear_stop_command(
+    settings: Settings, /, name: str, url: str, redis_timeout: float, as_json: bool
+) -> None:
+    """Lift CAMPAIGN's fleet-wide stop (after an account error, once its cause is fixed).
+
+    Workers started from now on send again; the ones that stopped are not restarted."""
+
+    async def clear() -> Any:
+        async with open_redis_campaign(url, name, redis_timeout=redis_timeout) as journal:
+            if await journal.definition() is None:
+                raise click.UsageError(f"Redis holds no campaign named {name!r}")
+            return await journal.clear_stop()
+
+    cleared = run_async(settings, clear)
+    if as_json:
+        echo_json(
+            {
+                "campaign": name,
+                "cleared": None
+                if cleared is None
+                else {"code": cleared.code, "reason": cleared.reason},
+            }
+        )
+    elif cleared is None:
+        settings.console().print(f"Campaign {name} was not stopped.", markup=False)
+    else:
+        settings.console().print(
+            f"Campaign {name}: the stop for account error {cleared.code} is cleared; "
+            "start workers again.",
+            markup=False,
+        )
+
+
+@campaign.command("requeue-held")
+@click.argument("name", metavar="CAMPAIGN")
+@_redis_url
+@click.option("--chunk", "chunks", type=click.IntRange(min=1), multiple=True, metavar="N",
+              help="Only this chunk (repeatable; default: every chunk set aside).")  # fmt: skip
+@_redis_timeout
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+@handle_errors
+def requeue_held_command(
+    settings: Settings,
+    /,
+    name: str,
+    url: str,
+    chunks: tuple[int, ...],
+    redis_timeout: float,
+    as_json: bool,
+) -> None:
+    """Give CAMPAIGN's chunks set aside (taken over too often) back to the workers.
+
+    Only their pending rows are sent; rows that became unknown stay unknown."""
+
+    async def requeue() -> tuple[int, int]:
+        async with open_redis_campaign(url, name, redis_timeout=redis_timeout) as journal:
+            if await journal.definition() is None:
+                raise click.UsageError(f"Redis holds no campaign named {name!r}")
+            result: tuple[int, int] = await journal.requeue_held(chunks)
+            return result
+
+    count, rows = run_async(settings, requeue)
+    if as_json:
+        echo_json({"campaign": name, "chunks": count, "rows": rows})
+    else:
+        settings.console().print(
+            f"Campaign {name}: {count:,} chunk(s), {rows:,} pending rows re-queued.",
+            markup=False,
+        )

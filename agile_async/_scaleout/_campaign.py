@@ -13,7 +13,8 @@ worker:  next (a chunk and a fresh owner token)    -> the Batcher
                       in flight is XACKed and XDELed in the same script
          heartbeat:   XCLAIM JUSTID of the chunks still owned, every lease/3
 a chunk idle longer than the lease is reclaimed by the next worker that asks: its rows in
-flight become unknown (never re-sent), its pending rows are sent by the new owner.
+flight become unknown (never re-sent), its pending rows are sent by the new owner; a chunk
+taken over max_chunk_takeovers times is set aside (held back) until an operator re-queues it.
 ```
 
 The one rule that keeps a crash from texting anyone twice is the journal's: a row whose
@@ -39,6 +40,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import attrs
 
 from .._campaign._journal import (
     CRASH_FAILURE,
@@ -70,9 +72,12 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "DEFAULT_LEASE",
+    "DEFAULT_MAX_CHUNK_TAKEOVERS",
     "DEFAULT_MAX_QUEUED_CHUNKS",
     "CampaignStoppedError",
     "ChunkFencedError",
+    "FleetStop",
+    "HeldChunk",
     "RedisCampaign",
     "campaign_prefix",
 ]
@@ -87,6 +92,10 @@ DEFAULT_CHUNK_SIZE = 100
 DEFAULT_LEASE = 60.0
 #: Chunks the loader keeps on the stream ahead of the workers (Redis memory stays flat).
 DEFAULT_MAX_QUEUED_CHUNKS = 64
+#: Takeovers (reclaims from a worker that went silent while sending it) after which a chunk
+#: is set aside: a chunk that keeps killing the workers that send it must not take the
+#: whole fleet down.
+DEFAULT_MAX_CHUNK_TAKEOVERS = 3
 #: How often an idle worker asks again, and a loader waits for room, in seconds.
 DEFAULT_POLL = 0.2
 
@@ -179,6 +188,44 @@ class CampaignStoppedError(JournalError):
     def __init__(self, message: str, code: int | None = None) -> None:
         super().__init__(message)
         self.code = code
+
+
+@attrs.frozen
+class FleetStop:
+    """Why every worker of a campaign stopped: the account error's code and message, and
+    when. It stays until an operator clears it (:meth:`RedisCampaign.clear_stop`)."""
+
+    code: int
+    reason: str
+    at: datetime | None
+
+
+@attrs.frozen
+class HeldChunk:
+    """A chunk set aside after ``takeovers`` workers went silent while sending it (it may be
+    what kills them). Its rows in flight became unknown; its ``rows`` pending rows were never
+    sent and stay pending, held back, until :meth:`RedisCampaign.requeue_held`."""
+
+    chunk: int
+    rows: int
+    takeovers: int
+    reason: str
+    at: datetime | None
+
+
+def _stop_from(reply: Sequence[Any]) -> FleetStop | None:
+    if reply[0] is None:
+        return None
+    at = _text(reply[2]) if reply[2] is not None else ""
+    return FleetStop(
+        int(_text(reply[0])),
+        _text(reply[1]) if reply[1] is not None else "",
+        datetime.fromisoformat(at) if at else None,
+    )
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def campaign_prefix(name: str) -> str:
@@ -285,6 +332,14 @@ class RedisCampaign:
         lease: seconds a silent worker keeps its chunks; must exceed the longest POST.
         max_queued_chunks: how many chunks the loader keeps ahead of the workers.
         worker: this process's consumer name (a random one by default).
+        max_chunk_takeovers: after how many takeovers (reclaims from a worker that went
+            silent while sending it: crashed, killed, stalled past its lease, with rows of
+            the chunk in flight) a chunk is set aside instead of handed out again, so a
+            chunk that kills every worker sending it does not stop the fleet; ``None`` or
+            0: never (a chunk a dead worker had only taken ahead is not counted). Its rows
+            in flight become unknown as in any takeover; its pending rows stay pending,
+            held back, listed by :meth:`held_chunks`, until an operator calls
+            :meth:`requeue_held`.
         redis_timeout: how long, in seconds, a Redis outage (a restart, a failover, a
             network blip) is waited out: every call keeps retrying with backoff, then
             raises :class:`RedisUnavailableError`. Nothing is lost by it: rows not sent stay
@@ -302,6 +357,7 @@ class RedisCampaign:
         lease: float = DEFAULT_LEASE,
         max_queued_chunks: int = DEFAULT_MAX_QUEUED_CHUNKS,
         worker: str | None = None,
+        max_chunk_takeovers: int | None = DEFAULT_MAX_CHUNK_TAKEOVERS,
         redis_timeout: float = DEFAULT_REDIS_TIMEOUT,
         poll: float = DEFAULT_POLL,
     ) -> None:
@@ -313,6 +369,10 @@ class RedisCampaign:
             raise ConfigurationError(f"chunk_size must be >= 1, got {chunk_size!r}")
         if not lease > 0:
             raise ConfigurationError(f"lease must be > 0 seconds, got {lease!r}")
+        if max_chunk_takeovers is not None and max_chunk_takeovers < 0:
+            raise ConfigurationError(
+                f"max_chunk_takeovers must be >= 1 (or None: never), got {max_chunk_takeovers!r}"
+            )
         import secrets
 
         self.name = name
@@ -322,6 +382,7 @@ class RedisCampaign:
         self.lease = float(lease)
         self.max_queued_chunks = max_queued_chunks
         self.worker = worker or f"w-{secrets.token_hex(4)}"
+        self.max_chunk_takeovers = max_chunk_takeovers or 0
         self.poll = poll
         self.redis_timeout = check_timeout(redis_timeout)
         self._host: ScriptHost = adapt(client)
@@ -341,6 +402,10 @@ class RedisCampaign:
         self._settle = host.script(scripts.SETTLE)
         self._heartbeat = host.script(scripts.HEARTBEAT)
         self._stop = host.script(scripts.STOP)
+        self._read_stop = host.script(scripts.READ_STOP)
+        self._clear_stop = host.script(scripts.CLEAR_STOP)
+        self._read_held = host.script(scripts.READ_HELD)
+        self._requeue = host.script(scripts.REQUEUE)
         # The session: chunks this worker owns (n -> token), rows handed out, not settled.
         self._tokens: dict[int, str] = {}
         self._lost: set[int] = set()
@@ -352,6 +417,8 @@ class RedisCampaign:
         self._campaign_id: str | None = None
         #: Rows this worker found in flight in reclaimed chunks (now unknown).
         self.became_unknown = 0
+        #: Pending rows of the chunks this worker set aside (see ``max_chunk_takeovers``).
+        self.held_back = 0
         #: The sticky account error code that stopped the fleet, once seen.
         self.stopped_code: int | None = None
         #: Whether Redis last said the whole campaign is finished (loaded, every chunk done).
@@ -543,13 +610,30 @@ class RedisCampaign:
         is nothing to take right now (see :attr:`finished` and :attr:`stopped_code`)."""
         size = await self._chunk_size()
         while True:
-            reply = await self._call(self._next, (self.worker, int(self.lease * 1000)))
+            reply = await self._call(
+                self._next,
+                (self.worker, int(self.lease * 1000), self.max_chunk_takeovers, _now()),
+            )
             kind = _text(reply[0])
             if kind == "stop":
                 self.stopped_code = int(_text(reply[1]))
                 return None
             if kind == "again":
                 self.became_unknown += int(reply[1])
+                continue
+            if kind == "held":
+                self.became_unknown += int(reply[2])
+                self.held_back += int(reply[3])
+                log.warning(
+                    "agile_async campaign %s: chunk %s set aside after %d takeovers "
+                    "(%d rows held back, %d became unknown); requeue it once its cause is "
+                    "known",
+                    self.name,
+                    _text(reply[1]),
+                    self.max_chunk_takeovers,
+                    int(reply[3]),
+                    int(reply[2]),
+                )
                 continue
             if kind == "empty":
                 self.finished = int(reply[1]) == 1
@@ -663,11 +747,50 @@ class RedisCampaign:
         with this worker until its lease runs out; then another worker sends them."""
         await self._settle_rows("P", seqs)
 
-    async def stop_fleet(self, code: int) -> int:
-        """Stop every worker of the campaign (sticky): an account error was seen.
-        Returns the code that stopped it (the first one recorded wins)."""
-        self.stopped_code = int(_text(await self._call(self._stop, (code,))))
+    async def stop_fleet(self, code: int, reason: str = "") -> int:
+        """Stop every worker of the campaign (sticky): an account error was seen. ``reason``
+        (the error's message) is kept with the code for ``status``. Returns the code that
+        stopped it (the first one recorded wins, with its reason)."""
+        reply = await self._call(self._stop, (code, reason, _now()))
+        self.stopped_code = int(_text(reply[0]))
         return self.stopped_code
+
+    async def fleet_stop(self) -> FleetStop | None:
+        """The fleet-wide stop in force (code, reason, time), or ``None``."""
+        return _stop_from(await self._call(self._read_stop, ()))
+
+    async def clear_stop(self) -> FleetStop | None:
+        """Lift the fleet-wide stop, once its cause is fixed (credit topped up, credentials
+        or IP allow-list corrected): workers started from now on send again. Returns the
+        stop that was cleared, or ``None`` if there was none."""
+        cleared = _stop_from(await self._call(self._clear_stop, ()))
+        self.stopped_code = None
+        return cleared
+
+    async def held_chunks(self) -> list[HeldChunk]:
+        """The chunks set aside after too many takeovers (see ``max_chunk_takeovers``)."""
+        flat = await self._call(self._read_held, ())
+        held = []
+        for n, text in zip(flat[::2], flat[1::2], strict=True):
+            record = json.loads(_text(text))
+            at = record.get("at") or ""
+            held.append(
+                HeldChunk(
+                    int(_text(n)),
+                    int(record["h"]),
+                    int(record["t"]),
+                    str(record["r"]),
+                    datetime.fromisoformat(at) if at else None,
+                )
+            )
+        return sorted(held, key=lambda chunk: chunk.chunk)
+
+    async def requeue_held(self, chunks: Sequence[int] = ()) -> tuple[int, int]:
+        """Put chunks set aside back on the stream (all of them by default), each with a
+        fresh takeover count: the operator's explicit choice once the cause is known.
+        Returns how many chunks and pending rows were re-queued."""
+        reply = await self._call(self._requeue, [int(n) for n in chunks])
+        return int(reply[0]), int(reply[1])
 
     async def heartbeat(self) -> list[int]:
         """Renew the lease of the chunks this worker still owns; returns chunks it lost."""

@@ -5,7 +5,12 @@ every script takes the same seven keys, in this order (:data:`KEY_SUFFIXES`):
 
 ```
 KEYS[1] :meta    hash    definition (JSON), chunk size C, loaded (last seq recorded), done,
-                         stop (a sticky account error code: the whole fleet stops)
+                         stop (a sticky account error code: the whole fleet stops) with
+                         stop_reason and stop_at (why and when, for `status`);
+                         held:<n> = a chunk set aside (JSON: reason r, takeovers t, rows
+                         held h, time at, the stream entry's rows m); qid:<n> = the stream
+                         id of a chunk re-queued by an operator (otherwise <n>-1);
+                         tk:<n> = takeovers of chunk n with rows in flight
 KEYS[2] :q       stream  one entry per chunk, explicit id <n>-1, field m = the chunk's
                          sendable rows as JSON; consumer group "senders"
 KEYS[3] :s       string  one byte per row, at offset seq-1: P pending, I in flight,
@@ -13,7 +18,8 @@ KEYS[3] :s       string  one byte per row, at offset seq-1: P pending, I in flig
 KEYS[4] :tok     hash    chunk n -> the token of the worker that owns it now
 KEYS[5] :tokold  hash    chunk n -> the previous owner's token (may only upgrade U -> A/F)
 KEYS[6] :fail    hash    seq -> why the row failed or is unknown (JSON), with its id
-KEYS[7] :stats   hash    P I A F U (row counts), parts, credit, tokens (a counter),
+KEYS[7] :stats   hash    P I A F U (row counts), H (pending rows held back, also in P),
+                         parts, credit, tokens (a counter),
                          d1..d6 (rows by delivery status), confirmed
 KEYS[8] :rows    hash    chunk n -> its sendable rows' [seq, destination(, id)] (JSON; the
                          id only when the input gave one): what export reads, bodies left out
@@ -42,6 +48,7 @@ from __future__ import annotations
 __all__ = [
     "APPEND",
     "CLAIM",
+    "CLEAR_STOP",
     "DELIVERY_READ",
     "DELIVERY_WRITE",
     "GROUP",
@@ -49,8 +56,11 @@ __all__ = [
     "KEY_SUFFIXES",
     "NEXT",
     "READ_CONFIRMED",
+    "READ_HELD",
     "READ_ROWS",
+    "READ_STOP",
     "RENEW",
+    "REQUEUE",
     "RESEND",
     "SETTLE",
     "STOP",
@@ -130,16 +140,22 @@ local function count(s, ch)
   return k
 end
 
+-- The stream id of chunk n: <n>-1, or a new one once an operator re-queued it.
+local function entry_id(n)
+  return redis.call('HGET', META, 'qid:' .. n) or (n .. '-1')
+end
+
 -- Acknowledge and delete a chunk once none of its rows is pending or in flight.
 local function ack_if_done(n, c)
   local _, bytes = chunk_range(n, c)
   if string.find(bytes, '[PI]') then
     return false
   end
-  local id = n .. '-1'
+  local id = entry_id(n)
   redis.call('XACK', Q, GROUP, id)
   redis.call('XDEL', Q, id)
   redis.call('HDEL', TOK, n)
+  redis.call('HDEL', META, 'qid:' .. n, 'tk:' .. n)
   return true
 end
 """
@@ -191,11 +207,22 @@ return {1, last}
 """
 )
 
-#: ``next(worker, lease_ms)``: the next chunk for ``worker``, with a fresh token.
-#: Replies ``{'stop', code}`` after an account error anywhere; ``{'chunk', n, token,
-#: rows_json, became_unknown}``; ``{'again'}`` when a reclaimed chunk turned out to be
-#: finished (acknowledged now: ask again); ``{'empty', done}``, ``done`` = 1 when loading
-#: is over and every chunk is acknowledged.
+#: ``next(worker, lease_ms, max_takeovers, now)``: the next chunk for ``worker``, with a
+#: fresh token. Replies ``{'stop', code}`` after an account error anywhere; ``{'chunk', n,
+#: token, rows_json, became_unknown}``; ``{'again', became_unknown}`` when a reclaimed
+#: chunk turned out to be finished (acknowledged now: ask again); ``{'held', n,
+#: became_unknown, held}`` when a reclaimed chunk has now been taken over from
+#: ``max_takeovers`` silent workers (0: no limit) and is set aside (ask again);
+#: ``{'empty', done}``, ``done`` = 1 when loading is over and every chunk is acknowledged
+#: or set aside.
+#:
+#: A takeover counts when the chunk had rows in flight (its owner died or stalled while
+#: sending it; ``tk:<n>`` in ``:meta``): the chunks a dead worker had only taken ahead are
+#: not suspected. A chunk
+#: set aside leaves the stream (so the fleet goes on and can finish); its rows in flight
+#: became unknown as in any takeover, its pending rows stay pending (never sent, not the
+#: message's fault) and are counted in ``H``; its entry and the reason are kept in
+#: ``held:<n>`` until an operator re-queues it (:data:`REQUEUE`).
 NEXT = (
     _PRELUDE
     + """
@@ -221,7 +248,7 @@ if not entry then
   local done = redis.call('HGET', META, 'done') == '1' and redis.call('XLEN', Q) == 0
   return {'empty', done and 1 or 0}
 end
-local n = tonumber(string.match(entry[1], '^(%d+)-'))
+local n = tonumber(entry[2][4] or string.match(entry[1], '^(%d+)-'))
 local unknown = 0
 if reclaimed then
   local old = redis.call('HGET', TOK, n)
@@ -241,8 +268,27 @@ if reclaimed then
     redis.call('HINCRBY', STATS, 'I', -unknown)
     redis.call('HINCRBY', STATS, 'U', unknown)
   end
+  local takeovers = 0
+  if unknown > 0 then  -- its owner died while sending it (a chunk it only held is innocent)
+    takeovers = redis.call('HINCRBY', META, 'tk:' .. n, 1)
+  end
   if ack_if_done(n, c) then
     return {'again', unknown}
+  end
+  local max_takeovers = tonumber(ARGV[3] or '0')
+  if max_takeovers > 0 and takeovers >= max_takeovers then
+    local _, now_bytes = chunk_range(n, c)
+    local held = count(now_bytes, 'P')
+    redis.call('HSET', META, 'held:' .. n, cjson.encode({
+      r = 'taken over from ' .. takeovers .. ' worker(s) that went silent (crashed or '
+        .. 'stalled) while sending it',
+      t = takeovers, h = held, at = ARGV[4], m = entry[2][2]}))
+    redis.call('XACK', Q, GROUP, entry[1])
+    redis.call('XDEL', Q, entry[1])
+    redis.call('HDEL', TOK, n)
+    redis.call('HDEL', META, 'qid:' .. n, 'tk:' .. n)
+    redis.call('HINCRBY', STATS, 'H', held)
+    return {'held', n, unknown, held}
   end
 end
 local token = worker .. ':' .. redis.call('HINCRBY', STATS, 'tokens', 1)
@@ -378,7 +424,7 @@ for i = 2, #ARGV, 2 do
   local n, token = ARGV[i], ARGV[i + 1]
   local owner = redis.call('HGET', TOK, n)
   if owner == token then
-    ids[#ids + 1] = n .. '-1'
+    ids[#ids + 1] = entry_id(n)
   elseif owner then  -- (no owner: the chunk was just finished, by this worker's settle)
     lost[#lost + 1] = n
   end
@@ -391,12 +437,79 @@ return lost
 """
 )
 
-#: ``stop(code)``: a sticky, fleet-wide stop after an account error; the first code stays.
+#: ``stop(code, reason, at)``: a sticky, fleet-wide stop after an account error; the first
+#: code stays, with its reason and time. Replies ``{code, reason, at}`` of the stop in force.
 STOP = (
     _PRELUDE
     + """
-redis.call('HSETNX', META, 'stop', ARGV[1])
-return redis.call('HGET', META, 'stop')
+if redis.call('HSETNX', META, 'stop', ARGV[1]) == 1 then
+  redis.call('HSET', META, 'stop_reason', ARGV[2], 'stop_at', ARGV[3])
+end
+return redis.call('HMGET', META, 'stop', 'stop_reason', 'stop_at')
+"""
+)
+
+#: ``read_stop()``: the stop in force, ``{code, reason, at}`` (``code`` nil when none).
+READ_STOP = "return redis.call('HMGET', KEYS[1], 'stop', 'stop_reason', 'stop_at')"
+
+#: ``clear_stop()``: an operator lifts the fleet-wide stop; replies what was cleared
+#: (``{code, reason, at}``, ``code`` nil when there was none).
+CLEAR_STOP = """
+local was = redis.call('HMGET', KEYS[1], 'stop', 'stop_reason', 'stop_at')
+redis.call('HDEL', KEYS[1], 'stop', 'stop_reason', 'stop_at')
+return was
+"""
+
+#: ``read_held()``: the chunks set aside, ``{n, json, n, json, ...}`` (the rows left out).
+READ_HELD = """
+local reply = {}
+local cursor = '0'
+repeat
+  local page = redis.call('HSCAN', KEYS[1], cursor, 'MATCH', 'held:*', 'COUNT', 100)
+  cursor = page[1]
+  for i = 1, #page[2], 2 do
+    local record = cjson.decode(page[2][i + 1])
+    record.m = nil
+    reply[#reply + 1] = string.sub(page[2][i], 6)
+    reply[#reply + 1] = cjson.encode(record)
+  end
+until cursor == '0'
+return reply
+"""
+
+#: ``requeue(n...)``: an operator puts chunks set aside back on the stream (every one when
+#: no ``n`` is given), each with a new entry (field ``n`` names the chunk) and so a fresh
+#: takeover count. Replies ``{chunks, rows}`` re-queued.
+REQUEUE = (
+    _PRELUDE
+    + """
+local wanted = {}
+if #ARGV == 0 then
+  local cursor = '0'
+  repeat
+    local page = redis.call('HSCAN', META, cursor, 'MATCH', 'held:*', 'COUNT', 100)
+    cursor = page[1]
+    for i = 1, #page[2], 2 do
+      wanted[#wanted + 1] = string.sub(page[2][i], 6)
+    end
+  until cursor == '0'
+else
+  wanted = ARGV
+end
+local chunks, rows = 0, 0
+for _, n in ipairs(wanted) do
+  local text = redis.call('HGET', META, 'held:' .. n)
+  if text then
+    local record = cjson.decode(text)
+    local id = redis.call('XADD', Q, '*', 'm', record.m, 'n', n)
+    redis.call('HSET', META, 'qid:' .. n, id)
+    redis.call('HDEL', META, 'held:' .. n)
+    redis.call('HINCRBY', STATS, 'H', -record.h)
+    chunks = chunks + 1
+    rows = rows + record.h
+  end
+end
+return {chunks, rows}
 """
 )
 
@@ -505,7 +618,8 @@ READ_CONFIRMED = _PRELUDE + "return redis.call('HKEYS', CONF)"
 #:    unknown; rows still pending are handed to this session.
 #: 2. An unknown row with a delivery report on record is accepted, confirmed by it.
 #: 3. With ``resend`` = 1, unknown rows whose reason keeps their body and which became
-#:    unknown at least ``silent_ms`` ago (any, when negative) are pending again.
+#:    unknown at least ``silent_ms`` ago (any, when negative) are pending again; not those
+#:    of a chunk set aside (they were in flight while it killed workers).
 #: 4. Rows pending again in a chunk still on the stream are sent by its next owner; the
 #:    others' chunks are reopened for this session: a fresh token, a lease in ``:redo``.
 #:
@@ -562,10 +676,11 @@ while seq do
   if not reported(seq) and resend then
     r = cjson.decode(redis.call('HGET', FAIL, seq) or '{}')
   end
+  local held = redis.call('HEXISTS', META, 'held:' .. (math.floor((seq - 1) / c) + 1)) == 1
   if reported(seq) then
     confirm(seq)
     confirmed = confirmed + 1
-  elseif r and r.b and (silent < 0 or (r.t or now) <= now - silent) then
+  elseif r and r.b and not held and (silent < 0 or (r.t or now) <= now - silent) then
     redis.call('SETRANGE', S, seq - 1, 'P')
     redis.call('HINCRBY', STATS, 'U', -1)
     redis.call('HINCRBY', STATS, 'P', 1)
@@ -578,7 +693,7 @@ while seq do
 end
 local reply = {became, requeued, confirmed, still}
 for _, n in ipairs(order) do
-  local id = n .. '-1'
+  local id = entry_id(n)
   if #redis.call('XRANGE', Q, id, id) == 0 then
     local token = worker .. ':' .. redis.call('HINCRBY', STATS, 'tokens', 1)
     redis.call('HSET', TOK, n, token)

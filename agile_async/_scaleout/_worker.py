@@ -52,6 +52,8 @@ class WorkResult:
             :attr:`counts` then.)
         stopped_code: the fleet-wide account error code, when the campaign is stopped.
         became_unknown: rows found in flight in chunks this worker reclaimed.
+        held_back: pending rows of the chunks this worker set aside (taken over too
+            often: see ``RedisCampaign(max_chunk_takeovers=...)``); they stay pending.
     """
 
     progress: CampaignProgress
@@ -59,6 +61,7 @@ class WorkResult:
     stopped_by: BaseException | None
     stopped_code: int | None
     became_unknown: int
+    held_back: int = 0
 
     @property
     def finished(self) -> bool:
@@ -133,7 +136,7 @@ async def work(
         and stopped_by.scope == "account"
         and stopped_by.code is not None
     ):
-        code = await campaign.stop_fleet(stopped_by.code)
+        code = await campaign.stop_fleet(stopped_by.code, str(stopped_by))
         log.warning(
             "agile_async campaign %s: stopped for every worker (code %d)", campaign.name, code
         )
@@ -143,6 +146,7 @@ async def work(
         stopped_by=stopped_by,
         stopped_code=campaign.stopped_code,
         became_unknown=campaign.became_unknown,
+        held_back=campaign.held_back,
     )
 
 
