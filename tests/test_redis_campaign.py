@@ -608,3 +608,33 @@ async def test_a_reclaimed_row_with_a_report_is_confirmed_by_the_next_session(
     assert (recovery.confirmed, recovery.requeued) == (1, 0)
     assert await state_string(Raw(redis), journal) == "UAU"
     assert (await journal.counts()).confirmed == 1
+
+
+async def test_resend_leaves_a_set_aside_chunk_alone_until_it_is_finished(
+    redis: Any, name: str, tmp_path: Path
+) -> None:
+    journal = await enqueue(redis, name, recipients(tmp_path / "r.csv", 20), chunk_size=10)
+    for seq, worker in ((1, "first"), (2, "second")):  # chunk 1 kills two workers
+        dying = RedisCampaign(redis, name, lease=0.1, worker=worker, max_chunk_takeovers=2)
+        assert await dying.take_chunk()
+        await dying.mark_in_flight([seq], f"g-{worker}")
+        await anyio.sleep(0.2)
+    survivor = RedisCampaign(redis, name, lease=0.1, max_chunk_takeovers=2)
+    rows = await survivor.take_chunk()  # chunk 1 set aside (rows 1, 2 unknown), chunk 2
+    assert rows is not None
+    await survivor.mark_in_flight([row.seq for row in rows], "g")
+    await survivor.record_accepted([row.seq for row in rows], totals(10))
+    resender = RedisCampaign(redis, name, lease=5)
+    recovery = await resender.recover(resend_unknown=True)
+    assert (recovery.requeued, recovery.still_unknown) == (0, 2)  # what killed the workers
+    assert await journal.requeue_held() == (1, 8)
+    rows = await survivor.take_chunk()
+    assert rows is not None
+    await survivor.mark_in_flight([row.seq for row in rows], "g2")
+    await survivor.record_accepted([row.seq for row in rows], totals(8))
+    recovery = await resender.recover(resend_unknown=True)  # the operator insists
+    assert (recovery.requeued, recovery.still_unknown) == (2, 0)
+    assert [row.body for row in await resender.next_rows(10)] == ["Hi N1", "Hi N2"]
+    await resender.mark_in_flight([1, 2], "g3")
+    await resender.record_accepted([1, 2], totals(2))
+    assert (await journal.counts()).accepted == 20
