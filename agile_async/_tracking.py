@@ -236,7 +236,17 @@ class DeliveryTracker:
     # -- what the provider reported ------------------------------------------------------
 
     def feed(self, report: DeliveryReport) -> DeliveryOutcome | None:
-        """Apply one report; returns the outcome if this report made the message final."""
+        """Apply one report; returns the outcome if this report made the message final.
+
+        Raises:
+            TypeError: ``report`` is not a :class:`~agile_async.DeliveryReport` (a raw body
+                or dict: parse it with :func:`agile_async.webhooks.parse_delivery_reports`).
+        """
+        if not isinstance(report, DeliveryReport):
+            raise TypeError(
+                f"feed() takes a DeliveryReport, not {type(report).__name__}: parse a raw "
+                "report with agile_async.webhooks.parse_delivery_reports()"
+            )
         self._reports += 1
         entry = self._entries.get(report.message_id)
         if entry is None:

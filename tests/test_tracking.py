@@ -184,3 +184,11 @@ def test_a_late_part_after_the_final_status_only_adds_cost() -> None:
     assert outcome is not None
     assert outcome.status is S.REJECTED
     assert outcome.cost == Decimal("0.010")
+
+
+@pytest.mark.parametrize("raw", [{"messageId": "m1", "statusCode": 3}, b"{}", "m1"])
+def test_feeding_a_raw_report_says_what_to_pass(raw: object) -> None:
+    tracker = DeliveryTracker()
+    with pytest.raises(TypeError, match="parse_delivery_reports"):
+        tracker.feed(raw)  # type: ignore[arg-type]
+    assert tracker.summary().reports == 0
