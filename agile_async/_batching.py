@@ -76,6 +76,8 @@ _MESSAGE_OVERHEAD = 60
 _PER_DESTINATION = 48
 
 
+#: Why a queued message failed when its batcher was cancelled.
+_CANCELLED_BEFORE_SENDING = "the batcher was cancelled before this message was sent"
 #: How long a cancelled batcher still hands settled outcomes to ``on_result``.
 _REPORT_GRACE = 30.0
 
@@ -312,7 +314,7 @@ class Batcher(anyio.AsyncContextManagerMixin):
                     # Requests under way are cancelled with this block: they resolve as
                     # unknown, and those outcomes are still reported (below), in a grace.
                     self._limit_reporting()
-                    self._close_now("the batcher was cancelled before this message was sent")
+                    self._close_now(_CANCELLED_BEFORE_SENDING)
                     raise
                 except BaseException:
                     with anyio.CancelScope(shield=True):
@@ -452,7 +454,8 @@ class Batcher(anyio.AsyncContextManagerMixin):
                 self._refuse_if_stopped()
                 if waiters[0] is waiter and self._has_room(ticket):
                     return
-                waiter.event = anyio.Event()
+                if waiter.event.is_set():  # woken, but not its turn or no room yet
+                    waiter.event = anyio.Event()
                 await waiter.event.wait()
         finally:
             waiters.remove(waiter)
@@ -584,8 +587,7 @@ class Batcher(anyio.AsyncContextManagerMixin):
             self._wakeup.set()
 
     def _after_progress(self) -> None:
-        if self._room_waiters:
-            self._room_waiters[0].event.set()
+        self._wake_first_waiter()
         if self._idle is not None and not (self._in_flight or self._queued):
             self._idle.set()
 
@@ -608,7 +610,7 @@ class Batcher(anyio.AsyncContextManagerMixin):
         try:
             await self._dispatch()
         except anyio.get_cancelled_exc_class():
-            self._close_now("the batcher was cancelled before this message was sent")
+            self._close_now(_CANCELLED_BEFORE_SENDING)
             raise
         except Exception as error:
             log.exception("agile_async batcher: internal error; no queued message is sent")
@@ -685,13 +687,12 @@ class Batcher(anyio.AsyncContextManagerMixin):
             self._slots.release()
             self._in_flight -= _messages(tickets)
             self._release_ids(tickets)
-            self._resolve_failed(tickets, self._not_sent(error))
+            if not isinstance(error, Exception):  # cancelled
+                self._resolve_failed(tickets, ClientClosedError(_CANCELLED_BEFORE_SENDING))
+                self._after_progress()
+                raise
+            self._limiter_failed(tickets, error)
             self._after_progress()
-            if not isinstance(error, Exception):
-                raise  # cancelled
-            # The limiter is broken (its backend is gone): nothing more goes out. Not a bug
-            # of the batcher's, so stopped here, with one warning, not a traceback.
-            self._trip(_stopped_by(error))
             return
         self._task_group.start_soon(self._run_request, tickets)
 
@@ -776,15 +777,11 @@ class Batcher(anyio.AsyncContextManagerMixin):
                     ),
                 )
             else:
-                self._resolve_failed(
-                    tickets,
-                    ClientClosedError("the batcher was cancelled before this message was sent"),
-                )
+                self._resolve_failed(tickets, ClientClosedError(_CANCELLED_BEFORE_SENDING))
             raise
         except Exception as error:
-            if not sent:  # the limiter failed: the batcher cannot pace requests any more
-                self._trip(_stopped_by(error))
-                self._resolve_failed(tickets, self._not_sent(error))
+            if not sent:
+                self._limiter_failed(tickets, error)
             elif isinstance(error, AgileError):
                 self._resolve_failed(tickets, error)  # transport, unknown, closed client
             else:  # not an error of the client's own: it may have been sent
@@ -795,20 +792,28 @@ class Batcher(anyio.AsyncContextManagerMixin):
         else:
             self._resolve_accepted(tickets, result)
             return
-        self._handle_rejection(tickets, rejected)
-        if _is_bisectable(rejected) and len(tickets) > 1:
+        if self._to_bisect(tickets, rejected):
             log.debug("bisecting a rejected request of %d messages", len(tickets))
             await self._bisect(tickets, paid=False)
 
-    def _handle_rejection(self, tickets: Sequence[Ticket], error: APIError) -> None:
-        """Resolve a request the provider refused, unless it is to be bisected."""
+    def _to_bisect(self, tickets: Sequence[Ticket], error: APIError) -> bool:
+        """Resolve a request the provider refused; ``True`` when it is to be bisected
+        instead (some message in it may be the only bad one)."""
         if isinstance(error, RateLimitError):
             self._limiter.penalize(error.retry_after)
         if error.scope == "account":
             self._trip(error)
-            self._resolve_failed(tickets, error)
-        elif not (_is_bisectable(error) and len(tickets) > 1):
-            self._resolve_failed(tickets, error)
+        elif _is_bisectable(error) and len(tickets) > 1:
+            return True
+        self._resolve_failed(tickets, error)
+        return False
+
+    def _limiter_failed(self, tickets: Sequence[Ticket], error: Exception) -> None:
+        """The limiter is broken (its backend is gone): nothing more goes out, and these
+        messages were never sent. Not a bug of the batcher's: one warning, no traceback."""
+        self._trip(_stopped_by(error))
+        assert self._sticky is not None
+        self._resolve_failed(tickets, self._sticky)
 
     async def _bisect(self, tickets: list[Ticket], *, paid: bool) -> None:
         """Send each half on its own. The provider refused the whole request, so nothing in
@@ -817,18 +822,11 @@ class Batcher(anyio.AsyncContextManagerMixin):
         try:
             await self._send_tickets(tickets[:middle], paid=paid)
             await self._send_tickets(tickets[middle:], paid=paid)
-        finally:
+        except BaseException:  # each half resolves its own tickets when it returns
             self._resolve_failed(
                 tickets, ClientClosedError("the batcher stopped before this message was sent")
             )
-
-    def _not_sent(self, error: BaseException) -> ClientClosedError:
-        """The error for messages that never went out because of ``error``."""
-        if isinstance(error, ClientClosedError):
-            return error
-        if isinstance(error, Exception):
-            return _stopped_by(error)
-        return ClientClosedError("the batcher was cancelled before this message was sent")
+            raise
 
     def _options_on_wire(self, options: SendOptions) -> dict[str, object]:
         wire = self._wire_options.get(options)
