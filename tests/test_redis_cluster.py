@@ -4,14 +4,10 @@ CLI, against a real 3-master cluster on loopback, with their keys on different n
 from __future__ import annotations
 
 import gc
-import json
-import os
-import subprocess
-import sys
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -139,55 +135,32 @@ async def test_a_campaign_and_the_limiter_on_different_nodes_send_every_row_once
     assert max(ids.values()) == 1
 
 
-@contextmanager
-def serving(fake: FakeAgileServer) -> Iterator[dict[str, str]]:
-    with fake.serve_tls() as server:
-        yield {
-            **os.environ,
-            **server.environment(),
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-        }
-
-
-def cli(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "agile_async._cli", "campaign", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-
-
-def finish(process: subprocess.Popen[str], *, timeout: float = 60) -> tuple[int, Any]:
-    out, err = process.communicate(timeout=timeout)
-    if process.returncode != 0:
-        pytest.fail(f"exit {process.returncode}:\n{out[-2000:]}\n{err[-3000:]}")
-    return process.returncode, json.loads(out) if out.strip() else None
-
-
 @pytest.mark.slow
 def test_the_cli_enqueues_and_two_workers_share_a_rate_on_a_cluster(
     redis_cluster: RedisCluster, cluster_url: str, tmp_path: Path
 ) -> None:
     """``enqueue`` + two ``work --rate`` from a ``redis+cluster://`` URL: every row once."""
-    pytest.importorskip("uvicorn")
+    from tests.test_redis_campaign_fleet import cli, finish, serving
+
     fake = FakeAgileServer(credit=Decimal(1000))
     source = recipients(tmp_path / "r.csv", 200)
     with serving(fake) as env:
         account = account_key(env["AGILE_BASE_URL"], env["AGILE_API_KEY"])
         name = campaign_not_on(redis_cluster, redis_cluster.node_of(limiter_key(account)))
-        finish(cli(env, "enqueue", "--redis", cluster_url, str(source), "--name", name,
-                   "--sender", "Shop", "--body", "Hi", "--chunk-size", "20", "--json"))  # fmt: skip
+        loaded = cli(env, "enqueue", "--redis", cluster_url, str(source), "--name", name,
+                     "--sender", "Shop", "--body", "Hi", "--chunk-size", "20")  # fmt: skip
+        assert finish(loaded, timeout=60)[0] == 0
         arguments = ["work", "--redis", cluster_url, name, "--rate", "400", "--burst", "40",
                      "--batch-size", "10", "--lease", "5", "--json"]  # fmt: skip
         workers = [cli(env, *arguments) for _ in range(2)]
-        reports = [finish(w)[1] for w in workers]
-        status = finish(cli(env, "status", "--redis", cluster_url, name, "--json"))[1]
+        finished = [finish(w, timeout=60) for w in workers]
+        assert [code for code, _ in finished] == [0, 0], finished
+        reports = [report for _, report in finished]
+        code, status = finish(cli(env, "status", "--redis", cluster_url, name, "--json"))
+        assert code == 0
         exported = tmp_path / "out.csv"
-        process = cli(env, "export", "--redis", cluster_url, name, "-o", str(exported))
-        process.communicate(timeout=60)
-        assert process.returncode == 0
+        code, _ = finish(cli(env, "export", "--redis", cluster_url, name, "-o", str(exported)))
+        assert code == 0
     assert status["counts"]["accepted"] == 200
     assert len(exported.read_text().splitlines()) == 201
     assert sum(r["sent_by_this_worker"]["accepted"] for r in reports) == 200
