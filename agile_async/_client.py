@@ -95,18 +95,22 @@ class ClientState(enum.Enum):
 class _Credentials:
     """The auth headers, kept out of every ``repr``, log line and error message."""
 
-    __slots__ = ("_headers", "mode")
+    __slots__ = ("_headers", "identity", "mode")
 
     def __init__(self, *, api_key: str | None, username: str | None, password: str | None):
         _check_secret_text(api_key=api_key, username=username, password=password)
         if api_key is not None:
             self.mode = "api_key"
             self._headers = {"X-Api-Key": api_key}
+            #: What names the account (Redis keys hash it): the key, or the user name,
+            #: never the password (so changing it keeps the account's keys).
+            self.identity = api_key
         else:
             assert username is not None
             assert password is not None
             self.mode = "basic"
             self._headers = {"Authorization": _basic(username, password)}
+            self.identity = username
 
     def with_url_userinfo(self, userinfo: tuple[str, str] | None) -> _Credentials:
         """Also send the base URL's userinfo as Basic auth (httpx's meaning of it: a gateway

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import re
 from typing import TYPE_CHECKING
@@ -52,12 +51,7 @@ def account_of(account: AgileClient | str) -> str:
 
 def _identity(client: AgileClient) -> str:
     """The API key, or the Basic-auth user name: what names the account, not the password."""
-    credentials = client._credentials
-    headers = credentials.headers()  # an API key may come with a gateway's Basic header
-    if credentials.mode == "api_key":
-        return headers["X-Api-Key"]
-    user_and_password = base64.b64decode(headers["Authorization"].removeprefix("Basic ")).decode()
-    return user_and_password.partition(":")[0]
+    return client._credentials.identity
 
 
 def limiter_prefix(account: str) -> str:
