@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import inspect
 import logging
 import math
 import time
@@ -34,7 +33,7 @@ import anyio
 import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ._concurrency import task_group
+from ._concurrency import call_maybe_async, task_group
 from ._config import BatchSettings
 from ._exceptions import (
     AgileError,
@@ -918,9 +917,7 @@ class Batcher(anyio.AsyncContextManagerMixin):
         with anyio.CancelScope(shield=True, deadline=self._report_deadline) as scope:
             self._reporting = scope
             try:
-                result = self._on_result(outcome)
-                if inspect.isawaitable(result):
-                    await result
+                await call_maybe_async(self._on_result, outcome)
             except Exception:
                 log.exception("agile_async batcher: the on_result callback raised; ignored")
             finally:

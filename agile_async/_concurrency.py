@@ -10,17 +10,21 @@ Several exceptions at once are a real group and stay one.
 
 from __future__ import annotations
 
+import inspect
 import sys
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from typing import TypeVar
 
 import anyio
 import anyio.abc
 
+T = TypeVar("T")
+
 if sys.version_info < (3, 11):  # pragma: no cover - the backport anyio installs on 3.10
     from exceptiongroup import BaseExceptionGroup
 
-__all__ = ["lone_errors_as_themselves", "running_trio", "task_group", "unwrap"]
+__all__ = ["call_maybe_async", "lone_errors_as_themselves", "running_trio", "task_group", "unwrap"]
 
 
 @asynccontextmanager
@@ -72,3 +76,11 @@ def running_trio() -> bool:
     except RuntimeError:
         return False
     return True
+
+
+async def call_maybe_async(callback: Callable[[T], object], value: T) -> None:
+    """Call a user's callback, which may be a plain function or a coroutine function, and
+    await its result when it is awaitable: the one rule for every hook the SDK calls."""
+    result = callback(value)
+    if inspect.isawaitable(result):
+        await result

@@ -38,7 +38,6 @@ import binascii
 import functools
 import hashlib
 import hmac
-import inspect
 import ipaddress
 import json
 import logging
@@ -50,6 +49,7 @@ from typing import Any, Final, NamedTuple
 import anyio
 import anyio.to_thread
 
+from ._concurrency import call_maybe_async
 from ._exceptions import ConfigurationError
 from ._models import DeliveryReport
 from ._token_mask import TokenMask
@@ -415,9 +415,7 @@ class DeliveryReportReceiver:
 
     async def _call(self, report: DeliveryReport) -> None:
         with anyio.move_on_after(self._callback_timeout) as deadline:
-            result = self._on_report(report)
-            if inspect.isawaitable(result):
-                await result
+            await call_maybe_async(self._on_report, report)
         if deadline.cancelled_caught:
             raise _CallbackTimeout
 

@@ -15,7 +15,6 @@ outcome. :meth:`Runner.stop` does the same on request (the CLI's Ctrl-C).
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
 from collections import deque
@@ -26,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from .._batching import Batcher, MessageWithdrawnError, RequestOutcome
-from .._concurrency import task_group
+from .._concurrency import call_maybe_async, task_group
 from .._config import BatchSettings
 from .._exceptions import (
     AgileError,
@@ -330,9 +329,7 @@ class Runner:
 async def call_back(callback: Callable[[Any], object], value: object) -> None:
     """Call a progress callback (sync or async); its errors are logged, never fatal."""
     try:
-        result = callback(value)
-        if inspect.isawaitable(result):
-            await result
+        await call_maybe_async(callback, value)
     except Exception:
         log.exception("agile_async campaign: the progress callback raised; ignored")
 

@@ -32,7 +32,6 @@ at once instead of at its timeout.
 from __future__ import annotations
 
 import heapq
-import inspect
 import itertools
 import logging
 import random
@@ -49,7 +48,7 @@ import anyio
 import attrs
 import httpx
 
-from .._concurrency import task_group
+from .._concurrency import call_maybe_async, task_group
 from .._exceptions import AgileError
 from .._models import DeliveryReport, DeliveryStatus
 from .._serde import format_provider_datetime
@@ -722,11 +721,10 @@ class Courier:
                 else:
                     given = dict(item.report)
                     if item.target.raw:
-                        result = cast("RawDeliveryCallback", endpoint)(given)
+                        await call_maybe_async(cast("RawDeliveryCallback", endpoint), given)
                     else:
-                        result = cast("DeliveryCallback", endpoint)(parse_delivery_report(given))
-                    if inspect.isawaitable(result):
-                        await result
+                        report = parse_delivery_report(given)
+                        await call_maybe_async(cast("DeliveryCallback", endpoint), report)
         except TimeoutError as exc:
             error = f"timed out after {script.timeout:g} s"
             caught = exc
