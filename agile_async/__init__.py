@@ -8,32 +8,26 @@ async with AgileClient(api_key="...") as client:
 ```
 """
 
-import attrs as _attrs
-
-from ._batching import (
-    Batcher,
-    BatcherStatistics,
-    BatcherStoppedError,
-    CreditThresholdError,
-    MessageWithdrawnError,
-    QueueFullError,
-    RequestOutcome,
-)
+from ._batching import Batcher, BatcherStatistics, RequestOutcome
 from ._client import AgileClient, ClientState, CreditCheck
 from ._config import BASE_URLS, DEFAULT_LIMITS, DEFAULT_TIMEOUT, BatchSettings, RetryPolicy
 from ._exceptions import (
     AgileError,
     APIError,
     AuthenticationError,
+    BatcherStoppedError,
     ClientClosedError,
     ConfigurationError,
+    CreditThresholdError,
     DestinationNotAllowedError,
     GlobalIdLengthError,
     InsufficientCreditError,
     InvalidDestinationError,
     IPNotAllowedError,
+    MessageWithdrawnError,
     OutcomeUnknownError,
     Problem,
+    QueueFullError,
     RateLimitError,
     SenderNotAllowedError,
     ServerError,
@@ -43,6 +37,7 @@ from ._exceptions import (
     ValidationError,
 )
 from ._models import DeliveryReport, DeliveryStatus, Message, SendOptions, SendResult
+from ._public import claim_public_names as _claim_public_names
 from ._ratelimit import Cost, RateLimit, RateLimiter, TokenBucket
 from ._tickets import Receipt, RequestTotals, Ticket, TicketState
 from ._tracking import DeliveryOutcome, DeliverySummary, DeliveryTracker
@@ -102,13 +97,4 @@ __all__ = [
     "__version__",
 ]
 
-# Public objects say they live here, not in the private module that defines them, so
-# reprs, docs and pickles show the stable import path.
-# Annotations are resolved first, while the defining module's names are still reachable.
-for _name in __all__:
-    _obj = globals()[_name]
-    if isinstance(_obj, type):
-        if _attrs.has(_obj):
-            _attrs.resolve_types(_obj)
-        _obj.__module__ = __name__
-del _name, _obj
+_claim_public_names(__name__)

@@ -38,10 +38,13 @@ from ._config import BatchSettings
 from ._exceptions import (
     AgileError,
     APIError,
+    BatcherStoppedError,
     ClientClosedError,
-    InsufficientCreditError,
+    CreditThresholdError,
+    MessageWithdrawnError,
     OutcomeUnknownError,
     Problem,
+    QueueFullError,
     RateLimitError,
     ValidationError,
 )
@@ -79,26 +82,6 @@ _PER_DESTINATION = 48
 _CANCELLED_BEFORE_SENDING = "the batcher was cancelled before this message was sent"
 #: How long a cancelled batcher still hands settled outcomes to ``on_result``.
 _REPORT_GRACE = 30.0
-
-
-class QueueFullError(AgileError):
-    """``submit_nowait()`` found the batcher's queue full (``submit()`` would wait)."""
-
-
-class MessageWithdrawnError(AgileError):
-    """The message was taken back before it was sent: its caller stopped waiting."""
-
-
-class BatcherStoppedError(ClientClosedError):
-    """The batcher stopped before this message was sent: an internal error, or its rate
-    limiter failed. Nothing was sent; the message can be sent again.
-
-    Never the message's fault: a campaign keeps such messages pending, not failed.
-    """
-
-
-class CreditThresholdError(InsufficientCreditError):
-    """The credit reported by the provider fell below the batcher's ``credit_threshold``."""
 
 
 class BatcherStatistics(NamedTuple):

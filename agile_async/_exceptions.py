@@ -3,11 +3,16 @@
 ```
 AgileError
 ├── ValidationError (ValueError)       local, before any request; lists every problem
-├── ConfigurationError (ValueError)    a client built wrongly (http:// URL, no credentials)
+│   └── InvalidDeliveryReportError     a webhook body is not what the provider sends
+├── ConfigurationError (ValueError)    a bad argument (names it), or a client built wrongly
 ├── ClientClosedError (RuntimeError)   a closed client or batcher was used
+│   └── BatcherStoppedError            the batcher stopped first; nothing sent, send again
+├── QueueFullError                     submit_nowait() found the batcher's queue full
+├── MessageWithdrawnError              taken back before sending: its caller stopped waiting
 ├── APIError                           the provider said no (.code, .status_code, .data)
 │   ├── AuthenticationError            code 1 (and 11)          account-wide
 │   ├── InsufficientCreditError        code 2                   account-wide
+│   │   └── CreditThresholdError       credit fell below the batcher's credit_threshold
 │   ├── DestinationNotAllowedError     code 3                   one message
 │   ├── UnknownAPIError                code 4
 │   ├── InvalidDestinationError        codes 5, 6, 7            one message
@@ -18,8 +23,21 @@ AgileError
 │   ├── IPNotAllowedError              code 100                 account-wide
 │   └── RateLimitError                 HTTP 429, no code        retried, honours Retry-After
 ├── TransportError                     the request never reached the provider
-└── OutcomeUnknownError                the request may have been taken; do not blindly resend
+├── OutcomeUnknownError                the request may have been taken; do not blindly resend
+├── CampaignError                      a campaign cannot go on as asked (agile_async.campaigns)
+│   ├── TemplateError (ValueError)     a malformed body template, or a row lacking a field
+│   ├── InputChangedError              the recipients file changed before it was all read
+│   └── JournalError                   the journal is missing, foreign, in use or inconsistent
+│       ├── ChunkFencedError           a Redis chunk was reclaimed (agile_async.scaleout)
+│       └── CampaignStoppedError       a Redis campaign was stopped fleet-wide (.code)
+├── RedisUnavailableError              Redis unreachable past redis_timeout (.waited)
+└── DeliveryCallbackError              the fake's delivery callback lost reports (testing)
 ```
+
+Each error is importable from the public module that uses it (``agile_async``,
+``agile_async.campaigns``, ``agile_async.scaleout``, ``agile_async.webhooks``); all are
+defined here, except ``DeliveryCallbackError``, which belongs to ``agile_async.testing``
+(it carries the fake's delivery attempts, and the SDK never imports its test helpers).
 
 Every exception can be copied with :func:`copy.copy` (the batcher gives each waiting caller
 its own copy), so constructors take the message positionally and the rest by keyword.
@@ -36,19 +54,31 @@ __all__ = [
     "APIError",
     "AgileError",
     "AuthenticationError",
+    "BatcherStoppedError",
+    "CampaignError",
+    "CampaignStoppedError",
+    "ChunkFencedError",
     "ClientClosedError",
     "ConfigurationError",
+    "CreditThresholdError",
     "DestinationNotAllowedError",
     "GlobalIdLengthError",
     "IPNotAllowedError",
+    "InputChangedError",
     "InsufficientCreditError",
+    "InvalidDeliveryReportError",
     "InvalidDestinationError",
+    "JournalError",
+    "MessageWithdrawnError",
     "OutcomeUnknownError",
     "Problem",
+    "QueueFullError",
     "RateLimitError",
+    "RedisUnavailableError",
     "SenderNotAllowedError",
     "ServerError",
     "ServiceTimeoutError",
+    "TemplateError",
     "TransportError",
     "UnknownAPIError",
     "ValidationError",
@@ -98,12 +128,44 @@ class ValidationError(AgileError, ValueError):
         return cls(problems=[Problem(field, message)])
 
 
+class InvalidDeliveryReportError(ValidationError):
+    """A delivery report (or a body of them) is not what the provider sends.
+
+    ``problems`` names every bad field, with the report's index when the body was a list:
+    ``[2].statusCode``. The webhook receiver answers such a body with 400.
+    """
+
+    def __init__(self, message: str | None = None, *, problems: Sequence[Problem] = ()) -> None:
+        problems = tuple(problems)
+        if message is None:
+            noun = "problem" if len(problems) == 1 else "problems"
+            lines = "\n".join(f"  - {problem}" for problem in problems)
+            message = f"{len(problems)} {noun} in the delivery report(s):\n{lines}"
+        super().__init__(message, problems=problems)
+
+
 class ConfigurationError(AgileError, ValueError):
     """The client or batcher was configured in a way that cannot work."""
 
 
 class ClientClosedError(AgileError, RuntimeError):
     """A closed client (or batcher) was asked to do work."""
+
+
+class BatcherStoppedError(ClientClosedError):
+    """The batcher stopped before this message was sent: an internal error, or its rate
+    limiter failed. Nothing was sent; the message can be sent again.
+
+    Never the message's fault: a campaign keeps such messages pending, not failed.
+    """
+
+
+class QueueFullError(AgileError):
+    """``submit_nowait()`` found the batcher's queue full (``submit()`` would wait)."""
+
+
+class MessageWithdrawnError(AgileError):
+    """The message was taken back before it was sent: its caller stopped waiting."""
 
 
 class APIError(AgileError):
@@ -161,6 +223,10 @@ class InsufficientCreditError(APIError):
 
     codes = (2,)
     scope = "account"
+
+
+class CreditThresholdError(InsufficientCreditError):
+    """The credit reported by the provider fell below the batcher's ``credit_threshold``."""
 
 
 class DestinationNotAllowedError(APIError):
@@ -264,6 +330,61 @@ class OutcomeUnknownError(AgileError):
     def __init__(self, message: str, *, ids: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.ids = tuple(ids)
+
+
+class CampaignError(AgileError):
+    """The campaign cannot go on as asked (its input, its journal, or how it was called)."""
+
+
+class TemplateError(CampaignError, ValueError):
+    """The body template is malformed, or a row lacks a variable it uses."""
+
+
+class InputChangedError(CampaignError):
+    """The recipients file differs from the one the campaign was created from, and the
+    journal does not yet hold every row, so the campaign cannot be finished from it."""
+
+
+class JournalError(CampaignError):
+    """The journal is missing, belongs to another campaign, is in use, or disagrees with
+    itself (a row was not in the state a transition needs)."""
+
+
+class ChunkFencedError(JournalError):
+    """This worker's chunk was reclaimed by another worker (it was silent past its lease):
+    nothing more is sent from it, and the worker stops."""
+
+
+class CampaignStoppedError(JournalError):
+    """The campaign was stopped fleet-wide after an account error (credentials, credit,
+    IP allow-list): no worker sends until an operator clears it.
+
+    Attributes:
+        code: the provider's code of the account error that stopped it.
+    """
+
+    code: int | None
+
+    def __init__(self, message: str, *, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class RedisUnavailableError(AgileError):
+    """Redis stayed unreachable for longer than the tolerance (``redis_timeout``).
+
+    Nothing was lost by it: rows not yet sent stay pending, rows in flight follow the
+    unknown rule. Start the worker again once Redis is back.
+
+    Attributes:
+        waited: seconds since Redis was first seen unavailable.
+    """
+
+    waited: float
+
+    def __init__(self, message: str, *, waited: float = 0.0) -> None:
+        super().__init__(message)
+        self.waited = waited
 
 
 _ERROR_CLASSES: tuple[type[APIError], ...] = (

@@ -25,12 +25,12 @@ Limits against hostile input (each bounds the work and memory one body can cause
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from ._exceptions import Problem, ValidationError
+from ._exceptions import InvalidDeliveryReportError, Problem
 from ._models import DeliveryReport, DeliveryStatus
 from ._serde import converter, loads, parse_provider_datetime
 from ._validation import check_destination
@@ -39,7 +39,6 @@ from .segments import MAX_PARTS
 __all__ = [
     "DEFAULT_MAX_REPORTS",
     "MAX_LISTED_PROBLEMS",
-    "InvalidDeliveryReportError",
     "parse_delivery_report",
     "parse_delivery_reports",
 ]
@@ -59,22 +58,6 @@ _MAX_DATE = 64
 _MAX_PRICE_TEXT = 64
 _MAX_DESTINATION_TEXT = 32
 _MAX_SHOWN = 40
-
-
-class InvalidDeliveryReportError(ValidationError):
-    """A delivery report (or a body of them) is not what the provider sends.
-
-    ``problems`` names every bad field, with the report's index when the body was a list:
-    ``[2].statusCode``. The webhook receiver answers such a body with 400.
-    """
-
-    def __init__(self, message: str | None = None, *, problems: Sequence[Problem] = ()) -> None:
-        problems = tuple(problems)
-        if message is None:
-            noun = "problem" if len(problems) == 1 else "problems"
-            lines = "\n".join(f"  - {problem}" for problem in problems)
-            message = f"{len(problems)} {noun} in the delivery report(s):\n{lines}"
-        super().__init__(message, problems=problems)
 
 
 def parse_delivery_reports(

@@ -50,14 +50,10 @@ import anyio
 import anyio.to_thread
 
 from ._concurrency import call_maybe_async
-from ._exceptions import ConfigurationError
+from ._exceptions import ConfigurationError, InvalidDeliveryReportError
 from ._models import DeliveryReport
 from ._token_mask import TokenMask
-from ._webhook_parsing import (
-    DEFAULT_MAX_REPORTS,
-    InvalidDeliveryReportError,
-    parse_delivery_reports,
-)
+from ._webhook_parsing import DEFAULT_MAX_REPORTS, parse_delivery_reports
 
 __all__ = [
     "DEFAULT_DEDUPE_WINDOW",

@@ -35,21 +35,16 @@ The ``agile-sms campaign`` commands are a thin layer over this module.
 
 from __future__ import annotations
 
-import attrs
-
 from ._campaign._engine import Campaign
 from ._campaign._export import EXPORT_COLUMNS
-from ._campaign._input import BodyTemplate, TemplateError
+from ._campaign._input import BodyTemplate
 from ._campaign._journal import (
     CONFIRMED_BY_REPORT,
     CampaignDefinition,
-    CampaignError,
     DeliveryUpdate,
     Failure,
-    InputChangedError,
     InputFormat,
     Journal,
-    JournalError,
     JournalRow,
     LoadedRow,
     LoadState,
@@ -68,6 +63,8 @@ from ._campaign._report import (
 )
 from ._campaign._sqlite import SQLiteJournal
 from ._delivery import DeliveryState
+from ._exceptions import CampaignError, InputChangedError, JournalError, TemplateError
+from ._public import claim_public_names
 
 __all__ = [
     "CONFIRMED_BY_REPORT",
@@ -100,15 +97,4 @@ __all__ = [
     "TemplateError",
 ]
 
-# Public objects say they live here, not in the private modules that define them, so reprs,
-# docs and pickles show the stable import path. Annotations are resolved first, while the
-# defining modules' names are still reachable.
-for _name in __all__:
-    _obj = globals()[_name]
-    if isinstance(_obj, type) and _obj.__module__.startswith(
-        ("agile_async._campaign", "agile_async._delivery")
-    ):
-        if attrs.has(_obj):
-            attrs.resolve_types(_obj)
-        _obj.__module__ = __name__
-del _name, _obj
+claim_public_names(__name__)

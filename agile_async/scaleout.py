@@ -31,13 +31,13 @@ enqueue --redis URL ...`` once and ``agile-sms campaign work --redis URL NAME`` 
 
 from __future__ import annotations
 
+from ._exceptions import CampaignStoppedError, ChunkFencedError, RedisUnavailableError
+from ._public import claim_public_names
 from ._scaleout._campaign import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_LEASE,
     DEFAULT_MAX_CHUNK_TAKEOVERS,
     DEFAULT_MAX_QUEUED_CHUNKS,
-    CampaignStoppedError,
-    ChunkFencedError,
     FleetStop,
     HeldChunk,
     RedisCampaign,
@@ -49,7 +49,7 @@ from ._scaleout._limiter import (
     RedisLimiter,
     RedisLimiterStatistics,
 )
-from ._scaleout._outage import DEFAULT_REDIS_TIMEOUT, RedisUnavailableError
+from ._scaleout._outage import DEFAULT_REDIS_TIMEOUT
 from ._scaleout._worker import WorkResult, work
 
 __all__ = [
@@ -73,19 +73,4 @@ __all__ = [
     "work",
 ]
 
-# Public names say they live here, not in the private modules that define them.
-for _obj in (
-    CampaignStoppedError,
-    ChunkFencedError,
-    FleetStop,
-    HeldChunk,
-    RedisCampaign,
-    RedisLimiter,
-    RedisLimiterStatistics,
-    RedisUnavailableError,
-    WorkResult,
-    account_key,
-    work,
-):
-    _obj.__module__ = __name__
-del _obj
+claim_public_names(__name__)

@@ -28,8 +28,6 @@ Costs: :class:`PriceList` (per-part prices by destination prefix) and
 
 from __future__ import annotations
 
-import attrs
-
 from ._counting import (
     MAX_PARTS,
     Encoding,
@@ -50,6 +48,7 @@ from ._pricing import (
     estimate_message,
     iter_estimates,
 )
+from ._public import claim_public_names
 
 __all__ = [
     "MAX_PARTS",
@@ -70,13 +69,4 @@ __all__ = [
     "split_segments",
 ]
 
-# Public objects say they live here, not in the private module that defines them, so reprs,
-# docs and pickles show the stable import path. Annotations are resolved first, while the
-# defining module's names are still reachable.
-for _name in __all__:
-    _obj = globals()[_name]
-    if getattr(_obj, "__module__", None) in ("agile_async._counting", "agile_async._pricing"):
-        if isinstance(_obj, type) and attrs.has(_obj):
-            attrs.resolve_types(_obj)
-        _obj.__module__ = __name__
-del _name, _obj
+claim_public_names(__name__)

@@ -25,10 +25,11 @@ uvicorn.run(receiver, host="0.0.0.0", port=8080)
 
 from __future__ import annotations
 
+from ._exceptions import InvalidDeliveryReportError
+from ._public import claim_public_names
 from ._webhook_parsing import (
     DEFAULT_MAX_REPORTS,
     MAX_LISTED_PROBLEMS,
-    InvalidDeliveryReportError,
     parse_delivery_report,
     parse_delivery_reports,
 )
@@ -55,7 +56,4 @@ __all__ = [
     "parse_delivery_reports",
 ]
 
-# Public classes say they live here, not in the private modules that define them.
-for _cls in (DeliveryReportReceiver, InvalidDeliveryReportError, ReceiverStatistics):
-    _cls.__module__ = __name__
-del _cls
+claim_public_names(__name__)

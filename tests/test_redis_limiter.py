@@ -609,36 +609,6 @@ async def test_a_missing_library_names_the_extra(
             pass
 
 
-def test_the_public_names() -> None:
-    from agile_async import scaleout
-
-    # ruff's isort-style order (RUF022): constants, then classes, then functions.
-    isort_style = sorted(scaleout.__all__, key=lambda n: (not n.isupper(), n[0].islower(), n))
-    assert scaleout.__all__ == isort_style
-    assert set(scaleout.__all__) == {
-        "DEFAULT_CHUNK_SIZE",
-        "DEFAULT_IDLE_TTL",
-        "DEFAULT_LEASE",
-        "DEFAULT_MAX_CHUNK_TAKEOVERS",
-        "DEFAULT_MAX_QUEUED_CHUNKS",
-        "DEFAULT_MAX_WAIT",
-        "DEFAULT_REDIS_TIMEOUT",
-        "CampaignStoppedError",
-        "ChunkFencedError",
-        "FleetStop",
-        "HeldChunk",
-        "RedisCampaign",
-        "RedisLimiter",
-        "RedisLimiterStatistics",
-        "RedisUnavailableError",
-        "WorkResult",
-        "account_key",
-        "work",
-    }
-    for name in ("RedisLimiter", "RedisLimiterStatistics", "account_key", "RedisCampaign", "work"):
-        assert getattr(scaleout, name).__module__ == "agile_async.scaleout"
-
-
 def test_importing_the_module_imports_no_redis_library() -> None:
     code = (
         "import sys, agile_async.scaleout; "

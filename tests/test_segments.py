@@ -540,31 +540,6 @@ def test_segment_count_init_matches_its_fields() -> None:
     assert {name: signature[name].default for name in defaults} == defaults
 
 
-def test_public_names() -> None:
-    assert sorted(segments.__all__) == sorted(
-        [
-            "MAX_PARTS",
-            "CostEstimate",
-            "Encoding",
-            "EstimateInput",
-            "MessageEstimate",
-            "MessageLike",
-            "PriceList",
-            "SegmentCount",
-            "body_problems",
-            "count_hex_segments",
-            "count_segments",
-            "estimate_cost",
-            "estimate_message",
-            "iter_estimates",
-            "part_capacity",
-            "split_segments",
-        ]
-    )
-    assert SegmentCount.__module__ == "agile_async.segments"
-    assert count_segments.__module__ == "agile_async.segments"
-
-
 def test_wrong_types_are_type_errors() -> None:
     with pytest.raises(TypeError):
         count_segments(b"bytes")  # type: ignore[arg-type]

@@ -21,6 +21,7 @@ import anyio.to_thread
 import attrs
 
 from .._config import BatchSettings
+from .._exceptions import CampaignError, InputChangedError, JournalError
 from .._models import DeliveryReport, DeliveryStatus, SendOptions
 from .._ratelimit import RateLimiter
 from ..segments import PriceList
@@ -28,12 +29,9 @@ from ._export import write_csv
 from ._input import BodyTemplate, RecordReader, RowBuilder
 from ._journal import (
     CampaignDefinition,
-    CampaignError,
     DeliveryUpdate,
-    InputChangedError,
     InputFormat,
     Journal,
-    JournalError,
     JournalRow,
     LoadedRow,
     LoadState,

@@ -37,19 +37,18 @@ from typing import IO
 
 import attrs
 
-from .._exceptions import ValidationError
+from .._exceptions import CampaignError, TemplateError, ValidationError
 from .._models import SendOptions
 from .._text import printable, text_problem
 from .._validation import check_destination
 from ..segments import MAX_PARTS, body_problems, count_segments
-from ._journal import CampaignError, Failure, InputFormat, LoadedRow
+from ._journal import Failure, InputFormat, LoadedRow
 
 __all__ = [
     "BodyTemplate",
     "InputRecord",
     "RecordReader",
     "RowBuilder",
-    "TemplateError",
     "derived_id",
     "detect_format",
     "file_digest",
@@ -61,10 +60,6 @@ __all__ = [
 #: Characters people put in phone numbers for readability; removed before checking.
 _SEPARATORS = str.maketrans("", "", " -.()\t")
 _READ_BLOCK = 1 << 20
-
-
-class TemplateError(CampaignError, ValueError):
-    """The body template is malformed, or a row lacks a variable it uses."""
 
 
 class BodyTemplate:

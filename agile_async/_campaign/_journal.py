@@ -40,20 +40,17 @@ from typing import Literal, Protocol, runtime_checkable
 
 import attrs
 
-from .._exceptions import AgileError, APIError, OutcomeUnknownError
+from .._exceptions import APIError, OutcomeUnknownError
 from .._models import DeliveryReport, DeliveryStatus, SendOptions
 from .._tickets import RequestTotals
 
 __all__ = [
     "CONFIRMED_BY_REPORT",
     "CampaignDefinition",
-    "CampaignError",
     "DeliveryUpdate",
     "Failure",
-    "InputChangedError",
     "InputFormat",
     "Journal",
-    "JournalError",
     "JournalRow",
     "LoadState",
     "LoadedRow",
@@ -70,20 +67,6 @@ CONFIRMED_BY_REPORT = "confirmed by delivery report"
 
 #: How the recipients file is written: CSV with a header, or one JSON object per line.
 InputFormat = Literal["csv", "jsonl"]
-
-
-class CampaignError(AgileError):
-    """The campaign cannot go on as asked (its input, its journal, or how it was called)."""
-
-
-class JournalError(CampaignError):
-    """The journal is missing, belongs to another campaign, is in use, or disagrees with
-    itself (a row was not in the state a transition needs)."""
-
-
-class InputChangedError(CampaignError):
-    """The recipients file differs from the one the campaign was created from, and the
-    journal does not yet hold every row, so the campaign cannot be finished from it."""
 
 
 class RowState(str, enum.Enum):

@@ -24,13 +24,15 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from .._batching import Batcher, MessageWithdrawnError, RequestOutcome
+from .._batching import Batcher, RequestOutcome
 from .._concurrency import call_maybe_async, task_group
 from .._config import BatchSettings
 from .._exceptions import (
     AgileError,
     APIError,
     ClientClosedError,
+    JournalError,
+    MessageWithdrawnError,
     RateLimitError,
     ServerError,
     ServiceTimeoutError,
@@ -40,7 +42,7 @@ from .._exceptions import (
 from .._models import Message
 from .._ratelimit import RateLimiter
 from .._tickets import Ticket, TicketState
-from ._journal import Failure, Journal, JournalError
+from ._journal import Failure, Journal
 from ._report import CampaignProgress
 
 if TYPE_CHECKING:

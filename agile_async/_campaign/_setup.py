@@ -16,7 +16,7 @@ from pathlib import Path
 
 import attrs
 
-from .._exceptions import ConfigurationError, Problem, ValidationError
+from .._exceptions import CampaignError, ConfigurationError, Problem, ValidationError
 from .._models import SendOptions
 from .._validation import _check_sender, options_problems
 from ..segments import PriceList
@@ -28,7 +28,7 @@ from ._input import (
     file_digest,
     input_encoding,
 )
-from ._journal import CampaignDefinition, CampaignError, InputFormat, Journal
+from ._journal import CampaignDefinition, InputFormat, Journal
 from ._sqlite import SQLiteJournal
 
 __all__ = [

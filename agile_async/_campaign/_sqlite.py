@@ -57,6 +57,7 @@ import anyio.to_thread
 import attrs
 
 from .._delivery import DeliveryState
+from .._exceptions import JournalError
 from .._models import DeliveryStatus, SendOptions
 from .._tickets import RequestTotals
 from ._journal import (
@@ -64,7 +65,6 @@ from ._journal import (
     CampaignDefinition,
     DeliveryUpdate,
     Failure,
-    JournalError,
     JournalRow,
     LoadedRow,
     LoadState,

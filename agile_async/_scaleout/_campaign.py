@@ -45,10 +45,8 @@ import attrs
 from .._campaign._journal import (
     CRASH_FAILURE,
     CampaignDefinition,
-    CampaignError,
     DeliveryUpdate,
     Failure,
-    JournalError,
     JournalRow,
     LoadedRow,
     LoadState,
@@ -59,7 +57,13 @@ from .._campaign._journal import (
     Tally,
 )
 from .._delivery import DeliveryState
-from .._exceptions import ConfigurationError
+from .._exceptions import (
+    CampaignError,
+    CampaignStoppedError,
+    ChunkFencedError,
+    ConfigurationError,
+    JournalError,
+)
 from .._models import DeliveryStatus, SendOptions
 from .._tickets import RequestTotals
 from . import _campaign_scripts as scripts
@@ -74,8 +78,6 @@ __all__ = [
     "DEFAULT_LEASE",
     "DEFAULT_MAX_CHUNK_TAKEOVERS",
     "DEFAULT_MAX_QUEUED_CHUNKS",
-    "CampaignStoppedError",
-    "ChunkFencedError",
     "FleetStop",
     "HeldChunk",
     "RedisCampaign",
@@ -174,20 +176,6 @@ def _delivery_summary(record: str) -> tuple[DeliveryStatus, datetime | None, int
         return None
     when = record[1:14].strip()
     return DeliveryStatus(int(record[0])), _at(int(when) if when else None), int(record[14:17])
-
-
-class ChunkFencedError(JournalError):
-    """This worker's chunk was reclaimed by another worker (it was silent past its lease):
-    nothing more is sent from it, and the worker stops."""
-
-
-class CampaignStoppedError(JournalError):
-    """The campaign was stopped fleet-wide after an account error (credentials, credit,
-    IP allow-list): no worker sends until an operator clears it."""
-
-    def __init__(self, message: str, code: int | None = None) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @attrs.frozen
@@ -692,7 +680,7 @@ class RedisCampaign:
             self.stopped_code = int(_text(reply[1]))
             raise CampaignStoppedError(
                 f"campaign {self.name!r} was stopped after account error {self.stopped_code}",
-                self.stopped_code,
+                code=self.stopped_code,
             )
         raise JournalError(f"row {_text(reply[1])} is {_LETTER[_text(reply[2])]}, not pending")
 

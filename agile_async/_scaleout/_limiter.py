@@ -29,11 +29,11 @@ import attrs
 
 from .._concurrency import task_group
 from .._config import BatchSettings
-from .._exceptions import ConfigurationError
+from .._exceptions import ConfigurationError, RedisUnavailableError
 from .._ratelimit import DEFAULT_PAUSE, MIN_FACTOR, Cost, RateLimit, Unit
 from . import _scripts
 from ._keys import account_of, limiter_prefix
-from ._outage import DEFAULT_REDIS_TIMEOUT, RedisUnavailableError, check_timeout
+from ._outage import DEFAULT_REDIS_TIMEOUT, check_timeout
 from ._redis_client import COREDIS_NOT_ENTERED, Script, ScriptHost, adapt, connect
 
 if TYPE_CHECKING:

@@ -18,13 +18,12 @@ import logging
 import time
 import weakref
 
-from .._exceptions import AgileError
+from .._exceptions import ConfigurationError, RedisUnavailableError
 from .._redact import redact_urls
 
 __all__ = [
     "DEFAULT_REDIS_TIMEOUT",
     "Outage",
-    "RedisUnavailableError",
     "check_timeout",
     "outage_of",
 ]
@@ -35,29 +34,12 @@ log = logging.getLogger("agile_async")
 DEFAULT_REDIS_TIMEOUT = 60.0
 
 
-class RedisUnavailableError(AgileError):
-    """Redis stayed unreachable for longer than the tolerance (``redis_timeout``).
-
-    Nothing was lost by it: rows not yet sent stay pending, rows in flight follow the
-    unknown rule. Start the worker again once Redis is back.
-
-    Attributes:
-        waited: seconds since Redis was first seen unavailable.
-    """
-
-    def __init__(self, message: str, *, waited: float) -> None:
-        super().__init__(message)
-        self.waited = waited
-
-
 def check_timeout(redis_timeout: float) -> float:
     """The tolerance as a float (``math.inf``: wait for Redis forever).
 
     Raises:
         ConfigurationError: negative, or not a number.
     """
-    from .._exceptions import ConfigurationError
-
     if not isinstance(redis_timeout, (int, float)) or not redis_timeout >= 0:
         raise ConfigurationError(
             f"redis_timeout must be a number of seconds >= 0, got {redis_timeout!r}"

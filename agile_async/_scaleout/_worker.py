@@ -21,15 +21,14 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import attrs
 
-from .._campaign._journal import JournalError, StateCounts
+from .._campaign._journal import StateCounts
 from .._campaign._report import CampaignProgress
 from .._campaign._runner import Runner
 from .._concurrency import task_group
 from .._config import BatchSettings
-from .._exceptions import APIError
+from .._exceptions import APIError, JournalError, RedisUnavailableError
 from .._ratelimit import RateLimiter
 from ._campaign import RedisCampaign
-from ._outage import RedisUnavailableError
 
 if TYPE_CHECKING:
     from .._client import AgileClient

@@ -37,6 +37,7 @@ Have it post delivery reports (one per SMS part) to a webhook or a callback, scr
     await fake.flush_reports()     # or: post everything queued now, and wait
 """
 
+from .._public import claim_public_names
 from ._auth import SIMULATION_API_KEY, SIMULATION_PASSWORD, SIMULATION_USERNAME
 from ._delivery import (
     DeliveryAttempt,
@@ -78,3 +79,5 @@ __all__ = [
     "RecordedRequest",
     "TLSServer",
 ]
+
+claim_public_names(__name__)
