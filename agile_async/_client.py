@@ -39,6 +39,7 @@ from ._exceptions import ClientClosedError, ConfigurationError, OutcomeUnknownEr
 from ._exchange import Exchange, ExchangeAborted
 from ._models import Message, SendOptions, SendResult
 from ._parts import estimate_parts
+from ._pricing import CostEstimate, PriceList, estimate_cost
 from ._ratelimit import RateLimiter
 from ._redact import redact_url, redact_urls
 from ._responses import parse_body, raise_for_response, translate_transport_error
@@ -47,7 +48,6 @@ from ._serde import CreditResponse, SendResponse, converter, dumps
 from ._text import text_problem
 from ._validation import IdGenerator, as_messages, prepare_request
 from ._version import __version__
-from .segments import CostEstimate, PriceList, estimate_cost
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence

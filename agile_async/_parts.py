@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from ._counting import count_hex_segments, count_segments
 from ._models import Message, SendOptions
-from .segments import count_hex_segments, count_segments
 
 __all__ = ["estimate_parts", "parts_of"]
 

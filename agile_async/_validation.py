@@ -23,10 +23,10 @@ from typing import cast
 import attrs
 
 from . import _limits
+from ._counting import body_problems
 from ._exceptions import Problem, ValidationError
 from ._models import Message, SendOptions
 from ._serde import format_provider_datetime
-from .segments import body_problems
 
 __all__ = [
     "IdGenerator",

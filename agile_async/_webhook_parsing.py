@@ -30,11 +30,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
+from ._counting import MAX_PARTS
 from ._exceptions import InvalidDeliveryReportError, Problem
 from ._models import DeliveryReport, DeliveryStatus
 from ._serde import converter, loads, parse_provider_datetime
 from ._validation import check_destination
-from .segments import MAX_PARTS
 
 __all__ = [
     "DEFAULT_MAX_REPORTS",

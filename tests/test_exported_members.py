@@ -8,6 +8,7 @@ reprs, docs and pickles show the path that is promised to stay).
 
 from __future__ import annotations
 
+import ast
 import copy
 import importlib
 import pickle
@@ -363,3 +364,41 @@ def test_every_public_error_can_be_copied() -> None:
         assert type(copied) is error, name
         assert str(copied) == str(made), name
         assert vars(copied) == vars(made), name
+
+
+# -- who imports the public modules ----------------------------------------------------------
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """The absolute names of the modules a source file imports from (relative ones resolved)."""
+    parts = path.relative_to(PACKAGE_ROOT.parent).with_suffix("").parts
+    package = parts[:-1]  # a module's package; for an __init__, the package itself
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else ()
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            if node.module is None:  # from . import _limits: each name is a module
+                found.update(f"{module}.{alias.name}" for alias in node.names)
+            else:
+                found.add(module)
+    return found
+
+
+def test_the_implementation_never_imports_a_public_module() -> None:
+    """The public modules are façades over private ones; the private modules import each
+    other, never a façade (which would tie the implementation to the public layout and make
+    import order matter). The CLI and the test helpers are users of the public API, so they
+    may import it."""
+    offenders = {}
+    for path in sorted(PACKAGE_ROOT.rglob("*.py")):
+        parts = path.relative_to(PACKAGE_ROOT).with_suffix("").parts
+        private = any(part.startswith("_") and part != "__init__" for part in parts)
+        if not private or parts[0] in ("_cli", "testing"):
+            continue
+        wrong = _imported_modules(path) & set(MODULES)
+        if wrong:
+            offenders["/".join(parts)] = sorted(wrong)
+    assert offenders == {}

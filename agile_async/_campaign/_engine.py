@@ -23,8 +23,8 @@ import attrs
 from .._config import BatchSettings
 from .._exceptions import CampaignError, InputChangedError, JournalError
 from .._models import DeliveryReport, DeliveryStatus, SendOptions
+from .._pricing import PriceList
 from .._ratelimit import RateLimiter
-from ..segments import PriceList
 from ._export import write_csv
 from ._input import BodyTemplate, RecordReader, RowBuilder
 from ._journal import (

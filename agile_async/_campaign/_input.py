@@ -37,11 +37,11 @@ from typing import IO
 
 import attrs
 
+from .._counting import MAX_PARTS, body_problems, count_segments
 from .._exceptions import CampaignError, TemplateError, ValidationError
 from .._models import SendOptions
 from .._text import printable, text_problem
 from .._validation import check_destination
-from ..segments import MAX_PARTS, body_problems, count_segments
 from ._journal import Failure, InputFormat, LoadedRow
 
 __all__ = [

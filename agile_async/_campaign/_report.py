@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 
 from .._exceptions import ValidationError
-from ..segments import PriceList
+from .._pricing import PriceList
 from ._journal import CampaignDefinition, Failure, JournalRow, LoadState, StateCounts, Tally
 
 __all__ = [

@@ -18,8 +18,8 @@ import attrs
 
 from .._exceptions import CampaignError, ConfigurationError, Problem, ValidationError
 from .._models import SendOptions
+from .._pricing import PriceList
 from .._validation import _check_sender, options_problems
-from ..segments import PriceList
 from ._input import (
     BodyTemplate,
     RecordReader,
