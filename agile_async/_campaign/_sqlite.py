@@ -54,12 +54,12 @@ from typing import IO, Any, TypeVar
 
 import anyio
 import anyio.to_thread
-import attrs
 
 from .._delivery import DeliveryState
 from .._exceptions import JournalError
-from .._models import DeliveryStatus, SendOptions
+from .._models import DeliveryStatus
 from .._tickets import RequestTotals
+from ._definition import COLUMNS, definition_from_columns, definition_to_columns
 from ._journal import (
     CRASH_FAILURE,
     CampaignDefinition,
@@ -176,14 +176,6 @@ def _now() -> str:
 def body_hash(body: str) -> bytes:
     """The key a body is stored under: 128 bits of its SHA-256."""
     return hashlib.sha256(body.encode("utf-8", "surrogatepass")).digest()[:16]
-
-
-def _options_to_json(options: SendOptions) -> str:
-    return json.dumps(attrs.asdict(options), sort_keys=True)
-
-
-def _options_from_json(text: str) -> SendOptions:
-    return SendOptions(**json.loads(text))
 
 
 class _RunLock:
@@ -326,47 +318,15 @@ class _Store:
             if conn.execute("SELECT count(*) FROM campaign").fetchone()[0]:
                 raise JournalError(f"{self.path} already holds a campaign")
             conn.execute(
-                "INSERT INTO campaign (id, campaign_id, source, source_format, source_sha256,"
-                " source_size, body, sender, options, defaults, created_at, source_encoding,"
-                " source_delimiter) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    d.campaign_id,
-                    d.source,
-                    d.source_format,
-                    d.source_sha256,
-                    d.source_size,
-                    d.body,
-                    d.sender,
-                    _options_to_json(d.options),
-                    json.dumps(dict(d.defaults), sort_keys=True),
-                    d.created_at.isoformat(),
-                    d.source_encoding,
-                    d.source_delimiter,
-                ),
+                f"INSERT INTO campaign (id, {', '.join(COLUMNS)}) VALUES (1{', ?' * len(COLUMNS)})",
+                definition_to_columns(d),
             )
 
     def definition(self) -> CampaignDefinition | None:
-        row = self._conn.execute(
-            "SELECT campaign_id, source, source_format, source_sha256, source_size, body,"
-            " sender, options, defaults, created_at, source_encoding, source_delimiter"
-            " FROM campaign"
-        ).fetchone()
+        row = self._conn.execute(f"SELECT {', '.join(COLUMNS)} FROM campaign").fetchone()
         if row is None:
             return None
-        return CampaignDefinition(
-            campaign_id=row[0],
-            source=row[1],
-            source_format=row[2],
-            source_sha256=row[3],
-            source_size=row[4],
-            body=row[5],
-            sender=row[6],
-            options=_options_from_json(row[7]),
-            defaults=json.loads(row[8]),
-            created_at=datetime.fromisoformat(row[9]),
-            source_encoding=row[10],
-            source_delimiter=row[11],
-        )
+        return definition_from_columns(dict(zip(COLUMNS, row, strict=True)))
 
     def load_state(self) -> LoadState:
         row = self._conn.execute("SELECT loaded_through, loading_done FROM campaign").fetchone()

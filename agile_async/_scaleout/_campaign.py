@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import attrs
 
+from .._campaign._definition import definition_from_json, definition_json
 from .._campaign._journal import (
     CRASH_FAILURE,
     CampaignDefinition,
@@ -64,7 +65,7 @@ from .._exceptions import (
     ConfigurationError,
     JournalError,
 )
-from .._models import DeliveryStatus, SendOptions
+from .._models import DeliveryStatus
 from .._tickets import RequestTotals
 from . import _campaign_scripts as scripts
 from ._outage import DEFAULT_REDIS_TIMEOUT, check_timeout
@@ -251,53 +252,6 @@ def _failure_from(text: str) -> tuple[Failure, str | None, str]:
     )
 
 
-def _definition_json(d: CampaignDefinition) -> str:
-    return json.dumps(
-        {
-            "campaign_id": d.campaign_id,
-            "source": d.source,
-            "source_format": d.source_format,
-            "source_sha256": d.source_sha256,
-            "source_size": d.source_size,
-            "body": d.body,
-            "sender": d.sender,
-            "options": {k: getattr(d.options, k) for k in _option_names()},
-            "created_at": d.created_at.isoformat(),
-            "defaults": dict(d.defaults),
-            "source_encoding": d.source_encoding,
-            "source_delimiter": d.source_delimiter,
-        },
-        sort_keys=True,
-    )
-
-
-def _option_names() -> list[str]:
-    import attrs
-
-    return [field.name for field in attrs.fields(SendOptions)]
-
-
-def _definition_from(text: str) -> CampaignDefinition:
-    data = json.loads(text)
-    return CampaignDefinition(
-        campaign_id=data["campaign_id"],
-        source=data["source"],
-        source_format=data["source_format"],
-        source_sha256=data["source_sha256"],
-        source_size=data["source_size"],
-        body=data["body"],
-        sender=data["sender"],
-        options=SendOptions(**data["options"]),
-        created_at=datetime.fromisoformat(data["created_at"]),
-        defaults=data["defaults"],
-        # A campaign recorded before these were read its file as UTF-8 (CSV: commas).
-        source_encoding=data.get("source_encoding", "utf-8"),
-        source_delimiter=data.get(
-            "source_delimiter", "," if data["source_format"] == "csv" else None
-        ),
-    )
-
-
 class RedisCampaign:
     """A campaign journal in Redis: one loader, any number of workers, on any hosts.
 
@@ -451,7 +405,7 @@ class RedisCampaign:
 
     async def create(self, definition: CampaignDefinition) -> None:
         """Record a new campaign (its keys, the stream and its consumer group)."""
-        args = (_definition_json(definition), self.chunk_size)
+        args = (definition_json(definition), self.chunk_size)
         if not await self._call(self._create, args):
             raise JournalError(f"Redis already holds a campaign named {self.name!r}")
         self._size = self.chunk_size
@@ -463,7 +417,7 @@ class RedisCampaign:
         if meta[0] is None:
             return None
         self._size = int(_text(meta[1]))
-        definition = _definition_from(_text(meta[0]))
+        definition = definition_from_json(_text(meta[0]))
         self._campaign_id = definition.campaign_id
         return definition
 
