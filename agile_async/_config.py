@@ -110,9 +110,13 @@ def _finite_amount(_: object, attribute: attrs.Attribute[Decimal | None], value:
 
 def _batch_options(_: object, attribute: attrs.Attribute[SendOptions], value: SendOptions) -> None:
     """The batcher trusts its settings' options for every message, so they are judged here,
-    once, by the same rules as a send's (and ``global_id`` must be left to the batcher)."""
+    once, by the same rules as a send's (and ``global_id`` must be left to the batcher): a
+    problem with them is a :class:`ValidationError`, as it would be on a send; anything but
+    a :class:`SendOptions` is a bad setting."""
+    if not isinstance(value, SendOptions):
+        raise invalid(attribute.name, "must be a SendOptions", value)
     problems = options_problems(value)
-    if isinstance(value, SendOptions) and value.global_id is not None:
+    if value.global_id is not None:
         problems.append(
             Problem(
                 "options.global_id",

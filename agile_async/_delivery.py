@@ -33,6 +33,7 @@ from datetime import datetime
 import attrs
 
 from ._models import DeliveryReport, DeliveryStatus
+from ._setting_validators import invalid
 
 __all__ = ["DeliveryState"]
 
@@ -120,10 +121,12 @@ class DeliveryState:
         finished message).
 
         Raises:
-            ValueError: ``part`` or ``parts`` below 1 (no report the parser accepts has one).
+            ConfigurationError: ``part`` or ``parts`` below 1 (no report the parser accepts
+                has one).
         """
         if part < 1 or parts < 1:
-            raise ValueError(f"part and parts count from 1, got part {part} of {parts}")
+            name, value = ("part", part) if part < 1 else ("parts", parts)
+            raise invalid(name, "must count from 1", value)
         if self.final:
             return self
         statuses = dict(self.reported)

@@ -4,7 +4,7 @@
 AgileError
 ├── ValidationError (ValueError)       local, before any request; lists every problem
 │   └── InvalidDeliveryReportError     a webhook body is not what the provider sends
-├── ConfigurationError (ValueError)    a bad argument (names it), or a client built wrongly
+├── ConfigurationError (ValueError)    a bad argument or setting; .problems names it
 ├── ClientClosedError (RuntimeError)   a closed client or batcher was used
 │   └── BatcherStoppedError            the batcher stopped first; nothing sent, send again
 ├── QueueFullError                     submit_nowait() found the batcher's queue full
@@ -145,7 +145,26 @@ class InvalidDeliveryReportError(ValidationError):
 
 
 class ConfigurationError(AgileError, ValueError):
-    """The client or batcher was configured in a way that cannot work."""
+    """An argument or setting the SDK cannot work with, found before any work is done.
+
+    The one error for a bad argument, anywhere: a setting (``RetryPolicy(attempts=0)``), a
+    constructor's argument (``RedisLimiter(idle_ttl=0)``, an ``http://`` base URL, missing
+    credentials) or a method's (``resend_unknown(silent_for=-1)``). It is a ``ValueError``,
+    so code written for the standard library's convention still catches it; it is not a
+    :class:`ValidationError`, whose handlers deal with bad *data* (a message, a row, a
+    report): a mistake in the program must not be filed as one bad row.
+
+    ``problems`` names each argument and what is wrong with it (``Problem("idle_ttl",
+    "must be a number >= 1 s")``), as :class:`ValidationError` does for fields.
+    """
+
+    problems: tuple[Problem, ...]
+
+    def __init__(self, message: str | None = None, *, problems: Sequence[Problem] = ()) -> None:
+        self.problems = tuple(problems)
+        if message is None:
+            message = "; ".join(f"{problem.field} {problem.message}" for problem in self.problems)
+        super().__init__(message)
 
 
 class ClientClosedError(AgileError, RuntimeError):

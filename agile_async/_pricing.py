@@ -22,6 +22,7 @@ import attrs
 
 from ._counting import SegmentCount, count_hex_segments, count_segments
 from ._exceptions import Problem, ValidationError
+from ._setting_validators import invalid
 
 __all__ = [
     "CostEstimate",
@@ -59,18 +60,19 @@ class MessageLike(Protocol):
 EstimateInput: TypeAlias = MessageLike | tuple[str, Sequence[str] | str]
 
 
-def _price(value: PriceInput, what: str) -> Decimal:
+def _price(value: PriceInput, name: str) -> Decimal:
     if isinstance(value, (float, bool)) or not isinstance(value, (Decimal, int, str)):
-        raise TypeError(
-            f"{what} must be a Decimal, int or str, not {type(value).__name__} {value!r}: "
-            "a float cannot represent most prices exactly"
+        raise invalid(
+            name,
+            "must be a Decimal, int or str: a float cannot represent most prices exactly",
+            value,
         )
     try:
         price = Decimal(value)
     except InvalidOperation:
-        raise ValueError(f"{what} is not a number: {value!r}") from None
+        raise invalid(name, "must be a number", value) from None
     if not price.is_finite() or price < 0:
-        raise ValueError(f"{what} must be a finite, non-negative amount, not {value!r}")
+        raise invalid(name, "must be a finite, non-negative amount", value)
     return price
 
 
@@ -85,15 +87,15 @@ def _prices(prices: Mapping[str, PriceInput]) -> Mapping[str, Decimal]:
     for prefix, value in prices.items():
         digits = _digits(prefix) if isinstance(prefix, str) else None
         if digits is None:
-            raise ValueError(f"price list prefix {prefix!r} must be digits, '+' optional")
+            raise invalid("prices", "must have prefixes of digits, '+' optional", prefix)
         if digits in table:
-            raise ValueError(f"price list prefix {prefix!r} is given twice (with and without +)")
-        table[digits] = _price(value, f"price for prefix {prefix!r}")
+            raise invalid("prices", "must not give a prefix twice (with and without +)", prefix)
+        table[digits] = _price(value, f"prices[{prefix!r}]")
     return MappingProxyType(table)
 
 
 def _default(value: PriceInput | None) -> Decimal | None:
-    return None if value is None else _price(value, "default price")
+    return None if value is None else _price(value, "default")
 
 
 @attrs.frozen

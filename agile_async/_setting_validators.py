@@ -1,54 +1,105 @@
-"""The attrs validators of settings objects (``BatchSettings``, ``RetryPolicy``, ``RateLimit``).
+"""Argument checks: the one home of "a bad argument is a ConfigurationError naming it".
 
-A setting of the wrong type or value is a :class:`~agile_async.ValidationError` naming the
-field, raised by the constructor, never a ``TypeError`` from a comparison inside it (``"0.1"
-< 0``) nor a ``NaN`` accepted because every comparison with it is false.
+Every constructor and method that takes a setting checks it here, so a wrong value reads the
+same everywhere (``idle_ttl must be a number >= 1 s, got 0``) and carries a
+:class:`~agile_async.Problem` naming the argument. A setting of the wrong type is refused by
+name too, never a ``TypeError`` from a comparison inside a check (``"0.1" < 0``) nor a
+``NaN`` accepted because every comparison with it is false.
+
+The plain functions (:func:`check_number`, :func:`check_integer`, ...) return the value, for
+``__init__`` bodies; the attrs validators (:func:`real`, :func:`at_least`, :func:`flag`,
+:func:`optional_instance_of`) wrap them for settings classes.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from datetime import timedelta
+from typing import Any, TypeVar
 
 import attrs
 
-from ._exceptions import Problem, ValidationError
+from ._exceptions import ConfigurationError, Problem
 
-__all__ = ["at_least", "flag", "invalid", "optional_instance_of", "real"]
+__all__ = [
+    "at_least",
+    "check_duration",
+    "check_integer",
+    "check_number",
+    "flag",
+    "invalid",
+    "optional_instance_of",
+    "real",
+]
 
 Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
+N = TypeVar("N", int, float)
+
+#: What an error shows when the value itself must not be shown.
+_UNSHOWN: Any = object()
 
 
-def invalid(field: str, problem: str, value: object) -> ValidationError:
-    """The error for one setting: ``rate must be > 0, got 0``, with its :class:`Problem`."""
-    return ValidationError(f"{field} {problem}, got {value!r}", problems=[Problem(field, problem)])
+def invalid(name: str, problem: str, value: object = _UNSHOWN) -> ConfigurationError:
+    """The error for one bad argument: ``rate must be > 0, got 0``, with its :class:`Problem`.
+
+    Leave ``value`` out when it must not be shown (a secret).
+    """
+    shown = "" if value is _UNSHOWN else f", got {value!r}"
+    return ConfigurationError(f"{name} {problem}{shown}", problems=[Problem(name, problem)])
+
+
+def check_number(
+    name: str,
+    value: N,
+    *,
+    minimum: float,
+    exclusive: bool = False,
+    unit: str = "",
+    finite: bool = False,
+) -> N:
+    """``value``, when it is a number (``int`` or ``float``, not ``bool``, not NaN) >=
+    ``minimum`` (> with ``exclusive``; and not infinite with ``finite``)."""
+    bound = f"{'>' if exclusive else '>='} {minimum:g}{unit}"
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or (isinstance(value, float) and math.isnan(value))
+    ):
+        raise invalid(name, f"must be a number {bound}", value)
+    if value <= minimum if exclusive else value < minimum:
+        raise invalid(name, f"must be {bound}", value)
+    if finite and math.isinf(value):
+        raise invalid(name, f"must be a finite number {bound}", value)
+    return value
+
+
+def check_integer(name: str, value: int, *, minimum: int, none: str = "") -> int:
+    """``value``, when it is an ``int`` (not ``bool``) >= ``minimum``.
+
+    ``none`` says what ``None`` would mean, for arguments that allow it: it is only shown in
+    the message (the caller decides whether ``None`` gets here).
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        alternative = f" (or None: {none})" if none else ""
+        raise invalid(name, f"must be an integer >= {minimum}{alternative}", value)
+    return value
 
 
 def real(*, minimum: float, exclusive: bool = False, unit: str = "") -> Validator:
-    """A number (``int`` or ``float``, not ``bool``, not NaN) >= ``minimum`` (or >)."""
-    bound = f"{'>' if exclusive else '>='} {minimum:g}{unit}"
+    """An attrs validator: :func:`check_number` on the attribute."""
 
-    def check(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or (isinstance(value, float) and math.isnan(value))
-        ):
-            raise invalid(attribute.name, f"must be a number {bound}", value)
-        if value <= minimum if exclusive else value < minimum:
-            raise invalid(attribute.name, f"must be {bound}", value)
+    def check(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        check_number(attribute.name, value, minimum=minimum, exclusive=exclusive, unit=unit)
 
     return check
 
 
 def at_least(minimum: int) -> Validator:
-    """An ``int`` (not ``bool``) >= ``minimum``."""
-    problem = f"must be an integer >= {minimum}"
+    """An attrs validator: :func:`check_integer` on the attribute."""
 
-    def check(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise invalid(attribute.name, problem, value)
+    def check(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        check_integer(attribute.name, value, minimum=minimum)
 
     return check
 
@@ -68,3 +119,16 @@ def optional_instance_of(cls: type) -> Validator:
             raise invalid(attribute.name, problem, value)
 
     return check
+
+
+def check_duration(name: str, value: timedelta | float) -> timedelta:
+    """``value`` as a :class:`~datetime.timedelta`: a timedelta, or a number of seconds, that
+    is not negative."""
+    problem = "must not be negative (a timedelta, or seconds)"
+    if not isinstance(value, timedelta):
+        value = timedelta(
+            seconds=check_number(name, value, minimum=0, unit=" seconds", finite=True)
+        )
+    if value < timedelta(0):
+        raise invalid(name, problem, value)
+    return value

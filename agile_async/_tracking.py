@@ -28,6 +28,7 @@ import attrs
 
 from ._delivery import DeliveryState
 from ._models import DeliveryReport, DeliveryStatus, Message, SendResult
+from ._setting_validators import check_integer, invalid
 from ._tickets import Receipt, Ticket
 
 __all__ = ["DeliveryOutcome", "DeliverySummary", "DeliveryTracker", "Trackable"]
@@ -164,8 +165,7 @@ class DeliveryTracker:
         max_finished: int = 100_000,
         on_final: Callable[[DeliveryOutcome], object] | None = None,
     ) -> None:
-        if max_finished < 0:
-            raise ValueError(f"max_finished must be >= 0, got {max_finished}")
+        check_integer("max_finished", max_finished, minimum=0)
         self.max_finished = max_finished
         self._on_final = on_final
         self._entries: dict[str, _Entry] = {}
@@ -209,9 +209,10 @@ class DeliveryTracker:
             messages = (item,)
         for message in messages:
             if message.ids is None:
-                raise ValueError(
-                    "a Message without ids cannot be tracked: track the SendResult, Receipt "
-                    "or Ticket, which carry the ids the SDK generated"
+                raise invalid(
+                    "message.ids",
+                    "must be set: a Message without ids cannot be tracked; track the "
+                    "SendResult, Receipt or Ticket, which carry the ids the SDK generated",
                 )
             for id_, destination in zip(message.ids, message.destinations, strict=True):
                 self._register(id_, destination)

@@ -50,8 +50,9 @@ import anyio
 import anyio.to_thread
 
 from ._concurrency import call_maybe_async
-from ._exceptions import ConfigurationError, InvalidDeliveryReportError
+from ._exceptions import InvalidDeliveryReportError
 from ._models import DeliveryReport
+from ._setting_validators import check_integer, check_number, invalid
 from ._token_mask import TokenMask
 from ._webhook_parsing import DEFAULT_MAX_REPORTS, parse_delivery_reports
 
@@ -180,19 +181,20 @@ class DeliveryReportReceiver:
         require_json: bool = False,
     ) -> None:
         if not callable(on_report):
-            raise TypeError("on_report must be callable")
+            raise invalid("on_report", "must be callable", on_report)
         self._on_report = on_report
         self._token = _check_token(path_token)
         self._auth = _check_basic_auth(basic_auth)
         self._networks = _check_allow_from(allow_from)
-        self._max_body_bytes = _positive_int("max_body_bytes", max_body_bytes)
-        self._max_reports = _positive_int("max_reports", max_reports)
+        self._max_body_bytes = check_integer("max_body_bytes", max_body_bytes, minimum=1)
+        self._max_reports = check_integer("max_reports", max_reports, minimum=1)
         window = 0 if dedupe is None else dedupe
-        if isinstance(window, bool) or not isinstance(window, int) or window < 0:
-            raise ConfigurationError("dedupe must be a window size (0 or None turns it off)")
+        check_integer("dedupe", window, minimum=0, none="no deduplication, as 0")
         self._dedupe = _Dedupe(window) if window else None
-        if callback_timeout is not None and not callback_timeout > 0:
-            raise ConfigurationError("callback_timeout must be positive seconds, or None")
+        if callback_timeout is not None:
+            check_number(
+                "callback_timeout", callback_timeout, minimum=0, exclusive=True, unit=" seconds"
+            )
         self._callback_timeout = callback_timeout
         self._require_json = require_json
         self._counts = dict.fromkeys(ReceiverStatistics._fields, 0)
@@ -581,14 +583,16 @@ def _check_token(token: str | None) -> bytes | None:
     if token is None:
         return None
     if not isinstance(token, str) or not _TOKEN_CHARACTERS.fullmatch(token):
-        raise ConfigurationError(
-            "path_token must be URL-safe characters (A-Z a-z 0-9 . _ ~ -); "
-            "make one with secrets.token_urlsafe(32)"
+        raise invalid(  # never the value: it is a secret
+            "path_token",
+            "must be URL-safe characters (A-Z a-z 0-9 . _ ~ -); "
+            "make one with secrets.token_urlsafe(32)",
         )
     if len(token) < MIN_PATH_TOKEN_LENGTH:
-        raise ConfigurationError(
-            f"path_token must be at least {MIN_PATH_TOKEN_LENGTH} characters, so it cannot "
-            "be guessed; make one with secrets.token_urlsafe(32)"
+        raise invalid(
+            "path_token",
+            f"must be at least {MIN_PATH_TOKEN_LENGTH} characters, so it cannot be guessed; "
+            "make one with secrets.token_urlsafe(32)",
         )
     return token.encode()
 
@@ -601,10 +605,10 @@ def _check_basic_auth(basic_auth: tuple[str, str] | None) -> tuple[bytes, bytes]
         or len(basic_auth) != 2
         or not all(isinstance(part, str) and part for part in basic_auth)
     ):
-        raise ConfigurationError("basic_auth must be a (user, password) pair of non-empty strings")
+        raise invalid("basic_auth", "must be a (user, password) pair of non-empty strings")
     user, password = basic_auth
     if ":" in user:
-        raise ConfigurationError("the basic_auth user must not contain ':'")
+        raise invalid("basic_auth", "must have a user without ':'")
     return user.encode(), password.encode()
 
 
@@ -619,17 +623,10 @@ def _check_allow_from(allow_from: AllowFrom | Iterable[AllowFrom] | None) -> lis
                 raise TypeError  # ipaddress would take 42 as 0.0.0.42: surely a mistake
             networks.append(ipaddress.ip_network(entry, strict=False))
         except (TypeError, ValueError):
-            raise ConfigurationError(
-                f"allow_from: {entry!r} is not an IP address or network"
-            ) from None
+            raise invalid("allow_from", "must list IP addresses or networks", entry) from None
     if not networks:
-        raise ConfigurationError(
-            "allow_from is empty, so nothing could reach the receiver; use None to allow any source"
+        raise invalid(
+            "allow_from",
+            "is empty, so nothing could reach the receiver; use None to allow any source",
         )
     return networks
-
-
-def _positive_int(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(f"{name} must be a positive integer")
-    return value

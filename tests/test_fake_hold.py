@@ -15,7 +15,7 @@ import anyio
 import httpx
 import pytest
 
-from agile_async import Message, OutcomeUnknownError, RetryPolicy, SendResult
+from agile_async import ConfigurationError, Message, OutcomeUnknownError, RetryPolicy, SendResult
 from agile_async.testing import FakeAgileServer, Fault, FaultKind, Hold
 
 pytestmark = pytest.mark.anyio
@@ -213,6 +213,6 @@ def test_every_fault_kind_can_be_built_from_the_public_api() -> None:
 
 
 def test_fault_hold_needs_a_hold() -> None:
-    with pytest.raises(TypeError, match="a Hold is needed"):
+    with pytest.raises(ConfigurationError, match="a Hold is needed"):
         Fault.hold(None)  # type: ignore[arg-type]
     assert repr(Hold()) == "Hold(held=0, released=False)"

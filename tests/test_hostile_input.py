@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from agile_async import (
     AgileClient,
     BatchSettings,
+    ConfigurationError,
     Message,
     RateLimit,
     RetryPolicy,
@@ -183,7 +184,7 @@ def test_settings_of_wrong_types_are_refused_naming_the_field(
     if field is None:
         build()
         return
-    with pytest.raises(ValidationError) as caught:
+    with pytest.raises(ConfigurationError) as caught:
         build()
     assert [problem.field for problem in caught.value.problems] == [field]
 

@@ -78,7 +78,7 @@ def test_destinations_must_be_numbers(destination: str) -> None:
 
 @pytest.mark.parametrize("price", [0.045, True, None, [1]])
 def test_prices_must_not_be_floats(price: object) -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises(agile_async.ConfigurationError):
         PriceList({"39": price})  # type: ignore[dict-item]
 
 

@@ -694,7 +694,7 @@ def test_bad_settings_are_refused(option: str, value: Any) -> None:
 
 
 def test_on_report_must_be_callable() -> None:
-    with pytest.raises(TypeError, match="on_report"):
+    with pytest.raises(ConfigurationError, match="on_report"):
         DeliveryReportReceiver("not a function")  # type: ignore[arg-type]
 
 

@@ -25,6 +25,7 @@ from .._exceptions import CampaignError, InputChangedError, JournalError
 from .._models import DeliveryReport, DeliveryStatus, SendOptions
 from .._pricing import PriceList
 from .._ratelimit import RateLimiter
+from .._setting_validators import check_duration, invalid
 from ._export import write_csv
 from ._input import BodyTemplate, RecordReader, RowBuilder
 from ._journal import (
@@ -496,12 +497,8 @@ def _silence(resend_unknown: bool, silent_for: timedelta | float | None) -> time
     if silent_for is None:
         return None
     if not resend_unknown:
-        raise ValueError("silent_for limits resend_unknown: give resend_unknown=True too")
-    if not isinstance(silent_for, timedelta):
-        silent_for = timedelta(seconds=silent_for)
-    if silent_for < timedelta(0):
-        raise ValueError(f"silent_for must not be negative, got {silent_for}")
-    return silent_for
+        raise invalid("silent_for", "limits resend_unknown: give resend_unknown=True too")
+    return check_duration("silent_for", silent_for)
 
 
 def _next_chunk(

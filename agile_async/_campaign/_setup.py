@@ -19,6 +19,7 @@ import attrs
 from .._exceptions import CampaignError, ConfigurationError, Problem, ValidationError
 from .._models import SendOptions
 from .._pricing import PriceList
+from .._setting_validators import invalid
 from .._validation import _check_sender, options_problems
 from ._input import (
     BodyTemplate,
@@ -229,7 +230,7 @@ async def open_journal(
     if isinstance(journal, (str, os.PathLike)):
         return await SQLiteJournal.open(journal, create=create, exclusive=exclusive)
     if not isinstance(journal, Journal):
-        raise TypeError(f"journal must be a path or a Journal, not {type(journal).__name__}")
+        raise invalid("journal", "must be a path or a Journal", journal)
     return journal
 
 
@@ -239,5 +240,5 @@ def price_list(prices: PriceList | Decimal | str | int | None) -> PriceList | No
         return prices
     try:
         return PriceList({}, default=prices)
-    except (TypeError, ValueError) as error:
-        raise ConfigurationError(f"prices: {error}") from None
+    except ConfigurationError:  # it named the price list's "default": name the argument
+        raise invalid("prices", "must be a PriceList, or one price per part", prices) from None

@@ -58,6 +58,7 @@ import anyio.to_thread
 from .._delivery import DeliveryState
 from .._exceptions import JournalError
 from .._models import DeliveryStatus
+from .._setting_validators import check_duration
 from .._tickets import RequestTotals
 from ._definition import COLUMNS, definition_from_columns, definition_to_columns
 from ._journal import (
@@ -789,8 +790,8 @@ class SQLiteJournal:
     async def recover(
         self, *, resend_unknown: bool = False, silent_for: timedelta | None = None
     ) -> Recovery:
-        if silent_for is not None and silent_for < timedelta(0):
-            raise ValueError(f"silent_for must not be negative, got {silent_for}")
+        if silent_for is not None:
+            silent_for = check_duration("silent_for", silent_for)
         return await self._call(self._store.recover, resend_unknown, silent_for)
 
     async def next_rows(self, limit: int) -> Sequence[OutgoingRow]:

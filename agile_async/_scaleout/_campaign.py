@@ -62,10 +62,10 @@ from .._exceptions import (
     CampaignError,
     CampaignStoppedError,
     ChunkFencedError,
-    ConfigurationError,
     JournalError,
 )
 from .._models import DeliveryStatus
+from .._setting_validators import check_duration, check_integer, check_number, invalid
 from .._tickets import RequestTotals
 from . import _campaign_scripts as scripts
 from ._outage import DEFAULT_REDIS_TIMEOUT, check_timeout
@@ -303,18 +303,14 @@ class RedisCampaign:
         redis_timeout: float = DEFAULT_REDIS_TIMEOUT,
         poll: float = DEFAULT_POLL,
     ) -> None:
-        if not _NAME.fullmatch(name):
-            raise ConfigurationError(
-                f"campaign name {name!r}: use 1 to 64 letters, digits, '_', '.' or '-'"
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise invalid(
+                "name", "must be a campaign name of 1 to 64 letters, digits, '_', '.' or '-'", name
             )
-        if chunk_size < 1:
-            raise ConfigurationError(f"chunk_size must be >= 1, got {chunk_size!r}")
-        if not lease > 0:
-            raise ConfigurationError(f"lease must be > 0 seconds, got {lease!r}")
-        if max_chunk_takeovers is not None and max_chunk_takeovers < 0:
-            raise ConfigurationError(
-                f"max_chunk_takeovers must be >= 1 (or None: never), got {max_chunk_takeovers!r}"
-            )
+        check_integer("chunk_size", chunk_size, minimum=1)
+        check_number("lease", lease, minimum=0, exclusive=True, unit=" seconds")
+        if max_chunk_takeovers is not None:
+            check_integer("max_chunk_takeovers", max_chunk_takeovers, minimum=0, none="never")
         import secrets
 
         self.name = name
@@ -522,8 +518,8 @@ class RedisCampaign:
           the next session's ``recover`` makes its rows in flight unknown and sends the
           rest. Rows of a chunk still on the stream are sent by its next owner.
         """
-        if silent_for is not None and silent_for < timedelta(0):
-            raise ValueError(f"silent_for must not be negative, got {silent_for}")
+        if silent_for is not None:
+            silent_for = check_duration("silent_for", silent_for)
         await self._chunk_size()
         self._buffer.clear()
         silent = -1 if silent_for is None else silent_for // timedelta(milliseconds=1)

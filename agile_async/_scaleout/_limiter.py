@@ -31,6 +31,7 @@ from .._concurrency import task_group
 from .._config import BatchSettings
 from .._exceptions import ConfigurationError, RedisUnavailableError
 from .._ratelimit import DEFAULT_PAUSE, MIN_FACTOR, Cost, RateLimit, Unit
+from .._setting_validators import check_number, invalid
 from . import _scripts
 from ._keys import account_of, limiter_prefix
 from ._outage import DEFAULT_REDIS_TIMEOUT, check_timeout
@@ -108,10 +109,10 @@ class _Bucket:
 def _limits(limit: RateLimit | Sequence[RateLimit]) -> tuple[RateLimit, ...]:
     limits = (limit,) if isinstance(limit, RateLimit) else tuple(limit)
     if not limits:
-        raise ConfigurationError("RedisLimiter needs at least one RateLimit")
+        raise invalid("limit", "must be at least one RateLimit")
     units = [item.per for item in limits]
     if len(set(units)) != len(units):
-        raise ConfigurationError(f"give at most one RateLimit per unit, got {units!r}")
+        raise invalid("limit", "must give at most one RateLimit per unit", units)
     return tuple(sorted(limits, key=lambda item: _ORDER.index(item.per)))
 
 
@@ -186,10 +187,8 @@ class RedisLimiter(anyio.AsyncContextManagerMixin):
         idle_ttl: float = DEFAULT_IDLE_TTL,
         redis_timeout: float = DEFAULT_REDIS_TIMEOUT,
     ) -> None:
-        if not max_wait >= 0:
-            raise ConfigurationError(f"max_wait must be >= 0 seconds, got {max_wait!r}")
-        if not idle_ttl >= 1:
-            raise ConfigurationError(f"idle_ttl must be >= 1 second, got {idle_ttl!r}")
+        check_number("max_wait", max_wait, minimum=0, unit=" seconds")
+        check_number("idle_ttl", idle_ttl, minimum=1, unit=" seconds")
         self.limits: tuple[RateLimit, ...] = _limits(limit)
         self.account: str = account_of(account)
         self.key_prefix: str = limiter_prefix(self.account)

@@ -18,8 +18,9 @@ import logging
 import time
 import weakref
 
-from .._exceptions import ConfigurationError, RedisUnavailableError
+from .._exceptions import RedisUnavailableError
 from .._redact import redact_urls
+from .._setting_validators import check_number
 
 __all__ = [
     "DEFAULT_REDIS_TIMEOUT",
@@ -40,11 +41,7 @@ def check_timeout(redis_timeout: float) -> float:
     Raises:
         ConfigurationError: negative, or not a number.
     """
-    if not isinstance(redis_timeout, (int, float)) or not redis_timeout >= 0:
-        raise ConfigurationError(
-            f"redis_timeout must be a number of seconds >= 0, got {redis_timeout!r}"
-        )
-    return float(redis_timeout)
+    return float(check_number("redis_timeout", redis_timeout, minimum=0, unit=" seconds"))
 
 
 class Outage:

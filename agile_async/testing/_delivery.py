@@ -52,6 +52,7 @@ from .._concurrency import call_maybe_async, task_group
 from .._exceptions import AgileError
 from .._models import DeliveryReport, DeliveryStatus
 from .._serde import format_provider_datetime
+from .._setting_validators import at_least, check_integer, check_number, invalid, real
 from .._webhook_parsing import parse_delivery_report
 from ._asgi import json_bytes
 from ._send import digits_of
@@ -121,7 +122,7 @@ DESCRIPTIONS: Mapping[DeliveryStatus, str] = MappingProxyType(
 def _weights(value: Mapping[Any, float]) -> dict[DeliveryStatus, float]:
     weights = {DeliveryStatus(status): float(weight) for status, weight in value.items()}
     if any(weight < 0 for weight in weights.values()) or sum(weights.values()) <= 0:
-        raise ValueError(f"outcomes: weights must be >= 0 with a positive sum, got {value!r}")
+        raise invalid("outcomes", "must have weights >= 0 with a positive sum", value)
     return weights
 
 
@@ -130,29 +131,21 @@ def _prefixes(value: Mapping[str, Any]) -> dict[str, DeliveryStatus]:
 
 
 def _probability(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{attribute.name}: a probability must be within 0..1, got {value}")
-
-
-def _at_least_one(_: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if value < 1:
-        raise ValueError(f"{attribute.name}: must be at least 1, got {value}")
-
-
-def _not_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if value < 0:
-        raise ValueError(f"{attribute.name}: must not be negative, got {value}")
-
-
-def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if value <= 0:
-        raise ValueError(f"{attribute.name}: must be positive, got {value}")
+    if check_number(attribute.name, value, minimum=0) > 1:
+        raise invalid(attribute.name, "must be a probability, from 0 to 1", value)
 
 
 def _delay(_: object, attribute: attrs.Attribute[Any], value: float | tuple[float, float]) -> None:
     low, high = value if isinstance(value, tuple) else (value, value)
     if not 0 <= low <= high:
-        raise ValueError(f"delay: seconds >= 0, or a (low, high) range with low <= high; {value}")
+        raise invalid(
+            "delay", "must be seconds >= 0, or a (low, high) range with low <= high", value
+        )
+
+
+_at_least_one = at_least(1)
+_not_negative = real(minimum=0, unit=" seconds")
+_positive = real(minimum=0, exclusive=True, unit=" seconds")
 
 
 @attrs.frozen(kw_only=True)
@@ -456,8 +449,8 @@ class Outbox:
     """
 
     def __init__(self, *, max_pending: int, log_size: int) -> None:
-        if max_pending < 1 or log_size < 1:
-            raise ValueError("max_pending_reports and delivery_log_size must be at least 1")
+        check_integer("max_pending_reports", max_pending, minimum=1)
+        check_integer("delivery_log_size", log_size, minimum=1)
         self._lock = threading.Lock()
         self._max_pending = max_pending
         self._heap: list[tuple[float, int, _Item]] = []

@@ -20,6 +20,7 @@ from typing import Literal
 import anyio
 import attrs
 
+from .._setting_validators import check_integer, check_number, invalid
 from ._asgi import Headers, json_bytes, response_headers
 from ._codes import SERVICE_UNAVAILABLE, text_for
 from ._wakeup import Gauge
@@ -77,13 +78,12 @@ def _retry_after_value(retry_after: float | timedelta | datetime | str) -> str:
         return retry_after
     if isinstance(retry_after, datetime):
         if retry_after.tzinfo is None:
-            raise ValueError("retry_after: a datetime must be timezone-aware")
+            raise invalid("retry_after", "must be a timezone-aware datetime", retry_after)
         return format_datetime(retry_after.astimezone(timezone.utc), usegmt=True)
     seconds = (
         retry_after.total_seconds() if isinstance(retry_after, timedelta) else float(retry_after)
     )
-    if seconds < 0:
-        raise ValueError(f"retry_after: must not be negative, got {seconds}")
+    check_number("retry_after", seconds, minimum=0, unit=" seconds")
     return str(int(seconds)) if seconds.is_integer() else f"{seconds:g}"
 
 
@@ -205,7 +205,7 @@ class Fault:
             data: the details; defaults to the documentation's text for the code.
         """
         if not 400 <= status <= 599:
-            raise ValueError(f"status: an error needs a 4XX or 5XX status, got {status}")
+            raise invalid("status", "must be a 4XX or 5XX status for an error", status)
         return cls(kind="error", status=status, code=code, data=data)
 
     @classmethod
@@ -219,7 +219,7 @@ class Fault:
                 example "Number check service unavailable" for code 9).
         """
         if not 500 <= status <= 599:
-            raise ValueError(f"status: a server error needs a 5XX status, got {status}")
+            raise invalid("status", "must be a 5XX status for a server error", status)
         default = SERVICE_UNAVAILABLE if code == 9 else text_for(code)
         text = message if message is not None else default
         return cls(kind="error", status=status, code=code, data=text)
@@ -263,8 +263,7 @@ class Fault:
                 request at once (accepted and charged), then wait before answering: a read
                 timeout then leaves the client not knowing what the provider already did.
         """
-        if seconds < 0:
-            raise ValueError(f"seconds: must not be negative, got {seconds}")
+        check_number("seconds", seconds, minimum=0, unit=" seconds")
         return cls(kind="delay", seconds=float(seconds), after_processing=after_processing)
 
     @classmethod
@@ -279,7 +278,7 @@ class Fault:
                 test knows the provider has the messages while the client cannot yet.
         """
         if not isinstance(hold, Hold):
-            raise TypeError(f"hold: a Hold is needed, got {hold!r}")
+            raise invalid("hold", "must be a Hold: a Hold is needed", hold)
         return cls(kind="hold", gate=hold, after_processing=after_processing)
 
     @classmethod
@@ -403,8 +402,8 @@ class FaultScript:
 
     def push(self, fault: Fault, *, times: int | None = 1, path: str | None = None) -> None:
         """Queue ``fault`` for the next ``times`` requests to ``path`` (``None``: forever/any)."""
-        if times is not None and times < 1:
-            raise ValueError(f"times: must be at least 1 (or None for always), got {times}")
+        if times is not None:
+            check_integer("times", times, minimum=1, none="always")
         endpoint = None if path is None else endpoint_of(path)
         with self._lock:
             self._entries.append(_Entry(fault, times, endpoint))

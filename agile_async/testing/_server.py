@@ -34,6 +34,7 @@ import attrs
 import httpx
 
 from .._concurrency import task_group
+from .._setting_validators import invalid
 from ._asgi import (
     ClientDisconnected,
     Headers,
@@ -203,7 +204,7 @@ class FakeAgileServer:
         delivery_log_size: int = 100_000,
     ) -> None:
         if api_key is None and (username is None or password is None):
-            raise ValueError("configure api_key, or username and password, or both")
+            raise invalid("api_key", "must be given, or username and password, or both")
         self.api_key = api_key
         self.username = username
         self.password = password
@@ -392,12 +393,12 @@ class FakeAgileServer:
         """
         if isinstance(target, str):
             if raw:
-                raise ValueError("raw=True is for callbacks: a URL always gets the JSON body")
+                raise invalid("raw", "must be False for a URL: raw=True is for callbacks")
             url = httpx.URL(target)
             if url.scheme not in ("http", "https") or not url.host:
-                raise ValueError(f"target: an http:// or https:// URL is needed, got {target!r}")
+                raise invalid("target", "must be an http:// or https:// URL, or a callable", target)
         elif not callable(target):
-            raise TypeError(f"target: a URL or a callable is needed, got {target!r}")
+            raise invalid("target", "must be an http:// or https:// URL, or a callable", target)
         entry = Target(target, verify=verify, headers=dict(headers or {}), raw=raw)
         with self._lock:
             self._targets = (*self._targets, entry)

@@ -1,0 +1,170 @@
+"""A bad argument is a ConfigurationError, everywhere: a ValueError naming the argument and
+what is wrong with it, never a bare ValueError or TypeError in one place and a
+ValidationError (which handlers of bad *data* catch) in another."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agile_async import (
+    BatchSettings,
+    ConfigurationError,
+    DeliveryStatus,
+    DeliveryTracker,
+    Message,
+    RateLimit,
+    RetryPolicy,
+    ValidationError,
+)
+from agile_async.campaigns import Campaign, DeliveryState, SQLiteJournal
+from agile_async.scaleout import RedisCampaign, RedisLimiter
+from agile_async.segments import PriceList
+from agile_async.testing import DeliveryScript, FakeAgileServer, Fault
+from agile_async.webhooks import DeliveryReportReceiver
+
+pytestmark = pytest.mark.anyio
+
+
+def coredis_client() -> Any:
+    """A coredis client that is never entered: enough to construct with."""
+    coredis = pytest.importorskip("coredis")
+    return coredis.Redis.from_url("redis://127.0.0.1:1")
+
+
+def on_report(_: object) -> None:
+    pass
+
+
+ACCOUNT = "0123456789abcdef"
+TOKEN = "x" * 32
+
+CASES: list[tuple[str, Callable[[], object], str]] = [
+    # The two the issue names: one raised ValueError (a ValidationError), one this.
+    ("retry-attempts", lambda: RetryPolicy(attempts=0), "attempts"),
+    (
+        "limiter-idle-ttl",
+        lambda: RedisLimiter(coredis_client(), RateLimit(rate=1), account=ACCOUNT, idle_ttl=0),
+        "idle_ttl",
+    ),
+    ("retry-type", lambda: RetryPolicy(attempts="3"), "attempts"),  # type: ignore[arg-type]
+    ("batch-latency", lambda: BatchSettings(max_latency=float("nan")), "max_latency"),
+    ("batch-options", lambda: BatchSettings(options=None), "options"),  # type: ignore[arg-type]
+    ("rate", lambda: RateLimit(rate=0), "rate"),
+    (
+        "limiter-none",
+        lambda: RedisLimiter(coredis_client(), [], account=ACCOUNT),
+        "limit",
+    ),
+    (
+        "limiter-max-wait",
+        lambda: RedisLimiter(coredis_client(), RateLimit(rate=1), account=ACCOUNT, max_wait=-1),
+        "max_wait",
+    ),
+    ("campaign-name", lambda: RedisCampaign(coredis_client(), "a b"), "name"),
+    ("chunk-size", lambda: RedisCampaign(coredis_client(), "c", chunk_size=0), "chunk_size"),
+    ("lease", lambda: RedisCampaign(coredis_client(), "c", lease=0), "lease"),
+    (
+        "takeovers",
+        lambda: RedisCampaign(coredis_client(), "c", max_chunk_takeovers=-1),
+        "max_chunk_takeovers",
+    ),
+    (
+        "redis-timeout",
+        lambda: RedisCampaign(coredis_client(), "c", redis_timeout=float("nan")),
+        "redis_timeout",
+    ),
+    ("receiver-callable", lambda: DeliveryReportReceiver("no"), "on_report"),  # type: ignore[arg-type]
+    (
+        "receiver-body",
+        lambda: DeliveryReportReceiver(on_report, max_body_bytes=0),
+        "max_body_bytes",
+    ),
+    ("receiver-dedupe", lambda: DeliveryReportReceiver(on_report, dedupe=-1), "dedupe"),
+    (
+        "receiver-timeout",
+        lambda: DeliveryReportReceiver(on_report, callback_timeout=0),
+        "callback_timeout",
+    ),
+    (
+        "receiver-allow",
+        lambda: DeliveryReportReceiver(on_report, allow_from=[42]),  # type: ignore[list-item]
+        "allow_from",
+    ),
+    ("tracker", lambda: DeliveryTracker(max_finished=-1), "max_finished"),
+    (
+        "tracker-ids",
+        lambda: DeliveryTracker().track(
+            Message(destinations="+393471234567", sender="Shop", body="hi")
+        ),
+        "message.ids",
+    ),
+    ("price-float", lambda: PriceList({"39": 0.05}), "prices['39']"),  # type: ignore[dict-item]
+    ("price-prefix", lambda: PriceList({"3x": "0.05"}), "prices"),
+    ("price-default", lambda: PriceList({}, default="lots"), "default"),
+    (
+        "delivery-part",
+        lambda: DeliveryState().apply(DeliveryStatus.DELIVERED, part=0, parts=1),
+        "part",
+    ),
+    ("fake-times", lambda: FakeAgileServer().inject(Fault.server_error(), times=0), "times"),
+    ("fake-status", lambda: Fault.server_error(status=404), "status"),
+    ("fake-hold", lambda: Fault.hold(None), "hold"),  # type: ignore[arg-type]
+    ("fake-target", lambda: FakeAgileServer().deliver_to(42), "target"),  # type: ignore[call-overload]
+    ("fake-pending", lambda: FakeAgileServer(max_pending_reports=0), "max_pending_reports"),
+    ("script-attempts", lambda: DeliveryScript(attempts=0), "attempts"),
+    ("script-probability", lambda: DeliveryScript(duplicates=1.5), "duplicates"),
+]
+
+
+@pytest.mark.parametrize(("build", "argument"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_a_bad_argument_is_a_configuration_error_naming_it(
+    build: Callable[[], object], argument: str
+) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        build()
+    error = caught.value
+    assert isinstance(error, ValueError)
+    assert not isinstance(error, ValidationError)
+    assert [problem.field for problem in error.problems] == [argument]
+    assert str(error).startswith(f"{argument} {error.problems[0].message}")
+
+
+async def test_silent_for_is_checked_by_every_journal_and_the_campaign(tmp_path: Path) -> None:
+    path = tmp_path / "c.journal"
+    async with await SQLiteJournal.open(path, create=True) as journal:
+        with pytest.raises(ConfigurationError) as caught:
+            await journal.recover(resend_unknown=True, silent_for=timedelta(seconds=-1))
+        assert [problem.field for problem in caught.value.problems] == ["silent_for"]
+    source = tmp_path / "r.csv"
+    source.write_text("destination\n+393471234567\n", encoding="utf-8")
+    created = await Campaign.create(tmp_path / "d.journal", source, body="Hi", sender="Shop")
+    await created.aclose()
+    for kwargs in ({"silent_for": -1, "resend_unknown": True}, {"silent_for": 5}):
+        with pytest.raises(ConfigurationError) as caught:
+            await Campaign.open(tmp_path / "d.journal", **kwargs)  # type: ignore[arg-type]
+        assert [problem.field for problem in caught.value.problems] == ["silent_for"]
+
+
+def test_a_secret_argument_is_named_but_never_shown() -> None:
+    secret = "s3cret token"  # not URL-safe
+    with pytest.raises(ConfigurationError) as caught:
+        DeliveryReportReceiver(on_report, path_token=secret)
+    assert caught.value.problems[0].field == "path_token"
+    assert "s3cret" not in str(caught.value)
+    with pytest.raises(ConfigurationError) as caught:
+        DeliveryReportReceiver(on_report, path_token=TOKEN, basic_auth=("us:er", "pw-secret"))
+    assert caught.value.problems[0].field == "basic_auth"
+    assert "pw-secret" not in str(caught.value)
+
+
+def test_the_error_can_be_built_from_problems_alone() -> None:
+    """Like ValidationError: the message lists the problems when none is given."""
+    from agile_async import Problem
+
+    error = ConfigurationError(problems=[Problem("lease", "must be > 0 s")])
+    assert str(error) == "lease must be > 0 s"
