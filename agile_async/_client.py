@@ -35,7 +35,7 @@ from ._config import (
     BatchSettings,
     RetryPolicy,
 )
-from ._exceptions import ClientClosedError, ConfigurationError, OutcomeUnknownError
+from ._exceptions import ClientClosedError, ConfigurationError, OutcomeUnknownError, Problem
 from ._exchange import Exchange, ExchangeAborted
 from ._models import Message, SendOptions, SendResult
 from ._parts import estimate_parts
@@ -45,6 +45,7 @@ from ._redact import redact_url, redact_urls
 from ._responses import parse_body, raise_for_response, translate_transport_error
 from ._retry import call_with_retries
 from ._serde import CreditResponse, SendResponse, converter, dumps
+from ._setting_validators import invalid
 from ._text import text_problem
 from ._validation import IdGenerator, as_messages, prepare_request
 from ._version import __version__
@@ -137,20 +138,19 @@ def _check_secret_text(**values: str | None) -> None:
         if value is None:
             continue
         if not isinstance(value, str):
-            raise ConfigurationError(f"{field} must be a string, not {type(value).__name__}")
+            raise invalid(field, f"must be a string, not {type(value).__name__}")
         if field == "api_key":
             if not (value.isascii() and value.isprintable()):
-                raise ConfigurationError(
-                    "api_key must be printable ASCII (it is sent as a header): check for "
-                    "stray characters, such as a newline pasted with it"
+                raise invalid(
+                    "api_key",
+                    "must be printable ASCII (it is sent as a header): check for "
+                    "stray characters, such as a newline pasted with it",
                 )
             continue
         if not value.isprintable() or text_problem(value) is not None:
-            raise ConfigurationError(
-                f"{field} has a control character or a lone surrogate: it cannot be sent"
-            )
+            raise invalid(field, "has a control character or a lone surrogate: it cannot be sent")
         if field == "username" and ":" in value:
-            raise ConfigurationError("username must not contain ':' (Basic auth splits there)")
+            raise invalid("username", "must not contain ':' (Basic auth splits there)")
 
 
 def _basic(username: str, password: str) -> str:
@@ -176,7 +176,7 @@ def _resolve_credentials(
             password = environ.get("AGILE_PASSWORD") or None
     if api_key is not None:
         if not isinstance(api_key, str) or not api_key.strip():
-            raise ConfigurationError("api_key must be a non-empty string")
+            raise invalid("api_key", "must be a non-empty string")
         credentials = _Credentials(api_key=api_key, username=None, password=None)
         return credentials.with_url_userinfo(url_userinfo)
     if username is None and password is None:
@@ -189,7 +189,8 @@ def _resolve_credentials(
     if not username or not password:
         missing = "password" if username else "username"
         raise ConfigurationError(
-            f"Basic auth needs both username and password; {missing} is missing"
+            f"Basic auth needs both username and password; {missing} is missing",
+            problems=[Problem(missing, "is missing: Basic auth needs username and password")],
         )
     if url_userinfo is not None:
         raise ConfigurationError(
@@ -208,7 +209,10 @@ def _resolve_base_url(
     handled (whose message might).
     """
     if account not in BASE_URLS:
-        raise ConfigurationError(f"account must be 'legacy' or 'new', not {account!r}")
+        raise ConfigurationError(
+            f"account must be 'legacy' or 'new', not {account!r}",
+            problems=[Problem("account", "must be 'legacy' or 'new'")],
+        )
     raw = base_url if base_url is not None else environ.get("AGILE_BASE_URL") or BASE_URLS[account]
     shown = redact_url(str(raw))
     url: httpx.URL | None
@@ -218,14 +222,20 @@ def _resolve_base_url(
     except httpx.InvalidURL as err:
         url, problem = None, redact_urls(str(err))
     if url is None:
-        raise ConfigurationError(f"base_url {shown!r} is not a valid URL: {problem}")
+        raise ConfigurationError(
+            f"base_url {shown!r} is not a valid URL: {problem}",
+            problems=[Problem("base_url", "must be a valid URL")],
+        )
     if url.scheme != "https":
         raise ConfigurationError(
             f"base_url must use https:// (the provider accepts only TLS since 2026-01-15), "
-            f"got {url.scheme or 'no scheme'!r} in {redact_url(url.copy_with(query=None))!r}"
+            f"got {url.scheme or 'no scheme'!r} in {redact_url(url.copy_with(query=None))!r}",
+            problems=[Problem("base_url", "must use https://")],
         )
     if not url.host:
-        raise ConfigurationError(f"base_url {shown!r} has no host")
+        raise ConfigurationError(
+            f"base_url {shown!r} has no host", problems=[Problem("base_url", "must have a host")]
+        )
     userinfo = (url.username, url.password) if url.username or url.password else None
     url = url.copy_with(username=None, password=None)
     if not url.path.endswith("/"):

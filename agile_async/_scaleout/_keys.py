@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from .._exceptions import ConfigurationError
+from .._setting_validators import invalid
 
 if TYPE_CHECKING:
     from .._client import AgileClient
@@ -28,7 +28,7 @@ def account_key(base_url: str | httpx.URL, credential: str) -> str:
     :class:`~agile_async.AgileClient` to :class:`RedisLimiter` does it for you.
     """
     if not credential:
-        raise ConfigurationError("account_key needs the API key or the Basic-auth user name")
+        raise invalid("credential", "must be the API key or the Basic-auth user name")
     url = httpx.URL(str(base_url))
     if not url.path.endswith("/"):
         url = url.copy_with(path=url.path + "/")
@@ -40,10 +40,10 @@ def account_of(account: AgileClient | str) -> str:
     """An account's key name, from a client or from :func:`account_key`'s result."""
     if isinstance(account, str):
         if not _ACCOUNT_KEY.fullmatch(account):
-            raise ConfigurationError(
-                "account must be an AgileClient or the result of "
-                "account_key(base_url, credential) (16 hex digits): a name that cannot "
-                "carry a secret into Redis keys"
+            raise invalid(  # never the value: it may be a secret passed by mistake
+                "account",
+                "must be an AgileClient or the result of account_key(base_url, credential) "
+                "(16 hex digits): a name that cannot carry a secret into Redis keys",
             )
         return account
     return account_key(account.base_url, _identity(account))
