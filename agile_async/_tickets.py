@@ -4,13 +4,23 @@ A ticket is resolved exactly once, to one of three outcomes: accepted (a :class:
 failed (an error saying why), or unknown (:class:`~agile_async.OutcomeUnknownError`). Each
 caller awaiting a failed ticket gets its own copy of the error, so tracebacks from different
 waiters never pile up on one exception object.
+
+Two costs are kept off the path of every message, since a campaign sends millions:
+
+- **Receipts cost nothing until read.** A ticket keeps the message as submitted and its ids;
+  the message *with* its ids is built only when someone reads :attr:`Receipt.message`.
+- **One wake-up per request, not per ticket.** Tickets queued together share a
+  :class:`Cohort`, one event for all their waiters, set once when their request resolves
+  (a ticket that resolves on its own wakes its cohort, and the others go back to waiting).
+
+The resolution side (:func:`start`, :func:`accept_all`, :func:`fail_all`) is for the batcher.
 """
 
 from __future__ import annotations
 
 import copy
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
 import anyio
@@ -34,6 +44,11 @@ class TicketState(enum.Enum):
     WITHDRAWN = "withdrawn"
 
 
+_QUEUED = TicketState.QUEUED
+_IN_FLIGHT = TicketState.IN_FLIGHT
+_ACCEPTED = TicketState.ACCEPTED
+
+
 @attrs.frozen
 class RequestTotals:
     """What the provider answered for one accepted request (it gives only totals)."""
@@ -44,12 +59,37 @@ class RequestTotals:
     credit: Decimal
 
 
-@attrs.frozen(kw_only=True)
+class Cohort:
+    """The wake-up shared by tickets queued together (usually one request's worth).
+
+    Its event is made only when someone waits, and replaced each time it is set, so a
+    waiter woken for a ticket of the cohort that is not its own simply waits again.
+    """
+
+    __slots__ = ("_event",)
+
+    def __init__(self) -> None:
+        self._event: anyio.Event | None = None
+
+    async def wait(self) -> None:
+        event = self._event
+        if event is None:
+            event = self._event = anyio.Event()
+        await event.wait()
+
+    def wake(self) -> None:
+        event = self._event
+        if event is not None:
+            self._event = None
+            event.set()
+
+
 class Receipt:
     """Proof that the provider accepted a message, with its request's totals.
 
     Attributes:
-        message: the message as sent, with its ids.
+        message: the message as sent, with its ids (built when first read).
+        ids: the message's ids, one per destination.
         global_id: the ``globalId`` of the request that carried it.
         estimated_parts: the SDK's count of SMS parts for this message, all destinations.
         processed_messages: the provider's count for the whole request.
@@ -57,29 +97,79 @@ class Receipt:
         credit: the account's credit (EUR) after that request.
     """
 
-    message: Message
-    global_id: str
-    estimated_parts: int
-    processed_messages: int
-    processed_sms_parts: int
-    credit: Decimal
+    __slots__ = ("_message", "_ticket", "_totals")
+
+    def __init__(self, ticket: Ticket, totals: RequestTotals) -> None:
+        self._ticket = ticket
+        self._totals = totals
+        self._message: Message | None = None
+
+    @property
+    def message(self) -> Message:
+        """The message as sent, with its ids."""
+        if self._message is None:
+            submitted = self._ticket.message
+            self._message = (
+                submitted if submitted.ids is not None else submitted.with_ids(self._ticket.ids)
+            )
+        return self._message
 
     @property
     def ids(self) -> tuple[str, ...]:
         """The message's ids, one per destination."""
-        return self.message.ids or ()
+        return self._ticket.ids
+
+    @property
+    def global_id(self) -> str:
+        """The ``globalId`` of the request that carried the message."""
+        return self._totals.global_id
+
+    @property
+    def estimated_parts(self) -> int:
+        """The SDK's count of SMS parts for this message, all destinations."""
+        return self._ticket.estimated_parts
+
+    @property
+    def processed_messages(self) -> int:
+        """The provider's count of messages for the whole request."""
+        return self._totals.processed_messages
+
+    @property
+    def processed_sms_parts(self) -> int:
+        """The provider's count of SMS parts for the whole request."""
+        return self._totals.processed_sms_parts
+
+    @property
+    def credit(self) -> Decimal:
+        """The account's credit (EUR) after the request."""
+        return self._totals.credit
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.message, self._totals, self.estimated_parts)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Receipt):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"Receipt(ids={list(self.ids)!r}, global_id={self.global_id!r}, "
+            f"estimated_parts={self.estimated_parts}, credit={self.credit})"
+        )
 
 
 class Ticket:
     """The handle of one submitted message: ``await ticket.result()`` for its outcome."""
 
     __slots__ = (
-        "_error",
-        "_event",
+        "_cohort",
+        "_outcome",
         "_parts",
-        "_receipt",
         "_state",
-        "_totals",
         "enqueued_at",
         "ids",
         "key",
@@ -93,6 +183,8 @@ class Ticket:
         ids: tuple[str, ...],
         key: SendOptions,
         size: int,
+        cohort: Cohort | None = None,
+        enqueued_at: float = 0.0,
     ) -> None:
         #: The message as submitted (its ``ids`` may be ``None``; see :attr:`ids`).
         self.message = message
@@ -100,16 +192,15 @@ class Ticket:
         self.ids = ids
         #: The request options: only messages with equal options share a request.
         self.key = key
-        self._parts: int | None = None
         #: The message's approximate share of a request body, in bytes.
         self.size = size
-        #: When the message was queued (``time.monotonic()``), for ``max_latency``.
-        self.enqueued_at = 0.0
-        self._state = TicketState.QUEUED
-        self._totals: RequestTotals | None = None
-        self._receipt: Receipt | None = None
-        self._error: BaseException | None = None
-        self._event: anyio.Event | None = None
+        #: When the message was queued (the batcher's clock), for ``max_latency``.
+        self.enqueued_at = enqueued_at
+        self._cohort = cohort if cohort is not None else Cohort()
+        self._parts: int | None = None
+        self._state = _QUEUED
+        #: The provider's totals once accepted, the error once failed.
+        self._outcome: RequestTotals | BaseException | None = None
 
     @property
     def estimated_parts(self) -> int:
@@ -130,74 +221,79 @@ class Ticket:
 
     def done(self) -> bool:
         """Whether the outcome is known (accepted, failed, unknown or withdrawn)."""
-        return self._state not in (TicketState.QUEUED, TicketState.IN_FLIGHT)
+        return self._state is not _QUEUED and self._state is not _IN_FLIGHT
 
     def exception(self) -> BaseException | None:
         """The failure, once done; ``None`` when accepted or not done yet."""
-        return self._error
+        outcome = self._outcome
+        return outcome if isinstance(outcome, BaseException) else None
 
     def receipt(self) -> Receipt | None:
-        """The receipt once accepted, else ``None`` (built on first use: campaigns that
-        only count outcomes never pay for it)."""
-        if self._receipt is None and self._totals is not None:
-            message = self.message
-            if message.ids is None:
-                message = attrs.evolve(message, ids=self.ids)
-            totals = self._totals
-            self._receipt = Receipt(
-                message=message,
-                global_id=totals.global_id,
-                estimated_parts=self.estimated_parts,
-                processed_messages=totals.processed_messages,
-                processed_sms_parts=totals.processed_sms_parts,
-                credit=totals.credit,
-            )
-        return self._receipt
+        """The receipt once accepted, else ``None`` (made on each call, cheaply: campaigns
+        that only count outcomes never pay for one)."""
+        outcome = self._outcome
+        return Receipt(self, outcome) if isinstance(outcome, RequestTotals) else None
 
     async def wait(self) -> None:
         """Wait until the outcome is known, without raising a failure."""
-        if not self.done():
-            if self._event is None:
-                self._event = anyio.Event()
-            await self._event.wait()
+        while self._state is _QUEUED or self._state is _IN_FLIGHT:
+            await self._cohort.wait()
 
     async def result(self) -> Receipt:
         """Wait for the outcome: the receipt, or the error (a copy per caller)."""
-        await self.wait()
-        if self._error is not None:
-            raise copy.copy(self._error)
-        receipt = self.receipt()
-        assert receipt is not None
-        return receipt
+        while self._state is _QUEUED or self._state is _IN_FLIGHT:
+            await self._cohort.wait()
+        outcome = self._outcome
+        if self._state is _ACCEPTED:
+            return Receipt(self, outcome)  # type: ignore[arg-type]
+        raise copy.copy(outcome)  # type: ignore[misc]
 
     def __repr__(self) -> str:
         return f"<Ticket ids={list(self.ids)!r} state={self._state.value}>"
 
-    # -- resolution (the batcher's side) -----------------------------------------------------
 
-    @staticmethod
-    def _accept_all(tickets: Iterable[Ticket], totals: RequestTotals) -> None:
-        """Resolve a request's tickets as accepted: one loop, no call per ticket, since this
-        runs for every message the batcher sends."""
-        accepted = TicketState.ACCEPTED
-        for ticket in tickets:
-            ticket._totals = totals
-            ticket._state = accepted
-            if ticket._event is not None:
-                ticket._event.set()
+# -- resolution (the batcher's side) ----------------------------------------------------------
 
-    def _fail(self, error: BaseException, *, withdrawn: bool = False) -> None:
-        self._error = error
-        if withdrawn:
-            state = TicketState.WITHDRAWN
-        elif isinstance(error, OutcomeUnknownError):
-            state = TicketState.UNKNOWN
-        else:
-            state = TicketState.FAILED
-        self._finish(state)
 
-    def _finish(self, state: TicketState) -> None:
-        assert not self.done(), f"a ticket is resolved once, not again as {state}"
-        self._state = state
-        if self._event is not None:
-            self._event.set()
+def cohort_of(ticket: Ticket) -> Cohort:
+    """The wake-up ``ticket`` shares with the tickets queued with it."""
+    return ticket._cohort
+
+
+def start(tickets: Iterable[Ticket]) -> None:
+    """Mark queued tickets as in flight (their request is being made)."""
+    for ticket in tickets:
+        ticket._state = _IN_FLIGHT
+
+
+def accept_all(tickets: Sequence[Ticket], totals: RequestTotals) -> None:
+    """Resolve a request's tickets as accepted: one loop, one wake-up per cohort, since
+    this runs for every message the batcher sends."""
+    woken = None
+    for ticket in tickets:
+        ticket._outcome = totals
+        ticket._state = _ACCEPTED
+        cohort = ticket._cohort
+        if cohort is not woken:
+            cohort.wake()
+            woken = cohort
+
+
+def fail_all(tickets: Iterable[Ticket], error: BaseException, *, withdrawn: bool = False) -> None:
+    """Resolve tickets as failed (unknown for an :class:`OutcomeUnknownError`, or
+    withdrawn), each exactly once."""
+    if withdrawn:
+        state = TicketState.WITHDRAWN
+    elif isinstance(error, OutcomeUnknownError):
+        state = TicketState.UNKNOWN
+    else:
+        state = TicketState.FAILED
+    woken = None
+    for ticket in tickets:
+        assert not ticket.done(), f"a ticket is resolved once, not again as {state}"
+        ticket._outcome = error
+        ticket._state = state
+        cohort = ticket._cohort
+        if cohort is not woken:
+            cohort.wake()
+            woken = cohort
