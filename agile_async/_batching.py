@@ -54,9 +54,15 @@ from ._models import Message, SendOptions
 from ._queue import REQUEST_OVERHEAD, RequestLimits, SendQueue
 from ._ratelimit import Cost, RateLimiter, make_limiter
 from ._reporting import OutcomeReporter
-from ._serde import SendResponse, converter, dumps, message_to_wire
-from ._tickets import Receipt, RequestTotals, Ticket, TicketState
-from ._validation import IdGenerator, check_message, options_problems, plainly_valid
+from ._serde import SendResponse, converter, dumps
+from ._tickets import Receipt, RequestTotals, Ticket, TicketState, wire_messages
+from ._validation import (
+    IdGenerator,
+    check_message,
+    options_problems,
+    plainly_valid,
+    plainly_valid_row,
+)
 
 __all__ = [
     "Batcher",
@@ -71,6 +77,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("agile_async")
+
+#: A light row checked and given its id: (destination, text, sender, id, the caller's id?).
+_Row = tuple[str, str, str, str, bool]
 
 #: Why a queued message failed when its batcher was cancelled.
 _CANCELLED_BEFORE_SENDING = "the batcher was cancelled before this message was sent"
@@ -190,26 +199,6 @@ class _Counters:
     requests: int = 0
     retries: int = 0
     parts: int = 0
-
-
-def wire_messages(tickets: Sequence[Ticket]) -> list[dict[str, object]]:
-    """The ``messages`` of a request, merging equal texts into one message object.
-
-    Messages that differ only by destinations and ids become one object with many
-    destinations (the provider's bulk shape), which keeps a 500-message request small when
-    a campaign sends the same text to everyone. Order is kept.
-    """
-    merged: dict[tuple[object, ...], dict[str, object]] = {}
-    for ticket in tickets:
-        message = ticket.message
-        key = (message.sender, message.body, message.hex_body, message.udh_data, message.scheduling)
-        wire = merged.get(key)
-        if wire is None:
-            merged[key] = message_to_wire(message, ticket.ids)
-        else:
-            wire["destinations"].extend(message.destinations)  # type: ignore[attr-defined]
-            wire["ids"].extend(ticket.ids)  # type: ignore[attr-defined]
-    return list(merged.values())
 
 
 def _is_bisectable(error: APIError) -> bool:
@@ -402,8 +391,9 @@ class Batcher(anyio.AsyncContextManagerMixin):
             self._valid_options.add(options)
         return options
 
-    def _prepare(self, message: Message, options: SendOptions) -> tuple[str, ...]:
-        """Check a message for a request with ``options``; its ids (generated if need be)."""
+    def _prepare(self, message: Message, options: SendOptions) -> tuple[str, ...] | str:
+        """Check a message for a request with ``options``; its ids (generated if need be:
+        the one id of a single destination as the string itself)."""
         if not plainly_valid(message, options):
             check_message(message, options)
         count = len(message.destinations)
@@ -416,12 +406,14 @@ class Batcher(anyio.AsyncContextManagerMixin):
         ids = message.ids
         if ids is None:
             if count == 1 and options.max_id_len >= IdGenerator.LENGTH:
-                return (self._next_id(),)
+                return self._next_id()
             return self._ids.new_ids(count, options.max_id_len)
         self._queue.check_ids(ids)
         return ids
 
-    def _enqueue(self, message: Message, ids: tuple[str, ...], options: SendOptions) -> Ticket:
+    def _enqueue(
+        self, message: Message, ids: tuple[str, ...] | str, options: SendOptions
+    ) -> Ticket:
         ticket, wake = self._queue.put(message, ids, options, self._clock())
         if wake:
             self._notify()
@@ -442,8 +434,8 @@ class Batcher(anyio.AsyncContextManagerMixin):
             self._refuse()
         options = self.settings.options if options is None else self._check_options(options)
         ids = self._prepare(message, options)
-        if self._room_waiters or not self._queue.has_room(len(ids)):
-            await self._wait_for_room(len(ids))
+        if self._room_waiters or not self._queue.has_room(len(message.destinations)):
+            await self._wait_for_room(len(message.destinations))
         return self._enqueue(message, ids, options)
 
     def submit_nowait(self, message: Message, *, options: SendOptions | None = None) -> Ticket:
@@ -452,7 +444,7 @@ class Batcher(anyio.AsyncContextManagerMixin):
             self._refuse()
         options = self.settings.options if options is None else self._check_options(options)
         ids = self._prepare(message, options)
-        if self._room_waiters or not self._queue.has_room(len(ids)):
+        if self._room_waiters or not self._queue.has_room(len(message.destinations)):
             raise QueueFullError(
                 f"the batcher's queue is full ({self._queue.queued} of "
                 f"{self.settings.queue_capacity} messages)"
@@ -508,14 +500,18 @@ class Batcher(anyio.AsyncContextManagerMixin):
         options = self.settings.options if options is None else self._check_options(options)
         prepared = self._prepare_many(messages, options, sender)
         queue = self._queue
-        put = queue.put
+        put, put_row = queue.put, queue.put_row
         clock = self._clock
         queued: list[Ticket] = []
         try:
-            for message, ids in prepared:
-                if self._room_waiters or not queue.has_room(len(ids)):
-                    await self._wait_for_room(len(ids))
-                ticket, wake = put(message, ids, options, clock())
+            for entry in prepared:
+                count = 1 if len(entry) == 5 else len(entry[0].destinations)
+                if self._room_waiters or not queue.has_room(count):
+                    await self._wait_for_room(count)
+                if len(entry) == 5:
+                    ticket, wake = put_row(*entry, options, clock())
+                else:
+                    ticket, wake = put(*entry, options, clock())
                 if wake:
                     self._notify()
                 queued.append(ticket)
@@ -530,13 +526,42 @@ class Batcher(anyio.AsyncContextManagerMixin):
         items: Iterable[Message | MessageRow | tuple[str, ...]],
         options: SendOptions,
         sender: str | None,
-    ) -> list[tuple[Message, tuple[str, ...]]]:
-        prepared: list[tuple[Message, tuple[str, ...]]] = []
-        seen_ids: set[str] = set()
+    ) -> list[_Row | tuple[Message, tuple[str, ...] | str]]:
+        """Check every item and give it ids: ``(message, ids)`` for a :class:`Message`,
+        ``(destination, text, sender, id, caller_id)`` for a plainly valid light row (no
+        :class:`Message` made for it); a row that is not plainly valid is made into a
+        :class:`Message` and checked as one, so the rules and their messages are the same."""
+        prepared: list[_Row | tuple[Message, tuple[str, ...] | str]] = []
+        append = prepared.append
+        seen: set[str] = set()
+        next_id = self._next_id if options.max_id_len >= IdGenerator.LENGTH else None
         for index, item in enumerate(items):
             try:
-                message = item if isinstance(item, Message) else _row_message(item, sender)
-                ids = self._prepare(message, options)
+                if isinstance(item, tuple) and 2 <= len(item) <= 4:
+                    destination, text, id_, row_sender = (*item, None, None)[:4]
+                    if row_sender is None:
+                        row_sender = sender
+                    if plainly_valid_row(destination, text, row_sender, id_, options):
+                        if id_ is None:
+                            generated = (
+                                next_id() if next_id else self._ids.new_id(options.max_id_len)
+                            )
+                            append((destination, text, row_sender, generated, False))
+                            continue
+                        self._check_new_ids(seen, (id_,))
+                        append((destination, text, row_sender, id_, True))
+                        continue
+                    item = _row_message(item, sender)
+                elif not isinstance(item, Message):
+                    raise ValidationError.single(
+                        "message",
+                        "must be a Message or a row (destination, body[, id[, sender]]), "
+                        f"not {type(item).__name__}",
+                    )
+                ids = self._prepare(item, options)
+                if item.ids is not None:
+                    self._check_new_ids(seen, item.ids)
+                append((item, ids))
             except ValidationError as error:
                 raise ValidationError(
                     problems=[
@@ -544,14 +569,14 @@ class Batcher(anyio.AsyncContextManagerMixin):
                         for p in error.problems
                     ]
                 ) from None
-            if message.ids is not None:
-                if seen_ids.intersection(ids):
-                    raise ValidationError.single(
-                        f"messages[{index}].ids", "repeats an id of an earlier message"
-                    )
-                seen_ids.update(ids)
-            prepared.append((message, ids))
         return prepared
+
+    def _check_new_ids(self, seen: set[str], ids: tuple[str, ...]) -> None:
+        """Callers' own ids must be new: not queued or in flight, not earlier in the call."""
+        if not seen.isdisjoint(ids):
+            raise ValidationError.single("message.ids", "repeats an id of an earlier message")
+        self._queue.check_ids(ids)
+        seen.update(ids)
 
     async def _wait_for_room(self, count: int) -> None:
         """Wait in line until ``count`` messages fit the queue; only the first in line
@@ -602,7 +627,7 @@ class Batcher(anyio.AsyncContextManagerMixin):
     def _withdraw(self, ticket: Ticket) -> None:
         if ticket.state is not TicketState.QUEUED or not self._queue.withdraw(ticket):
             return
-        self._counters.withdrawn += len(ticket.ids)
+        self._counters.withdrawn += _tickets.count(ticket)
         error = MessageWithdrawnError("the caller stopped waiting before the message was sent")
         _tickets.fail_all((ticket,), error, withdrawn=True)
         self._report(RequestOutcome((ticket,), TicketState.WITHDRAWN, error=error))
@@ -693,12 +718,13 @@ class Batcher(anyio.AsyncContextManagerMixin):
                     return
                 await self._wait_for_wakeup(None)
                 continue
+            options, since = oldest
             if (
                 self._state is BatcherState.RUNNING
                 and not self._flushing
-                and not queue.is_full(oldest.key)
+                and not queue.is_full(options)
             ):
-                wait = oldest.enqueued_at + max_latency - self._clock()
+                wait = since + max_latency - self._clock()
                 if wait > 0:
                     await self._wait_for_wakeup(wait)
                     continue
@@ -717,7 +743,7 @@ class Batcher(anyio.AsyncContextManagerMixin):
         if oldest is None or self._sticky is not None:
             self._slots.release()
             return
-        tickets = self._queue.take(oldest.key)
+        tickets = self._queue.take(oldest[0])
         self._in_flight += _messages(tickets)
         self._after_progress()
         try:
@@ -944,14 +970,8 @@ class Batcher(anyio.AsyncContextManagerMixin):
         self._notify()
 
 
-def _row_message(row: object, sender: str | None) -> Message:
+def _row_message(row: tuple[object, ...], sender: str | None) -> Message:
     """The :class:`Message` of a light row ``(destination, body[, id[, sender]])``."""
-    if not isinstance(row, tuple) or not 2 <= len(row) <= 4:
-        raise ValidationError.single(
-            "message",
-            "must be a Message or a row (destination, body[, id[, sender]]), "
-            f"not {type(row).__name__}",
-        )
     destination, body, id_, row_sender = (*row, None, None)[:4]
     if row_sender is None:
         row_sender = sender
@@ -960,10 +980,10 @@ def _row_message(row: object, sender: str | None) -> Message:
             "message.sender", "is missing: give the row a sender, or submit_many(sender=...)"
         )
     return Message(
-        destinations=(destination,),
-        sender=row_sender,
-        body=body,
-        ids=None if id_ is None else (id_,),
+        destinations=(destination,),  # type: ignore[arg-type]
+        sender=row_sender,  # type: ignore[arg-type]
+        body=body,  # type: ignore[arg-type]
+        ids=None if id_ is None else (id_,),  # type: ignore[arg-type]
     )
 
 
@@ -974,5 +994,4 @@ def _stopped_by(error: BaseException) -> BatcherStoppedError:
     return stopped
 
 
-def _messages(tickets: Sequence[Ticket]) -> int:
-    return sum([len(t.ids) for t in tickets])
+_messages = _tickets.messages

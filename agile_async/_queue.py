@@ -15,6 +15,9 @@ every rule about what goes into which request is tested without a server or a cl
 
 Tickets queued together share a :class:`~agile_async._tickets.Cohort` (one wake-up for all
 their waiters); a cohort holds about one request's worth, so a request usually wakes one.
+The cohort also keeps the time its first message was queued: ``max_latency`` is measured
+from there, which for a message left behind by a smaller request is earlier than its own
+time, so it may go out sooner than it had to, never later.
 """
 
 from __future__ import annotations
@@ -25,7 +28,16 @@ from typing import NamedTuple
 
 from ._exceptions import ValidationError
 from ._models import Message, SendOptions
-from ._tickets import Cohort, Ticket, cohort_of, start
+from ._tickets import (
+    Cohort,
+    Ticket,
+    body_of,
+    cohort_of,
+    count,
+    has_caller_ids,
+    row_ticket,
+    start,
+)
 
 __all__ = ["REQUEST_OVERHEAD", "RequestLimits", "SendQueue", "message_size"]
 
@@ -100,42 +112,73 @@ class SendQueue:
                 )
 
     def put(
-        self, message: Message, ids: tuple[str, ...], options: SendOptions, now: float
+        self, message: Message, ids: tuple[str, ...] | str, options: SendOptions, now: float
     ) -> tuple[Ticket, bool]:
-        """Queue a message; its ticket, and whether the dispatcher should look now (work
-        arrived in an empty queue, or a request just filled up)."""
+        """Queue a message (``ids``: one per destination, or the one id of a single
+        destination); its ticket, and whether the dispatcher should look now (work arrived
+        in an empty queue, or a request just filled up)."""
+        group = self._group(options)
+        ticket = Ticket(message, ids, options, group.cohort)
+        if message.ids is not None:
+            self._pending_ids.update(message.ids)
+        return ticket, self._add(group, ticket, len(message.destinations), message.body, now)
+
+    def put_row(
+        self,
+        destination: str,
+        text: str,
+        sender: str,
+        id_: str,
+        caller_id: bool,
+        options: SendOptions,
+        now: float,
+    ) -> tuple[Ticket, bool]:
+        """Queue a light row (one text to one number), like :meth:`put`."""
+        group = self._group(options)
+        ticket = row_ticket(destination, text, sender, id_, caller_id, options, group.cohort)
+        if caller_id:
+            self._pending_ids.add(id_)
+        return ticket, self._add(group, ticket, 1, text, now)
+
+    def _group(self, options: SendOptions) -> _Group:
         group = self._groups.get(options)
         if group is None:
             group = self._groups[options] = _Group()
-        count = len(ids)
-        size = _MESSAGE_OVERHEAD + len(message.body) + _PER_DESTINATION * count
+        return group
+
+    def _add(self, group: _Group, ticket: Ticket, count: int, body: str, now: float) -> bool:
+        size = _MESSAGE_OVERHEAD + len(body) + _PER_DESTINATION * count
         limits = self.limits
+        group.tickets.append(ticket)
+        group.messages += count
+        group.size += size
+        if not group.cohort_messages:
+            group.cohort.opened_at = now
         group.cohort_messages += count
-        ticket = Ticket(message, ids, options, size, group.cohort, now)
         if group.cohort_messages >= limits.messages:  # the next request's waiters apart
             group.cohort = Cohort()
             group.cohort_messages = 0
         was_empty = not self.queued
-        group.tickets.append(ticket)
-        group.messages += count
-        group.size += size
         self.queued += count
-        if message.ids is not None:
-            self._pending_ids.update(ids)
-        return ticket, (
+        return (
             was_empty
             or group.messages - count < limits.messages <= group.messages
             or group.size - size < limits.size <= group.size
         )
 
-    def oldest(self) -> Ticket | None:
-        """The oldest queued ticket of any group (its group is the next to send)."""
-        heads = [group.tickets[0] for group in self._groups.values()]
-        if not heads:
+    def oldest(self) -> tuple[SendOptions, float] | None:
+        """The options of the group whose oldest message was queued first, and when (at
+        the latest: the time its cohort opened)."""
+        groups = self._groups
+        if not groups:
             return None
-        if len(heads) == 1:
-            return heads[0]
-        return min(heads, key=lambda ticket: ticket.enqueued_at)
+        if len(groups) == 1:
+            options, group = next(iter(groups.items()))
+            return options, cohort_of(group.tickets[0]).opened_at
+        return min(
+            ((options, cohort_of(group.tickets[0]).opened_at) for options, group in groups.items()),
+            key=lambda oldest: oldest[1],
+        )
 
     def is_full(self, options: SendOptions) -> bool:
         """Whether the group of ``options`` has a whole request's worth queued."""
@@ -152,17 +195,18 @@ class SendQueue:
         messages = size = parts = 0
         while queue:
             ticket = queue[0]
-            count = len(ticket.ids)
+            n = count(ticket)
+            ticket_size = _MESSAGE_OVERHEAD + len(body_of(ticket)) + _PER_DESTINATION * n
             if tickets and (
-                messages + count > max_messages
-                or size + ticket.size > max_size
+                messages + n > max_messages
+                or size + ticket_size > max_size
                 or (max_parts is not None and parts + ticket.estimated_parts > max_parts)
             ):
                 break
             queue.popleft()
             tickets.append(ticket)
-            messages += count
-            size += ticket.size
+            messages += n
+            size += ticket_size
             if max_parts is not None:
                 parts += ticket.estimated_parts
         start(tickets)
@@ -187,10 +231,10 @@ class SendQueue:
             group.tickets.remove(ticket)
         except ValueError:
             return False
-        count = len(ticket.ids)
-        group.messages -= count
-        group.size -= ticket.size
-        self.queued -= count
+        n = count(ticket)
+        group.messages -= n
+        group.size -= _MESSAGE_OVERHEAD + len(body_of(ticket)) + _PER_DESTINATION * n
+        self.queued -= n
         if not group.tickets:
             del self._groups[ticket.key]
         self.release((ticket,))
@@ -212,5 +256,5 @@ class SendQueue:
         """Callers' own ids may be used again once their message has an outcome."""
         if self._pending_ids:
             for ticket in tickets:
-                if ticket.message.ids is not None:
+                if has_caller_ids(ticket):
                     self._pending_ids.difference_update(ticket.ids)

@@ -29,6 +29,7 @@ import attrs
 from ._exceptions import OutcomeUnknownError
 from ._models import Message, SendOptions
 from ._parts import parts_of
+from ._serde import message_to_wire
 
 __all__ = ["Receipt", "RequestTotals", "Ticket", "TicketState"]
 
@@ -64,12 +65,15 @@ class Cohort:
 
     Its event is made only when someone waits, and replaced each time it is set, so a
     waiter woken for a ticket of the cohort that is not its own simply waits again.
+    ``opened_at`` is when its first ticket was queued: the age of the cohort's oldest
+    message, which is what ``max_latency`` is about (a float per cohort, not per message).
     """
 
-    __slots__ = ("_event",)
+    __slots__ = ("_event", "opened_at")
 
-    def __init__(self) -> None:
+    def __init__(self, opened_at: float = 0.0) -> None:
         self._event: anyio.Event | None = None
+        self.opened_at = opened_at
 
     async def wait(self) -> None:
         event = self._event
@@ -163,44 +167,42 @@ class Receipt:
 
 
 class Ticket:
-    """The handle of one submitted message: ``await ticket.result()`` for its outcome."""
+    """The handle of one submitted message: ``await ticket.result()`` for its outcome.
 
-    __slots__ = (
-        "_cohort",
-        "_outcome",
-        "_parts",
-        "_state",
-        "enqueued_at",
-        "ids",
-        "key",
-        "message",
-        "size",
-    )
+    Small on purpose (a queue may hold a hundred thousand): a single generated id is kept
+    as the string itself, and the request size is computed, not stored.
+    """
+
+    __slots__ = ("_cohort", "_ids", "_message", "_outcome", "_parts", "_state", "key")
 
     def __init__(
         self,
-        message: Message,
-        ids: tuple[str, ...],
+        message: Message | None,
+        ids: tuple[str, ...] | str,
         key: SendOptions,
-        size: int,
         cohort: Cohort | None = None,
-        enqueued_at: float = 0.0,
     ) -> None:
-        #: The message as submitted (its ``ids`` may be ``None``; see :attr:`ids`).
-        self.message = message
-        #: The message's ids, one per destination (generated when none were given).
-        self.ids = ids
+        self._message = message
+        self._ids = ids
         #: The request options: only messages with equal options share a request.
         self.key = key
-        #: The message's approximate share of a request body, in bytes.
-        self.size = size
-        #: When the message was queued (the batcher's clock), for ``max_latency``.
-        self.enqueued_at = enqueued_at
         self._cohort = cohort if cohort is not None else Cohort()
         self._parts: int | None = None
         self._state = _QUEUED
         #: The provider's totals once accepted, the error once failed.
         self._outcome: RequestTotals | BaseException | None = None
+
+    @property
+    def message(self) -> Message:
+        """The message as submitted (its ``ids`` may be ``None``; see :attr:`ids`)."""
+        assert self._message is not None
+        return self._message
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """The message's ids, one per destination (generated when none were given)."""
+        ids = self._ids
+        return (ids,) if type(ids) is str else ids  # type: ignore[return-value]
 
     @property
     def estimated_parts(self) -> int:
@@ -251,8 +253,129 @@ class Ticket:
     def __repr__(self) -> str:
         return f"<Ticket ids={list(self.ids)!r} state={self._state.value}>"
 
+    # What the queue and the wire need, without building a Message for a light row.
+
+    def _count(self) -> int:
+        ids = self._ids
+        return 1 if type(ids) is str else len(ids)
+
+    def _body(self) -> str:
+        return self.message.body
+
+    def _has_caller_ids(self) -> bool:
+        return self.message.ids is not None
+
+    def _wire(self) -> tuple[tuple[object, ...], dict[str, object]]:
+        message = self.message
+        key = (message.sender, message.body, message.hex_body, message.udh_data, message.scheduling)
+        return key, message_to_wire(message, self.ids)
+
+
+class _RowTicket(Ticket):
+    """The ticket of a light row of ``submit_many()``: one text to one number. Its
+    :class:`Message` is made only if someone reads :attr:`message`."""
+
+    __slots__ = ("_caller_id", "_destination", "_sender", "_text")
+
+    def __init__(
+        self,
+        destination: str,
+        text: str,
+        sender: str,
+        id_: str,
+        caller_id: bool,
+        key: SendOptions,
+        cohort: Cohort,
+    ) -> None:
+        Ticket.__init__(self, None, id_, key, cohort)
+        self._destination = destination
+        self._text = text
+        self._sender = sender
+        self._caller_id = caller_id
+
+    @property
+    def message(self) -> Message:
+        """The message as submitted (its ``ids`` may be ``None``; see :attr:`ids`)."""
+        if self._message is None:
+            self._message = Message(
+                destinations=(self._destination,),
+                sender=self._sender,
+                body=self._text,
+                ids=self.ids if self._caller_id else None,
+            )
+        return self._message
+
+    def _count(self) -> int:
+        return 1
+
+    def _body(self) -> str:
+        return self._text
+
+    def _has_caller_ids(self) -> bool:
+        return self._caller_id
+
+    def _wire(self) -> tuple[tuple[object, ...], dict[str, object]]:
+        sender, text = self._sender, self._text
+        wire: dict[str, object] = {
+            "destinations": [self._destination],
+            "sender": sender,
+            "body": text,
+            "ids": [self._ids],
+        }
+        return (sender, text, False, None, None), wire
+
 
 # -- resolution (the batcher's side) ----------------------------------------------------------
+
+
+def row_ticket(
+    destination: str,
+    text: str,
+    sender: str,
+    id_: str,
+    caller_id: bool,
+    key: SendOptions,
+    cohort: Cohort,
+) -> Ticket:
+    """The ticket of a light row (checked by the batcher): no :class:`Message` made."""
+    return _RowTicket(destination, text, sender, id_, caller_id, key, cohort)
+
+
+def count(ticket: Ticket) -> int:
+    """How many messages (destinations) a ticket carries."""
+    return ticket._count()
+
+
+def messages(tickets: Iterable[Ticket]) -> int:
+    """How many messages (destinations) tickets carry."""
+    return sum([ticket._count() for ticket in tickets])
+
+
+def body_of(ticket: Ticket) -> str:
+    """The text of a ticket's message."""
+    return ticket._body()
+
+
+def has_caller_ids(ticket: Ticket) -> bool:
+    """Whether the ids are the caller's own (they must not be queued twice at once)."""
+    return ticket._has_caller_ids()
+
+
+def wire_messages(tickets: Sequence[Ticket]) -> list[dict[str, object]]:
+    """The ``messages`` of a request, merging equal texts into one message object.
+
+    Messages that differ only by destinations and ids become one object with many
+    destinations (the provider's bulk shape), which keeps a 500-message request small when
+    a campaign sends the same text to everyone. Order is kept.
+    """
+    merged: dict[tuple[object, ...], dict[str, object]] = {}
+    for ticket in tickets:
+        key, wire = ticket._wire()
+        first = merged.setdefault(key, wire)
+        if first is not wire:
+            first["destinations"].extend(wire["destinations"])  # type: ignore[attr-defined]
+            first["ids"].extend(wire["ids"])  # type: ignore[attr-defined]
+    return list(merged.values())
 
 
 def cohort_of(ticket: Ticket) -> Cohort:

@@ -33,19 +33,38 @@ def test_messages_are_counted_as_destinations_and_grouped_by_options() -> None:
     assert [t.ids for t in batch] == [ids_for(3, "a"), ids_for(2, "c")]
     assert all(t.state is TicketState.IN_FLIGHT for t in batch)
     assert queue.queued == 1
-    oldest = queue.oldest()
-    assert oldest is not None
-    assert oldest.key == UNICODE_OFF
+    assert queue.oldest() == (UNICODE_OFF, 2.0)
 
 
 def test_the_oldest_group_goes_first_by_the_times_given() -> None:
-    queue = SendQueue(RequestLimits(messages=10, size=10_000), capacity=100)
+    queue = SendQueue(RequestLimits(messages=2, size=10_000), capacity=100)
     queue.put(message(), ids_for(1, "late"), PLAIN, now=5.0)
     queue.put(message(), ids_for(1, "early"), UNICODE_OFF, now=1.0)
-    oldest = queue.oldest()
-    assert oldest is not None
-    assert oldest.ids == ("early0",)
-    assert oldest.enqueued_at == 1.0
+    assert queue.oldest() == (UNICODE_OFF, 1.0)
+    # A request's worth later, the next messages are timed from their own first one.
+    queue.put(message(), ids_for(1, "b"), UNICODE_OFF, now=6.0)
+    queue.put(message(), ids_for(1, "c"), UNICODE_OFF, now=7.0)
+    queue.take(UNICODE_OFF)
+    assert queue.oldest() == (PLAIN, 5.0)
+    queue.take(PLAIN)
+    assert queue.oldest() == (UNICODE_OFF, 7.0)
+
+
+def test_a_light_row_is_queued_without_a_message_until_one_is_asked_for() -> None:
+    queue = SendQueue(RequestLimits(messages=10, size=10_000), capacity=100)
+    ticket, wake = queue.put_row("+393400000001", "Hi", "Shop", "row-1", True, PLAIN, now=0)
+    assert wake
+    assert ticket.ids == ("row-1",)
+    with pytest.raises(ValidationError):
+        queue.check_ids(("row-1",))  # the caller's own id is pending
+    assert ticket.message == Message(
+        destinations="+393400000001", sender="Shop", body="Hi", ids=("row-1",)
+    )
+    generated, _ = queue.put_row("+393400000002", "Hi", "Shop", "gen-1", False, PLAIN, now=0)
+    assert generated.message.ids is None  # as submitted: the id was the SDK's
+    assert generated.ids == ("gen-1",)
+    assert queue.queued == 2
+    assert queue.take(PLAIN) == [ticket, generated]
 
 
 def test_a_batch_stops_at_each_limit_but_always_has_one_message() -> None:
