@@ -120,6 +120,9 @@ class BatcherState(enum.Enum):
     CLOSED = "closed"
 
 
+_RUNNING = BatcherState.RUNNING
+
+
 class MessageRow(NamedTuple):
     """A light row for :meth:`Batcher.submit_many`: one text to one number, with no
     :class:`Message` made for it up front (plain tuples in this order work too)."""
@@ -430,13 +433,19 @@ class Batcher(anyio.AsyncContextManagerMixin):
             ClientClosedError: the batcher is closed.
             AgileError: the batcher stopped on an account-wide error (the sticky error).
         """
-        if self._state is not BatcherState.RUNNING:
+        if self._state is not _RUNNING:
             self._refuse()
         options = self.settings.options if options is None else self._check_options(options)
         ids = self._prepare(message, options)
-        if self._room_waiters or not self._queue.has_room(len(message.destinations)):
-            await self._wait_for_room(len(message.destinations))
-        return self._enqueue(message, ids, options)
+        # The hot path of every message: room is checked here, without another call.
+        queue = self._queue
+        count = len(message.destinations)
+        if self._room_waiters or (queue.queued and queue.queued + count > queue.capacity):
+            await self._wait_for_room(count)
+        ticket, wake = queue.put(message, ids, options, self._clock())
+        if wake:
+            self._notify()
+        return ticket
 
     def submit_nowait(self, message: Message, *, options: SendOptions | None = None) -> Ticket:
         """Like :meth:`submit`, but raise :class:`QueueFullError` instead of waiting."""

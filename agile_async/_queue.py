@@ -29,30 +29,19 @@ from typing import NamedTuple
 from ._exceptions import ValidationError
 from ._models import Message, SendOptions
 from ._tickets import (
+    REQUEST_OVERHEAD,
     Cohort,
     Ticket,
-    body_of,
     cohort_of,
     count,
     has_caller_ids,
+    message_size,
     row_ticket,
-    start,
+    size_of,
+    take_fitting,
 )
 
 __all__ = ["REQUEST_OVERHEAD", "RequestLimits", "SendQueue", "message_size"]
-
-#: JSON overhead of a request around its messages (options, brackets), in bytes.
-REQUEST_OVERHEAD = 200
-#: JSON overhead of one message object (keys, quotes, sender), in bytes.
-_MESSAGE_OVERHEAD = 60
-#: A destination and its id in JSON, in bytes (an E.164 number, a generated id, quotes):
-#: request sizes are estimates, so callers' longer ids are not measured one by one.
-_PER_DESTINATION = 48
-
-
-def message_size(body: str, destinations: int) -> int:
-    """A message's approximate share of a request body, in bytes."""
-    return _MESSAGE_OVERHEAD + len(body) + _PER_DESTINATION * destinations
 
 
 class RequestLimits(NamedTuple):
@@ -117,7 +106,9 @@ class SendQueue:
         """Queue a message (``ids``: one per destination, or the one id of a single
         destination); its ticket, and whether the dispatcher should look now (work arrived
         in an empty queue, or a request just filled up)."""
-        group = self._group(options)
+        group = self._groups.get(options)
+        if group is None:
+            group = self._groups[options] = _Group()
         ticket = Ticket(message, ids, options, group.cohort)
         if message.ids is not None:
             self._pending_ids.update(message.ids)
@@ -147,7 +138,7 @@ class SendQueue:
         return group
 
     def _add(self, group: _Group, ticket: Ticket, count: int, body: str, now: float) -> bool:
-        size = _MESSAGE_OVERHEAD + len(body) + _PER_DESTINATION * count
+        size = message_size(body, count)
         limits = self.limits
         group.tickets.append(ticket)
         group.messages += count
@@ -190,26 +181,7 @@ class SendQueue:
         mark them in flight."""
         group = self._groups[options]
         queue = group.tickets
-        max_messages, max_size, max_parts = self.limits
-        tickets: list[Ticket] = []
-        messages = size = parts = 0
-        while queue:
-            ticket = queue[0]
-            n = count(ticket)
-            ticket_size = _MESSAGE_OVERHEAD + len(body_of(ticket)) + _PER_DESTINATION * n
-            if tickets and (
-                messages + n > max_messages
-                or size + ticket_size > max_size
-                or (max_parts is not None and parts + ticket.estimated_parts > max_parts)
-            ):
-                break
-            queue.popleft()
-            tickets.append(ticket)
-            messages += n
-            size += ticket_size
-            if max_parts is not None:
-                parts += ticket.estimated_parts
-        start(tickets)
+        tickets, messages, size = take_fitting(queue, *self.limits)
         group.messages -= messages
         group.size -= size
         self.queued -= messages
@@ -233,7 +205,7 @@ class SendQueue:
             return False
         n = count(ticket)
         group.messages -= n
-        group.size -= _MESSAGE_OVERHEAD + len(body_of(ticket)) + _PER_DESTINATION * n
+        group.size -= size_of(ticket)
         self.queued -= n
         if not group.tickets:
             del self._groups[ticket.key]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import enum
+from collections import deque
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
@@ -173,7 +174,7 @@ class Ticket:
     as the string itself, and the request size is computed, not stored.
     """
 
-    __slots__ = ("_cohort", "_ids", "_message", "_outcome", "_parts", "_state", "key")
+    __slots__ = ("_cohort", "_ids", "_message", "_outcome", "_parts", "_state", "_text", "key")
 
     def __init__(
         self,
@@ -181,8 +182,12 @@ class Ticket:
         ids: tuple[str, ...] | str,
         key: SendOptions,
         cohort: Cohort | None = None,
+        text: str | None = None,
     ) -> None:
         self._message = message
+        #: The body (kept for the size of requests, which must not build a light row's
+        #: Message).
+        self._text = text if message is None else message.body
         self._ids = ids
         #: The request options: only messages with equal options share a request.
         self.key = key
@@ -255,27 +260,30 @@ class Ticket:
 
     # What the queue and the wire need, without building a Message for a light row.
 
-    def _count(self) -> int:
-        ids = self._ids
-        return 1 if type(ids) is str else len(ids)
-
-    def _body(self) -> str:
-        return self.message.body
-
     def _has_caller_ids(self) -> bool:
         return self.message.ids is not None
 
     def _wire(self) -> tuple[tuple[object, ...], dict[str, object]]:
         message = self.message
-        key = (message.sender, message.body, message.hex_body, message.udh_data, message.scheduling)
-        return key, message_to_wire(message, self.ids)
+        sender = message.sender
+        key = (sender, self._text, message.hex_body, message.udh_data, message.scheduling)
+        if key[2] or key[3] is not None or key[4] is not None:
+            return key, message_to_wire(message, self.ids)
+        ids = self._ids
+        wire: dict[str, object] = {
+            "destinations": list(message.destinations),
+            "sender": sender,
+            "body": self._text,
+            "ids": [ids] if type(ids) is str else list(ids),
+        }
+        return key, wire
 
 
 class _RowTicket(Ticket):
     """The ticket of a light row of ``submit_many()``: one text to one number. Its
     :class:`Message` is made only if someone reads :attr:`message`."""
 
-    __slots__ = ("_caller_id", "_destination", "_sender", "_text")
+    __slots__ = ("_caller_id", "_destination", "_sender")
 
     def __init__(
         self,
@@ -287,9 +295,8 @@ class _RowTicket(Ticket):
         key: SendOptions,
         cohort: Cohort,
     ) -> None:
-        Ticket.__init__(self, None, id_, key, cohort)
+        Ticket.__init__(self, None, id_, key, cohort, text)
         self._destination = destination
-        self._text = text
         self._sender = sender
         self._caller_id = caller_id
 
@@ -300,16 +307,10 @@ class _RowTicket(Ticket):
             self._message = Message(
                 destinations=(self._destination,),
                 sender=self._sender,
-                body=self._text,
+                body=self._text,  # type: ignore[arg-type]
                 ids=self.ids if self._caller_id else None,
             )
         return self._message
-
-    def _count(self) -> int:
-        return 1
-
-    def _body(self) -> str:
-        return self._text
 
     def _has_caller_ids(self) -> bool:
         return self._caller_id
@@ -343,17 +344,62 @@ def row_ticket(
 
 def count(ticket: Ticket) -> int:
     """How many messages (destinations) a ticket carries."""
-    return ticket._count()
+    ids = ticket._ids
+    return 1 if type(ids) is str else len(ids)
 
 
 def messages(tickets: Iterable[Ticket]) -> int:
     """How many messages (destinations) tickets carry."""
-    return sum([ticket._count() for ticket in tickets])
+    return sum([1 if type(t._ids) is str else len(t._ids) for t in tickets])
 
 
-def body_of(ticket: Ticket) -> str:
-    """The text of a ticket's message."""
-    return ticket._body()
+#: JSON overhead of a request around its messages (options, brackets), in bytes.
+REQUEST_OVERHEAD = 200
+#: JSON overhead of one message object (keys, quotes, sender), in bytes.
+_MESSAGE_OVERHEAD = 60
+#: A destination and its id in JSON, in bytes (an E.164 number, a generated id, quotes):
+#: request sizes are estimates, so callers' longer ids are not measured one by one.
+_PER_DESTINATION = 48
+
+
+def message_size(body: str, destinations: int) -> int:
+    """A message's approximate share of a request body, in bytes."""
+    return _MESSAGE_OVERHEAD + len(body) + _PER_DESTINATION * destinations
+
+
+def size_of(ticket: Ticket) -> int:
+    """A ticket's approximate share of a request body, in bytes."""
+    ids = ticket._ids
+    n = 1 if type(ids) is str else len(ids)
+    return _MESSAGE_OVERHEAD + len(ticket._text) + _PER_DESTINATION * n  # type: ignore[arg-type]
+
+
+def take_fitting(
+    queue: deque[Ticket], max_messages: int, max_size: int, max_parts: float | None
+) -> tuple[list[Ticket], int, int]:
+    """Take from the left of ``queue`` the oldest tickets that fit one request (at least
+    one), marked in flight; with how many messages and bytes they are."""
+    tickets: list[Ticket] = []
+    messages = size = parts = 0
+    while queue:
+        ticket = queue[0]
+        ids = ticket._ids
+        n = 1 if type(ids) is str else len(ids)
+        ticket_size = _MESSAGE_OVERHEAD + len(ticket._text) + _PER_DESTINATION * n  # type: ignore[arg-type]
+        if tickets and (
+            messages + n > max_messages
+            or size + ticket_size > max_size
+            or (max_parts is not None and parts + ticket.estimated_parts > max_parts)
+        ):
+            break
+        queue.popleft()
+        ticket._state = _IN_FLIGHT
+        tickets.append(ticket)
+        messages += n
+        size += ticket_size
+        if max_parts is not None:
+            parts += ticket.estimated_parts
+    return tickets, messages, size
 
 
 def has_caller_ids(ticket: Ticket) -> bool:
