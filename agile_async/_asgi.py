@@ -53,7 +53,6 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-HTTPHandler = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -99,7 +98,7 @@ class Response(NamedTuple):
 # -- scopes ----------------------------------------------------------------------------------
 
 
-async def dispatch(scope: Scope, receive: Receive, send: Send, http: HTTPHandler) -> None:
+async def dispatch(scope: Scope, receive: Receive, send: Send, http: ASGIApp) -> None:
     """Serve one ASGI scope: ``http`` to the app's handler, the rest the same for every app.
 
     Lifespan is acknowledged, so a server may run the app alone with its lifespan on (there
