@@ -13,6 +13,8 @@ __all__ = ["main"]
 
 def main() -> None:
     """The ``agile-sms`` entry point."""
+    from ._exit import ExitCode
+
     try:
         import click  # noqa: F401
         import rich  # noqa: F401
@@ -21,7 +23,7 @@ def main() -> None:
             f"agile-sms needs the 'cli' extra ({error.name} is missing): "
             "pip install 'agile-async[cli]'\n"
         )
-        raise SystemExit(2) from None
+        raise SystemExit(int(ExitCode.USAGE)) from None
     from ._app import cli
     from ._common import invoked_program, terminate_like_interrupt
 
