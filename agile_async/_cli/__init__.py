@@ -2,6 +2,12 @@
 
 click and rich are imported only when the command runs, so a missing extra gets a one-line
 hint instead of a traceback, and ``import agile_async`` never pays for them.
+
+The CLI is a user of the SDK like any other: it imports the package's public modules only
+(``agile_async``, ``.campaigns``, ``.scaleout``, ``.segments``, ``.testing``,
+``.webhooks``), never a private one, so what it needs is public and documented
+(``tests/test_cli_structure.py`` keeps it so, and its modules free of import cycles).
+Every command is registered in :mod:`._app`; every exit code comes from :mod:`._exit`.
 """
 
 from __future__ import annotations

@@ -31,7 +31,14 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
 from agile_async import AgileClient, BatchSettings, SendOptions
-from agile_async.campaigns import Campaign, CampaignResult, JournalError, LoadProgress, RowState
+from agile_async.campaigns import (
+    Campaign,
+    CampaignResult,
+    JournalError,
+    LoadProgress,
+    RowState,
+    StateCounts,
+)
 from agile_async.scaleout import RedisCampaign
 from agile_async.segments import PriceList
 
@@ -467,7 +474,7 @@ async def _session(
             if not quiet:
                 console.print("Nothing left to send.")
             counts = await opened.counts()
-            code = ExitCode.INCOMPLETE if counts.failed or counts.unknown else ExitCode.OK
+            code = run_code(None, incomplete=_unfinished(counts))
             if quiet:
                 echo_json({"journal": journal, "recovery": recovered, "report": report.as_dict(),
                            "result": None})  # fmt: skip
@@ -597,9 +604,10 @@ async def _watch_interrupts(opened: Campaign, scope: anyio.CancelScope, display:
 
 def exit_code(result: CampaignResult) -> ExitCode:
     """How a campaign run exits (the README's table, :func:`._exit.run_code`)."""
-    counts = result.counts
-    return run_code(
-        result.stopped_by,
-        interrupted=result.interrupted,
-        incomplete=bool(counts.failed or counts.unknown),
-    )
+    incomplete = _unfinished(result.counts)
+    return run_code(result.stopped_by, interrupted=result.interrupted, incomplete=incomplete)
+
+
+def _unfinished(counts: StateCounts) -> bool:
+    """Rows failed, or whose outcome is unknown: a campaign that ends so exits 1."""
+    return bool(counts.failed or counts.unknown)
