@@ -59,11 +59,11 @@ class _Group:
 
     __slots__ = ("cohort", "cohort_messages", "messages", "size", "tickets")
 
-    def __init__(self) -> None:
+    def __init__(self, options: SendOptions) -> None:
         self.tickets: deque[Ticket] = deque()
         self.messages = 0
         self.size = 0
-        self.cohort = Cohort()
+        self.cohort = Cohort(options)
         self.cohort_messages = 0
 
 
@@ -108,7 +108,7 @@ class SendQueue:
         in an empty queue, or a request just filled up)."""
         group = self._groups.get(options)
         if group is None:
-            group = self._groups[options] = _Group()
+            group = self._groups[options] = _Group(options)
         ticket = Ticket(message, ids, options, group.cohort)
         if message.ids is not None:
             self._pending_ids.update(message.ids)
@@ -134,7 +134,7 @@ class SendQueue:
     def _group(self, options: SendOptions) -> _Group:
         group = self._groups.get(options)
         if group is None:
-            group = self._groups[options] = _Group()
+            group = self._groups[options] = _Group(options)
         return group
 
     def _add(self, group: _Group, ticket: Ticket, count: int, body: str, now: float) -> bool:
@@ -147,7 +147,7 @@ class SendQueue:
             group.cohort.opened_at = now
         group.cohort_messages += count
         if group.cohort_messages >= limits.messages:  # the next request's waiters apart
-            group.cohort = Cohort()
+            group.cohort = Cohort(group.cohort.options)
             group.cohort_messages = 0
         was_empty = not self.queued
         self.queued += count
@@ -190,7 +190,7 @@ class SendQueue:
         elif cohort_of(queue[0]) is group.cohort:
             # Those left behind would share a wake-up with the ones under way: new ones
             # queued from now on wait apart (the left-behind may be woken once for nothing).
-            group.cohort = Cohort()
+            group.cohort = Cohort(options)
             group.cohort_messages = 0
         return tickets
 

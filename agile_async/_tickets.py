@@ -70,10 +70,12 @@ class Cohort:
     message, which is what ``max_latency`` is about (a float per cohort, not per message).
     """
 
-    __slots__ = ("_event", "opened_at")
+    __slots__ = ("_event", "opened_at", "options")
 
-    def __init__(self, opened_at: float = 0.0) -> None:
+    def __init__(self, options: SendOptions, opened_at: float = 0.0) -> None:
         self._event: anyio.Event | None = None
+        #: The request options of its tickets (kept here, not once per ticket).
+        self.options = options
         self.opened_at = opened_at
 
     async def wait(self) -> None:
@@ -174,7 +176,7 @@ class Ticket:
     as the string itself, and the request size is computed, not stored.
     """
 
-    __slots__ = ("_cohort", "_ids", "_message", "_outcome", "_parts", "_state", "_text", "key")
+    __slots__ = ("_cohort", "_ids", "_message", "_outcome", "_state", "_text")
 
     def __init__(
         self,
@@ -189,10 +191,7 @@ class Ticket:
         #: Message).
         self._text = text if message is None else message.body
         self._ids = ids
-        #: The request options: only messages with equal options share a request.
-        self.key = key
-        self._cohort = cohort if cohort is not None else Cohort()
-        self._parts: int | None = None
+        self._cohort = cohort if cohort is not None else Cohort(key)
         self._state = _QUEUED
         #: The provider's totals once accepted, the error once failed.
         self._outcome: RequestTotals | BaseException | None = None
@@ -210,16 +209,19 @@ class Ticket:
         return (ids,) if type(ids) is str else ids  # type: ignore[return-value]
 
     @property
+    def key(self) -> SendOptions:
+        """The request options: only messages with equal options share a request."""
+        return self._cohort.options
+
+    @property
     def estimated_parts(self) -> int:
-        """The SDK's count of SMS parts for the message, all destinations (counted on first
-        use: only a parts-based rate limit needs it before sending)."""
-        if self._parts is None:
-            message = self.message
-            per_destination = parts_of(
-                message.body, message.hex_body, message.udh_data, self.key.enable_unicode
-            )
-            self._parts = per_destination * len(message.destinations)
-        return self._parts
+        """The SDK's count of SMS parts for the message, all destinations (counted when
+        asked, not kept: only a parts-based rate limit needs it before sending)."""
+        message = self.message
+        per_destination = parts_of(
+            message.body, message.hex_body, message.udh_data, self._cohort.options.enable_unicode
+        )
+        return per_destination * len(message.destinations)
 
     @property
     def state(self) -> TicketState:
@@ -386,10 +388,11 @@ def take_fitting(
         ids = ticket._ids
         n = 1 if type(ids) is str else len(ids)
         ticket_size = _MESSAGE_OVERHEAD + len(ticket._text) + _PER_DESTINATION * n  # type: ignore[arg-type]
+        ticket_parts = 0 if max_parts is None else ticket.estimated_parts
         if tickets and (
             messages + n > max_messages
             or size + ticket_size > max_size
-            or (max_parts is not None and parts + ticket.estimated_parts > max_parts)
+            or (max_parts is not None and parts + ticket_parts > max_parts)
         ):
             break
         queue.popleft()
@@ -397,8 +400,7 @@ def take_fitting(
         tickets.append(ticket)
         messages += n
         size += ticket_size
-        if max_parts is not None:
-            parts += ticket.estimated_parts
+        parts += ticket_parts
     return tickets, messages, size
 
 
