@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agile_async import Message, SendOptions, ValidationError
 from agile_async._validation import IdGenerator, check_destination, prepare_request
@@ -211,3 +213,17 @@ def test_generated_ids_respect_a_short_max_id_len() -> None:
 def test_message_accepts_one_destination_as_a_string() -> None:
     assert GOOD.destinations == ("+393471234567",)
     assert GOOD.with_ids(["x"]).ids == ("x",)
+
+
+@given(
+    st.one_of(
+        st.text(alphabet="+0123456789", max_size=20),
+        st.text(max_size=20),
+        st.from_regex(r"\+?[0-9]{0,17}\n?", fullmatch=True),
+    )
+)
+def test_the_hot_path_destination_rule_is_the_full_rule(value: str) -> None:
+    """The Batcher's one-match check agrees with the rule that explains what is wrong."""
+    from agile_async._limits import destination_fault, plain_destination
+
+    assert plain_destination(value) == (destination_fault(value) is None)
