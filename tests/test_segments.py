@@ -549,10 +549,12 @@ def test_public_names() -> None:
             "EstimateInput",
             "MessageEstimate",
             "MessageLike",
+            "PartCount",
             "PriceList",
             "SegmentCount",
             "body_problems",
             "count_hex_segments",
+            "count_parts",
             "count_segments",
             "estimate_cost",
             "estimate_message",
@@ -563,6 +565,9 @@ def test_public_names() -> None:
     )
     assert SegmentCount.__module__ == "agile_async.segments"
     assert count_segments.__module__ == "agile_async.segments"
+    assert (
+        segments.PartCount.__module__ == segments.count_parts.__module__ == "agile_async.segments"
+    )
 
 
 def test_wrong_types_are_type_errors() -> None:
