@@ -120,7 +120,12 @@ class SegmentCount:
         False when it needs several parts but concatenation is disabled, or more parts than
         concatenation can number (:data:`MAX_PARTS`). :func:`body_problems` says which.
         """
-        return self.segments <= (MAX_PARTS if self.concatenated else 1)
+        return _fits(self.segments, self.concatenated)
+
+
+def _fits(parts: int, concatenated: bool) -> bool:
+    """Whether a body of ``parts`` parts can be sent: the rule behind :attr:`SegmentCount.fits`."""
+    return parts <= (MAX_PARTS if concatenated else 1)
 
 
 def _slot_setter(name: str) -> Callable[[SegmentCount, Any], None]:
@@ -454,6 +459,10 @@ def body_problems(
         if hex_body:
             count = count_hex_segments(body, udh=udh, concatenated=concatenated)
         else:
+            # Most bodies fit: the parts alone say so. Only a problem needs the full count.
+            parts = count_parts(body, unicode=unicode, udh=udh, smart_encoding=smart_encoding)
+            if _fits(parts.parts, concatenated):
+                return problems
             count = count_segments(
                 body,
                 unicode=unicode,
