@@ -518,7 +518,7 @@ def test_segment_count_is_a_frozen_attrs_class() -> None:
 
 
 def test_segment_count_init_matches_its_fields() -> None:
-    """SegmentCount writes its slots itself (speed); its signature must follow the fields."""
+    """SegmentCount writes its fields itself (speed); its signature must follow the fields."""
     names = [field.name for field in attrs.fields(SegmentCount)]
     assert list(inspect.signature(SegmentCount.__init__).parameters)[1:] == names
     count = SegmentCount("UCS-2", 2, 3, 4, 5, "t", (("a", "b"),), 6, False)
