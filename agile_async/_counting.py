@@ -18,7 +18,7 @@ from typing import Literal, NamedTuple, cast, get_args
 import attrs
 
 from ._exceptions import Problem, ValidationError
-from ._graphemes import JOINER_RE, clusters, fill_parts
+from ._graphemes import clusters, cuts_are_breaks, fill_parts
 from ._gsm import BASIC, BASIC_RUN_RE, EXTENSION, NON_GSM_RE
 from ._smart_encoding import SMART_RE, SMART_TABLE
 
@@ -310,8 +310,8 @@ def _measure(
             return encoding, 1, units, single, single - units
         if multi < 2:
             raise _no_room(encoding)
-        if units == length and _joiner_search(text) is None:
-            # Every code point is a 1-unit atom: plain arithmetic.
+        if units == length and cuts_are_breaks(text, multi):
+            # Every code point is one unit and no cluster straddles a cut: plain arithmetic.
             segments = -(-units // multi)
             used = units - (segments - 1) * multi
         else:
@@ -322,7 +322,6 @@ def _measure(
 # Bound once: the hot path calls them on every count. The basic-run pattern matches the empty
 # string, so its match never returns None.
 _basic_run = cast("Callable[..., re.Match[str]]", BASIC_RUN_RE.match)
-_joiner_search = JOINER_RE.search
 _smart_search = SMART_RE.search
 _utf16 = codecs.utf_16_le_encode
 _new_part_count = tuple.__new__  # PartCount's generated __new__ is a Python call: skip it

@@ -18,18 +18,18 @@ combining marks breaks before the second mark; an emoji modifier joins a base ac
 one combining mark). One more difference from UAX #29 is Twilio's own: a CR LF pair is two
 clusters, not one.
 
-Counting rarely needs the clusters themselves: a text without a joining character
-(:data:`JOINER_RE`) and without astral code points is one atom per code point, and a longer
-one is counted by :func:`fill_parts`, which only looks at the code points around each part
-boundary. :func:`clusters` segments a whole text, for the splitter and the rare exact count.
+Counting rarely needs the clusters themselves: a text without astral code points and
+without a cluster across a multiple of the part size is cut by arithmetic
+(:func:`cuts_are_breaks`), and any other is counted by :func:`fill_parts`; both only look at
+the code points around each part boundary. :func:`clusters` segments a whole text, for the
+splitter and the rare exact count.
 """
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_right
 
-__all__ = ["JOINER_RE", "clusters", "fill_parts"]
+__all__ = ["clusters", "cuts_are_breaks", "fill_parts"]
 
 # Grapheme_Cluster_Break values (Unicode 10.0).
 OTHER, CR, LF, CONTROL, EXTEND, ZWJ, RI, PREPEND, SPACING_MARK = range(9)
@@ -170,21 +170,19 @@ def _property(cp: int) -> int:
     return OTHER
 
 
-def _bmp_class(values: frozenset[int]) -> str:
-    """The BMP code points with these values, as the inside of a regex ``[...]``.
+def cuts_are_breaks(text: str, step: int) -> bool:
+    """Whether every ``step``-th code point starts a new cluster, whatever precedes it.
 
-    A regex class is a bitmap for the BMP but a linear list of ranges beyond it, so the
-    classes here stay in the BMP; astral code points (rare, and found by one fast range) are
-    looked up one by one.
+    For a text whose code points are each one UTF-16 unit: then the greedy fill cuts it every
+    ``step`` units exactly when no cluster straddles those cuts, and the count is plain
+    arithmetic. Only the two code points around each cut are looked at, so a text costs
+    O(parts), and a joiner elsewhere (an accent in the middle of a part) costs nothing.
     """
-    spans = sorted(span for value in values for span in _parse(_RANGES[value]))
-    return "".join(
-        f"{re.escape(chr(a))}-{re.escape(chr(min(b, 0xFFFF)))}" for a, b in spans if a <= 0xFFFF
-    )
-
-
-#: Matches a BMP code point that can join a neighbour into one cluster.
-JOINER_RE: re.Pattern[str] = re.compile(f"[{_bmp_class(_JOINS_BACK | _JOINS_FORWARD)}]")
+    bmp, joins_back, joins_forward = _BMP, _JOINS_BACK, _JOINS_FORWARD
+    for cut in range(step, len(text), step):
+        if bmp[ord(text[cut - 1])] in joins_forward or bmp[ord(text[cut])] in joins_back:
+            return False
+    return True
 
 
 def clusters(text: str) -> tuple[list[int], list[int]]:

@@ -23,6 +23,7 @@ from agile_async.segments import (
     count_parts,
     count_segments,
     estimate_cost,
+    split_segments,
 )
 
 GSM_BASIC = (
@@ -193,3 +194,19 @@ NEAR_ONE_PART = ["a", "€", "Δ", "°", "ж", "😀", "👍🏽", "e\u0301", "\
 def test_agreement_around_one_part(text: str, udh: str | None) -> None:
     """Texts near one part's capacity, where count_parts skips work count_segments does."""
     assert outcome(count_parts, text, udh=udh) == outcome(count_segments, text, udh=udh)
+
+
+@pytest.mark.parametrize(
+    "joiner", ["e\u0301", "\u0e01\u0e31", "\u1100\u1161", "\u0600a", "a\u200d"]
+)
+def test_a_cluster_at_every_cut_position_against_the_splitter(joiner: str) -> None:
+    """A cluster placed across each cut of a BMP text: the count follows the clusters.
+
+    The splitter lists every cluster (no shortcut), so it is the reference here: a
+    cluster across cut 67 or 134 makes four parts, anywhere else three.
+    """
+    for before in range(199):  # 201 units: exactly three full parts unless a cut moves
+        text = "ж" * before + joiner + "ж" * (199 - before)
+        expected = len(split_segments(text))
+        assert count_parts(text).parts == count_segments(text).segments == expected, before
+        assert expected == (4 if before in (66, 133) else 3), before
