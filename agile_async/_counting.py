@@ -256,8 +256,10 @@ def _measure(
     """``(encoding, segments, units, per_part, remaining)``: the one home of the counting rule.
 
     Both :func:`count_segments` and :func:`count_parts` call this, so they cannot disagree.
-    With ``exact`` False, a UCS-2 text too short to need two parts whatever its code points
-    (at most 2 units each) is not encoded to UTF-16: ``units`` and ``remaining`` are then -1.
+    With ``exact`` False, work that only ``remaining`` or ``units`` needs is skipped, and they
+    may be -1: a UCS-2 text too short to need two parts whatever its code points (at most 2
+    units each) is not encoded to UTF-16, and a GSM-7 text with room for every escape pair to
+    move is not filled pair by pair.
     ``smart_encoding`` only shapes the error message: the caller has already replaced.
     """
     length = len(text)
@@ -292,6 +294,11 @@ def _measure(
             segments = -(-units // multi)
             used = units - (segments - 1) * multi
         else:
+            segments = -(-units // multi)
+            if not exact and units + segments - 1 <= segments * multi and 2 * multi > single + 2:
+                # Each cut moves at most one septet (half an escape pair) to the next part,
+                # and that still fits: as many parts as the arithmetic says.
+                return encoding, segments, units, multi, -1
             if escapes is None:
                 escapes = _escape_positions(text)
             segments, used = _fill_escapes(text, escapes, single, multi)
@@ -329,17 +336,21 @@ _new_part_count = tuple.__new__  # PartCount's generated __new__ is a Python cal
 _BASIC_LATIN1 = bytes(sorted(ord(char) for char in BASIC if ord(char) < 0x100))
 #: The escaped characters that have a Latin-1 code (all but €), as byte values.
 _EXTENSION_LATIN1 = frozenset(ord(char) for char in EXTENSION if ord(char) < 0x100)
+#: Latin-1 byte -> 1 for an escaped character or ESC (standing for €), 0 for any other.
+_ESCAPE_MARKS = bytes(int(code in _EXTENSION_LATIN1 or code == 0x1B) for code in range(256))
 
 
 def _escape_positions(text: str) -> list[int]:
-    """Where the escaped characters are, in order: one C ``find`` per occurrence."""
+    """Where the escapes are, in order, in a GSM-7 text whose only non-Latin-1 character is €.
+
+    One C pass marks them, then one C ``find`` per escape.
+    """
+    marks = text.replace("€", "\x1b").encode("latin-1").translate(_ESCAPE_MARKS)
     positions = []
-    for char in EXTENSION:
-        at = text.find(char)
-        while at >= 0:
-            positions.append(at)
-            at = text.find(char, at + 1)
-    positions.sort()
+    at = marks.find(1)
+    while at >= 0:
+        positions.append(at)
+        at = marks.find(1, at + 1)
     return positions
 
 
