@@ -263,24 +263,32 @@ def _measure(
     ``smart_encoding`` only shapes the error message: the caller has already replaced.
     """
     length = len(text)
-    # Where every character is at most U+00FF, or is a € (most texts, Italian ones included),
-    # C passes over bytes decide the encoding: delete the 1-septet characters, and what is
-    # left is escapes or characters GSM-7 cannot carry. Otherwise walk the runs of 1-septet
-    # characters with a regex; each stop is an escape or a non-GSM character.
-    latin1 = text.encode("latin-1", "ignore")
-    high = length - len(latin1)  # code points above U+00FF
+    # A regex walks the run of 1-septet characters at the start: a short text is often all
+    # of it (GSM-7), and a UCS-2 text usually stops it early at a character GSM-7 cannot
+    # carry. Past an escape, or past the first characters, C passes over bytes are faster
+    # where every character is at most U+00FF or is a €: delete the 1-septet characters, and
+    # what is left is escapes or characters GSM-7 cannot carry. Otherwise the walk goes on
+    # from escape to escape.
+    end = _basic_run(text, 0, _WALK).end()
     escapes: list[int] | None = None
-    if not high or high == text.count("€"):
-        rest = latin1.translate(None, _BASIC_LATIN1)
-        gsm = _EXTENSION_LATIN1.issuperset(rest)
-        extra = len(rest) + high
+    if end == length:
+        gsm, extra = True, 0
+    elif end < _WALK and text[end] not in EXTENSION:
+        gsm, extra = False, 0
     else:
-        end = _basic_run(text).end()
-        escapes = []
-        while end < length and text[end] in EXTENSION:
-            escapes.append(end)
-            end = _basic_run(text, end + 1).end()
-        gsm, extra = end == length, len(escapes)
+        latin1 = text.encode("latin-1", "ignore")
+        high = length - len(latin1)  # code points above U+00FF
+        if not high or high == text.count("€"):
+            rest = latin1.translate(None, _BASIC_LATIN1)
+            gsm = _EXTENSION_LATIN1.issuperset(rest)
+            extra = len(rest) + high
+        else:
+            escapes = []
+            end = _basic_run(text, end).end()
+            while end < length and text[end] in EXTENSION:
+                escapes.append(end)
+                end = _basic_run(text, end + 1).end()
+            gsm, extra = end == length, len(escapes)
 
     if gsm:
         encoding: Encoding = "GSM-7"
@@ -332,6 +340,8 @@ _basic_run = cast("Callable[..., re.Match[str]]", BASIC_RUN_RE.match)
 _smart_search = SMART_RE.search
 _utf16 = codecs.utf_16_le_encode
 _new_part_count = tuple.__new__  # PartCount's generated __new__ is a Python call: skip it
+#: How far the regex walks before bytes passes take over (they cost more to start).
+_WALK = 64
 #: The 1-septet characters that have a Latin-1 code (all but the Greek capitals), to delete.
 _BASIC_LATIN1 = bytes(sorted(ord(char) for char in BASIC if ord(char) < 0x100))
 #: The escaped characters that have a Latin-1 code (all but €), as byte values.

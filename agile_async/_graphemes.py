@@ -157,6 +157,9 @@ def _build() -> tuple[bytes, list[tuple[int, int, int]]]:
 
 
 _BMP, _ASTRAL = _build()
+#: For each BMP code point, 1 if it may join the code point before (after) it, else 0.
+_JOINS_BACK_BMP = _BMP.translate(bytes(int(value in _JOINS_BACK) for value in range(256)))
+_JOINS_FORWARD_BMP = _BMP.translate(bytes(int(value in _JOINS_FORWARD) for value in range(256)))
 _ASTRAL_STARTS = [first for first, _, _ in _ASTRAL]
 
 
@@ -178,9 +181,9 @@ def cuts_are_breaks(text: str, step: int) -> bool:
     arithmetic. Only the two code points around each cut are looked at, so a text costs
     O(parts), and a joiner elsewhere (an accent in the middle of a part) costs nothing.
     """
-    bmp, joins_back, joins_forward = _BMP, _JOINS_BACK, _JOINS_FORWARD
+    back, forward = _JOINS_BACK_BMP, _JOINS_FORWARD_BMP
     for cut in range(step, len(text), step):
-        if bmp[ord(text[cut - 1])] in joins_forward or bmp[ord(text[cut])] in joins_back:
+        if forward[ord(text[cut - 1])] or back[ord(text[cut])]:
             return False
     return True
 
