@@ -325,8 +325,8 @@ def _measure(
             return encoding, 1, units, single, single - units
         if multi < 2:
             raise _no_room(encoding)
-        if units == length and cuts_are_breaks(text, multi):
-            # Every code point is one unit and no cluster straddles a cut: plain arithmetic.
+        if cuts_are_breaks(text, utf16, multi):
+            # No cluster or surrogate pair straddles a cut: plain arithmetic.
             segments = -(-units // multi)
             used = units - (segments - 1) * multi
         else:

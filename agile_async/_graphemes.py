@@ -18,10 +18,10 @@ combining marks breaks before the second mark; an emoji modifier joins a base ac
 one combining mark). One more difference from UAX #29 is Twilio's own: a CR LF pair is two
 clusters, not one.
 
-Counting rarely needs the clusters themselves: a text without astral code points and
-without a cluster across a multiple of the part size is cut by arithmetic
-(:func:`cuts_are_breaks`), and any other is counted by :func:`fill_parts`; both only look at
-the code points around each part boundary. :func:`clusters` segments a whole text, for the
+Counting rarely needs the clusters themselves: a text without a cluster or a surrogate pair
+across a multiple of the part size is cut by arithmetic (:func:`cuts_are_breaks`), and any
+other is counted by :func:`fill_parts`; both only look at the code points around each part
+boundary. :func:`clusters` segments a whole text, for the
 splitter and the rare exact count.
 """
 
@@ -173,17 +173,25 @@ def _property(cp: int) -> int:
     return OTHER
 
 
-def cuts_are_breaks(text: str, step: int) -> bool:
-    """Whether every ``step``-th code point starts a new cluster, whatever precedes it.
+def cuts_are_breaks(text: str, utf16: bytes, step: int) -> bool:
+    """Whether a cluster boundary is certain every ``step`` UTF-16 units of ``text``.
 
-    For a text whose code points are each one UTF-16 unit: then the greedy fill cuts it every
-    ``step`` units exactly when no cluster straddles those cuts, and the count is plain
-    arithmetic. Only the two code points around each cut are looked at, so a text costs
-    O(parts), and a joiner elsewhere (an accent in the middle of a part) costs nothing.
+    ``utf16`` is the text encoded as UTF-16-LE. If so, the greedy fill cuts the text exactly
+    there, and its count is plain arithmetic. Only the two code units around each cut are
+    looked at, so a text costs O(parts), and a joiner elsewhere (an accent in the middle of a
+    part) costs nothing. A surrogate at a cut (an emoji beside it, maybe a skin tone or a
+    flag) is left to :func:`fill_parts`: False.
     """
     back, forward = _JOINS_BACK_BMP, _JOINS_FORWARD_BMP
-    for cut in range(step, len(text), step):
-        if forward[ord(text[cut - 1])] or back[ord(text[cut])]:
+    if len(utf16) == 2 * len(text):  # one unit per code point: index the text itself
+        for cut in range(step, len(text), step):
+            if forward[ord(text[cut - 1])] or back[ord(text[cut])]:
+                return False
+        return True  # a lone surrogate is a Control: never joins
+    code = memoryview(utf16).cast("H")
+    for cut in range(step, len(code), step):
+        before, after = code[cut - 1], code[cut]
+        if forward[before] or back[after] or 0xD800 <= before < 0xE000 or 0xD800 <= after < 0xE000:
             return False
     return True
 

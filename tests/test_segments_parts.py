@@ -197,16 +197,23 @@ def test_agreement_around_one_part(text: str, udh: str | None) -> None:
 
 
 @pytest.mark.parametrize(
-    "joiner", ["e\u0301", "\u0e01\u0e31", "\u1100\u1161", "\u0600a", "a\u200d"]
+    "cluster",
+    ["e\u0301", "\u0e01\u0e31", "\u1100\u1161", "\u0600a", "a\u200d", "😀", "👍🏽", "🇮🇹", "1️⃣"],
 )
-def test_a_cluster_at_every_cut_position_against_the_splitter(joiner: str) -> None:
-    """A cluster placed across each cut of a BMP text: the count follows the clusters.
+@pytest.mark.parametrize("filler", ["ж", "😀"])
+def test_a_cluster_at_every_cut_position_against_the_splitter(cluster: str, filler: str) -> None:
+    """A cluster placed across each cut of a UCS-2 text: the count follows the clusters.
 
-    The splitter lists every cluster (no shortcut), so it is the reference here: a
-    cluster across cut 67 or 134 makes four parts, anywhere else three.
+    The splitter lists every cluster (no shortcut), so it is the reference here. With 201
+    units of 1-unit filler, a cluster across cut 67 or 134 makes four parts, anywhere else
+    three; with 2-unit filler the cuts move around the pairs.
     """
-    for before in range(199):  # 201 units: exactly three full parts unless a cut moves
-        text = "ж" * before + joiner + "ж" * (199 - before)
+    width = len(cluster.encode("utf-16-le")) // 2
+    step = len(filler.encode("utf-16-le")) // 2
+    for before in range(0, 201 - width, step):
+        text = filler * (before // step) + cluster + filler * ((201 - width - before) // step)
         expected = len(split_segments(text))
         assert count_parts(text).parts == count_segments(text).segments == expected, before
-        assert expected == (4 if before in (66, 133) else 3), before
+        if step == 1:
+            across = any(before < cut < before + width for cut in (67, 134))
+            assert expected == (4 if across else 3), before
