@@ -13,7 +13,7 @@ import codecs
 import itertools
 import re
 from collections.abc import Callable, Sequence
-from typing import Literal, NamedTuple, cast, get_args
+from typing import Literal, NamedTuple, cast, get_args, overload
 
 import attrs
 
@@ -194,13 +194,7 @@ def count_segments(
     replacements: tuple[tuple[str, str], ...] = ()
     if smart_encoding:
         text, replacements = _smart(text)
-    encoding, segments, units, per_part, remaining = _measure(
-        text, unicode, udh_octets, True, smart_encoding
-    )
-    return SegmentCount(
-        encoding, segments, units, per_part, remaining, text, replacements, udh_octets,
-        concatenated,
-    )  # fmt: skip
+    return _count(text, unicode, udh_octets, smart_encoding, True, replacements, concatenated)
 
 
 class PartCount(NamedTuple):
@@ -246,29 +240,51 @@ def count_parts(
     udh_octets = 0 if udh is None else _udh_octets(udh)
     if smart_encoding and _smart_search(text) is not None:
         text = text.translate(SMART_TABLE)
-    measured = _measure(text, unicode, udh_octets, False, smart_encoding)
-    return _new_part_count(PartCount, (measured[1], measured[0]))
+    return _count(text, unicode, udh_octets, smart_encoding, False)
 
 
-def _measure(
-    text: str, unicode: bool, udh_octets: int, exact: bool, smart_encoding: bool
-) -> tuple[Encoding, int, int, int, int]:
-    """``(encoding, segments, units, per_part, remaining)``: the one home of the counting rule.
+@overload
+def _count(
+    text: str,
+    unicode: bool,
+    udh_octets: int,
+    smart_encoding: bool,
+    exact: Literal[True],
+    replacements: tuple[tuple[str, str], ...],
+    concatenated: bool,
+) -> SegmentCount: ...
+@overload
+def _count(
+    text: str, unicode: bool, udh_octets: int, smart_encoding: bool, exact: Literal[False]
+) -> PartCount: ...
+def _count(
+    text: str,
+    unicode: bool,
+    udh_octets: int,
+    smart_encoding: bool,
+    exact: bool,
+    replacements: tuple[tuple[str, str], ...] = (),
+    concatenated: bool = True,
+) -> SegmentCount | PartCount:
+    """The one home of the counting rule: a :class:`SegmentCount` if ``exact``, else a
+    :class:`PartCount`.
 
-    Both :func:`count_segments` and :func:`count_parts` call this, so they cannot disagree.
-    With ``exact`` False, work that only ``remaining`` or ``units`` needs is skipped, and they
-    may be -1: a UCS-2 text too short to need two parts whatever its code points (at most 2
-    units each) is not encoded to UTF-16, and a GSM-7 text with room for every escape pair to
-    move is not filled pair by pair.
+    Both :func:`count_segments` and :func:`count_parts` end here, so they cannot disagree;
+    the result is built here rather than passed back as a tuple, as on a short text that
+    hand-over would cost as much as the counting. Without ``exact``, work that only the
+    units and the room left need is skipped: a UCS-2 text too short to need two parts
+    whatever its code points (at most 2 units each) is not encoded to UTF-16, and a GSM-7
+    text with room for every escape pair to move is not filled pair by pair.
     ``smart_encoding`` only shapes the error message: the caller has already replaced.
     """
     length = len(text)
     # A regex walks the run of 1-septet characters at the start: a short text is often all
     # of it (GSM-7), and a UCS-2 text usually stops it early at a character GSM-7 cannot
-    # carry. Past an escape, or past the first characters, C passes over bytes are faster
-    # where every character is at most U+00FF or is a €: delete the 1-septet characters, and
-    # what is left is escapes or characters GSM-7 cannot carry. Otherwise the walk goes on
-    # from escape to escape.
+    # carry. A stop at an escape needs more: the exact count needs every escape's position,
+    # so the walk goes on from escape to escape; the parts alone need only their number,
+    # which C passes over bytes give faster where every character is at most U+00FF or is
+    # a €: delete the 1-septet characters, and what is left is escapes or characters GSM-7
+    # cannot carry.
     end = _basic_run(text, 0, _WALK).end()
     escapes: list[int] | None = None
     if end == length:
@@ -276,18 +292,18 @@ def _measure(
     elif end < _WALK and text[end] not in EXTENSION:
         gsm, extra = False, 0
     else:
-        latin1 = text.encode("latin-1", "ignore")
-        high = length - len(latin1)  # code points above U+00FF
-        if not high or high == text.count("€"):
+        high = -1
+        if not exact:
+            latin1 = text.encode("latin-1", "ignore")
+            high = length - len(latin1)  # code points above U+00FF
+            if high and high != text.count("€"):
+                high = -1
+        if high >= 0:
             rest = latin1.translate(None, _BASIC_LATIN1)
             gsm = _EXTENSION_LATIN1.issuperset(rest)
             extra = len(rest) + high
         else:
-            escapes = []
-            end = _basic_run(text, end).end()
-            while end < length and text[end] in EXTENSION:
-                escapes.append(end)
-                end = _basic_run(text, end + 1).end()
+            escapes, end = _walk(text, end)
             gsm, extra = end == length, len(escapes)
 
     if gsm:
@@ -295,21 +311,22 @@ def _measure(
         units = length + extra
         single, multi = (160, 153) if not udh_octets else _capacities(encoding, udh_octets)
         if units <= single:
-            return encoding, 1, units, single, single - units
-        if multi < 2:
+            segments, per_part, used = 1, single, units
+        elif multi < 2:
             raise _no_room(encoding)
-        if not extra:  # every atom is 1 septet: plain arithmetic
-            segments = -(-units // multi)
-            used = units - (segments - 1) * multi
         else:
+            per_part = multi
             segments = -(-units // multi)
-            if not exact and units + segments - 1 <= segments * multi and 2 * multi > single + 2:
+            if not extra:  # every atom is 1 septet: plain arithmetic
+                used = units - (segments - 1) * multi
+            elif not exact and units + segments - 1 <= segments * multi and 2 * multi > single + 2:
                 # Each cut moves at most one septet (half an escape pair) to the next part,
                 # and that still fits: as many parts as the arithmetic says.
-                return encoding, segments, units, multi, -1
-            if escapes is None:
-                escapes = _escape_positions(text)
-            segments, used = _fill_escapes(text, escapes, single, multi)
+                return _new_part_count(PartCount, (segments, encoding))
+            else:
+                if escapes is None:
+                    escapes = _walk(text, 0)[0]
+                segments, used = _fill_escapes(text, escapes, single, multi)
     else:
         if not unicode:
             message = _not_gsm_message(_non_gsm(text), smart_encoding)
@@ -317,25 +334,30 @@ def _measure(
         encoding = "UCS-2"
         single, multi = (70, 67) if not udh_octets else _capacities(encoding, udh_octets)
         if not exact and length * 2 <= single:  # one part, whatever the code points are
-            return encoding, 1, -1, single, -1
+            return _new_part_count(PartCount, (1, encoding))
         # UTF-16 code units; "surrogatepass" lets a stray surrogate count 1, as in JavaScript.
         utf16 = _utf16(text, "surrogatepass")[0]
         units = len(utf16) >> 1
         if units <= single:  # one part, whatever the atoms are
-            return encoding, 1, units, single, single - units
-        if multi < 2:
+            segments, per_part, used = 1, single, units
+        elif multi < 2:
             raise _no_room(encoding)
-        if cuts_are_breaks(text, utf16, multi):
-            # No cluster or surrogate pair straddles a cut: plain arithmetic.
-            segments = -(-units // multi)
-            used = units - (segments - 1) * multi
         else:
-            segments, used = _fill_clusters(text, utf16, single, multi)
-    return encoding, segments, units, multi, (multi - used if used < multi else 0)
+            per_part = multi
+            if cuts_are_breaks(text, utf16, multi):
+                # No cluster or surrogate pair straddles a cut: plain arithmetic.
+                segments = -(-units // multi)
+                used = units - (segments - 1) * multi
+            else:
+                segments, used = _fill_clusters(text, utf16, single, multi)
+    if not exact:
+        return _new_part_count(PartCount, (segments, encoding))
+    return SegmentCount(
+        encoding, segments, units, per_part, per_part - used if used < per_part else 0, text,
+        replacements, udh_octets, concatenated,
+    )  # fmt: skip
 
 
-# Bound once: the hot path calls them on every count. The basic-run pattern matches the empty
-# string, so its match never returns None.
 _basic_run = cast("Callable[..., re.Match[str]]", BASIC_RUN_RE.match)
 _smart_search = SMART_RE.search
 _utf16 = codecs.utf_16_le_encode
@@ -346,22 +368,21 @@ _WALK = 64
 _BASIC_LATIN1 = bytes(sorted(ord(char) for char in BASIC if ord(char) < 0x100))
 #: The escaped characters that have a Latin-1 code (all but €), as byte values.
 _EXTENSION_LATIN1 = frozenset(ord(char) for char in EXTENSION if ord(char) < 0x100)
-#: Latin-1 byte -> 1 for an escaped character or ESC (standing for €), 0 for any other.
-_ESCAPE_MARKS = bytes(int(code in _EXTENSION_LATIN1 or code == 0x1B) for code in range(256))
 
 
-def _escape_positions(text: str) -> list[int]:
-    """Where the escapes are, in order, in a GSM-7 text whose only non-Latin-1 character is €.
+def _walk(text: str, end: int) -> tuple[list[int], int]:
+    """The escapes' positions from ``end`` on, and where the walk stopped.
 
-    One C pass marks them, then one C ``find`` per escape.
+    ``end`` is where a walk of 1-septet characters stopped (or 0). Each stop at an escape is
+    noted and the walk goes on; it ends at a character GSM-7 cannot carry or at the end.
     """
-    marks = text.replace("€", "\x1b").encode("latin-1").translate(_ESCAPE_MARKS)
-    positions = []
-    at = marks.find(1)
-    while at >= 0:
-        positions.append(at)
-        at = marks.find(1, at + 1)
-    return positions
+    length = len(text)
+    escapes = []
+    end = _basic_run(text, end).end()
+    while end < length and text[end] in EXTENSION:
+        escapes.append(end)
+        end = _basic_run(text, end + 1).end()
+    return escapes, end
 
 
 def _capacities(encoding: Encoding, udh_octets: int) -> tuple[int, int]:
