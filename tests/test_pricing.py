@@ -196,6 +196,31 @@ def test_errors_name_the_message_and_destination() -> None:
     assert caught.value.problems[0].field == "messages[0].udh_data"
 
 
+@pytest.mark.parametrize("keep_messages", [False, True])
+def test_totals_and_errors_are_the_same_with_or_without_kept_messages(
+    keep_messages: bool,
+) -> None:
+    """Without keep_messages the estimator counts only parts (count_parts): same answers."""
+    prices = PriceList({"39": "0.045"})
+    messages: list[EstimateInput] = [
+        ("“Hi” — ok", ["+390612345678"]),
+        ("a" * 152 + "€" + "a" * 152, ["+390612345678", "+39333"]),
+        FakeMessage("00" * 141, ("+39061",), hex_body=True),
+    ]
+    estimate = estimate_cost(prices, messages, smart_encoding=True, keep_messages=keep_messages)
+    assert (estimate.parts, estimate.total, estimate.destinations) == (
+        1 + 6 + 2,
+        Decimal("0.405"),
+        4,
+    )
+    with pytest.raises(agile_async.ValidationError) as caught:
+        estimate_cost(
+            prices, [*messages, ("38°", "+39061")], unicode=False, keep_messages=keep_messages
+        )
+    assert caught.value.problems[0].field == "messages[0].body"  # the curly quotes
+    assert "smart_encoding=True would replace" in caught.value.problems[0].message
+
+
 def _campaign(n: int | None = None) -> Iterator[FakeMessage]:
     numbers = itertools.count(393400000000) if n is None else range(393400000000, 393400000000 + n)
     for number in numbers:

@@ -518,7 +518,7 @@ def test_segment_count_is_a_frozen_attrs_class() -> None:
 
 
 def test_segment_count_init_matches_its_fields() -> None:
-    """SegmentCount writes its slots itself (speed); its signature must follow the fields."""
+    """SegmentCount writes its fields itself (speed); its signature must follow the fields."""
     names = [field.name for field in attrs.fields(SegmentCount)]
     assert list(inspect.signature(SegmentCount.__init__).parameters)[1:] == names
     count = SegmentCount("UCS-2", 2, 3, 4, 5, "t", (("a", "b"),), 6, False)
@@ -549,10 +549,12 @@ def test_public_names() -> None:
             "EstimateInput",
             "MessageEstimate",
             "MessageLike",
+            "PartCount",
             "PriceList",
             "SegmentCount",
             "body_problems",
             "count_hex_segments",
+            "count_parts",
             "count_segments",
             "estimate_cost",
             "estimate_message",
@@ -563,6 +565,9 @@ def test_public_names() -> None:
     )
     assert SegmentCount.__module__ == "agile_async.segments"
     assert count_segments.__module__ == "agile_async.segments"
+    assert (
+        segments.PartCount.__module__ == segments.count_parts.__module__ == "agile_async.segments"
+    )
 
 
 def test_wrong_types_are_type_errors() -> None:
