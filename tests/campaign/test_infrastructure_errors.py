@@ -1,6 +1,6 @@
 """Infrastructure errors are never message outcomes: a campaign on the SQLite journal whose
 rate limiter or journal fails stops cleanly, counts nothing failed, and a later run
-finishes it. (The Redis versions, with a real outage, are in test_redis_outage.py.)"""
+finishes it. (The Redis versions, with a real outage, are in scaleout/test_outage.py.)"""
 
 from __future__ import annotations
 

@@ -30,11 +30,12 @@ from click.testing import CliRunner, Result
 
 from agile_async._cli._app import cli
 from agile_async.testing import FakeAgileServer, TLSServer
+from tests._children import ROOT
+from tests._children import child_environment as environment
 
 pytest.importorskip("uvicorn")  # the sandbox is served over TLS (the server extra)
 pytest.importorskip("trustme")
 
-ROOT = Path(__file__).resolve().parent.parent
 KEY = "operator-key-never-shown"
 POSIX = pytest.mark.skipif(sys.platform == "win32", reason="signals and ptys are POSIX")
 
@@ -55,12 +56,6 @@ def invoke(*args: str, input: str | None = None, env: dict[str, str] | None = No
 def states(journal: Path) -> dict[str, int]:
     with sqlite3.connect(journal) as conn:
         return dict(conn.execute("SELECT state, count(*) FROM rows GROUP BY state"))
-
-
-def environment(**extra: str) -> dict[str, str]:
-    """The environment of a subprocess that imports this worktree's package."""
-    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    return {**os.environ, "PYTHONPATH": path, **extra}
 
 
 #: ``agile-sms`` as a user without the script on the PATH runs it.

@@ -6,12 +6,10 @@ documentation's simulation-only ones; a real credential in the environment is ne
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import sys
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -21,11 +19,11 @@ from click.testing import CliRunner
 
 from agile_async import AgileClient, Message
 from agile_async._cli._app import cli
+from tests._children import child_environment
 
 pytest.importorskip("uvicorn")  # the sandbox is served over TLS (the server extra)
 pytest.importorskip("trustme")
 
-ROOT = Path(__file__).resolve().parent.parent
 REAL_KEY = "real-key-must-never-show"
 REAL_USER = "real-user-must-never-show"
 REAL_PASSWORD = "real-password-must-never-show"
@@ -65,11 +63,7 @@ async def test_every_printed_credential_works_from_another_process(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Run the command as a user would, then send with what it printed."""
-    env = {
-        **os.environ,
-        "AGILE_API_KEY": REAL_KEY,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-    }
+    env = child_environment(AGILE_API_KEY=REAL_KEY)
     command = [sys.executable, "-m", "agile_async._cli", "sandbox", "--credit", "7"]
     sms = Message(destinations="+393471234567", sender="MyApp", body="Hi")
     results = []

@@ -23,7 +23,7 @@ import pytest
 
 from agile_async import DEFAULT_LIMITS, DEFAULT_TIMEOUT, AgileClient, Message, RetryPolicy
 from agile_async.testing import FakeAgileServer, Fault, TLSServer
-from tests._stall_relay import StallRelay, stall_relay
+from tests.client._stall_relay import StallRelay, stall_relay
 
 pytest.importorskip("uvicorn")
 pytest.importorskip("trustme")

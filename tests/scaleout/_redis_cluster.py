@@ -1,6 +1,6 @@
 """A real 3-master Redis Cluster on loopback for the tests where clustering is the point.
 
-Load it with ``pytest_plugins = ("tests._redis_cluster",)`` and ask for ``redis_cluster``
+Load it with ``pytest_plugins = ("tests.scaleout._redis_cluster",)`` and ask for ``redis_cluster``
 (the running cluster) or ``cluster_url`` (a ``redis+cluster://`` URL naming one node). Three
 ``redis-server --cluster-enabled yes`` processes, joined by ``redis-cli --cluster create``,
 one per session, stopped at the end. Like the single server, a missing binary skips on a

@@ -2,7 +2,7 @@
 
 Every test runs on asyncio with redis-py and coredis, and on trio with coredis. Crashes are
 simulated in one process: a worker that "dies" is a :class:`RedisCampaign` whose chunks are
-left idle past a short lease; the multi-process versions are in test_redis_campaign_fleet.py.
+left idle past a short lease; the multi-process versions are in test_campaign_fleet.py.
 """
 
 from __future__ import annotations

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -28,9 +27,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from agile_async.testing import FakeAgileServer, Fault, Hold
+from tests._children import child_environment
 
 if TYPE_CHECKING:
-    from ._redis_server import KillableRedis
+    from tests._redis_server import KillableRedis
 
 pytest_plugins = ("tests._redis_server",)
 
@@ -40,18 +40,13 @@ redis_sync = pytest.importorskip("redis")
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
 LEASE = 1.5
 
 
 @contextmanager
 def serving(fake: FakeAgileServer) -> Iterator[dict[str, str]]:
     with fake.serve_tls() as server:
-        yield {
-            **os.environ,
-            **server.environment(),
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-        }
+        yield child_environment(**server.environment())
 
 
 def hold_next_send(fake: FakeAgileServer, hold: Hold) -> None:

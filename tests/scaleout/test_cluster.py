@@ -20,9 +20,9 @@ from agile_async.scaleout import RedisCampaign, RedisLimiter, account_key, work
 from agile_async.testing import FakeAgileServer
 
 if TYPE_CHECKING:
-    from tests._redis_cluster import RedisCluster
+    from tests.scaleout._redis_cluster import RedisCluster
 
-pytest_plugins = ("tests._redis_cluster",)
+pytest_plugins = ("tests.scaleout._redis_cluster",)
 pytestmark = [
     pytest.mark.anyio,
     # coredis 6.9's ClusterLayout opens an anyio memory stream it never closes: its
@@ -38,7 +38,6 @@ def _collect_coredis_leftovers() -> Iterator[None]:
     gc.collect()
 
 
-ROOT = Path(__file__).resolve().parent.parent
 BASE_URL = "https://fake.agiletelecom.test/services/"
 
 
@@ -140,7 +139,7 @@ def test_the_cli_enqueues_and_two_workers_share_a_rate_on_a_cluster(
     redis_cluster: RedisCluster, cluster_url: str, tmp_path: Path
 ) -> None:
     """``enqueue`` + two ``work --rate`` from a ``redis+cluster://`` URL: every row once."""
-    from tests.test_redis_campaign_fleet import cli, finish, serving
+    from tests.scaleout.test_campaign_fleet import cli, finish, serving
 
     fake = FakeAgileServer(credit=Decimal(1000))
     source = recipients(tmp_path / "r.csv", 200)

@@ -3,7 +3,7 @@ taking workers down is set aside (its pending rows held back, re-queueable), and
 fleet-wide stop is shown with its code and reason and can be cleared.
 
 Workers that "die" are :class:`RedisCampaign` objects whose chunks are left idle past a
-short lease (as in test_redis_campaign.py); every test runs on asyncio with redis-py and
+short lease (as in test_campaign.py); every test runs on asyncio with redis-py and
 coredis, and on trio with coredis. The CLI tests go through click's runner.
 """
 
@@ -261,7 +261,7 @@ def test_cli_workers_set_a_killer_chunk_aside_and_an_operator_requeues_it(
     ``requeue-held`` gives chunk 1 back and a third worker sends its held rows, once."""
     pytest.importorskip("uvicorn")
     pytest.importorskip("trustme")
-    from tests.test_redis_campaign_fleet import (
+    from tests.scaleout.test_campaign_fleet import (
         assert_sent_once,
         cli,
         enqueue,
@@ -272,7 +272,7 @@ def test_cli_workers_set_a_killer_chunk_aside_and_an_operator_requeues_it(
         stop,
         worker,
     )
-    from tests.test_redis_campaign_fleet import recipients as numbers
+    from tests.scaleout.test_campaign_fleet import recipients as numbers
 
     name = f"held-{uuid.uuid4().hex[:8]}"
     fake = FakeAgileServer(credit=Decimal(1000))

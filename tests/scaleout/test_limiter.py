@@ -35,7 +35,7 @@ from agile_async.scaleout import RedisLimiter, RedisUnavailableError, account_ke
 from agile_async.testing import FakeAgileServer, Fault
 
 if TYPE_CHECKING:
-    from ._redis_server import RedisServer
+    from tests._redis_server import RedisServer
 
 pytest_plugins = ("tests._redis_server",)
 pytestmark = pytest.mark.anyio

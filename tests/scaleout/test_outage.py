@@ -33,7 +33,7 @@ from agile_async.scaleout import (
 from agile_async.testing import FakeAgileServer, Fault, Hold
 
 if TYPE_CHECKING:
-    from ._redis_server import KillableRedis
+    from tests._redis_server import KillableRedis
 
 pytest_plugins = ("tests._redis_server",)
 pytestmark = [

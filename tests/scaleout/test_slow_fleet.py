@@ -9,7 +9,6 @@ this module with ``-k slow`` / ``-k "not slow"``.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ import attrs
 import pytest
 
 from agile_async.testing import FakeAgileServer, Fault
+from tests._children import child_environment
 
 pytest_plugins = ("tests._redis_server",)
 
@@ -48,7 +48,6 @@ WORKERS = [
     ("coredis", "trio"),
 ]
 WORKER = Path(__file__).with_name("_redis_fleet_worker.py")
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @attrs.frozen
@@ -103,11 +102,7 @@ def _drive(
 def _run_fleet(redis_url: str) -> Fleet:
     fake = FakeAgileServer(credit=Decimal(1_000_000))
     with fake.serve_tls() as server:
-        env = {
-            **os.environ,
-            **server.environment(),
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-        }
+        env = child_environment(**server.environment())
         args = [redis_url, "", "", str(RATE), str(BURST), str(BATCH), ""]
         with ExitStack() as stack:
             workers: list[tuple[subprocess.Popen[str], IO[str]]] = []

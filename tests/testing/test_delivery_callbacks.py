@@ -12,7 +12,6 @@ import re
 import socket
 import textwrap
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -20,6 +19,7 @@ import pytest
 
 from agile_async import DeliveryReport, DeliveryStatus, DeliveryTracker, Message
 from agile_async.testing import DeliveryCallbackError, DeliveryScript, FakeAgileServer
+from tests._children import ROOT
 
 pytestmark = pytest.mark.anyio
 
@@ -257,7 +257,7 @@ async def test_a_report_lost_on_the_tls_thread_is_raised_by_the_next_flush(
 
 
 def readme_block(name: str) -> str:
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
     [block] = re.findall(rf"<!-- readme-test: {name} -->\s*```python\n(.*?)```", text, re.S)
     return str(block)
 

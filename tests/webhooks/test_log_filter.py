@@ -1,6 +1,6 @@
 """``receiver.log_filter`` masks the path token in any record, keeping the record's shape.
 
-The README examples run for real in ``test_readme_receiver_logs.py``; these pin the filter's
+The README examples run for real in ``tests/test_readme_receiver_logs.py``; these pin the filter's
 rules on records shaped like those of uvicorn's access log, its trace-level ASGI log, and
 others, through the ``logging`` machinery a server uses.
 """

@@ -14,8 +14,7 @@ import pytest
 
 from agile_async import DeliveryReport
 from agile_async.webhooks import DeliveryReportReceiver
-
-from ._serving import serve_in_thread
+from tests._serving import serve_in_thread
 
 pytestmark = pytest.mark.anyio
 
