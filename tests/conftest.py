@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import pytest
 
+from agile_async.testing import FakeAgileServer
+
 #: The backends we promise, rather than whatever the plugin finds installed.
 BACKENDS = ("asyncio", "trio")
 #: The Redis clients each backend can drive (redis-py's client is asyncio-only).
@@ -39,6 +41,22 @@ def parametrized_by_marks(metafunc: pytest.Metafunc) -> set[str]:
             argnames = argnames.split(",")
         names.update(name.strip() for name in argnames)
     return names
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "fake(**options): the FakeAgileServer options of the fake fixture"
+    )
+
+
+@pytest.fixture
+def fake(request: pytest.FixtureRequest) -> FakeAgileServer:
+    """A fresh fake provider for the test, built with the options of the closest
+    ``@pytest.mark.fake(...)`` (the test's own, its class's or its module's ``pytestmark``),
+    or its defaults: a module says once which account it plays instead of defining its own
+    ``fake`` fixture."""
+    marker = request.node.get_closest_marker("fake")
+    return FakeAgileServer(**(marker.kwargs if marker else {}))
 
 
 @pytest.fixture

@@ -23,7 +23,10 @@ from agile_async import (
 )
 from agile_async.testing import FakeAgileServer, Fault
 
-pytestmark = pytest.mark.anyio
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.fake(credit=Decimal("1000"), price_per_part=Decimal("0.01")),
+]
 
 
 class VirtualClock:
@@ -52,11 +55,6 @@ def number(i: int) -> str:
 
 def sms(i: int, body: str = "Hello campaign") -> Message:
     return Message(destinations=number(i), sender="MyApp", body=body)
-
-
-@pytest.fixture
-def fake() -> FakeAgileServer:
-    return FakeAgileServer(credit=Decimal("1000"), price_per_part=Decimal("0.01"))
 
 
 @pytest.fixture

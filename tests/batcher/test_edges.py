@@ -28,7 +28,10 @@ from agile_async import (
 )
 from agile_async.testing import FakeAgileServer, Fault
 
-pytestmark = pytest.mark.anyio
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.fake(credit=Decimal("1000"), price_per_part=Decimal("0.01")),
+]
 
 
 async def no_sleep(_: float) -> None:
@@ -37,11 +40,6 @@ async def no_sleep(_: float) -> None:
 
 def sms(i: int) -> Message:
     return Message(destinations=f"+3934{i:08d}", sender="MyApp", body="Hello")
-
-
-@pytest.fixture
-def fake() -> FakeAgileServer:
-    return FakeAgileServer(credit=Decimal("1000"), price_per_part=Decimal("0.01"))
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,11 +13,13 @@ from click.testing import CliRunner, Result
 
 from agile_async._cli import _common
 from agile_async._cli._app import cli
-from agile_async.testing import FakeAgileServer, TLSServer
+from agile_async.testing import FakeAgileServer
 
 pytest.importorskip("uvicorn")  # the sandbox is served over TLS (the server extra)
 
 SECRET = "s3cret-key-never-shown"
+#: The account of the tests that use ``account``: the key the CLI must never print.
+pytestmark = pytest.mark.fake(api_key=SECRET, credit=Decimal("12.5"))
 
 
 def destination(i: int) -> str:
@@ -47,25 +48,6 @@ def states(journal: Path) -> dict[str, int]:
 @pytest.fixture
 def recipients(tmp_path: Path) -> Path:
     return write_csv(tmp_path / "r.csv", 40)
-
-
-@pytest.fixture(scope="module")
-def provider() -> Iterator[tuple[FakeAgileServer, TLSServer]]:
-    """A fake provider over TLS that plays "the real account" for credential tests."""
-    fake = FakeAgileServer(api_key=SECRET, credit=Decimal("12.5"))
-    with fake.serve_tls() as server:
-        yield fake, server
-
-
-@pytest.fixture
-def account(
-    provider: tuple[FakeAgileServer, TLSServer], monkeypatch: pytest.MonkeyPatch
-) -> FakeAgileServer:
-    """Point the CLI at the provider as it would be at the real one (no key set yet)."""
-    fake, server = provider
-    monkeypatch.setenv("AGILE_BASE_URL", server.base_url)
-    monkeypatch.setenv("SSL_CERT_FILE", str(server.ca_cert_path))
-    return fake
 
 
 def test_segments_text_and_json() -> None:
@@ -227,6 +209,7 @@ def test_the_prompted_key_is_hidden(
     account: FakeAgileServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """In a terminal without credentials, the key is asked for and never echoed."""
+    monkeypatch.delenv("AGILE_API_KEY")
     monkeypatch.setattr(_common, "interactive", lambda: True)
     result = invoke("credit", input=SECRET + "\n")
     assert result.exit_code == 0, result.output

@@ -37,6 +37,8 @@ pytest.importorskip("uvicorn")  # the sandbox is served over TLS (the server ext
 pytest.importorskip("trustme")
 
 KEY = "operator-key-never-shown"
+#: The operator's account: 1 EUR of credit, 20 parts at 0.05.
+pytestmark = pytest.mark.fake(api_key=KEY, credit=Decimal("1"))
 POSIX = pytest.mark.skipif(sys.platform == "win32", reason="signals and ptys are POSIX")
 
 
@@ -139,26 +141,6 @@ def in_terminal(command: list[str], env: dict[str, str], columns: int = 60) -> t
 
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-
-
-@pytest.fixture
-def provider() -> Iterator[tuple[FakeAgileServer, TLSServer]]:
-    """A fake provider over TLS playing the operator's real account."""
-    fake = FakeAgileServer(api_key=KEY, credit=Decimal("1"))
-    with fake.serve_tls() as server:
-        yield fake, server
-
-
-@pytest.fixture
-def account(
-    provider: tuple[FakeAgileServer, TLSServer], monkeypatch: pytest.MonkeyPatch
-) -> FakeAgileServer:
-    """The CLI pointed at the account, which has 1 EUR of credit (20 parts at 0.05)."""
-    fake, server = provider
-    monkeypatch.setenv("AGILE_BASE_URL", server.base_url)
-    monkeypatch.setenv("SSL_CERT_FILE", str(server.ca_cert_path))
-    monkeypatch.setenv("AGILE_API_KEY", KEY)
-    return fake
 
 
 # -- point 2: spending ----------------------------------------------------------------------

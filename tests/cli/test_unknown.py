@@ -17,7 +17,6 @@ import io
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -30,9 +29,8 @@ from agile_async._cli._duration import parse_duration
 from agile_async.testing import FakeAgileServer, Fault
 
 pytest.importorskip("uvicorn")  # the fake is served over TLS (the server extra)
-pytestmark = pytest.mark.tls
-
 SECRET = "unknown-test-key"
+pytestmark = [pytest.mark.tls, pytest.mark.fake(api_key=SECRET)]
 ROWS = 30
 
 
@@ -51,15 +49,11 @@ def ids_in(journal: Path, state: str) -> set[str]:
 
 
 @pytest.fixture
-def provider(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeAgileServer, list[Any]]]:
-    """The provider, posting its reports to "our webhook" (a list)."""
+def webhook(account: FakeAgileServer) -> list[Any]:
+    """The provider's reports as posted to "our webhook" (here: a list)."""
     bodies: list[Any] = []
-    fake = FakeAgileServer(api_key=SECRET, raw_delivery_callback=bodies.append)
-    with fake.serve_tls() as server:
-        monkeypatch.setenv("AGILE_BASE_URL", server.base_url)
-        monkeypatch.setenv("SSL_CERT_FILE", str(server.ca_cert_path))
-        monkeypatch.setenv("AGILE_API_KEY", SECRET)
-        yield fake, bodies
+    account.deliver_to(bodies.append, raw=True)
+    return bodies
 
 
 def wait_for_reports(bodies: list[Any], count: int) -> None:
@@ -70,9 +64,9 @@ def wait_for_reports(bodies: list[Any], count: int) -> None:
 
 
 def test_unknown_messages_are_confirmed_by_reports_and_silent_ones_resent(
-    provider: tuple[FakeAgileServer, list[Any]], tmp_path: Path
+    account: FakeAgileServer, webhook: list[Any], tmp_path: Path
 ) -> None:
-    fake, bodies = provider
+    fake, bodies = account, webhook
     source = tmp_path / "r.csv"
     lines = ["destination,name"] + [f"+39347{i:07d},Ada{i}" for i in range(ROWS)]
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")

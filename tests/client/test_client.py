@@ -15,10 +15,19 @@ from agile_async import AgileClient, Message, RetryPolicy, SendOptions
 from agile_async.segments import PriceList
 from agile_async.testing import FakeAgileServer, Fault
 
-pytestmark = pytest.mark.anyio
-
 API_KEY = "k3y-that-must-never-leak"
 PASSWORD = "pa55-that-must-never-leak"
+
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.fake(
+        api_key=API_KEY,
+        username="user",
+        password=PASSWORD,
+        credit=Decimal("10.00"),
+        price_per_part=Decimal("0.045"),
+    ),
+]
 
 
 class SleepRecorder:
@@ -29,17 +38,6 @@ class SleepRecorder:
 
     async def __call__(self, delay: float) -> None:
         self.delays.append(delay)
-
-
-@pytest.fixture
-def fake() -> FakeAgileServer:
-    return FakeAgileServer(
-        api_key=API_KEY,
-        username="user",
-        password=PASSWORD,
-        credit=Decimal("10.00"),
-        price_per_part=Decimal("0.045"),
-    )
 
 
 @pytest.fixture

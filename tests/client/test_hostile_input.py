@@ -31,7 +31,7 @@ from agile_async import (
 from agile_async._validation import IdGenerator, prepare_request
 from agile_async.testing import FakeAgileServer
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.fake(credit=Decimal("100000"))]
 
 GOOD: dict[str, Any] = {"destinations": "+393471234567", "sender": "Shop", "body": "Hello"}
 LONE = "\ud800"
@@ -63,11 +63,6 @@ def refused(**changes: Any) -> dict[str, str]:
 
 def sends(fake: FakeAgileServer) -> list[dict[str, Any]]:
     return [r.json for r in fake.requests if r.path.endswith("/sms/send")]
-
-
-@pytest.fixture
-def fake() -> FakeAgileServer:
-    return FakeAgileServer(credit=Decimal("100000"))
 
 
 @pytest.fixture

@@ -27,14 +27,17 @@ import agile_async as aa
 from agile_async import AgileClient, Message, RetryPolicy
 from agile_async.testing import FakeAgileServer, Fault
 
-pytestmark = pytest.mark.anyio
-
 API_KEY = "k3y-never-reachable"
 USER = "acme"
 PASSWORD = "pa55-never-reachable"
 URL_PASSWORD = "ur1-pa55-never-reachable"
 URL_USER = "gateway"
 HOST = "fake.agiletelecom.test"
+
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.fake(api_key=API_KEY, username=USER, password=PASSWORD),
+]
 
 API_ERRORS: tuple[type[aa.APIError], ...] = (
     aa.AuthenticationError,
@@ -182,11 +185,6 @@ def credentials(mode: Mode) -> dict[str, Any]:
 @pytest.fixture(params=list(Mode), ids=[m.value for m in Mode])
 def mode(request: pytest.FixtureRequest) -> Mode:
     return Mode(request.param)
-
-
-@pytest.fixture
-def fake() -> FakeAgileServer:
-    return FakeAgileServer(api_key=API_KEY, username=USER, password=PASSWORD)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ telling their cause apart.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -39,19 +38,6 @@ def message(**fields: Any) -> dict[str, Any]:
     base: dict[str, Any] = {"destinations": ["+393471234567"], "sender": "MyApp", "body": "Hi"}
     base.update(fields)
     return base
-
-
-@pytest.fixture
-def fake() -> FakeAgileServer:
-    return FakeAgileServer()
-
-
-@pytest.fixture
-async def http(fake: FakeAgileServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        transport=fake.transport(), base_url=fake.base_url, headers={"X-Api-Key": API_KEY}
-    ) as client:
-        yield client
 
 
 async def post(http: httpx.AsyncClient, *messages: dict[str, Any], **top: Any) -> httpx.Response:

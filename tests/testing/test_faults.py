@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
@@ -19,21 +18,6 @@ pytestmark = pytest.mark.anyio
 BODY: dict[str, Any] = {
     "messages": [{"destinations": ["+393471234567"], "sender": "MyApp", "body": "Hello"}]
 }
-
-
-@pytest.fixture
-def fake() -> FakeAgileServer:
-    return FakeAgileServer()
-
-
-@pytest.fixture
-async def http(fake: FakeAgileServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        transport=fake.transport(),
-        base_url=fake.base_url,
-        headers={"X-Api-Key": "test-api-key"},
-    ) as client:
-        yield client
 
 
 async def send(http: httpx.AsyncClient, **kwargs: Any) -> httpx.Response:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -15,12 +14,12 @@ import pytest
 from agile_async._limits import MAX_DESTINATION_DIGITS, MIN_DESTINATION_DIGITS
 from agile_async.testing import FakeAgileServer
 
-pytestmark = pytest.mark.anyio
-
 API_KEY = "test-api-key"
 FIXED_NOW = datetime(2026, 4, 8, 12, 0, tzinfo=timezone.utc)
 TOO_SHORT = "+" + "3" * (MIN_DESTINATION_DIGITS - 1)
 TOO_LONG = "+" + "3" * (MAX_DESTINATION_DIGITS + 1)
+
+pytestmark = [pytest.mark.anyio, pytest.mark.fake(clock=lambda: FIXED_NOW)]
 
 
 def message(**fields: Any) -> dict[str, Any]:
@@ -37,19 +36,6 @@ def message(**fields: Any) -> dict[str, Any]:
 def basic(user: str, password: str) -> dict[str, str]:
     token = base64.b64encode(f"{user}:{password}".encode()).decode()
     return {"Authorization": f"Basic {token}"}
-
-
-@pytest.fixture
-def fake() -> FakeAgileServer:
-    return FakeAgileServer(clock=lambda: FIXED_NOW)
-
-
-@pytest.fixture
-async def http(fake: FakeAgileServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        transport=fake.transport(), base_url=fake.base_url, headers={"X-Api-Key": API_KEY}
-    ) as client:
-        yield client
 
 
 async def send(http: httpx.AsyncClient, *messages: dict[str, Any], **top: Any) -> httpx.Response:
