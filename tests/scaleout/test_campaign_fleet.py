@@ -14,12 +14,10 @@ import io
 import json
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +25,18 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from agile_async.testing import FakeAgileServer, Fault, Hold
-from tests._children import child_environment
+from tests.scaleout._fleet import (
+    assert_sent_once,
+    cli,
+    enqueue,
+    finish,
+    hold_next_send,
+    recipients,
+    serving,
+    states,
+    stop,
+    worker,
+)
 
 if TYPE_CHECKING:
     from tests._redis_server import KillableRedis
@@ -40,83 +49,6 @@ redis_sync = pytest.importorskip("redis")
 
 pytestmark = pytest.mark.slow
 
-LEASE = 1.5
-
-
-@contextmanager
-def serving(fake: FakeAgileServer) -> Iterator[dict[str, str]]:
-    with fake.serve_tls() as server:
-        yield child_environment(**server.environment())
-
-
-def hold_next_send(fake: FakeAgileServer, hold: Hold) -> None:
-    """The next send is accepted (its messages are in ``fake.accepted``), then its answer
-    waits until ``hold`` is released."""
-    fake.inject(Fault.hold(hold, after_processing=True), path="/sms/send")
-
-
-def stop(process: subprocess.Popen[str]) -> None:
-    """Kill a process the test left running (after a failure)."""
-    if process.poll() is None:
-        process.kill()
-        process.communicate(timeout=5)
-
-
-def cli(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "agile_async._cli", "campaign", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-
-
-def finish(process: subprocess.Popen[str], *, timeout: float = 20) -> tuple[int, Any]:
-    out, err = process.communicate(timeout=timeout)
-    try:
-        document = json.loads(out) if out.strip() else None
-    except json.JSONDecodeError:
-        document = None
-    if document is None and process.returncode not in (0, -signal.SIGKILL):
-        pytest.fail(f"exit {process.returncode}:\n{out[-2000:]}\n{err[-3000:]}")
-    return process.returncode, document
-
-
-def recipients(path: Path, count: int) -> Path:
-    lines = ["destination"] + [f"+3934{i:08d}" for i in range(1, count + 1)]
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def enqueue(
-    env: dict[str, str], url: str, name: str, source: Path, *extra: str
-) -> subprocess.Popen[str]:
-    return cli(env, "enqueue", "--redis", url, str(source), "--name", name, "--sender",
-               "Shop", "--body", "Hi", "--chunk-size", "20", "--json", *extra)  # fmt: skip
-
-
-def worker(env: dict[str, str], url: str, name: str, *extra: str) -> subprocess.Popen[str]:
-    return cli(env, "work", "--redis", url, name, "--batch-size", "5", "--max-in-flight", "1",
-               "--lease", str(LEASE), "--json", *extra)  # fmt: skip
-
-
-def states(url: str, name: str) -> str:
-    with redis_sync.Redis.from_url(url) as client:
-        return (client.get(f"{{agile:c:{name}}}:s") or b"").decode()
-
-
-def stream_length(url: str, name: str) -> int:
-    with redis_sync.Redis.from_url(url) as client:
-        return int(client.xlen(f"{{agile:c:{name}}}:q"))
-
-
-def assert_sent_once(fake: FakeAgileServer) -> Counter[str]:
-    ids = Counter(message.message_id for message in fake.accepted)
-    assert ids, "nothing was sent"
-    assert max(ids.values()) == 1, [i for i, n in ids.items() if n > 1]
-    return ids
-
 
 def wait_for(predicate: Any, timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
@@ -124,6 +56,11 @@ def wait_for(predicate: Any, timeout: float = 10) -> None:
         if time.monotonic() > deadline:
             pytest.fail("timed out")
         time.sleep(0.02)
+
+
+def stream_length(url: str, name: str) -> int:
+    with redis_sync.Redis.from_url(url) as client:
+        return int(client.xlen(f"{{agile:c:{name}}}:q"))
 
 
 def test_a_worker_killed_after_the_provider_accepted_leaves_that_batch_unknown(
@@ -317,17 +254,6 @@ def test_chaos_workers_killed_at_random(redis_url: str, tmp_path: Path) -> None:
 # -- Redis itself killed: waited out within --redis-timeout, a clean stop beyond -------------
 
 
-def cli_with(env: dict[str, str], backend: str, *args: str) -> subprocess.Popen[str]:
-    """``agile-sms --backend BACKEND campaign ...`` (trio runs coredis, asyncio redis-py)."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "agile_async._cli", "--backend", backend, "campaign", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-
-
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_a_redis_restart_mid_campaign_is_waited_out(
     killable_redis: KillableRedis, tmp_path: Path, backend: str
@@ -341,16 +267,16 @@ def test_a_redis_restart_mid_campaign_is_waited_out(
     with serving(fake) as env, ExitStack() as stack:
         source = recipients(tmp_path / "r.csv", total)
         # The loader streams along (8 chunks ahead at most): it lives through the restart too.
-        loader = cli_with(env, backend, "enqueue", "--redis", url, str(source), "--name", name,
-                          "--sender", "Shop", "--body", "Hi", "--chunk-size", "20",
-                          "--max-queued-chunks", "8", "--json")  # fmt: skip
+        loader = cli(env, "enqueue", "--redis", url, str(source), "--name", name,
+                     "--sender", "Shop", "--body", "Hi", "--chunk-size", "20",
+                     "--max-queued-chunks", "8", "--json", backend=backend)  # fmt: skip
         stack.callback(stop, loader)
         wait_for(lambda: stream_length(url, name) > 0)  # the campaign exists
         workers = []
         for _ in range(3):
-            process = cli_with(env, backend, "work", "--redis", url, name, "--batch-size",
-                               "20", "--max-in-flight", "2", "--rate", "1000", "--burst",
-                               "100", "--lease", "8", "--json")  # fmt: skip
+            process = cli(env, "work", "--redis", url, name, "--batch-size",
+                          "20", "--max-in-flight", "2", "--rate", "1000", "--burst",
+                          "100", "--lease", "8", "--json", backend=backend)  # fmt: skip
             stack.callback(stop, process)
             workers.append(process)
         wait_for(lambda: len(fake.accepted) >= 600)

@@ -18,6 +18,7 @@ from agile_async import Cost, RateLimit
 from agile_async.campaigns import Campaign
 from agile_async.scaleout import RedisCampaign, RedisLimiter, account_key, work
 from agile_async.testing import FakeAgileServer
+from tests.scaleout._fleet import cli, finish, recipients, serving
 
 if TYPE_CHECKING:
     from tests.scaleout._redis_cluster import RedisCluster
@@ -63,12 +64,6 @@ def campaign_not_on(cluster: RedisCluster, port: int) -> str:
         name = f"cl-{uuid.uuid4().hex[:8]}"
         if cluster.node_of(campaign_key(name)) != port:
             return name
-
-
-def recipients(path: Path, count: int) -> Path:
-    lines = ["destination"] + [f"+3934{i:08d}" for i in range(1, count + 1)]
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 @pytest.mark.parametrize("node", [0, 1, 2])
@@ -139,8 +134,6 @@ def test_the_cli_enqueues_and_two_workers_share_a_rate_on_a_cluster(
     redis_cluster: RedisCluster, cluster_url: str, tmp_path: Path
 ) -> None:
     """``enqueue`` + two ``work --rate`` from a ``redis+cluster://`` URL: every row once."""
-    from tests.scaleout.test_campaign_fleet import cli, finish, serving
-
     fake = FakeAgileServer(credit=Decimal(1000))
     source = recipients(tmp_path / "r.csv", 200)
     with serving(fake) as env:

@@ -261,7 +261,7 @@ def test_cli_workers_set_a_killer_chunk_aside_and_an_operator_requeues_it(
     ``requeue-held`` gives chunk 1 back and a third worker sends its held rows, once."""
     pytest.importorskip("uvicorn")
     pytest.importorskip("trustme")
-    from tests.scaleout.test_campaign_fleet import (
+    from tests.scaleout._fleet import (
         assert_sent_once,
         cli,
         enqueue,
@@ -272,7 +272,7 @@ def test_cli_workers_set_a_killer_chunk_aside_and_an_operator_requeues_it(
         stop,
         worker,
     )
-    from tests.scaleout.test_campaign_fleet import recipients as numbers
+    from tests.scaleout._fleet import recipients as numbers
 
     name = f"held-{uuid.uuid4().hex[:8]}"
     fake = FakeAgileServer(credit=Decimal(1000))
