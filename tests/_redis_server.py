@@ -115,7 +115,7 @@ def start_redis_server(
             process.kill()
             output = (directory / "redis.log").read_text(errors="replace")
             pytest.fail(f"redis-server did not start:\n{output[-2000:]}")
-        time.sleep(0.02)
+        time.sleep(0.02)  # another process: nothing to wait on but its answer
     return RedisServer(process, socket_path, directory)
 
 

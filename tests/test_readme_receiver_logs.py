@@ -149,7 +149,7 @@ async def serving(folder: Path, command: list[str]) -> AsyncIterator[str]:
                             await http.get("/health")  # any answer: it is serving
                             break
                         except httpx.TransportError:
-                            await anyio.sleep(0.05)
+                            await anyio.sleep(0.05)  # the child process is not listening yet
             yield base_url
         finally:
             if process.returncode is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
+from functools import partial
 
 import anyio
 import anyio.lowlevel
@@ -21,7 +22,7 @@ from agile_async import (
     TicketState,
     TokenBucket,
 )
-from agile_async.testing import FakeAgileServer, Fault
+from agile_async.testing import FakeAgileServer, Fault, Hold
 
 pytestmark = [
     pytest.mark.anyio,
@@ -117,7 +118,7 @@ async def test_a_lone_message_waits_at_most_max_latency(
     async with client.batcher(max_latency=0.2) as batcher:
         start = anyio.current_time()
         ticket = await batcher.submit(sms(1))
-        await anyio.sleep(0.05)
+        await anyio.wait_all_tasks_blocked()  # the batcher has done all it would do now
         assert sends(fake) == []  # still waiting for company
         receipt = await ticket.result()
         elapsed = anyio.current_time() - start
@@ -139,23 +140,27 @@ async def test_flush_sends_without_waiting_for_latency(
 async def test_a_full_queue_blocks_submit_and_refuses_submit_nowait(
     fake: FakeAgileServer,
 ) -> None:
-    fake.inject(Fault.delay(0.5))
+    hold = Hold()
+    fake.inject(Fault.hold(hold))
     async with (
         fake.client(retry=RetryPolicy(sleep=no_sleep)) as client,
         client.batcher(queue_capacity=10, max_messages=5, max_in_flight=1, max_latency=0) as b,
     ):
-        for i in range(5):  # the first request (held by the delay)
+        for i in range(5):  # the first request (held)
             await b.submit(sms(i))
-        await anyio.sleep(0.05)
+        with anyio.fail_after(5):
+            await hold.wait_held()
         for i in range(5, 15):
             b.submit_nowait(sms(i))
         assert b.statistics().queued == 10
         with pytest.raises(aa.QueueFullError, match="10 of 10"):
             b.submit_nowait(sms(99))
-        with anyio.move_on_after(0.1) as scope:
-            await b.submit(sms(100))
-        assert scope.cancelled_caught  # submit() waited for room
-        assert b.statistics().queued <= 10
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(b.submit, sms(100))
+            await anyio.wait_all_tasks_blocked()
+            assert b.statistics().queued == 10  # submit() waits for room
+            tasks.cancel_scope.cancel()
+        hold.release()
     assert len(fake.accepted) == 15
 
 
@@ -282,14 +287,20 @@ async def test_leaving_the_block_sends_everything_queued(
 async def test_aclose_cancel_fails_the_queued_and_finishes_the_in_flight(
     fake: FakeAgileServer,
 ) -> None:
-    fake.inject(Fault.delay(0.2))
+    hold = Hold()
+    fake.inject(Fault.hold(hold))
     async with (
         fake.client() as client,
         client.batcher(max_messages=5, max_in_flight=1, max_latency=0) as batcher,
+        anyio.create_task_group() as tasks,
     ):
         tickets = [batcher.submit_nowait(sms(i)) for i in range(20)]
-        await anyio.sleep(0.05)
-        await batcher.aclose(cancel=True)
+        with anyio.fail_after(5):
+            await hold.wait_held()  # the first request is in flight
+        tasks.start_soon(partial(batcher.aclose, cancel=True))
+        await anyio.wait_all_tasks_blocked()  # the queued failed; aclose waits for the request
+        assert [t.done() for t in tickets] == [False] * 5 + [True] * 15
+        hold.release()
     states = [t.state for t in tickets]
     assert states[:5] == [TicketState.ACCEPTED] * 5
     assert states[5:] == [TicketState.FAILED] * 15
@@ -301,13 +312,17 @@ async def test_aclose_cancel_fails_the_queued_and_finishes_the_in_flight(
 async def test_cancelling_the_whole_batcher_gives_every_message_an_outcome(
     fake: FakeAgileServer,
 ) -> None:
-    fake.inject(Fault.delay(1.0))
+    hold = Hold()  # never released: the request is cancelled while held
+    fake.inject(Fault.hold(hold))
     tickets: list[aa.Ticket] = []
     async with fake.client() as client:
-        with anyio.move_on_after(0.2):
+        with anyio.CancelScope() as scope:
             async with client.batcher(max_messages=5, max_in_flight=1, max_latency=0) as b:
                 tickets.extend(b.submit_nowait(sms(i)) for i in range(20))
-                await anyio.sleep(10)
+                with anyio.fail_after(5):
+                    await hold.wait_held()
+                scope.cancel()
+                await anyio.sleep_forever()
     assert all(t.done() for t in tickets)
     assert [t.state for t in tickets[:5]] == [TicketState.UNKNOWN] * 5
     assert {t.state for t in tickets[5:]} == {TicketState.FAILED}
@@ -423,7 +438,7 @@ async def test_an_async_on_result_is_awaited_in_order(
     written: list[tuple[TicketState, int]] = []
 
     async def journal(outcome: RequestOutcome) -> None:
-        await anyio.sleep(0.001)  # a write off the event loop
+        await anyio.lowlevel.checkpoint()  # a write off the event loop awaits
         written.append((outcome.state, outcome.messages))
 
     async with client.batcher(on_result=journal, max_messages=10, max_latency=0) as b:

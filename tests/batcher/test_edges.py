@@ -115,7 +115,7 @@ async def test_outcomes_settled_after_a_cancelled_block_reach_an_async_on_result
     recorded: list[RequestOutcome] = []
 
     async def journal(outcome: RequestOutcome) -> None:
-        await anyio.sleep(0.001)  # a real write awaits: the cancellation must not cut it
+        await anyio.lowlevel.checkpoint()  # a real write awaits: the cancellation must not cut it
         recorded.append(outcome)
 
     tickets: list[Ticket] = []
@@ -240,7 +240,7 @@ async def test_a_slow_on_result_is_not_cut_short_while_the_batcher_runs(
     recorded: list[RequestOutcome] = []
 
     async def slow_journal(outcome: RequestOutcome) -> None:
-        await anyio.sleep(0.05)  # five times the (shortened) grace
+        await anyio.sleep(0.05)  # five times the (shortened) grace, a real-time timeout
         recorded.append(outcome)
 
     async with client.batcher(on_result=slow_journal, max_latency=0, max_messages=5) as b:

@@ -17,8 +17,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,6 +24,7 @@ from click.testing import CliRunner
 
 from agile_async._cli._app import cli
 from agile_async.testing import FakeAgileServer, Fault
+from tests._waiting import wait_until
 
 pytest.importorskip("uvicorn")  # the fake is served over TLS (the server extra)
 pytestmark = [
@@ -35,14 +34,6 @@ pytestmark = [
 
 ROWS = 300
 BATCH = 20
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.01)
 
 
 def journal_rows(journal: Path) -> dict[str, list[tuple[str, str]]]:

@@ -19,7 +19,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from agile_async._cli._app import cli
 from agile_async.testing import FakeAgileServer, TLSServer
 from tests._children import ROOT
 from tests._children import child_environment as environment
+from tests._waiting import wait_until
 
 pytest.importorskip("uvicorn")  # the sandbox is served over TLS (the server extra)
 pytest.importorskip("trustme")
@@ -97,14 +98,6 @@ def run_printed(command: str, cwd: Path, input: str = "") -> subprocess.Complete
         text=True,
         timeout=60,
     )
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.02)
 
 
 def accepted(journal: Path) -> int:

@@ -16,7 +16,6 @@ import csv
 import io
 import json
 import sqlite3
-import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from click.testing import CliRunner, Result
 from agile_async._cli._app import cli
 from agile_async._cli._duration import parse_duration
 from agile_async.testing import FakeAgileServer, Fault
+from tests._waiting import wait_until
 
 pytest.importorskip("uvicorn")  # the fake is served over TLS (the server extra)
 SECRET = "unknown-test-key"
@@ -57,10 +57,8 @@ def webhook(account: FakeAgileServer) -> list[Any]:
 
 
 def wait_for_reports(bodies: list[Any], count: int) -> None:
-    deadline = time.monotonic() + 15
-    while len(bodies) < count:
-        assert time.monotonic() < deadline, f"{len(bodies)} of {count} reports arrived"
-        time.sleep(0.02)
+    """The reports are posted from the TLS server's thread."""
+    wait_until(lambda: len(bodies) >= count, what=f"{count} reports")
 
 
 def test_unknown_messages_are_confirmed_by_reports_and_silent_ones_resent(

@@ -23,6 +23,7 @@ import pytest
 
 from agile_async import DEFAULT_LIMITS, DEFAULT_TIMEOUT, AgileClient, Message, RetryPolicy
 from agile_async.testing import FakeAgileServer, Fault, TLSServer
+from tests._waiting import eventually
 from tests.client._stall_relay import StallRelay, stall_relay
 
 pytest.importorskip("uvicorn")
@@ -38,15 +39,6 @@ AFTERWARDS = 20
 ROUNDS = 6
 #: A guard against a hang (a poisoned pool waits out its 30 s pool timeout), not a measure.
 GUARD = 60
-
-
-async def eventually(condition: Callable[[], bool]) -> None:
-    """Wait for something another thread (the TLS server) makes true."""
-    for _ in range(GUARD * 100):
-        if condition():
-            return
-        await anyio.sleep(0.01)
-    raise AssertionError("the condition never became true")
 
 
 def message(n: int) -> Message:

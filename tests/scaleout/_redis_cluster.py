@@ -143,7 +143,7 @@ def _wait(cluster: RedisCluster, ready: object, what: str) -> None:
     while not ready():
         if time.monotonic() > deadline or any(p.poll() is not None for p in cluster.processes):
             pytest.fail(f"the Redis Cluster did not {what} in time")
-        time.sleep(0.05)
+        time.sleep(0.05)  # three other processes: nothing to wait on but their answer
 
 
 def stop_redis_cluster(cluster: RedisCluster) -> None:

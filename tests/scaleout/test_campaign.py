@@ -164,14 +164,14 @@ async def test_the_loader_waits_for_room(redis: Any, name: str, tmp_path: Path) 
     campaign = await Campaign.create(journal, source, body="Hi {name}", sender="Shop")
     async with campaign, anyio.create_task_group() as tg:
         tg.start_soon(campaign.load)
-        await anyio.sleep(0.2)
+        await anyio.sleep(0.2)  # ten of the loader's 0.02 s polls for room (real time)
         assert int(await raw("XLEN", journal.keys[1])) == 2
         assert (await journal.load_state()).loaded_through == 20
         seen = 0
         while seen < 50:  # a worker sends everything: the loader follows
             rows = await worker.take_chunk()
             if rows is None:
-                await anyio.sleep(0.02)
+                await anyio.sleep(0.02)  # the loader's next chunk is on its way, over Redis
                 continue
             seqs = [row.seq for row in rows]
             await worker.mark_in_flight(seqs, "g")
@@ -221,7 +221,7 @@ async def test_a_dead_workers_rows_in_flight_become_unknown_never_resent(
     dead = RedisCampaign(redis, name, lease=0.1, worker="dead")
     assert await dead.take_chunk() is not None
     await dead.mark_in_flight([1, 2, 3], "g1")  # then it dies, its POST maybe sent
-    await anyio.sleep(0.2)
+    await anyio.sleep(0.2)  # silent past the 0.1 s lease, by Redis's clock (real time)
     heir = RedisCampaign(redis, name, lease=0.1, worker="heir")
     rows = await heir.take_chunk()
     assert rows is not None
@@ -256,7 +256,7 @@ async def test_a_reclaimed_chunk_with_nothing_left_is_just_acknowledged(
     dead = RedisCampaign(redis, name, lease=0.1)
     assert await dead.take_chunk() is not None
     await dead.mark_in_flight(list(range(1, 11)), "g1")
-    await anyio.sleep(0.2)
+    await anyio.sleep(0.2)  # silent past the 0.1 s lease, by Redis's clock (real time)
     heir = RedisCampaign(redis, name, lease=0.1)
     assert await heir.take_chunk() is None
     assert heir.became_unknown == 10
@@ -272,10 +272,10 @@ async def test_heartbeats_keep_a_chunk_and_report_a_lost_one(
     assert await owner.take_chunk() is not None
     other = RedisCampaign(redis, name, lease=0.3, worker="other")
     for _ in range(4):
-        await anyio.sleep(0.1)
+        await anyio.sleep(0.1)  # leases run on Redis's clock: real time
         assert await owner.heartbeat() == []
         assert await other.take_chunk() is None  # still owned
-    await anyio.sleep(0.4)
+    await anyio.sleep(0.4)  # silent past the 0.3 s lease, by Redis's clock
     assert await other.take_chunk() is not None  # silent too long: reclaimed
     assert await owner.heartbeat() == [1]
 
@@ -379,7 +379,7 @@ class SlowRecorder(RedisCampaign):
         self.most_in_flight = max(self.most_in_flight, in_flight)
 
     async def record_accepted(self, seqs: Sequence[int], totals: RequestTotals) -> None:
-        await anyio.sleep(0.03)
+        await anyio.sleep(0.03)  # a slow store: real time in which more could go in flight
         await super().record_accepted(seqs, totals)
 
 
@@ -503,7 +503,7 @@ async def unknown_after_crash(redis: Any, name: str, tmp_path: Path) -> RedisCam
     dead = RedisCampaign(redis, name, lease=0.1, worker="dead")
     assert await dead.take_chunk() is not None
     await dead.mark_in_flight([1, 2, 3], "g1")
-    await anyio.sleep(0.2)
+    await anyio.sleep(0.2)  # silent past the 0.1 s lease, by Redis's clock (real time)
     heir = RedisCampaign(redis, name, lease=0.1, worker="heir")
     assert await heir.take_chunk()
     await heir.mark_in_flight(list(range(4, 11)), "g2")
@@ -554,7 +554,7 @@ async def test_resend_unknown_with_silent_for_waits_for_reports(
     recovery = await again.recover(resend_unknown=True, silent_for=timedelta(minutes=10))
     assert (recovery.requeued, recovery.still_unknown) == (0, 6)
     assert (await journal.counts()).unknown == 6
-    await anyio.sleep(0.3)
+    await anyio.sleep(0.3)  # silent_for is measured on Redis's clock: real time
     recovery = await again.recover(resend_unknown=True, silent_for=timedelta(seconds=0.2))
     assert (recovery.requeued, recovery.still_unknown) == (6, 0)
     assert [row.seq for row in await again.next_rows(100)] == [1, 2, 3, 4, 5, 6]
@@ -570,7 +570,7 @@ async def test_a_dead_resending_session_leaves_its_rows_to_the_next(
     assert (await dying.recover(resend_unknown=True)).requeued == 6
     rows = await dying.next_rows(2)
     await dying.mark_in_flight([row.seq for row in rows], "g3")  # then it dies
-    await anyio.sleep(0.2)
+    await anyio.sleep(0.2)  # silent past the 0.1 s lease, by Redis's clock (real time)
     heir = RedisCampaign(redis, name, lease=5, worker="heir2")
     recovery = await heir.recover()
     assert recovery.became_unknown == 2  # maybe sent: never twice without being asked
@@ -601,7 +601,7 @@ async def test_a_reclaimed_row_with_a_report_is_confirmed_by_the_next_session(
     assert await dead.take_chunk()
     await dead.mark_in_flight([1, 2, 3], "g1")
     await journal.record_delivery(f"{prefix}2", S.DELIVERED)  # then the worker dies
-    await anyio.sleep(0.2)
+    await anyio.sleep(0.2)  # silent past the 0.1 s lease, by Redis's clock (real time)
     heir = RedisCampaign(redis, name, lease=0.1)
     assert await heir.take_chunk() is None
     recovery = await heir.recover()
@@ -618,7 +618,7 @@ async def test_resend_leaves_a_set_aside_chunk_alone_until_it_is_finished(
         dying = RedisCampaign(redis, name, lease=0.1, worker=worker, max_chunk_takeovers=2)
         assert await dying.take_chunk()
         await dying.mark_in_flight([seq], f"g-{worker}")
-        await anyio.sleep(0.2)
+        await anyio.sleep(0.2)  # silent past its 0.1 s lease, by Redis's clock (real time)
     survivor = RedisCampaign(redis, name, lease=0.1, max_chunk_takeovers=2)
     rows = await survivor.take_chunk()  # chunk 1 set aside (rows 1, 2 unknown), chunk 2
     assert rows is not None

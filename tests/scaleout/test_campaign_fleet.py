@@ -20,11 +20,12 @@ from collections import Counter
 from contextlib import ExitStack
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from agile_async.testing import FakeAgileServer, Fault, Hold
+from tests._waiting import wait_until
 from tests.scaleout._fleet import (
     assert_sent_once,
     cli,
@@ -48,14 +49,6 @@ pytest.importorskip("trustme")
 redis_sync = pytest.importorskip("redis")
 
 pytestmark = pytest.mark.slow
-
-
-def wait_for(predicate: Any, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail("timed out")
-        time.sleep(0.02)
 
 
 def stream_length(url: str, name: str) -> int:
@@ -138,7 +131,7 @@ def test_a_killed_loader_resumes_and_every_row_goes_once(redis_url: str, tmp_pat
     with serving(fake) as env, ExitStack() as stack:
         loader = enqueue(env, redis_url, name, source, "--max-queued-chunks", "2")
         stack.callback(stop, loader)
-        wait_for(lambda: stream_length(redis_url, name) == 2)  # full: the loader waits
+        wait_until(lambda: stream_length(redis_url, name) == 2)  # full: the loader waits
         loader.send_signal(signal.SIGKILL)
         loader.communicate(timeout=5)
         assert len(states(redis_url, name)) == 40
@@ -224,7 +217,7 @@ def test_chaos_workers_killed_at_random(redis_url: str, tmp_path: Path) -> None:
         loader = cli(env, "enqueue", "--redis", redis_url, str(source), "--name", name,
                      "--sender", "Shop", "--body", "Hi", "--json")  # fmt: skip
         stack.callback(stop, loader)
-        wait_for(lambda: stream_length(redis_url, name) > 0)
+        wait_until(lambda: stream_length(redis_url, name) > 0)
 
         def start() -> subprocess.Popen[str]:
             process = worker(env, redis_url, name, "--batch-size", str(batch),
@@ -234,7 +227,7 @@ def test_chaos_workers_killed_at_random(redis_url: str, tmp_path: Path) -> None:
 
         workers = [start() for _ in range(3)]
         for _ in range(kills):
-            time.sleep(chance.uniform(0.2, 0.6))
+            time.sleep(chance.uniform(0.2, 0.6))  # kill at a random moment, seeded
             alive = [w for w in workers if w.poll() is None]
             if not alive:
                 break
@@ -271,7 +264,7 @@ def test_a_redis_restart_mid_campaign_is_waited_out(
                      "--sender", "Shop", "--body", "Hi", "--chunk-size", "20",
                      "--max-queued-chunks", "8", "--json", backend=backend)  # fmt: skip
         stack.callback(stop, loader)
-        wait_for(lambda: stream_length(url, name) > 0)  # the campaign exists
+        wait_until(lambda: stream_length(url, name) > 0)  # the campaign exists
         workers = []
         for _ in range(3):
             process = cli(env, "work", "--redis", url, name, "--batch-size",
@@ -279,9 +272,9 @@ def test_a_redis_restart_mid_campaign_is_waited_out(
                           "100", "--lease", "8", "--json", backend=backend)  # fmt: skip
             stack.callback(stop, process)
             workers.append(process)
-        wait_for(lambda: len(fake.accepted) >= 600)
+        wait_until(lambda: len(fake.accepted) >= 600)
         killable_redis.kill()  # SIGKILL: no shutdown; every connection drops
-        time.sleep(1.0)
+        time.sleep(1.0)  # Redis down for a second of real time: the workers wait it out
         assert len(fake.accepted) < total  # mid-campaign
         killable_redis.start()  # from its AOF (appendfsync always)
         results = [process.communicate(timeout=40) for process in workers]
@@ -318,7 +311,7 @@ def test_redis_down_past_the_tolerance_stops_workers_cleanly(
                              "--redis-timeout", "1")  # fmt: skip
             stack.callback(stop, process)
             workers.append(process)
-        wait_for(lambda: len(fake.accepted) >= 300)
+        wait_until(lambda: len(fake.accepted) >= 300)
         killable_redis.kill()
         results = [process.communicate(timeout=20) for process in workers]
         sent = len(fake.accepted)

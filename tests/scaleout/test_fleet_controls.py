@@ -63,7 +63,7 @@ async def take_and_die(redis: Any, name: str, seqs: list[int], worker: str) -> N
     rows = await dying.take_chunk()
     assert rows is not None
     await dying.mark_in_flight(seqs, f"g-{worker}")
-    await anyio.sleep(0.2)
+    await anyio.sleep(0.2)  # silent past its 0.1 s lease, by Redis's clock (real time)
 
 
 @pytest.mark.anyio
@@ -104,7 +104,7 @@ async def test_a_chunk_that_keeps_killing_workers_is_set_aside(
     assert again is not None
     assert [row.seq for row in again] == list(range(3, 11))
     await heir.mark_in_flight([3, 4, 5], "g-h")
-    await anyio.sleep(0.25)
+    await anyio.sleep(0.25)  # leases run on Redis's clock: real time
     assert await heir.heartbeat() == []  # a re-queued chunk's lease is renewed
     await anyio.sleep(0.25)
     other = RedisCampaign(redis, name, lease=0.4, worker="other", max_chunk_takeovers=2)
@@ -126,7 +126,7 @@ async def test_no_limit_keeps_handing_a_chunk_out(redis: Any, name: str, tmp_pat
         dying = RedisCampaign(redis, name, lease=0.1, worker=f"w{n}", max_chunk_takeovers=None)
         assert await dying.take_chunk() is not None
         await dying.mark_in_flight([n + 1], "g")
-        await anyio.sleep(0.2)
+        await anyio.sleep(0.2)  # silent past its 0.1 s lease, by Redis's clock (real time)
     assert dying.held_back == 0
     assert await dying.held_chunks() == []
 

@@ -191,7 +191,7 @@ async def test_keys_expire_once_their_bucket_is_full_again(redis: Any, account: 
     async with limiter:
         await limiter.acquire(Cost(messages=10, parts=10))
         assert await lab.raw.number("EXISTS", limiter.keys[1]) == 1
-        await anyio.sleep(0.05)
+        await anyio.sleep(0.05)  # Redis expires the key by its own clock
         assert await lab.raw.number("EXISTS", limiter.keys[1]) == 0
 
 
@@ -307,7 +307,7 @@ async def test_a_429_seen_by_one_worker_pauses_every_worker(redis: Any, account:
         for _ in range(400):  # the first worker's own task tells Redis at once
             if await raw("HGET", first.keys[0], "pause") not in (b"0", "0"):
                 break
-            await anyio.sleep(0.005)
+            await anyio.sleep(0.005)  # the limiter's own task writes it, over Redis
         else:
             pytest.fail("the 429 never reached Redis")
         start = time.monotonic()
@@ -325,7 +325,7 @@ async def test_a_429_cuts_short_a_booked_wait(redis: Any, account: str) -> None:
         start = time.monotonic()
         async with anyio.create_task_group() as tg:
             tg.start_soon(limiter.acquire, Cost(messages=1, parts=1))  # booked 50 ms ahead
-            await anyio.sleep(0.01)
+            await anyio.sleep(0.01)  # its booking goes to Redis and back: a round trip
             limiter.penalize(0.3)
         elapsed = time.monotonic() - start
     # The pause (0.3 s), then one token at half the rate (0.1 s).

@@ -67,7 +67,7 @@ async def client(redis_kind: str, killable_redis: KillableRedis) -> AsyncIterato
 
 
 async def restart_after(server: KillableRedis, seconds: float) -> None:
-    await anyio.sleep(seconds)
+    await anyio.sleep(seconds)  # an outage of real time, as the tolerance is real time
     await anyio.to_thread.run_sync(server.start)
 
 

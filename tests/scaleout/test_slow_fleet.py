@@ -87,7 +87,7 @@ def _drive(
         assert worker.stdin is not None
         worker.stdin.write(f"go {STEADY + RETRY_AFTER + AFTER}\n")
         worker.stdin.flush()
-    time.sleep(STEADY)
+    time.sleep(STEADY)  # the workers send for STEADY seconds of real time: the rate measured
     fake.inject(Fault.rate_limited(retry_after=RETRY_AFTER), path="sms/send")
     reports = []
     for worker, errors in workers:

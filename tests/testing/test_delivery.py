@@ -8,7 +8,6 @@ import json
 import socket
 import ssl
 import threading
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -30,6 +29,7 @@ from agile_async.testing import (
     Fault,
 )
 from agile_async.testing._delivery import plan_reports
+from tests._serving import serve_in_thread
 
 pytestmark = pytest.mark.anyio
 
@@ -115,36 +115,6 @@ class Webhook:
         assert await anyio.to_thread.run_sync(wait), f"{len(self.bodies)} of {count} came"
 
 
-@contextlib.contextmanager
-def serve(app: Any, certfile: Path | None = None) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on a loopback port, on a thread; yields its base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(
-        app,
-        lifespan="off",
-        http="h11",
-        ws="none",
-        log_config=None,
-        access_log=False,
-        ssl_certfile=None if certfile is None else str(certfile),
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.005)
-    assert server.started
-    scheme = "http" if certfile is None else "https"
-    try:
-        yield f"{scheme}://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-
-
 @pytest.fixture
 def webhook() -> Webhook:
     return Webhook()
@@ -152,7 +122,7 @@ def webhook() -> Webhook:
 
 @pytest.fixture
 def webhook_url(webhook: Webhook) -> Iterator[str]:
-    with serve(webhook) as url:
+    with serve_in_thread(webhook, lifespan="off") as url:
         yield url + "/agile/reports"
 
 
@@ -406,7 +376,7 @@ def test_random_delays_are_seeded_and_within_the_range() -> None:
 
 async def test_a_failing_webhook_is_retried_with_backoff_until_it_answers_2xx() -> None:
     webhook = Webhook(statuses=(500, 503))
-    with serve(webhook) as url:
+    with serve_in_thread(webhook, lifespan="off") as url:
         fake = FakeAgileServer(
             delivery_url=url + "/hook", delivery=DeliveryScript(backoff=0.1, attempts=3)
         )
@@ -547,7 +517,7 @@ async def test_reports_to_an_https_webhook_need_its_ca(tmp_path: Path) -> None:
     trusted = ssl.create_default_context()
     ca.configure_trust(trusted)
     webhook = Webhook()
-    with serve(webhook, certfile=server_pem) as url:
+    with serve_in_thread(webhook, lifespan="off", certfile=server_pem) as url:
         fake = FakeAgileServer(delivery=DeliveryScript(attempts=1))
         fake.deliver_to(url + "/trusted", verify=trusted)
         fake.deliver_to(url + "/untrusted")
@@ -600,7 +570,7 @@ async def test_the_sdks_receiver_parses_every_report_and_drops_duplicates() -> N
         destination_format="digits",
         seed=5,
     )
-    with serve(receiver) as url:
+    with serve_in_thread(receiver, lifespan="off") as url:
         fake = FakeAgileServer(clock=lambda: SEED_NOW, delivery=script)
         fake.deliver_to(f"{url}/agile/reports/{token}", headers={"Authorization": "Basic dTpw"})
         async with provider(fake) as http:

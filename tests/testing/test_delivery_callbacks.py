@@ -20,6 +20,7 @@ import pytest
 from agile_async import DeliveryReport, DeliveryStatus, DeliveryTracker, Message
 from agile_async.testing import DeliveryCallbackError, DeliveryScript, FakeAgileServer
 from tests._children import ROOT
+from tests._waiting import eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -245,8 +246,7 @@ async def test_a_report_lost_on_the_tls_thread_is_raised_by_the_next_flush(
         async with fake.serve_tls() as server, server.client() as client:
             await client.send(sms())
             # The count changes on the server's thread: nothing here to wait on but the count.
-            while fake.delivery_statistics().gave_up < 1:  # noqa: ASYNC110
-                await anyio.sleep(0.01)
+            await eventually(lambda: fake.delivery_statistics().gave_up >= 1)
         assert len(callback_records(caplog)) == 3
         with pytest.raises(DeliveryCallbackError) as caught:
             await fake.flush_reports()
