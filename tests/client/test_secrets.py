@@ -400,6 +400,7 @@ def _cli(args: list[str], env: dict[str, str]) -> tuple[int, str]:
         (f"http://{URL_USER}:{URL_PASSWORD}@{HOST}/services/", 2),  # ConfigurationError
         (f"https://{URL_USER}:{URL_PASSWORD}@127.0.0.1:{_closed_port()}/services/", 4),
     ],
+    ids=["plain-http", "nothing-listening"],  # the port is a free one: no id of its own
 )
 def test_cli_errors_never_show_the_key_or_a_userinfo(base_url: str, exit_code: int) -> None:
     code, output = _cli(["credit"], {"AGILE_API_KEY": API_KEY, "AGILE_BASE_URL": base_url})

@@ -7,7 +7,6 @@ left idle past a short lease; the multi-process versions are in test_campaign_fl
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta, timezone
@@ -43,12 +42,6 @@ from agile_async.testing import FakeAgileServer, Fault
 pytest_plugins = ("tests._redis_server",)
 pytestmark = pytest.mark.anyio
 S = DeliveryStatus
-
-
-@pytest.fixture
-def name() -> str:
-    """A fresh campaign name per test: tests never see each other's keys."""
-    return f"t-{uuid.uuid4().hex[:12]}"
 
 
 class Raw:

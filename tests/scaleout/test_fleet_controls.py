@@ -35,12 +35,6 @@ from agile_async.testing import FakeAgileServer, Fault, Hold
 pytest_plugins = ("tests._redis_server",)
 
 
-@pytest.fixture
-def name() -> str:
-    """A fresh campaign name per test: tests never see each other's keys."""
-    return f"t-{uuid.uuid4().hex[:12]}"
-
-
 def recipients(path: Path, count: int) -> Path:
     lines = ["destination,name"] + [f"+3934{i:08d},N{i}" for i in range(1, count + 1)]
     path.write_text("\n".join(lines) + "\n")
