@@ -12,9 +12,11 @@ import attrs as _attrs
 
 from ._batching import (
     Batcher,
+    BatcherState,
     BatcherStatistics,
     BatcherStoppedError,
     CreditThresholdError,
+    MessageRow,
     MessageWithdrawnError,
     QueueFullError,
     RequestOutcome,
@@ -58,6 +60,7 @@ __all__ = [
     "AuthenticationError",
     "BatchSettings",
     "Batcher",
+    "BatcherState",
     "BatcherStatistics",
     "BatcherStoppedError",
     "ClientClosedError",
@@ -77,6 +80,7 @@ __all__ = [
     "InsufficientCreditError",
     "InvalidDestinationError",
     "Message",
+    "MessageRow",
     "MessageWithdrawnError",
     "OutcomeUnknownError",
     "Problem",

@@ -20,7 +20,7 @@ from typing import Literal
 import anyio
 import attrs
 
-from ._asgi import Headers, json_bytes, response_headers
+from .._asgi import Headers, json_bytes, response_headers
 from ._codes import SERVICE_UNAVAILABLE, text_for
 from ._wakeup import Gauge
 

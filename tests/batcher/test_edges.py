@@ -236,7 +236,7 @@ async def test_a_slow_on_result_is_not_cut_short_while_the_batcher_runs(
     client: AgileClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A journal may wait out its store's outage: no time limit until cancellation."""
-    monkeypatch.setattr("agile_async._batching._REPORT_GRACE", 0.01)
+    monkeypatch.setattr("agile_async._reporting.REPORT_GRACE", 0.01)
     recorded: list[RequestOutcome] = []
 
     async def slow_journal(outcome: RequestOutcome) -> None:
@@ -252,7 +252,7 @@ async def test_a_hung_on_result_gets_a_grace_period_once_cancelled(
     client: AgileClient, fake: FakeAgileServer, monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:  # fmt: skip
-    monkeypatch.setattr("agile_async._batching._REPORT_GRACE", 0.05)
+    monkeypatch.setattr("agile_async._reporting.REPORT_GRACE", 0.05)
     fake.inject(Fault.delay(30), times=None)
 
     async def hung_journal(outcome: RequestOutcome) -> None:

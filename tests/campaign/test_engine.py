@@ -15,11 +15,13 @@ import pytest
 
 from agile_async import (
     AgileClient,
+    ConfigurationError,
     DeliveryReport,
     DeliveryStatus,
     InsufficientCreditError,
     RateLimit,
     RetryPolicy,
+    SendOptions,
     TransportError,
     ValidationError,
 )
@@ -442,3 +444,35 @@ async def test_reports_resolve_unknown_rows_and_silent_for_resends_the_rest(
     assert result.all_accepted
     resent = collections.Counter(m.message_id for m in fake.accepted)
     assert {i for i, n in resent.items() if n == 2} == unknown - set(reported)
+
+
+async def test_rows_the_batcher_refuses_fail_alone_among_rows_queued_many_at_once(
+    tmp_path: Path,
+) -> None:
+    """Rows go to the batcher a thousand at a time (``submit_many``); one it refuses (here
+    a number damaged in the journal after loading) fails alone, the others are sent."""
+    async with await create(tmp_path, 1200) as campaign:
+        await campaign.load()
+    journal = tmp_path / "campaign.journal"
+    with sqlite3.connect(journal) as conn:  # a journal edited by hand
+        conn.execute("UPDATE rows SET destination = '+39abc' WHERE seq IN (5, 999)")
+    fake = FakeAgileServer()
+    async with await Campaign.open(journal) as campaign, client(fake) as agile:
+        result = await campaign.run(agile, max_latency=0.001)
+        failed: dict[int, Failure | None] = {}
+        async for chunk in campaign.rows([RowState.FAILED]):
+            failed.update((r.seq, r.failure) for r in chunk)
+    assert (result.counts.accepted, result.counts.failed) == (1198, 2)
+    assert sorted(failed) == [5, 999]
+    assert all(f is not None and f.kind == "ValidationError" for f in failed.values())
+    assert len(fake.accepted) == 1198
+    assert result.stopped_by is None
+
+
+async def test_run_refuses_options_of_its_own(tmp_path: Path) -> None:
+    """A campaign sends with the options it was created with: run() says so."""
+    fake = FakeAgileServer()
+    async with await create(tmp_path, 3) as campaign, client(fake) as agile:
+        with pytest.raises(ConfigurationError, match="options"):
+            await campaign.run(agile, options=SendOptions(enable_concatenated=False))
+    assert not fake.accepted

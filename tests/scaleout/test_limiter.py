@@ -633,6 +633,7 @@ def test_the_public_names() -> None:
         "RedisUnavailableError",
         "WorkResult",
         "account_key",
+        "open_redis",
         "work",
     }
     for name in ("RedisLimiter", "RedisLimiterStatistics", "account_key", "RedisCampaign", "work"):

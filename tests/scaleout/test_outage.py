@@ -269,7 +269,7 @@ async def outcome_during_outage(
     """A request is accepted while Redis is down for 1 s (tolerance 10 s). The Batcher's
     grace for recording an outcome (30 s, for a cancelled batcher only) is scaled down to
     0.3 s: were it applied to a running one, the outcome would be cut short."""
-    monkeypatch.setattr("agile_async._batching._REPORT_GRACE", 0.3)
+    monkeypatch.setattr("agile_async._reporting.REPORT_GRACE", 0.3)
     name = f"g-{uuid.uuid4().hex[:8]}"
     await enqueue(client, name, recipients(tmp_path / "r.csv", 20))
     fake = FakeAgileServer(credit=Decimal(1000))

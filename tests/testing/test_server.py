@@ -480,19 +480,3 @@ async def test_client_is_an_agile_client_over_the_in_memory_transport(
         assert str(client.base_url) == fake.base_url
     finally:
         await client.aclose()
-
-
-async def test_lifespan_is_acknowledged(fake: FakeAgileServer) -> None:
-    """Any ASGI server may send lifespan events; the fake answers them."""
-    incoming = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
-    sent: list[str] = []
-
-    async def receive() -> dict[str, Any]:
-        return next(incoming)
-
-    async def send_(event: Any) -> None:
-        sent.append(event["type"])
-
-    with anyio.fail_after(1):
-        await fake({"type": "lifespan"}, receive, send_)
-    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]

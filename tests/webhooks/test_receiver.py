@@ -161,24 +161,6 @@ async def test_the_content_type_is_not_required_by_default() -> None:
         assert response.status_code == 200, content_type
 
 
-async def test_require_json_answers_415_for_other_media_types() -> None:
-    receiver = DeliveryReportReceiver(Collector(), require_json=True)
-    for content_type, status in [
-        ("application/json", 200),
-        ("Application/JSON; charset=utf-8", 200),
-        ("application/vnd.agile+json", 200),
-        ("text/plain", 415),
-        ("text/json+html", 415),
-    ]:
-        response = await post(
-            receiver, report(content_type), headers={"Content-Type": content_type}
-        )
-        assert response.status_code == status, content_type
-    response = await post(receiver, report("none"))
-    assert response.status_code == 415
-    assert response.json() == {"error": "Content-Type must be application/json"}
-
-
 # -- method --------------------------------------------------------------------------------
 
 
@@ -656,25 +638,6 @@ async def test_a_concurrent_repeat_delivers_when_the_first_copy_fails() -> None:
 
 
 # -- other ASGI scopes, construction, repr ---------------------------------------------------
-
-
-async def test_lifespan_is_acknowledged() -> None:
-    sent, read = await call_raw(
-        DeliveryReportReceiver(Collector()),
-        {"type": "lifespan", "asgi": {"version": "3.0"}},
-        [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}],
-    )
-    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
-    assert read == 2
-
-
-async def test_a_websocket_is_closed() -> None:
-    sent, _ = await call_raw(
-        DeliveryReportReceiver(Collector()),
-        {"type": "websocket", "path": "/", "headers": []},
-        [{"type": "websocket.connect"}],
-    )
-    assert sent == [{"type": "websocket.close", "code": 1008}]
 
 
 @pytest.mark.parametrize(
