@@ -20,16 +20,14 @@ from agile_async import (
 )
 from agile_async.testing import FakeAgileServer, Fault, Hold
 
-pytestmark = pytest.mark.anyio
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.fake(credit=Decimal("1000"), price_per_part=Decimal("0.01")),
+]
 
 
 def number(i: int) -> str:
     return f"+3934{i:08d}"
-
-
-@pytest.fixture
-def fake() -> FakeAgileServer:
-    return FakeAgileServer(credit=Decimal("1000"), price_per_part=Decimal("0.01"))
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from agile_async.testing import FakeAgileServer, TLSServer
 def provider(fake: FakeAgileServer) -> Iterator[tuple[FakeAgileServer, TLSServer]]:
     """The test's ``fake`` (its module says which account it plays) over real TLS: the CLI
     reaches it in this process and from a child, as it would reach the real provider."""
+    pytest.importorskip("uvicorn")  # served over TLS (the server extra)
     with fake.serve_tls() as server:
         yield fake, server
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import socket
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -23,13 +23,16 @@ import agile_async as aa
 from agile_async._cli._app import cli
 from agile_async.campaigns import InputChangedError, JournalError, TemplateError
 from agile_async.scaleout import CampaignStoppedError, ChunkFencedError, RedisUnavailableError
-from agile_async.testing import FakeAgileServer, Fault, TLSServer
+from agile_async.testing import FakeAgileServer, Fault
 from agile_async.webhooks import InvalidDeliveryReportError
+from tests._children import ROOT
 
 if sys.version_info < (3, 11):  # the backport anyio installs on 3.10
     from exceptiongroup import BaseExceptionGroup
 
 KEY = "exit-codes-key"
+#: The account of the tests that use ``account`` (see ``tests/cli/conftest.py``).
+pytestmark = pytest.mark.fake(api_key=KEY, credit=Decimal("10"))
 
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
@@ -38,12 +41,7 @@ def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
 
 def readme_table() -> dict[int, str]:
     """The README's *Exit codes* table: code -> meaning."""
-    readme = next(
-        parent / "README.md"
-        for parent in Path(__file__).resolve().parents
-        if (parent / "README.md").is_file()
-    )
-    section = readme.read_text(encoding="utf-8").split("### Exit codes", 1)[1]
+    section = (ROOT / "README.md").read_text(encoding="utf-8").split("### Exit codes", 1)[1]
     rows = re.findall(r"^\| (\d+) \| (.+) \|$", section.split("\n### ", 1)[0], re.MULTILINE)
     return {int(code): meaning for code, meaning in rows}
 
@@ -135,26 +133,6 @@ def test_an_error_outside_the_table_is_a_bug_and_keeps_its_traceback(
 
 
 # -- the same codes, caused for real -----------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def provider() -> Iterator[tuple[FakeAgileServer, TLSServer]]:
-    pytest.importorskip("uvicorn")  # served over TLS (the server extra)
-    fake = FakeAgileServer(api_key=KEY, credit=Decimal("10"))
-    with fake.serve_tls() as server:
-        yield fake, server
-
-
-@pytest.fixture
-def account(
-    provider: tuple[FakeAgileServer, TLSServer], monkeypatch: pytest.MonkeyPatch
-) -> Iterator[FakeAgileServer]:
-    fake, server = provider
-    monkeypatch.setenv("AGILE_API_KEY", KEY)
-    monkeypatch.setenv("AGILE_BASE_URL", server.base_url)
-    monkeypatch.setenv("SSL_CERT_FILE", str(server.ca_cert_path))
-    yield fake
-    fake.clear_faults()
 
 
 @pytest.mark.parametrize(
