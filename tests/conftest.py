@@ -21,6 +21,8 @@ REDIS_CLIENTS = {"asyncio": ("redis-py", "coredis"), "trio": ("coredis",)}
 
 @pytest.hookimpl(tryfirst=True)  # first, so that the backend comes first in every test id
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that uses ``anyio_backend`` once per backend; a Redis test once per pair
+    of backend and client that can run together."""
     names = metafunc.fixturenames
     if "anyio_backend" not in names or "anyio_backend" in parametrized_by_marks(metafunc):
         return
