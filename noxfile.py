@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
 nox.options.default_venv_backend = "venv"
@@ -70,3 +72,20 @@ def demo(session: nox.Session) -> None:
     session.install("-q", "-e", ".[fast,server,cli]")
     session.run("python", "-m", "agile_async", "demo", *session.posargs)
     session.run("python", "examples/quickstart.py")
+
+
+@nox.session
+def latency(session: nox.Session) -> None:
+    """``client.send()`` against raw httpx in a virtualenv made with ``pip install .`` only
+    (no extras: what a web app gets); the provider runs from a virtualenv of its own."""
+    session.install("-q", ".")
+    server = Path(session.create_tmp()) / "provider"
+    session.run("python", "-m", "venv", "--clear", str(server))
+    provider_python = str(server / "bin" / "python")
+    session.run(
+        provider_python, "-m", "pip", "install", "-q",
+        "uvicorn", "httptools", "uvloop", "orjson", "trustme",
+        external=True,
+    )  # fmt: skip
+    session.run("python", "benchmarks/latency.py", "--server-python", provider_python,
+                *session.posargs)  # fmt: skip

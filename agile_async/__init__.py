@@ -8,7 +8,7 @@ async with AgileClient(api_key="...") as client:
 ```
 """
 
-from ._batching import Batcher, BatcherStatistics, RequestOutcome
+from ._batching import Batcher, BatcherState, BatcherStatistics, MessageRow, RequestOutcome
 from ._client import AgileClient, ClientState, CreditCheck
 from ._config import BASE_URLS, DEFAULT_LIMITS, DEFAULT_TIMEOUT, BatchSettings, RetryPolicy
 from ._exceptions import (
@@ -53,6 +53,7 @@ __all__ = [
     "AuthenticationError",
     "BatchSettings",
     "Batcher",
+    "BatcherState",
     "BatcherStatistics",
     "BatcherStoppedError",
     "ClientClosedError",
@@ -72,6 +73,7 @@ __all__ = [
     "InsufficientCreditError",
     "InvalidDestinationError",
     "Message",
+    "MessageRow",
     "MessageWithdrawnError",
     "OutcomeUnknownError",
     "Problem",

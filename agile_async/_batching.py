@@ -1,13 +1,18 @@
 """The Batcher: many individual sends become few ``/sms/send`` requests, at the account's rate.
 
 ```
-submit()/send() --validate, ids--> queue (bounded, grouped by request options)
+submit()/submit_many()/send() --validate, ids--> SendQueue (bounded, grouped by options)
       dispatcher: waits for a full request or max_latency, takes a batch,
-                  acquires the rate limiter and an in-flight slot, starts a request task
+                  acquires an in-flight slot and the rate limiter, starts a request task
       request task: coalesces equal texts into one message object with many destinations,
                   sends with the client's retry policy, resolves every ticket:
                   accepted | failed (typed error) | unknown (OutcomeUnknownError)
 ```
+
+The seams: :mod:`._queue` is the bookkeeping (pure, no event loop, no clock);
+:mod:`._tickets` the per-message handles and their wake-ups; :mod:`._reporting` hands
+outcomes to ``on_result``; :mod:`._channel` is all the batcher may use of its client. This
+module is the async part: the life of the batcher, the dispatcher, requests and bisection.
 
 Failures (SPEC §3): a 4XX about some message in a request splits the request in halves and
 sends each again (bisection), so exactly the bad messages fail; an account-wide error (codes
@@ -18,22 +23,22 @@ submitted message gets exactly one outcome, on shutdown and cancellation too.
 
 from __future__ import annotations
 
-import contextlib
 import copy
+import enum
 import logging
-import math
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
-from typing import TYPE_CHECKING, NamedTuple
+from typing import Literal, NamedTuple, overload
 
 import anyio
 import attrs
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ._concurrency import call_maybe_async, task_group
+from . import _tickets
+from ._channel import SendChannel
+from ._concurrency import task_group
 from ._config import BatchSettings
 from ._exceptions import (
     AgileError,
@@ -49,19 +54,26 @@ from ._exceptions import (
     ValidationError,
 )
 from ._models import Message, SendOptions
+from ._queue import REQUEST_OVERHEAD, RequestLimits, SendQueue
 from ._ratelimit import Cost, RateLimiter, make_limiter
-from ._serde import SendResponse, converter, dumps, message_to_wire
-from ._tickets import Receipt, RequestTotals, Ticket, TicketState
-from ._validation import IdGenerator, check_message, options_problems, plainly_valid
-
-if TYPE_CHECKING:
-    from ._client import AgileClient
+from ._reporting import OutcomeReporter
+from ._serde import SendResponse, converter, dumps
+from ._tickets import Receipt, RequestTotals, Ticket, TicketState, wire_messages
+from ._validation import (
+    IdGenerator,
+    check_message,
+    options_problems,
+    plainly_valid,
+    plainly_valid_row,
+)
 
 __all__ = [
     "Batcher",
+    "BatcherState",
     "BatcherStatistics",
     "BatcherStoppedError",
     "CreditThresholdError",
+    "MessageRow",
     "MessageWithdrawnError",
     "QueueFullError",
     "RequestOutcome",
@@ -69,19 +81,39 @@ __all__ = [
 
 log = logging.getLogger("agile_async")
 
-#: JSON overhead of a request around its messages (options, brackets), in bytes.
-_REQUEST_OVERHEAD = 200
-#: JSON overhead of one message object (keys, quotes, sender), in bytes.
-_MESSAGE_OVERHEAD = 60
-#: A destination and its id in JSON, in bytes (an E.164 number, a generated id, quotes):
-#: request sizes are estimates, so callers' longer ids are not measured one by one.
-_PER_DESTINATION = 48
-
+#: A light row checked and given its id: (destination, text, sender, id, the caller's id?).
+_Row = tuple[str, str, str, str, bool]
 
 #: Why a queued message failed when its batcher was cancelled.
 _CANCELLED_BEFORE_SENDING = "the batcher was cancelled before this message was sent"
-#: How long a cancelled batcher still hands settled outcomes to ``on_result``.
-_REPORT_GRACE = 30.0
+
+
+class BatcherState(enum.Enum):
+    """The life of a :class:`Batcher`."""
+
+    #: Made, not entered yet: ``async with`` starts it.
+    UNSTARTED = "unstarted"
+    #: Taking and sending messages.
+    RUNNING = "running"
+    #: Leaving its block (or ``aclose()``): sends what is queued, takes nothing new.
+    CLOSING = "closing"
+    #: Stopped by a sticky error (:attr:`Batcher.error`): sends and takes nothing more.
+    STOPPED = "stopped"
+    #: Every message has its outcome.
+    CLOSED = "closed"
+
+
+_RUNNING = BatcherState.RUNNING
+
+
+class MessageRow(NamedTuple):
+    """A light row for :meth:`Batcher.submit_many`: one text to one number, with no
+    :class:`Message` made for it up front (plain tuples in this order work too)."""
+
+    destination: str
+    body: str
+    id: str | None = None
+    sender: str | None = None
 
 
 class BatcherStatistics(NamedTuple):
@@ -144,17 +176,6 @@ class _RoomWaiter:
         self.event = anyio.Event()
 
 
-class _Group:
-    """Queued tickets that share request options, oldest first."""
-
-    __slots__ = ("messages", "size", "tickets")
-
-    def __init__(self) -> None:
-        self.tickets: deque[Ticket] = deque()
-        self.messages = 0
-        self.size = 0
-
-
 @attrs.define
 class _Counters:
     accepted: int = 0
@@ -164,26 +185,6 @@ class _Counters:
     requests: int = 0
     retries: int = 0
     parts: int = 0
-
-
-def wire_messages(tickets: Sequence[Ticket]) -> list[dict[str, object]]:
-    """The ``messages`` of a request, merging equal texts into one message object.
-
-    Messages that differ only by destinations and ids become one object with many
-    destinations (the provider's bulk shape), which keeps a 500-message request small when
-    a campaign sends the same text to everyone. Order is kept.
-    """
-    merged: dict[tuple[object, ...], dict[str, object]] = {}
-    for ticket in tickets:
-        message = ticket.message
-        key = (message.sender, message.body, message.hex_body, message.udh_data, message.scheduling)
-        wire = merged.get(key)
-        if wire is None:
-            merged[key] = message_to_wire(message, ticket.ids)
-        else:
-            wire["destinations"].extend(message.destinations)  # type: ignore[attr-defined]
-            wire["ids"].extend(ticket.ids)  # type: ignore[attr-defined]
-    return list(merged.values())
 
 
 def _is_bisectable(error: APIError) -> bool:
@@ -202,6 +203,7 @@ class Batcher(anyio.AsyncContextManagerMixin):
     async with client.batcher(max_latency=0.02) as batcher:
         receipt = await batcher.send(message)          # once its request is accepted
         ticket = await batcher.submit(other)           # once queued
+        tickets = await batcher.submit_many(rows)      # many at once, one pass
         ...
         receipt = await ticket.result()
     ```
@@ -212,46 +214,51 @@ class Batcher(anyio.AsyncContextManagerMixin):
 
     def __init__(
         self,
-        client: AgileClient,
+        channel: SendChannel,
         settings: BatchSettings,
         *,
         limiter: RateLimiter | None = None,
         on_result: Callable[[RequestOutcome], object] | None = None,
         before_send: Callable[[Sequence[Ticket], str], Awaitable[None]] | None = None,
     ) -> None:
-        self._client = client
+        self._channel = channel
         self.settings = settings
         self._limiter = limiter if limiter is not None else make_limiter(settings.rate_limit)
         check_settings = getattr(self._limiter, "check_settings", None)
         if check_settings is not None:  # a shared limiter refuses requests it can never grant
             check_settings(settings)
-        self._on_result = on_result
         self._before_send = before_send
-        self._outcomes: MemoryObjectSendStream[RequestOutcome] | None = None
-        self._reporting: anyio.CancelScope | None = None  # on_result being called
-        self._report_deadline = math.inf  # set once cancelled: see _limit_reporting
-        self._max_cost_messages, self._max_cost_parts = self._cost_caps(settings)
+        self._reporter = (
+            OutcomeReporter(on_result, RequestOutcome.messages.fget)  # type: ignore[attr-defined]
+            if on_result is not None
+            else None
+        )
         # Counting parts costs a segment count per distinct text: done before sending only
         # for a parts-based limit, or a custom limiter (which may charge parts).
         self._count_parts = limiter is not None or (
             settings.rate_limit is not None and settings.rate_limit.per == "parts"
         )
-        self._groups: dict[SendOptions, _Group] = {}
-        self._queued = 0
+        max_messages, max_parts = self._cost_caps(settings)
+        self._queue = SendQueue(
+            RequestLimits(
+                messages=max_messages,
+                size=settings.max_request_bytes - REQUEST_OVERHEAD,
+                parts=max_parts if self._count_parts else None,
+            ),
+            settings.queue_capacity,
+        )
+        self._clock = time.monotonic
         self._in_flight = 0
-        self._pending_ids: set[str] = set()
         self._valid_options: set[SendOptions] = {settings.options}
-        self._next_id = client._ids.next_id
+        self._ids = channel.ids
+        self._next_id = channel.ids.next_id
         self._max_destinations = settings.max_messages
-        self._capacity = settings.queue_capacity
         self._wire_options: dict[SendOptions, dict[str, object]] = {}
         self._counters = _Counters()
         self._credit: Decimal | None = None
+        self._state = BatcherState.UNSTARTED
         self._sticky: BaseException | None = None
         self._flushing = 0
-        self._entered = False
-        self._closing = False
-        self._closed = False
         self._wakeup: anyio.Event | None = None
         self._room_waiters: deque[_RoomWaiter] = deque()
         self._idle: anyio.Event | None = None
@@ -272,30 +279,34 @@ class Batcher(anyio.AsyncContextManagerMixin):
 
     # -- lifecycle -------------------------------------------------------------------------
 
+    @property
+    def state(self) -> BatcherState:
+        """Where the batcher is in its life."""
+        return self._state
+
     @asynccontextmanager
     async def __asynccontextmanager__(self) -> AsyncGenerator[Batcher, None]:
-        if self._entered:
+        if self._state is not BatcherState.UNSTARTED:
             raise RuntimeError("a Batcher can be entered only once")
-        self._client._ensure_open()
-        self._entered = True
+        self._channel.ensure_open()
+        self._state = BatcherState.RUNNING
         self._wakeup = anyio.Event()
         self._dispatcher_done = anyio.Event()
         self._slots = anyio.Semaphore(self.settings.max_in_flight)
-        receive: MemoryObjectReceiveStream[RequestOutcome] | None = None
-        if self._on_result is not None:
-            self._outcomes, receive = anyio.create_memory_object_stream[RequestOutcome](math.inf)
+        reporter = self._reporter
         try:
             async with task_group() as tasks:
                 self._task_group = tasks
-                if receive is not None:
-                    tasks.start_soon(self._report_loop, receive)
+                if reporter is not None:
+                    tasks.start_soon(reporter.run)
                 tasks.start_soon(self._dispatch_loop)
                 try:
                     yield self
                 except anyio.get_cancelled_exc_class():
                     # Requests under way are cancelled with this block: they resolve as
                     # unknown, and those outcomes are still reported (below), in a grace.
-                    self._limit_reporting()
+                    if reporter is not None:
+                        reporter.limit()
                     self._close_now(_CANCELLED_BEFORE_SENDING)
                     raise
                 except BaseException:
@@ -305,54 +316,52 @@ class Batcher(anyio.AsyncContextManagerMixin):
                 else:
                     await self.aclose()
                 finally:
-                    if self._closed and self._outcomes is not None:
-                        self._outcomes.close()  # every outcome is in: the reporter ends
+                    if self._state is BatcherState.CLOSED and reporter is not None:
+                        reporter.close()  # every outcome is in: the reporter ends
         finally:
             # Outcomes settled after the reporter was cancelled (requests cancelled with the
             # block, queued messages failed) still reach on_result, exactly once each.
-            if self._outcomes is not None:
-                self._outcomes.close()
-            if receive is not None:
-                await self._drain_reports(receive)
+            if reporter is not None:
+                await reporter.drain()
 
     async def aclose(self, *, cancel: bool = False) -> None:
         """Stop taking work; send what is queued (or, with ``cancel``, fail it) and wait.
 
         Messages already in a request always get their real outcome.
         """
-        if not self._entered:
+        if self._state is BatcherState.UNSTARTED:
             raise RuntimeError("the Batcher was never started: use 'async with'")
         if cancel:
             self._close_now("the batcher was closed before this message was sent")
         else:
-            self._closing = True
-            self._wake_all_waiters()
-            self._notify()
+            self._begin_closing()
         assert self._dispatcher_done is not None
         await self._dispatcher_done.wait()
-        await self._wait_idle()
-        self._closed = True
+        while self._in_flight or self._queue.queued:
+            self._idle = anyio.Event()
+            await self._idle.wait()
+        self._state = BatcherState.CLOSED
 
-    def _close_now(self, reason: str) -> None:
-        self._closing = True
-        self._fail_queued(ClientClosedError(reason))
+    def _begin_closing(self) -> None:
+        if self._state is BatcherState.RUNNING:
+            self._state = BatcherState.CLOSING
         self._wake_all_waiters()
         self._notify()
 
-    async def _wait_idle(self) -> None:
-        while self._in_flight or self._queued:
-            self._idle = anyio.Event()
-            await self._idle.wait()
+    def _close_now(self, reason: str) -> None:
+        self._begin_closing()
+        self._fail_queued(ClientClosedError(reason))
 
     # -- submitting ------------------------------------------------------------------------
 
-    def _refuse_if_stopped(self) -> None:
+    def _refuse(self) -> None:
+        """Raise why the batcher takes no message now (it is not running)."""
         if self._sticky is not None:
             raise copy.copy(self._sticky)
-        if self._closing or self._closed:
-            raise ClientClosedError("this Batcher is closed and takes no more messages")
-        if not self._entered:
+        if self._state is BatcherState.UNSTARTED:
             raise RuntimeError("start the Batcher first: 'async with client.batcher() as b'")
+        if self._state is not BatcherState.RUNNING:
+            raise ClientClosedError("this Batcher is closed and takes no more messages")
 
     def _check_options(self, options: SendOptions | None) -> SendOptions:
         if options is None:
@@ -368,10 +377,9 @@ class Batcher(anyio.AsyncContextManagerMixin):
             self._valid_options.add(options)
         return options
 
-    def _make_ticket(self, message: Message, options: SendOptions | None) -> Ticket:
-        if self._sticky is not None or self._closing or not self._entered:
-            self._refuse_if_stopped()
-        options = self.settings.options if options is None else self._check_options(options)
+    def _prepare(self, message: Message, options: SendOptions) -> tuple[str, ...] | str:
+        """Check a message for a request with ``options``; its ids (generated if need be:
+        the one id of a single destination as the string itself)."""
         if not plainly_valid(message, options):
             check_message(message, options)
         count = len(message.destinations)
@@ -384,21 +392,18 @@ class Batcher(anyio.AsyncContextManagerMixin):
         ids = message.ids
         if ids is None:
             if count == 1 and options.max_id_len >= IdGenerator.LENGTH:
-                ids = (self._next_id(),)
-            else:
-                ids = self._client._ids.new_ids(count, options.max_id_len)
-        else:
-            duplicates = self._pending_ids.intersection(ids)
-            if duplicates:
-                raise ValidationError.single(
-                    "message.ids", f"{sorted(duplicates)!r} already queued or in flight"
-                )
-        size = _MESSAGE_OVERHEAD + len(message.body) + _PER_DESTINATION * count
-        return Ticket(message, ids, options, size)
+                return self._next_id()
+            return self._ids.new_ids(count, options.max_id_len)
+        self._queue.check_ids(ids)
+        return ids
 
-    def _has_room(self, ticket: Ticket) -> bool:
-        count = len(ticket.message.destinations)
-        return self._queued == 0 or self._queued + count <= self.settings.queue_capacity
+    def _enqueue(
+        self, message: Message, ids: tuple[str, ...] | str, options: SendOptions
+    ) -> Ticket:
+        ticket, wake = self._queue.put(message, ids, options, self._clock())
+        if wake:
+            self._notify()
+        return ticket
 
     async def submit(self, message: Message, *, options: SendOptions | None = None) -> Ticket:
         """Queue a message and return its :class:`Ticket`; waits while the queue is full.
@@ -411,18 +416,163 @@ class Batcher(anyio.AsyncContextManagerMixin):
             ClientClosedError: the batcher is closed.
             AgileError: the batcher stopped on an account-wide error (the sticky error).
         """
-        ticket = self._make_ticket(message, options)
-        if not self._room_waiters and (
-            not self._queued or self._queued + len(ticket.ids) <= self._capacity
-        ):
-            self._enqueue(ticket)  # the common case, without another call
-            return ticket
-        await self._wait_for_room(ticket)
-        self._enqueue(ticket)
+        if self._state is not _RUNNING:
+            self._refuse()
+        options = self.settings.options if options is None else self._check_options(options)
+        ids = self._prepare(message, options)
+        # The hot path of every message: room is checked here, without another call.
+        queue = self._queue
+        count = len(message.destinations)
+        if self._room_waiters or (queue.queued and queue.queued + count > queue.capacity):
+            await self._wait_for_room(count)
+        ticket, wake = queue.put(message, ids, options, self._clock())
+        if wake:
+            self._notify()
         return ticket
 
-    async def _wait_for_room(self, ticket: Ticket) -> None:
-        """Wait in line until ``ticket`` fits the queue; only the first in line takes room.
+    def submit_nowait(self, message: Message, *, options: SendOptions | None = None) -> Ticket:
+        """Like :meth:`submit`, but raise :class:`QueueFullError` instead of waiting."""
+        if self._state is not BatcherState.RUNNING:
+            self._refuse()
+        options = self.settings.options if options is None else self._check_options(options)
+        ids = self._prepare(message, options)
+        if self._room_waiters or not self._queue.has_room(len(message.destinations)):
+            raise QueueFullError(
+                f"the batcher's queue is full ({self._queue.queued} of "
+                f"{self.settings.queue_capacity} messages)"
+            )
+        return self._enqueue(message, ids, options)
+
+    @overload
+    async def submit_many(
+        self,
+        messages: Iterable[Message | MessageRow | tuple[str, ...]],
+        *,
+        options: SendOptions | None = ...,
+        sender: str | None = ...,
+        handles: Literal[True] = ...,
+    ) -> list[Ticket]: ...
+
+    @overload
+    async def submit_many(
+        self,
+        messages: Iterable[Message | MessageRow | tuple[str, ...]],
+        *,
+        options: SendOptions | None = ...,
+        sender: str | None = ...,
+        handles: Literal[False],
+    ) -> int: ...
+
+    async def submit_many(
+        self,
+        messages: Iterable[Message | MessageRow | tuple[str, ...]],
+        *,
+        options: SendOptions | None = None,
+        sender: str | None = None,
+        handles: bool = True,
+    ) -> list[Ticket] | int:
+        """Queue many messages in one pass: the bulk path of campaigns and imports.
+
+        ``messages`` are :class:`Message` objects or light rows, :class:`MessageRow` or
+        plain tuples ``(destination, body[, id[, sender]])``, whose sender defaults to
+        ``sender``. Every item is checked before any is queued, so an invalid one queues
+        nothing (the :class:`~agile_async.ValidationError` names it: ``messages[7].body``).
+        Then they are queued in order, waiting for room like :meth:`submit` (first come,
+        first served). If the call is cancelled (or the batcher stops) part-way, what it
+        queued and was not sent yet is withdrawn: none of its messages is left behind
+        without a handle.
+
+        Returns:
+            the tickets, in order; with ``handles=False``, only how many messages were
+            queued (their outcomes reach ``on_result``): a stream of millions keeps no
+            handle per message.
+        """
+        if self._state is not BatcherState.RUNNING:
+            self._refuse()
+        options = self.settings.options if options is None else self._check_options(options)
+        prepared = self._prepare_many(messages, options, sender)
+        queue = self._queue
+        put, put_row = queue.put, queue.put_row
+        clock = self._clock
+        queued: list[Ticket] = []
+        try:
+            for entry in prepared:
+                count = 1 if len(entry) == 5 else len(entry[0].destinations)
+                if self._room_waiters or not queue.has_room(count):
+                    await self._wait_for_room(count)
+                if len(entry) == 5:
+                    ticket, wake = put_row(*entry, options, clock())
+                else:
+                    ticket, wake = put(*entry, options, clock())
+                if wake:
+                    self._notify()
+                queued.append(ticket)
+        except BaseException:
+            for ticket in queued:
+                self._withdraw(ticket)
+            raise
+        return queued if handles else len(queued)
+
+    def _prepare_many(
+        self,
+        items: Iterable[Message | MessageRow | tuple[str, ...]],
+        options: SendOptions,
+        sender: str | None,
+    ) -> list[_Row | tuple[Message, tuple[str, ...] | str]]:
+        """Check every item and give it ids: ``(message, ids)`` for a :class:`Message`,
+        ``(destination, text, sender, id, caller_id)`` for a plainly valid light row (no
+        :class:`Message` made for it); a row that is not plainly valid is made into a
+        :class:`Message` and checked as one, so the rules and their messages are the same."""
+        prepared: list[_Row | tuple[Message, tuple[str, ...] | str]] = []
+        append = prepared.append
+        seen: set[str] = set()
+        next_id = self._next_id if options.max_id_len >= IdGenerator.LENGTH else None
+        for index, item in enumerate(items):
+            try:
+                if isinstance(item, tuple) and 2 <= len(item) <= 4:
+                    destination, text, id_, row_sender = (*item, None, None)[:4]
+                    if row_sender is None:
+                        row_sender = sender
+                    if plainly_valid_row(destination, text, row_sender, id_, options):
+                        if id_ is None:
+                            generated = (
+                                next_id() if next_id else self._ids.new_id(options.max_id_len)
+                            )
+                            append((destination, text, row_sender, generated, False))
+                            continue
+                        self._check_new_ids(seen, (id_,))
+                        append((destination, text, row_sender, id_, True))
+                        continue
+                    item = _row_message(item, sender)
+                elif not isinstance(item, Message):
+                    raise ValidationError.single(
+                        "message",
+                        "must be a Message or a row (destination, body[, id[, sender]]), "
+                        f"not {type(item).__name__}",
+                    )
+                ids = self._prepare(item, options)
+                if item.ids is not None:
+                    self._check_new_ids(seen, item.ids)
+                append((item, ids))
+            except ValidationError as error:
+                raise ValidationError(
+                    problems=[
+                        Problem(p.field.replace("message", f"messages[{index}]", 1), p.message)
+                        for p in error.problems
+                    ]
+                ) from None
+        return prepared
+
+    def _check_new_ids(self, seen: set[str], ids: tuple[str, ...]) -> None:
+        """Callers' own ids must be new: not queued or in flight, not earlier in the call."""
+        if not seen.isdisjoint(ids):
+            raise ValidationError.single("message.ids", "repeats an id of an earlier message")
+        self._queue.check_ids(ids)
+        seen.update(ids)
+
+    async def _wait_for_room(self, count: int) -> None:
+        """Wait in line until ``count`` messages fit the queue; only the first in line
+        takes room.
 
         Each waiter has its own event: progress wakes the first in line, and each waiter
         leaving the line (admitted, cancelled or refused) wakes the next, so a wake-up is
@@ -433,8 +583,9 @@ class Batcher(anyio.AsyncContextManagerMixin):
         waiters.append(waiter)
         try:
             while True:
-                self._refuse_if_stopped()
-                if waiters[0] is waiter and self._has_room(ticket):
+                if self._state is not BatcherState.RUNNING:
+                    self._refuse()
+                if waiters[0] is waiter and self._queue.has_room(count):
                     return
                 if waiter.event.is_set():  # woken, but not its turn or no room yet
                     waiter.event = anyio.Event()
@@ -452,17 +603,6 @@ class Batcher(anyio.AsyncContextManagerMixin):
         for waiter in self._room_waiters:
             waiter.event.set()
 
-    def submit_nowait(self, message: Message, *, options: SendOptions | None = None) -> Ticket:
-        """Like :meth:`submit`, but raise :class:`QueueFullError` instead of waiting."""
-        ticket = self._make_ticket(message, options)
-        if not self._has_room(ticket):
-            raise QueueFullError(
-                f"the batcher's queue is full ({self._queued} of "
-                f"{self.settings.queue_capacity} messages)"
-            )
-        self._enqueue(ticket)
-        return ticket
-
     async def send(self, message: Message, *, options: SendOptions | None = None) -> Receipt:
         """Queue a message and wait until its request is accepted.
 
@@ -476,52 +616,18 @@ class Batcher(anyio.AsyncContextManagerMixin):
             self._withdraw(ticket)
             raise
 
-    def _enqueue(self, ticket: Ticket) -> None:
-        # The hot path of every submit: no calls that are not needed.
-        group = self._groups.get(ticket.key)
-        if group is None:
-            group = self._groups[ticket.key] = _Group()
-        was_empty = not self._queued
-        group.tickets.append(ticket)
-        count = len(ticket.ids)
-        group.messages += count
-        group.size += ticket.size
-        self._queued += count
-        if ticket.message.ids is not None:
-            self._pending_ids.update(ticket.ids)
-        ticket.enqueued_at = time.monotonic()
-        # Wake the dispatcher when there is work at last, or when a request just filled up.
-        if (
-            was_empty
-            or group.messages - count < self._max_cost_messages <= group.messages
-            or group.size - ticket.size < self.settings.max_request_bytes <= group.size
-        ):
-            self._notify()
-
     def _withdraw(self, ticket: Ticket) -> None:
-        if ticket.state is not TicketState.QUEUED:
+        if ticket.state is not TicketState.QUEUED or not self._queue.withdraw(ticket):
             return
-        group = self._groups[ticket.key]
-        group.tickets.remove(ticket)
-        self._unqueue(group, ticket)
-        self._counters.withdrawn += len(ticket.message.destinations)
+        self._counters.withdrawn += _tickets.count(ticket)
         error = MessageWithdrawnError("the caller stopped waiting before the message was sent")
-        ticket._fail(error, withdrawn=True)
+        _tickets.fail_all((ticket,), error, withdrawn=True)
         self._report(RequestOutcome((ticket,), TicketState.WITHDRAWN, error=error))
-        self._release_ids((ticket,))
         self._after_progress()
-
-    def _unqueue(self, group: _Group, ticket: Ticket) -> None:
-        count = len(ticket.message.destinations)
-        group.messages -= count
-        group.size -= ticket.size
-        self._queued -= count
-        if not group.tickets:
-            del self._groups[ticket.key]
 
     async def flush(self) -> None:
         """Send everything queued now, without waiting for ``max_latency``, and wait for it."""
-        pending = [t for group in self._groups.values() for t in group.tickets]
+        pending = self._queue.queued_tickets()
         self._flushing += 1
         self._notify()
         try:
@@ -536,7 +642,7 @@ class Batcher(anyio.AsyncContextManagerMixin):
         """A snapshot of the counts (messages are destinations)."""
         c = self._counters
         return BatcherStatistics(
-            queued=self._queued,
+            queued=self._queue.queued,
             in_flight=self._in_flight,
             accepted=c.accepted,
             failed=c.failed,
@@ -560,7 +666,10 @@ class Batcher(anyio.AsyncContextManagerMixin):
 
     def __repr__(self) -> str:
         s = self.statistics()
-        return f"<Batcher queued={s.queued} in_flight={s.in_flight} accepted={s.accepted}>"
+        return (
+            f"<Batcher {self._state.value} queued={s.queued} in_flight={s.in_flight} "
+            f"accepted={s.accepted}>"
+        )
 
     # -- dispatching -----------------------------------------------------------------------
 
@@ -570,17 +679,8 @@ class Batcher(anyio.AsyncContextManagerMixin):
 
     def _after_progress(self) -> None:
         self._wake_first_waiter()
-        if self._idle is not None and not (self._in_flight or self._queued):
+        if self._idle is not None and not (self._in_flight or self._queue.queued):
             self._idle.set()
-
-    def _is_full(self, group: _Group) -> bool:
-        return (
-            group.messages >= self._max_cost_messages
-            or group.size >= self.settings.max_request_bytes
-        )
-
-    def _oldest_group(self) -> _Group:
-        return min(self._groups.values(), key=lambda g: g.tickets[0].enqueued_at)
 
     async def _wait_for_wakeup(self, delay: float | None) -> None:
         self._wakeup = event = anyio.Event()
@@ -601,54 +701,26 @@ class Batcher(anyio.AsyncContextManagerMixin):
             self._dispatcher_done.set()
 
     async def _dispatch(self) -> None:
-        while True:
-            if self._sticky is not None:
-                return
-            if not self._queued:
-                if self._closing:
+        queue = self._queue
+        max_latency = self.settings.max_latency
+        while self._sticky is None:
+            oldest = queue.oldest()
+            if oldest is None:
+                if self._state is not BatcherState.RUNNING:
                     return
                 await self._wait_for_wakeup(None)
                 continue
-            group = self._oldest_group()
-            if not (self._is_full(group) or self._flushing or self._closing):
-                wait = group.tickets[0].enqueued_at + self.settings.max_latency - time.monotonic()
+            options, since = oldest
+            if (
+                self._state is BatcherState.RUNNING
+                and not self._flushing
+                and not queue.is_full(options)
+            ):
+                wait = since + max_latency - self._clock()
                 if wait > 0:
                     await self._wait_for_wakeup(wait)
                     continue
             await self._launch()
-
-    def _take_batch(self, group: _Group) -> list[Ticket]:
-        """Take the oldest messages of ``group`` that fit one request (at least one)."""
-        queue = group.tickets
-        max_messages = self._max_cost_messages
-        max_size = self.settings.max_request_bytes - _REQUEST_OVERHEAD
-        max_parts = self._max_cost_parts if self._count_parts else None
-        tickets: list[Ticket] = []
-        messages = size = parts = 0
-        while queue:
-            ticket = queue[0]
-            count = len(ticket.ids)
-            if tickets and (
-                messages + count > max_messages
-                or size + ticket.size > max_size
-                or (max_parts is not None and parts + ticket.estimated_parts > max_parts)
-            ):
-                break
-            queue.popleft()
-            ticket._state = TicketState.IN_FLIGHT
-            tickets.append(ticket)
-            messages += count
-            size += ticket.size
-            if max_parts is not None:
-                parts += ticket.estimated_parts
-        group.messages -= messages
-        group.size -= size
-        if not queue:
-            del self._groups[tickets[0].key]
-        self._queued -= messages
-        self._in_flight += messages
-        self._after_progress()
-        return tickets
 
     async def _launch(self) -> None:
         """Take the next batch once a request slot is free, pace it, and start its request.
@@ -659,16 +731,19 @@ class Batcher(anyio.AsyncContextManagerMixin):
         assert self._slots is not None
         assert self._task_group is not None
         await self._slots.acquire()
-        if not self._queued or self._sticky is not None:
+        oldest = self._queue.oldest()
+        if oldest is None or self._sticky is not None:
             self._slots.release()
             return
-        tickets = self._take_batch(self._oldest_group())
+        tickets = self._queue.take(oldest[0])
+        self._in_flight += _messages(tickets)
+        self._after_progress()
         try:
             await self._limiter.acquire(self._cost(tickets))
         except BaseException as error:
             self._slots.release()
             self._in_flight -= _messages(tickets)
-            self._release_ids(tickets)
+            self._queue.release(tickets)
             if not isinstance(error, Exception):  # cancelled
                 self._resolve_failed(tickets, ClientClosedError(_CANCELLED_BEFORE_SENDING))
                 self._after_progress()
@@ -677,6 +752,8 @@ class Batcher(anyio.AsyncContextManagerMixin):
             self._after_progress()
             return
         self._task_group.start_soon(self._run_request, tickets)
+
+    # -- requests --------------------------------------------------------------------------
 
     async def _run_request(self, tickets: list[Ticket]) -> None:
         """One request and its outcome; whatever happens, every ticket leaves resolved."""
@@ -692,7 +769,7 @@ class Batcher(anyio.AsyncContextManagerMixin):
             raise
         finally:
             self._in_flight -= _messages(tickets)
-            self._release_ids(tickets)
+            self._queue.release(tickets)
             self._slots.release()
             self._after_progress()
 
@@ -709,7 +786,7 @@ class Batcher(anyio.AsyncContextManagerMixin):
 
     def _encode(self, tickets: Sequence[Ticket]) -> tuple[bytes, str]:
         """A request's JSON body and its new ``globalId``."""
-        global_id = self._client._ids.new_global_id()
+        global_id = self._ids.new_global_id()
         payload = dict(self._options_on_wire(tickets[0].key))
         payload["globalId"] = global_id
         payload["messages"] = wire_messages(tickets)
@@ -745,7 +822,7 @@ class Batcher(anyio.AsyncContextManagerMixin):
                     return
             self._counters.requests += 1
             sent = True
-            result = await self._client.post_send(
+            result = await self._channel.post_send(
                 body, ids, global_id=global_id, on_retry=self._on_retry
             )
         except APIError as error:
@@ -838,7 +915,7 @@ class Batcher(anyio.AsyncContextManagerMixin):
         self._credit = response.credit
         c = self._counters
         c.parts += response.processed_sms_parts
-        Ticket._accept_all(tickets, totals)
+        _tickets.accept_all(tickets, totals)
         c.accepted += _messages(tickets)
         self._report(RequestOutcome(tuple(tickets), TicketState.ACCEPTED, totals=totals))
         threshold = self.settings.credit_threshold
@@ -855,78 +932,21 @@ class Batcher(anyio.AsyncContextManagerMixin):
         if not tickets:
             return
         unknown = isinstance(error, OutcomeUnknownError)
-        for ticket in tickets:
-            count = len(ticket.message.destinations)
-            if unknown:
-                self._counters.unknown += count
-            else:
-                self._counters.failed += count
-            ticket._fail(error)
+        count = _messages(tickets)
+        if unknown:
+            self._counters.unknown += count
+        else:
+            self._counters.failed += count
+        _tickets.fail_all(tickets, error)
         state = TicketState.UNKNOWN if unknown else TicketState.FAILED
         self._report(RequestOutcome(tickets, state, error=error))
 
     def _report(self, outcome: RequestOutcome) -> None:
-        if self._outcomes is not None:
-            # Once cancelled, the reporter is gone; the tickets still carry the outcome.
-            with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
-                self._outcomes.send_nowait(outcome)
-
-    async def _report_loop(self, outcomes: MemoryObjectReceiveStream[RequestOutcome]) -> None:
-        """Hand outcomes to ``on_result`` in order; an async callback is awaited here, so a
-        slow journal write never holds up a request."""
-        async for outcome in outcomes:
-            await self._hand_over(outcome)
-
-    async def _drain_reports(self, outcomes: MemoryObjectReceiveStream[RequestOutcome]) -> None:
-        """After the tasks have ended: report what the (cancelled) reporter did not."""
-        with outcomes:
-            while True:
-                try:
-                    outcome = outcomes.receive_nowait()
-                except (anyio.WouldBlock, anyio.EndOfStream):
-                    return
-                self._limit_reporting()  # left over: the reporter was stopped
-                await self._hand_over(outcome)
-
-    async def _hand_over(self, outcome: RequestOutcome) -> None:
-        """One outcome to ``on_result``, shielded: a cancellation arriving while a journal
-        records it must not leave it half-recorded, nor lose the outcomes after it.
-
-        Only once the batcher is cancelled is the callback's time limited (a grace period,
-        then an error logged): until then a journal may take as long as it needs, waiting
-        out an outage of its store, say.
-        """
-        assert self._on_result is not None
-        with anyio.CancelScope(shield=True, deadline=self._report_deadline) as scope:
-            self._reporting = scope
-            try:
-                await call_maybe_async(self._on_result, outcome)
-            except Exception:
-                log.exception("agile_async batcher: the on_result callback raised; ignored")
-            finally:
-                self._reporting = None
-        if scope.cancelled_caught:
-            log.error(
-                "agile_async batcher: on_result did not return within %.0f s of the "
-                "batcher's cancellation; gave up on reporting an outcome of %d messages to "
-                "it (the tickets still carry it)",
-                _REPORT_GRACE,
-                outcome.messages,
-            )
-
-    def _limit_reporting(self) -> None:
-        """The batcher is cancelled: ``on_result`` has a grace period from now, no more."""
-        if self._report_deadline == math.inf:
-            self._report_deadline = anyio.current_time() + _REPORT_GRACE
-        if self._reporting is not None:
-            self._reporting.deadline = min(self._reporting.deadline, self._report_deadline)
+        if self._reporter is not None:
+            self._reporter.report(outcome)
 
     def _fail_queued(self, error: BaseException) -> None:
-        queued = [t for group in self._groups.values() for t in group.tickets]
-        self._groups.clear()
-        self._queued = 0
-        self._release_ids(queued)
-        self._resolve_failed(queued, error)
+        self._resolve_failed(self._queue.drain(), error)
         self._after_progress()
 
     def _trip(self, error: BaseException) -> None:
@@ -935,16 +955,28 @@ class Batcher(anyio.AsyncContextManagerMixin):
             return
         log.warning("agile_async batcher stopped: %s", error)
         self._sticky = error
+        if self._state is not BatcherState.CLOSED:
+            self._state = BatcherState.STOPPED
         self._fail_queued(error)
         self._wake_all_waiters()
         self._notify()
 
-    def _release_ids(self, tickets: Iterable[Ticket]) -> None:
-        """Callers' own ids may be used again once their message has an outcome."""
-        if self._pending_ids:
-            for ticket in tickets:
-                if ticket.message.ids is not None:
-                    self._pending_ids.difference_update(ticket.ids)
+
+def _row_message(row: tuple[object, ...], sender: str | None) -> Message:
+    """The :class:`Message` of a light row ``(destination, body[, id[, sender]])``."""
+    destination, body, id_, row_sender = (*row, None, None)[:4]
+    if row_sender is None:
+        row_sender = sender
+    if row_sender is None:
+        raise ValidationError.single(
+            "message.sender", "is missing: give the row a sender, or submit_many(sender=...)"
+        )
+    return Message(
+        destinations=(destination,),  # type: ignore[arg-type]
+        sender=row_sender,  # type: ignore[arg-type]
+        body=body,  # type: ignore[arg-type]
+        ids=None if id_ is None else (id_,),  # type: ignore[arg-type]
+    )
 
 
 def _stopped_by(error: BaseException) -> BatcherStoppedError:
@@ -954,5 +986,4 @@ def _stopped_by(error: BaseException) -> BatcherStoppedError:
     return stopped
 
 
-def _messages(tickets: Sequence[Ticket]) -> int:
-    return sum([len(t.ids) for t in tickets])
+_messages = _tickets.messages

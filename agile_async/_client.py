@@ -26,6 +26,7 @@ import attrs
 import httpx
 
 from ._batching import Batcher, RequestOutcome
+from ._channel import SendChannel
 from ._config import (
     BASE_URLS,
     DEFAULT_LIMITS,
@@ -408,38 +409,23 @@ class AgileClient:
         prepared, request_options = prepare_request(
             batch, options if options is not None else self.options, self._ids
         )
-        return await self.send_prepared(prepared, request_options)
-
-    async def send_prepared(
-        self,
-        messages: Sequence[Message],
-        options: SendOptions,
-        *,
-        on_retry: Callable[[BaseException], None] | None = None,
-    ) -> SendResult:
-        """Send messages already validated and given ids by :func:`prepare_request`.
-
-        The batcher validates at submission time, so its requests skip a second pass.
-        """
-        self._ensure_open()
-        ids = [id_ for message in messages for id_ in message.ids or ()]
-        payload = converter.unstructure(options)
-        payload["messages"] = [converter.unstructure(message) for message in messages]
-        response = await self.post_send(
-            dumps(payload), ids, global_id=options.global_id, on_retry=on_retry
-        )
+        ids = [id_ for message in prepared for id_ in message.ids or ()]
+        payload = converter.unstructure(request_options)
+        payload["messages"] = [converter.unstructure(message) for message in prepared]
+        response = await self._post_send(dumps(payload), ids, global_id=request_options.global_id)
         return SendResult(
             global_id=response.global_id,
             processed_messages=response.processed_messages,
             processed_sms_parts=response.processed_sms_parts,
             credit=response.credit,
-            messages=tuple(messages),
+            messages=prepared,
             estimated_sms_parts=sum(
-                estimate_parts(message, options) * len(message.destinations) for message in messages
+                estimate_parts(message, request_options) * len(message.destinations)
+                for message in prepared
             ),
         )
 
-    async def post_send(
+    async def _post_send(
         self,
         body: bytes,
         ids: Sequence[str],
@@ -450,7 +436,8 @@ class AgileClient:
         """POST an already serialized ``/sms/send`` body, with retries; the provider's totals.
 
         The lowest layer of sending, shared by :meth:`send` and the batcher (which writes
-        its own bodies): ``ids`` name the messages in ``body`` for errors.
+        its own bodies, and reaches this through its :class:`~agile_async._channel.SendChannel`):
+        ``ids`` name the messages in ``body`` for errors.
         """
         self._ensure_open()
         response = await self._request(
@@ -497,7 +484,10 @@ class AgileClient:
         base = settings if settings is not None else BatchSettings(options=self.options)
         if overrides:
             base = attrs.evolve(base, **overrides)
-        return Batcher(self, base, limiter=limiter, on_result=on_result, before_send=before_send)
+        channel = SendChannel(
+            ids=self._ids, ensure_open=self._ensure_open, post_send=self._post_send
+        )
+        return Batcher(channel, base, limiter=limiter, on_result=on_result, before_send=before_send)
 
     async def check_credit(
         self,

@@ -9,24 +9,27 @@ boundary (:func:`~agile_async._graphemes.fill_parts`), are looked at, never ever
 
 from __future__ import annotations
 
+import codecs
 import itertools
 import re
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, cast, get_args
+from typing import Literal, NamedTuple, cast, get_args, overload
 
 import attrs
 
 from ._exceptions import Problem, ValidationError
-from ._graphemes import JOINER_RE, clusters, fill_parts
-from ._gsm import BASIC_RUN_RE, EXTENSION, NON_GSM_RE
+from ._graphemes import clusters, cuts_are_breaks, fill_parts
+from ._gsm import BASIC, BASIC_RUN_RE, EXTENSION, NON_GSM_RE
 from ._smart_encoding import SMART_RE, SMART_TABLE
 
 __all__ = [
     "MAX_PARTS",
     "Encoding",
+    "PartCount",
     "SegmentCount",
     "body_problems",
     "count_hex_segments",
+    "count_parts",
     "count_segments",
     "part_capacity",
     "split_segments",
@@ -41,7 +44,7 @@ MAX_PARTS = 255
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
 
-@attrs.frozen(init=False)
+@attrs.frozen(init=False, slots=False)
 class SegmentCount:
     """What a text costs in SMS parts, and why.
 
@@ -86,18 +89,21 @@ class SegmentCount:
         udh_octets: int = 0,
         concatenated: bool = True,
     ) -> None:
-        # attrs' own __init__ for a frozen class goes through object.__setattr__ for every
-        # field, a third of the cost of counting a short text. Writing the slots directly is
-        # the same thing, faster; tests pin this signature to the fields.
-        _set_encoding(self, encoding)
-        _set_segments(self, segments)
-        _set_units(self, units)
-        _set_per_part(self, per_part)
-        _set_remaining(self, remaining)
-        _set_text(self, text)
-        _set_replacements(self, replacements)
-        _set_udh_octets(self, udh_octets)
-        _set_concatenated(self, concatenated)
+        # Counting a short text is mostly building this object, so it is built the cheapest
+        # way a frozen attrs class allows: attrs' own __init__ for a frozen class calls
+        # object.__setattr__ per field, and even writing slots through their descriptors
+        # costs a call each; stores into the instance dict cost none. Tests pin this
+        # signature to the fields.
+        fields = self.__dict__
+        fields["encoding"] = encoding
+        fields["segments"] = segments
+        fields["units"] = units
+        fields["per_part"] = per_part
+        fields["remaining"] = remaining
+        fields["text"] = text
+        fields["replacements"] = replacements
+        fields["udh_octets"] = udh_octets
+        fields["concatenated"] = concatenated
 
     @property
     def non_gsm_characters(self) -> tuple[str, ...]:
@@ -117,23 +123,12 @@ class SegmentCount:
         False when it needs several parts but concatenation is disabled, or more parts than
         concatenation can number (:data:`MAX_PARTS`). :func:`body_problems` says which.
         """
-        return self.segments <= (MAX_PARTS if self.concatenated else 1)
+        return _fits(self.segments, self.concatenated)
 
 
-def _slot_setter(name: str) -> Callable[[SegmentCount, Any], None]:
-    setter: Callable[[SegmentCount, Any], None] = SegmentCount.__dict__[name].__set__
-    return setter
-
-
-_set_encoding = _slot_setter("encoding")
-_set_segments = _slot_setter("segments")
-_set_units = _slot_setter("units")
-_set_per_part = _slot_setter("per_part")
-_set_remaining = _slot_setter("remaining")
-_set_text = _slot_setter("text")
-_set_replacements = _slot_setter("replacements")
-_set_udh_octets = _slot_setter("udh_octets")
-_set_concatenated = _slot_setter("concatenated")
+def _fits(parts: int, concatenated: bool) -> bool:
+    """Whether a body of ``parts`` parts can be sent: the rule behind :attr:`SegmentCount.fits`."""
+    return parts <= (MAX_PARTS if concatenated else 1)
 
 
 def part_capacity(encoding: Encoding, *, udh_octets: int = 0, multipart: bool = False) -> int:
@@ -199,68 +194,195 @@ def count_segments(
     replacements: tuple[tuple[str, str], ...] = ()
     if smart_encoding:
         text, replacements = _smart(text)
+    return _count(text, unicode, udh_octets, smart_encoding, True, replacements, concatenated)
 
-    # Walk the runs of 1-septet characters: usually one run is the whole text. Each stop is
-    # an escape (noted) or a character GSM-7 cannot carry (then the text is UCS-2).
+
+class PartCount(NamedTuple):
+    """How many SMS parts a text costs, and in which encoding: :func:`count_parts`' answer.
+
+    A tuple, so ``parts, encoding = count_parts(text)`` works as well as
+    ``count_parts(text).parts``.
+
+    Attributes:
+        parts: the number of SMS parts (what the provider bills), as
+            :attr:`SegmentCount.segments`.
+        encoding: ``"GSM-7"`` or ``"UCS-2"``, as :attr:`SegmentCount.encoding`.
+    """
+
+    parts: int
+    encoding: Encoding
+
+
+def count_parts(
+    text: str,
+    *,
+    unicode: bool = True,
+    udh: str | bytes | None = None,
+    smart_encoding: bool = False,
+) -> PartCount:
+    """How many SMS parts a text costs, and its encoding: :func:`count_segments`, only faster.
+
+    For code that needs only the number of parts (pricing, rate limits, dry runs): it
+    answers what ``count_segments(text, ...)`` would say in ``segments`` and ``encoding``,
+    for every text and every option, but builds no :class:`SegmentCount` and skips the work
+    only that needs (UTF-16 units of a short UCS-2 text, the list of replacements). The
+    options and errors are those of :func:`count_segments`; ``concatenated`` is not one, as
+    it does not change the count (compare ``parts`` with 1 or :data:`MAX_PARTS` yourself).
+
+    >>> count_parts("Domani 38°C")
+    PartCount(parts=1, encoding='UCS-2')
+    >>> parts, encoding = count_parts("a" * 152 + "€" + "a" * 152)
+    >>> parts
+    3
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be str, not {type(text).__name__}")
+    udh_octets = 0 if udh is None else _udh_octets(udh)
+    if smart_encoding and _smart_search(text) is not None:
+        text = text.translate(SMART_TABLE)
+    return _count(text, unicode, udh_octets, smart_encoding, False)
+
+
+@overload
+def _count(
+    text: str,
+    unicode: bool,
+    udh_octets: int,
+    smart_encoding: bool,
+    exact: Literal[True],
+    replacements: tuple[tuple[str, str], ...],
+    concatenated: bool,
+) -> SegmentCount: ...
+@overload
+def _count(
+    text: str, unicode: bool, udh_octets: int, smart_encoding: bool, exact: Literal[False]
+) -> PartCount: ...
+def _count(
+    text: str,
+    unicode: bool,
+    udh_octets: int,
+    smart_encoding: bool,
+    exact: bool,
+    replacements: tuple[tuple[str, str], ...] = (),
+    concatenated: bool = True,
+) -> SegmentCount | PartCount:
+    """The one home of the counting rule: a :class:`SegmentCount` if ``exact``, else a
+    :class:`PartCount`.
+
+    Both :func:`count_segments` and :func:`count_parts` end here, so they cannot disagree;
+    the result is built here rather than passed back as a tuple, as on a short text that
+    hand-over would cost as much as the counting. Without ``exact``, work that only the
+    units and the room left need is skipped: a UCS-2 text too short to need two parts
+    whatever its code points (at most 2 units each) is not encoded to UTF-16, and a GSM-7
+    text with room for every escape pair to move is not filled pair by pair.
+    ``smart_encoding`` only shapes the error message: the caller has already replaced.
+    """
     length = len(text)
-    end = _basic_run(text).end()
-    escapes: list[int] = []
-    if end < length and text[end] in EXTENSION:
-        escapes = [end]
-        end = _basic_run(text, end + 1).end()
-        while end < length and text[end] in EXTENSION:
-            escapes.append(end)
-            end = _basic_run(text, end + 1).end()
-
+    # A regex walks the run of 1-septet characters at the start: a short text is often all
+    # of it (GSM-7), and a UCS-2 text usually stops it early at a character GSM-7 cannot
+    # carry. A stop at an escape needs more: the exact count needs every escape's position,
+    # so the walk goes on from escape to escape; the parts alone need only their number,
+    # which C passes over bytes give faster where every character is at most U+00FF or is
+    # a €: delete the 1-septet characters, and what is left is escapes or characters GSM-7
+    # cannot carry.
+    end = _basic_run(text, 0, _WALK).end()
+    escapes: list[int] | None = None
     if end == length:
+        gsm, extra = True, 0
+    elif end < _WALK and text[end] not in EXTENSION:
+        gsm, extra = False, 0
+    else:
+        high = -1
+        if not exact:
+            latin1 = text.encode("latin-1", "ignore")
+            high = length - len(latin1)  # code points above U+00FF
+            if high and high != text.count("€"):
+                high = -1
+        if high >= 0:
+            rest = latin1.translate(None, _BASIC_LATIN1)
+            gsm = _EXTENSION_LATIN1.issuperset(rest)
+            extra = len(rest) + high
+        else:
+            escapes, end = _walk(text, end)
+            gsm, extra = end == length, len(escapes)
+
+    if gsm:
         encoding: Encoding = "GSM-7"
-        units = length + len(escapes)
+        units = length + extra
         single, multi = (160, 153) if not udh_octets else _capacities(encoding, udh_octets)
         if units <= single:
-            return SegmentCount(
-                encoding, 1, units, single, single - units, text, replacements, udh_octets,
-                concatenated,
-            )  # fmt: skip
-        if multi < 2:
+            segments, per_part, used = 1, single, units
+        elif multi < 2:
             raise _no_room(encoding)
-        if not escapes:  # every atom is 1 septet: plain arithmetic
-            segments = -(-units // multi)
-            used = units - (segments - 1) * multi
         else:
-            segments, used = _fill_escapes(text, escapes, single, multi)
+            per_part = multi
+            segments = -(-units // multi)
+            if not extra:  # every atom is 1 septet: plain arithmetic
+                used = units - (segments - 1) * multi
+            elif not exact and units + segments - 1 <= segments * multi and 2 * multi > single + 2:
+                # Each cut moves at most one septet (half an escape pair) to the next part,
+                # and that still fits: as many parts as the arithmetic says.
+                return _new_part_count(PartCount, (segments, encoding))
+            else:
+                if escapes is None:
+                    escapes = _walk(text, 0)[0]
+                segments, used = _fill_escapes(text, escapes, single, multi)
     else:
         if not unicode:
             message = _not_gsm_message(_non_gsm(text), smart_encoding)
             raise ValidationError.single("body", message)
         encoding = "UCS-2"
-        # UTF-16 code units; "surrogatepass" lets a stray surrogate count 1, as in JavaScript.
-        utf16 = text.encode("utf-16-le", "surrogatepass")
-        units = len(utf16) >> 1
         single, multi = (70, 67) if not udh_octets else _capacities(encoding, udh_octets)
+        if not exact and length * 2 <= single:  # one part, whatever the code points are
+            return _new_part_count(PartCount, (1, encoding))
+        # UTF-16 code units; "surrogatepass" lets a stray surrogate count 1, as in JavaScript.
+        utf16 = _utf16(text, "surrogatepass")[0]
+        units = len(utf16) >> 1
         if units <= single:  # one part, whatever the atoms are
-            return SegmentCount(
-                encoding, 1, units, single, single - units, text, replacements, udh_octets,
-                concatenated,
-            )  # fmt: skip
-        if multi < 2:
+            segments, per_part, used = 1, single, units
+        elif multi < 2:
             raise _no_room(encoding)
-        if units == length and _joiner_search(text) is None:
-            # Every code point is a 1-unit atom: plain arithmetic.
-            segments = -(-units // multi)
-            used = units - (segments - 1) * multi
         else:
-            segments, used = _fill_clusters(text, utf16, single, multi)
-    remaining = multi - used if used < multi else 0
+            per_part = multi
+            if cuts_are_breaks(text, utf16, multi):
+                # No cluster or surrogate pair straddles a cut: plain arithmetic.
+                segments = -(-units // multi)
+                used = units - (segments - 1) * multi
+            else:
+                segments, used = _fill_clusters(text, utf16, single, multi)
+    if not exact:
+        return _new_part_count(PartCount, (segments, encoding))
     return SegmentCount(
-        encoding, segments, units, multi, remaining, text, replacements, udh_octets,
-        concatenated,
+        encoding, segments, units, per_part, per_part - used if used < per_part else 0, text,
+        replacements, udh_octets, concatenated,
     )  # fmt: skip
 
 
-# Bound once: the hot path calls them on every count. The basic-run pattern matches the empty
-# string, so its match never returns None.
 _basic_run = cast("Callable[..., re.Match[str]]", BASIC_RUN_RE.match)
-_joiner_search = JOINER_RE.search
+_smart_search = SMART_RE.search
+_utf16 = codecs.utf_16_le_encode
+_new_part_count = tuple.__new__  # PartCount's generated __new__ is a Python call: skip it
+#: How far the regex walks before bytes passes take over (they cost more to start).
+_WALK = 64
+#: The 1-septet characters that have a Latin-1 code (all but the Greek capitals), to delete.
+_BASIC_LATIN1 = bytes(sorted(ord(char) for char in BASIC if ord(char) < 0x100))
+#: The escaped characters that have a Latin-1 code (all but €), as byte values.
+_EXTENSION_LATIN1 = frozenset(ord(char) for char in EXTENSION if ord(char) < 0x100)
+
+
+def _walk(text: str, end: int) -> tuple[list[int], int]:
+    """The escapes' positions from ``end`` on, and where the walk stopped.
+
+    ``end`` is where a walk of 1-septet characters stopped (or 0). Each stop at an escape is
+    noted and the walk goes on; it ends at a character GSM-7 cannot carry or at the end.
+    """
+    length = len(text)
+    escapes = []
+    end = _basic_run(text, end).end()
+    while end < length and text[end] in EXTENSION:
+        escapes.append(end)
+        end = _basic_run(text, end + 1).end()
+    return escapes, end
 
 
 def _capacities(encoding: Encoding, udh_octets: int) -> tuple[int, int]:
@@ -365,6 +487,10 @@ def body_problems(
         if hex_body:
             count = count_hex_segments(body, udh=udh, concatenated=concatenated)
         else:
+            # Most bodies fit: the parts alone say so. Only a problem needs the full count.
+            parts = count_parts(body, unicode=unicode, udh=udh, smart_encoding=smart_encoding)
+            if _fits(parts.parts, concatenated):
+                return problems
             count = count_segments(
                 body,
                 unicode=unicode,

@@ -384,7 +384,7 @@ class CampaignStoppedError(JournalError):
 
     code: int | None
 
-    def __init__(self, message: str, *, code: int | None = None) -> None:
+    def __init__(self, message: str, code: int | None = None) -> None:
         super().__init__(message)
         self.code = code
 

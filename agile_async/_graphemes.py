@@ -18,18 +18,18 @@ combining marks breaks before the second mark; an emoji modifier joins a base ac
 one combining mark). One more difference from UAX #29 is Twilio's own: a CR LF pair is two
 clusters, not one.
 
-Counting rarely needs the clusters themselves: a text without a joining character
-(:data:`JOINER_RE`) and without astral code points is one atom per code point, and a longer
-one is counted by :func:`fill_parts`, which only looks at the code points around each part
-boundary. :func:`clusters` segments a whole text, for the splitter and the rare exact count.
+Counting rarely needs the clusters themselves: a text without a cluster or a surrogate pair
+across a multiple of the part size is cut by arithmetic (:func:`cuts_are_breaks`), and any
+other is counted by :func:`fill_parts`; both only look at the code points around each part
+boundary. :func:`clusters` segments a whole text, for the
+splitter and the rare exact count.
 """
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_right
 
-__all__ = ["JOINER_RE", "clusters", "fill_parts"]
+__all__ = ["clusters", "cuts_are_breaks", "fill_parts"]
 
 # Grapheme_Cluster_Break values (Unicode 10.0).
 OTHER, CR, LF, CONTROL, EXTEND, ZWJ, RI, PREPEND, SPACING_MARK = range(9)
@@ -157,6 +157,9 @@ def _build() -> tuple[bytes, list[tuple[int, int, int]]]:
 
 
 _BMP, _ASTRAL = _build()
+#: For each BMP code point, 1 if it may join the code point before (after) it, else 0.
+_JOINS_BACK_BMP = _BMP.translate(bytes(int(value in _JOINS_BACK) for value in range(256)))
+_JOINS_FORWARD_BMP = _BMP.translate(bytes(int(value in _JOINS_FORWARD) for value in range(256)))
 _ASTRAL_STARTS = [first for first, _, _ in _ASTRAL]
 
 
@@ -170,21 +173,27 @@ def _property(cp: int) -> int:
     return OTHER
 
 
-def _bmp_class(values: frozenset[int]) -> str:
-    """The BMP code points with these values, as the inside of a regex ``[...]``.
+def cuts_are_breaks(text: str, utf16: bytes, step: int) -> bool:
+    """Whether a cluster boundary is certain every ``step`` UTF-16 units of ``text``.
 
-    A regex class is a bitmap for the BMP but a linear list of ranges beyond it, so the
-    classes here stay in the BMP; astral code points (rare, and found by one fast range) are
-    looked up one by one.
+    ``utf16`` is the text encoded as UTF-16-LE. If so, the greedy fill cuts the text exactly
+    there, and its count is plain arithmetic. Only the two code units around each cut are
+    looked at, so a text costs O(parts), and a joiner elsewhere (an accent in the middle of a
+    part) costs nothing. A surrogate at a cut (an emoji beside it, maybe a skin tone or a
+    flag) is left to :func:`fill_parts`: False.
     """
-    spans = sorted(span for value in values for span in _parse(_RANGES[value]))
-    return "".join(
-        f"{re.escape(chr(a))}-{re.escape(chr(min(b, 0xFFFF)))}" for a, b in spans if a <= 0xFFFF
-    )
-
-
-#: Matches a BMP code point that can join a neighbour into one cluster.
-JOINER_RE: re.Pattern[str] = re.compile(f"[{_bmp_class(_JOINS_BACK | _JOINS_FORWARD)}]")
+    back, forward = _JOINS_BACK_BMP, _JOINS_FORWARD_BMP
+    if len(utf16) == 2 * len(text):  # one unit per code point: index the text itself
+        for cut in range(step, len(text), step):
+            if forward[ord(text[cut - 1])] or back[ord(text[cut])]:
+                return False
+        return True  # a lone surrogate is a Control: never joins
+    code = memoryview(utf16).cast("H")
+    for cut in range(step, len(code), step):
+        before, after = code[cut - 1], code[cut]
+        if forward[before] or back[after] or 0xD800 <= before < 0xE000 or 0xD800 <= after < 0xE000:
+            return False
+    return True
 
 
 def clusters(text: str) -> tuple[list[int], list[int]]:

@@ -6,6 +6,7 @@ imitation it is tested against can never drift apart on what "too long" means.
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 #: ``maxIdLen`` when the request does not set it (seed: default 64).
@@ -49,21 +50,20 @@ def destination_fault(destination: str) -> DestinationFault | None:
     return None
 
 
+#: :func:`plain_destination`'s rule as one match: an optional ``+``, then ASCII digits, the
+#: first not 0, as many as the provider takes.
+_PLAIN_DESTINATION = re.compile(
+    rf"\+?[1-9][0-9]{{{MIN_DESTINATION_DIGITS - 1},{MAX_DESTINATION_DIGITS - 1}}}"
+).fullmatch
+
+
 def plain_destination(value: object) -> bool:
     """``destination_fault(value) is None`` for a ``str``, ``False`` for anything else.
 
-    The same rule inlined, for the batcher's hot path (it runs for every message a campaign
-    sends): string methods, no regular expression, no second call.
+    The same rule as one compiled match, for the batcher's hot path (it runs for every
+    message a campaign sends): one call into C, no substrings.
     """
-    if type(value) is not str:
-        return False
-    digits = value[1:] if value[:1] == "+" else value
-    return (
-        MIN_DESTINATION_DIGITS <= len(digits) <= MAX_DESTINATION_DIGITS
-        and digits.isascii()
-        and digits.isdigit()
-        and digits[0] != "0"
-    )
+    return type(value) is str and _PLAIN_DESTINATION(value) is not None
 
 
 #: ``globalId``: the seed documents code 10 "wrong global ID length" but not the bound. We use

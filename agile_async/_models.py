@@ -84,7 +84,7 @@ def _plain_texts(values: object) -> bool:
     return all(type(value) is str and value.isascii() for value in values)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, weakref_slot=False)  # a queue holds many: no weakref slot
 class Message:
     """One SMS text sent to one or more destinations.
 

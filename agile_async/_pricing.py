@@ -20,7 +20,7 @@ from typing import Protocol, TypeAlias
 
 import attrs
 
-from ._counting import SegmentCount, count_hex_segments, count_segments
+from ._counting import SegmentCount, count_hex_segments, count_parts, count_segments
 from ._exceptions import Problem, ValidationError
 from ._setting_validators import invalid
 
@@ -254,19 +254,34 @@ def estimate_cost(
         ...  # not enough credit for the campaign
     ```
     """
+    if keep_messages:
+        kept = tuple(
+            iter_estimates(prices, messages, unicode=unicode, smart_encoding=smart_encoding)
+        )
+        return CostEstimate(
+            sum((estimate.cost for estimate in kept), Decimal(0)),
+            sum(estimate.parts for estimate in kept),
+            len(kept),
+            sum(estimate.destinations for estimate in kept),
+            prices.currency,
+            kept,
+        )
+    # Only totals are kept, so only the number of parts is counted (count_parts), not a
+    # SegmentCount per distinct body.
+    count = _parts_counter(unicode, smart_encoding)
     total = Decimal(0)
-    parts = count = destinations = 0
-    kept: list[MessageEstimate] = []
-    for estimate in iter_estimates(
-        prices, messages, unicode=unicode, smart_encoding=smart_encoding
-    ):
-        total += estimate.cost
-        parts += estimate.parts
-        destinations += estimate.destinations
-        count += 1
-        if keep_messages:
-            kept.append(estimate)
-    return CostEstimate(total, parts, count, destinations, prices.currency, tuple(kept))
+    parts = index = destinations = 0
+    for index, message in enumerate(messages, 1):
+        prefix = f"messages[{index - 1}]."
+        body, numbers, hex_body, udh = _fields(message)
+        try:
+            per_destination = count(body, hex_body, udh)
+        except ValidationError as exc:
+            raise _prefixed(exc, prefix) from None
+        total += _price_of(prices, numbers, prefix) * per_destination
+        parts += per_destination * len(numbers)
+        destinations += len(numbers)
+    return CostEstimate(total, parts, index, destinations, prices.currency)
 
 
 _Counter: TypeAlias = Callable[[str, bool, str | None], SegmentCount]
@@ -284,9 +299,20 @@ def _counter(unicode: bool, smart_encoding: bool) -> _Counter:
     return count
 
 
-def _estimate(
-    prices: PriceList, message: EstimateInput, index: int, prefix: str, count: _Counter
-) -> MessageEstimate:
+def _parts_counter(unicode: bool, smart_encoding: bool) -> Callable[[str, bool, str | None], int]:
+    """As :func:`_counter`, for the parts alone."""
+
+    @functools.lru_cache(maxsize=256)
+    def count(body: str, hex_body: bool, udh: str | None) -> int:
+        if hex_body:
+            return count_hex_segments(body, udh=udh).segments
+        return count_parts(body, unicode=unicode, udh=udh, smart_encoding=smart_encoding).parts
+
+    return count
+
+
+def _fields(message: EstimateInput) -> tuple[str, Sequence[str], bool, str | None]:
+    """``(body, destinations, hex_body, udh_data)`` of a message or a pair."""
     if isinstance(message, tuple):
         body, destinations = message
         hex_body, udh = False, None
@@ -295,16 +321,29 @@ def _estimate(
         hex_body, udh = message.hex_body, message.udh_data
     if isinstance(destinations, str):
         destinations = (destinations,)
-    try:
-        counted = count(body, hex_body, udh)
-    except ValidationError as exc:
-        raise _prefixed(exc, prefix) from None
+    return body, destinations, hex_body, udh
+
+
+def _price_of(prices: PriceList, destinations: Sequence[str], prefix: str) -> Decimal:
+    """The sum of one part's price over the destinations."""
     total = Decimal(0)
     for position, destination in enumerate(destinations):
         try:
             total += prices.price_for(destination)
         except ValidationError as exc:
             raise _prefixed(exc, f"{prefix}destinations[{position}]", replace=True) from None
+    return total
+
+
+def _estimate(
+    prices: PriceList, message: EstimateInput, index: int, prefix: str, count: _Counter
+) -> MessageEstimate:
+    body, destinations, hex_body, udh = _fields(message)
+    try:
+        counted = count(body, hex_body, udh)
+    except ValidationError as exc:
+        raise _prefixed(exc, prefix) from None
+    total = _price_of(prices, destinations, prefix)
     n = len(destinations)
     return MessageEstimate(index, counted, n, counted.segments * n, total * counted.segments)
 

@@ -4,13 +4,24 @@ A ticket is resolved exactly once, to one of three outcomes: accepted (a :class:
 failed (an error saying why), or unknown (:class:`~agile_async.OutcomeUnknownError`). Each
 caller awaiting a failed ticket gets its own copy of the error, so tracebacks from different
 waiters never pile up on one exception object.
+
+Two costs are kept off the path of every message, since a campaign sends millions:
+
+- **Receipts cost nothing until read.** A ticket keeps the message as submitted and its ids;
+  the message *with* its ids is built only when someone reads :attr:`Receipt.message`.
+- **One wake-up per request, not per ticket.** Tickets queued together share a
+  :class:`Cohort`, one event for all their waiters, set once when their request resolves
+  (a ticket that resolves on its own wakes its cohort, and the others go back to waiting).
+
+The resolution side (:func:`start`, :func:`accept_all`, :func:`fail_all`) is for the batcher.
 """
 
 from __future__ import annotations
 
 import copy
 import enum
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
 import anyio
@@ -19,6 +30,7 @@ import attrs
 from ._exceptions import OutcomeUnknownError
 from ._models import Message, SendOptions
 from ._parts import parts_of
+from ._serde import message_to_wire
 
 __all__ = ["Receipt", "RequestTotals", "Ticket", "TicketState"]
 
@@ -34,6 +46,11 @@ class TicketState(enum.Enum):
     WITHDRAWN = "withdrawn"
 
 
+_QUEUED = TicketState.QUEUED
+_IN_FLIGHT = TicketState.IN_FLIGHT
+_ACCEPTED = TicketState.ACCEPTED
+
+
 @attrs.frozen
 class RequestTotals:
     """What the provider answered for one accepted request (it gives only totals)."""
@@ -44,12 +61,42 @@ class RequestTotals:
     credit: Decimal
 
 
-@attrs.frozen(kw_only=True)
+class Cohort:
+    """The wake-up shared by tickets queued together (usually one request's worth).
+
+    Its event is made only when someone waits, and replaced each time it is set, so a
+    waiter woken for a ticket of the cohort that is not its own simply waits again.
+    ``opened_at`` is when its first ticket was queued: the age of the cohort's oldest
+    message, which is what ``max_latency`` is about (a float per cohort, not per message).
+    """
+
+    __slots__ = ("_event", "opened_at", "options")
+
+    def __init__(self, options: SendOptions, opened_at: float = 0.0) -> None:
+        self._event: anyio.Event | None = None
+        #: The request options of its tickets (kept here, not once per ticket).
+        self.options = options
+        self.opened_at = opened_at
+
+    async def wait(self) -> None:
+        event = self._event
+        if event is None:
+            event = self._event = anyio.Event()
+        await event.wait()
+
+    def wake(self) -> None:
+        event = self._event
+        if event is not None:
+            self._event = None
+            event.set()
+
+
 class Receipt:
     """Proof that the provider accepted a message, with its request's totals.
 
     Attributes:
-        message: the message as sent, with its ids.
+        message: the message as sent, with its ids (built when first read).
+        ids: the message's ids, one per destination.
         global_id: the ``globalId`` of the request that carried it.
         estimated_parts: the SDK's count of SMS parts for this message, all destinations.
         processed_messages: the provider's count for the whole request.
@@ -57,71 +104,124 @@ class Receipt:
         credit: the account's credit (EUR) after that request.
     """
 
-    message: Message
-    global_id: str
-    estimated_parts: int
-    processed_messages: int
-    processed_sms_parts: int
-    credit: Decimal
+    __slots__ = ("_message", "_ticket", "_totals")
+
+    def __init__(self, ticket: Ticket, totals: RequestTotals) -> None:
+        self._ticket = ticket
+        self._totals = totals
+        self._message: Message | None = None
+
+    @property
+    def message(self) -> Message:
+        """The message as sent, with its ids."""
+        if self._message is None:
+            submitted = self._ticket.message
+            self._message = (
+                submitted if submitted.ids is not None else submitted.with_ids(self._ticket.ids)
+            )
+        return self._message
 
     @property
     def ids(self) -> tuple[str, ...]:
         """The message's ids, one per destination."""
-        return self.message.ids or ()
+        return self._ticket.ids
 
-
-class Ticket:
-    """The handle of one submitted message: ``await ticket.result()`` for its outcome."""
-
-    __slots__ = (
-        "_error",
-        "_event",
-        "_parts",
-        "_receipt",
-        "_state",
-        "_totals",
-        "enqueued_at",
-        "ids",
-        "key",
-        "message",
-        "size",
-    )
-
-    def __init__(
-        self,
-        message: Message,
-        ids: tuple[str, ...],
-        key: SendOptions,
-        size: int,
-    ) -> None:
-        #: The message as submitted (its ``ids`` may be ``None``; see :attr:`ids`).
-        self.message = message
-        #: The message's ids, one per destination (generated when none were given).
-        self.ids = ids
-        #: The request options: only messages with equal options share a request.
-        self.key = key
-        self._parts: int | None = None
-        #: The message's approximate share of a request body, in bytes.
-        self.size = size
-        #: When the message was queued (``time.monotonic()``), for ``max_latency``.
-        self.enqueued_at = 0.0
-        self._state = TicketState.QUEUED
-        self._totals: RequestTotals | None = None
-        self._receipt: Receipt | None = None
-        self._error: BaseException | None = None
-        self._event: anyio.Event | None = None
+    @property
+    def global_id(self) -> str:
+        """The ``globalId`` of the request that carried the message."""
+        return self._totals.global_id
 
     @property
     def estimated_parts(self) -> int:
-        """The SDK's count of SMS parts for the message, all destinations (counted on first
-        use: only a parts-based rate limit needs it before sending)."""
-        if self._parts is None:
-            message = self.message
-            per_destination = parts_of(
-                message.body, message.hex_body, message.udh_data, self.key.enable_unicode
-            )
-            self._parts = per_destination * len(message.destinations)
-        return self._parts
+        """The SDK's count of SMS parts for this message, all destinations."""
+        return self._ticket.estimated_parts
+
+    @property
+    def processed_messages(self) -> int:
+        """The provider's count of messages for the whole request."""
+        return self._totals.processed_messages
+
+    @property
+    def processed_sms_parts(self) -> int:
+        """The provider's count of SMS parts for the whole request."""
+        return self._totals.processed_sms_parts
+
+    @property
+    def credit(self) -> Decimal:
+        """The account's credit (EUR) after the request."""
+        return self._totals.credit
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.message, self._totals, self.estimated_parts)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Receipt):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"Receipt(ids={list(self.ids)!r}, global_id={self.global_id!r}, "
+            f"estimated_parts={self.estimated_parts}, credit={self.credit})"
+        )
+
+
+class Ticket:
+    """The handle of one submitted message: ``await ticket.result()`` for its outcome.
+
+    Small on purpose (a queue may hold a hundred thousand): a single generated id is kept
+    as the string itself, and the request size is computed, not stored.
+    """
+
+    __slots__ = ("_cohort", "_ids", "_message", "_outcome", "_state", "_text")
+
+    def __init__(
+        self,
+        message: Message | None,
+        ids: tuple[str, ...] | str,
+        key: SendOptions,
+        cohort: Cohort | None = None,
+        text: str | None = None,
+    ) -> None:
+        self._message = message
+        #: The body (kept for the size of requests, which must not build a light row's
+        #: Message).
+        self._text = text if message is None else message.body
+        self._ids = ids
+        self._cohort = cohort if cohort is not None else Cohort(key)
+        self._state = _QUEUED
+        #: The provider's totals once accepted, the error once failed.
+        self._outcome: RequestTotals | BaseException | None = None
+
+    @property
+    def message(self) -> Message:
+        """The message as submitted (its ``ids`` may be ``None``; see :attr:`ids`)."""
+        assert self._message is not None
+        return self._message
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """The message's ids, one per destination (generated when none were given)."""
+        ids = self._ids
+        return (ids,) if type(ids) is str else ids  # type: ignore[return-value]
+
+    @property
+    def key(self) -> SendOptions:
+        """The request options: only messages with equal options share a request."""
+        return self._cohort.options
+
+    @property
+    def estimated_parts(self) -> int:
+        """The SDK's count of SMS parts for the message, all destinations (counted when
+        asked, not kept: only a parts-based rate limit needs it before sending)."""
+        message = self.message
+        per_destination = parts_of(
+            message.body, message.hex_body, message.udh_data, self._cohort.options.enable_unicode
+        )
+        return per_destination * len(message.destinations)
 
     @property
     def state(self) -> TicketState:
@@ -130,74 +230,241 @@ class Ticket:
 
     def done(self) -> bool:
         """Whether the outcome is known (accepted, failed, unknown or withdrawn)."""
-        return self._state not in (TicketState.QUEUED, TicketState.IN_FLIGHT)
+        return self._state is not _QUEUED and self._state is not _IN_FLIGHT
 
     def exception(self) -> BaseException | None:
         """The failure, once done; ``None`` when accepted or not done yet."""
-        return self._error
+        outcome = self._outcome
+        return outcome if isinstance(outcome, BaseException) else None
 
     def receipt(self) -> Receipt | None:
-        """The receipt once accepted, else ``None`` (built on first use: campaigns that
-        only count outcomes never pay for it)."""
-        if self._receipt is None and self._totals is not None:
-            message = self.message
-            if message.ids is None:
-                message = attrs.evolve(message, ids=self.ids)
-            totals = self._totals
-            self._receipt = Receipt(
-                message=message,
-                global_id=totals.global_id,
-                estimated_parts=self.estimated_parts,
-                processed_messages=totals.processed_messages,
-                processed_sms_parts=totals.processed_sms_parts,
-                credit=totals.credit,
-            )
-        return self._receipt
+        """The receipt once accepted, else ``None`` (made on each call, cheaply: campaigns
+        that only count outcomes never pay for one)."""
+        outcome = self._outcome
+        return Receipt(self, outcome) if isinstance(outcome, RequestTotals) else None
 
     async def wait(self) -> None:
         """Wait until the outcome is known, without raising a failure."""
-        if not self.done():
-            if self._event is None:
-                self._event = anyio.Event()
-            await self._event.wait()
+        while self._state is _QUEUED or self._state is _IN_FLIGHT:
+            await self._cohort.wait()
 
     async def result(self) -> Receipt:
         """Wait for the outcome: the receipt, or the error (a copy per caller)."""
-        await self.wait()
-        if self._error is not None:
-            raise copy.copy(self._error)
-        receipt = self.receipt()
-        assert receipt is not None
-        return receipt
+        while self._state is _QUEUED or self._state is _IN_FLIGHT:
+            await self._cohort.wait()
+        outcome = self._outcome
+        if self._state is _ACCEPTED:
+            return Receipt(self, outcome)  # type: ignore[arg-type]
+        raise copy.copy(outcome)  # type: ignore[misc]
 
     def __repr__(self) -> str:
         return f"<Ticket ids={list(self.ids)!r} state={self._state.value}>"
 
-    # -- resolution (the batcher's side) -----------------------------------------------------
+    # What the queue and the wire need, without building a Message for a light row.
 
-    @staticmethod
-    def _accept_all(tickets: Iterable[Ticket], totals: RequestTotals) -> None:
-        """Resolve a request's tickets as accepted: one loop, no call per ticket, since this
-        runs for every message the batcher sends."""
-        accepted = TicketState.ACCEPTED
-        for ticket in tickets:
-            ticket._totals = totals
-            ticket._state = accepted
-            if ticket._event is not None:
-                ticket._event.set()
+    def _has_caller_ids(self) -> bool:
+        return self.message.ids is not None
 
-    def _fail(self, error: BaseException, *, withdrawn: bool = False) -> None:
-        self._error = error
-        if withdrawn:
-            state = TicketState.WITHDRAWN
-        elif isinstance(error, OutcomeUnknownError):
-            state = TicketState.UNKNOWN
-        else:
-            state = TicketState.FAILED
-        self._finish(state)
+    def _wire(self) -> tuple[tuple[object, ...], dict[str, object]]:
+        message = self.message
+        sender = message.sender
+        key = (sender, self._text, message.hex_body, message.udh_data, message.scheduling)
+        if key[2] or key[3] is not None or key[4] is not None:
+            return key, message_to_wire(message, self.ids)
+        ids = self._ids
+        wire: dict[str, object] = {
+            "destinations": list(message.destinations),
+            "sender": sender,
+            "body": self._text,
+            "ids": [ids] if type(ids) is str else list(ids),
+        }
+        return key, wire
 
-    def _finish(self, state: TicketState) -> None:
-        assert not self.done(), f"a ticket is resolved once, not again as {state}"
-        self._state = state
-        if self._event is not None:
-            self._event.set()
+
+class _RowTicket(Ticket):
+    """The ticket of a light row of ``submit_many()``: one text to one number. Its
+    :class:`Message` is made only if someone reads :attr:`message`."""
+
+    __slots__ = ("_caller_id", "_destination", "_sender")
+
+    def __init__(
+        self,
+        destination: str,
+        text: str,
+        sender: str,
+        id_: str,
+        caller_id: bool,
+        key: SendOptions,
+        cohort: Cohort,
+    ) -> None:
+        Ticket.__init__(self, None, id_, key, cohort, text)
+        self._destination = destination
+        self._sender = sender
+        self._caller_id = caller_id
+
+    @property
+    def message(self) -> Message:
+        """The message as submitted (its ``ids`` may be ``None``; see :attr:`ids`)."""
+        if self._message is None:
+            self._message = Message(
+                destinations=(self._destination,),
+                sender=self._sender,
+                body=self._text,  # type: ignore[arg-type]
+                ids=self.ids if self._caller_id else None,
+            )
+        return self._message
+
+    def _has_caller_ids(self) -> bool:
+        return self._caller_id
+
+    def _wire(self) -> tuple[tuple[object, ...], dict[str, object]]:
+        sender, text = self._sender, self._text
+        wire: dict[str, object] = {
+            "destinations": [self._destination],
+            "sender": sender,
+            "body": text,
+            "ids": [self._ids],
+        }
+        return (sender, text, False, None, None), wire
+
+
+# -- resolution (the batcher's side) ----------------------------------------------------------
+
+
+def row_ticket(
+    destination: str,
+    text: str,
+    sender: str,
+    id_: str,
+    caller_id: bool,
+    key: SendOptions,
+    cohort: Cohort,
+) -> Ticket:
+    """The ticket of a light row (checked by the batcher): no :class:`Message` made."""
+    return _RowTicket(destination, text, sender, id_, caller_id, key, cohort)
+
+
+def count(ticket: Ticket) -> int:
+    """How many messages (destinations) a ticket carries."""
+    ids = ticket._ids
+    return 1 if type(ids) is str else len(ids)
+
+
+def messages(tickets: Iterable[Ticket]) -> int:
+    """How many messages (destinations) tickets carry."""
+    return sum([1 if type(t._ids) is str else len(t._ids) for t in tickets])
+
+
+#: JSON overhead of a request around its messages (options, brackets), in bytes.
+REQUEST_OVERHEAD = 200
+#: JSON overhead of one message object (keys, quotes, sender), in bytes.
+_MESSAGE_OVERHEAD = 60
+#: A destination and its id in JSON, in bytes (an E.164 number, a generated id, quotes):
+#: request sizes are estimates, so callers' longer ids are not measured one by one.
+_PER_DESTINATION = 48
+
+
+def message_size(body: str, destinations: int) -> int:
+    """A message's approximate share of a request body, in bytes."""
+    return _MESSAGE_OVERHEAD + len(body) + _PER_DESTINATION * destinations
+
+
+def size_of(ticket: Ticket) -> int:
+    """A ticket's approximate share of a request body, in bytes."""
+    ids = ticket._ids
+    n = 1 if type(ids) is str else len(ids)
+    return _MESSAGE_OVERHEAD + len(ticket._text) + _PER_DESTINATION * n  # type: ignore[arg-type]
+
+
+def take_fitting(
+    queue: deque[Ticket], max_messages: int, max_size: int, max_parts: float | None
+) -> tuple[list[Ticket], int, int]:
+    """Take from the left of ``queue`` the oldest tickets that fit one request (at least
+    one), marked in flight; with how many messages and bytes they are."""
+    tickets: list[Ticket] = []
+    messages = size = parts = 0
+    while queue:
+        ticket = queue[0]
+        ids = ticket._ids
+        n = 1 if type(ids) is str else len(ids)
+        ticket_size = _MESSAGE_OVERHEAD + len(ticket._text) + _PER_DESTINATION * n  # type: ignore[arg-type]
+        ticket_parts = 0 if max_parts is None else ticket.estimated_parts
+        if tickets and (
+            messages + n > max_messages
+            or size + ticket_size > max_size
+            or (max_parts is not None and parts + ticket_parts > max_parts)
+        ):
+            break
+        queue.popleft()
+        ticket._state = _IN_FLIGHT
+        tickets.append(ticket)
+        messages += n
+        size += ticket_size
+        parts += ticket_parts
+    return tickets, messages, size
+
+
+def has_caller_ids(ticket: Ticket) -> bool:
+    """Whether the ids are the caller's own (they must not be queued twice at once)."""
+    return ticket._has_caller_ids()
+
+
+def wire_messages(tickets: Sequence[Ticket]) -> list[dict[str, object]]:
+    """The ``messages`` of a request, merging equal texts into one message object.
+
+    Messages that differ only by destinations and ids become one object with many
+    destinations (the provider's bulk shape), which keeps a 500-message request small when
+    a campaign sends the same text to everyone. Order is kept.
+    """
+    merged: dict[tuple[object, ...], dict[str, object]] = {}
+    for ticket in tickets:
+        key, wire = ticket._wire()
+        first = merged.setdefault(key, wire)
+        if first is not wire:
+            first["destinations"].extend(wire["destinations"])  # type: ignore[attr-defined]
+            first["ids"].extend(wire["ids"])  # type: ignore[attr-defined]
+    return list(merged.values())
+
+
+def cohort_of(ticket: Ticket) -> Cohort:
+    """The wake-up ``ticket`` shares with the tickets queued with it."""
+    return ticket._cohort
+
+
+def start(tickets: Iterable[Ticket]) -> None:
+    """Mark queued tickets as in flight (their request is being made)."""
+    for ticket in tickets:
+        ticket._state = _IN_FLIGHT
+
+
+def accept_all(tickets: Sequence[Ticket], totals: RequestTotals) -> None:
+    """Resolve a request's tickets as accepted: one loop, one wake-up per cohort, since
+    this runs for every message the batcher sends."""
+    woken = None
+    for ticket in tickets:
+        ticket._outcome = totals
+        ticket._state = _ACCEPTED
+        cohort = ticket._cohort
+        if cohort is not woken:
+            cohort.wake()
+            woken = cohort
+
+
+def fail_all(tickets: Iterable[Ticket], error: BaseException, *, withdrawn: bool = False) -> None:
+    """Resolve tickets as failed (unknown for an :class:`OutcomeUnknownError`, or
+    withdrawn), each exactly once."""
+    if withdrawn:
+        state = TicketState.WITHDRAWN
+    elif isinstance(error, OutcomeUnknownError):
+        state = TicketState.UNKNOWN
+    else:
+        state = TicketState.FAILED
+    woken = None
+    for ticket in tickets:
+        assert not ticket.done(), f"a ticket is resolved once, not again as {state}"
+        ticket._outcome = error
+        ticket._state = state
+        cohort = ticket._cohort
+        if cohort is not woken:
+            cohort.wake()
+            woken = cohort

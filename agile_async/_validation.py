@@ -27,6 +27,7 @@ from ._counting import body_problems
 from ._exceptions import Problem, ValidationError
 from ._models import Message, SendOptions
 from ._serde import format_provider_datetime
+from ._text import text_problem
 
 __all__ = [
     "IdGenerator",
@@ -36,6 +37,7 @@ __all__ = [
     "message_problems",
     "options_problems",
     "plainly_valid",
+    "plainly_valid_row",
     "prepare_request",
     "validate_request",
 ]
@@ -225,13 +227,24 @@ def _id_problems(at: str, message: Message, max_id_len: int) -> list[Problem]:
 _GOOD_SENDERS: set[str] = set()
 
 
+def _plain_text(body: object, sender: object, options: SendOptions) -> bool:
+    """A short text from a known sender, under options that need no segment count."""
+    return (
+        type(body) is str
+        and 0 < len(body) <= _LONG_BODY
+        and options.enable_unicode
+        and options.enable_concatenated
+        and type(sender) is str
+        and sender in _GOOD_SENDERS
+    )
+
+
 def plainly_valid(message: object, options: SendOptions) -> bool:
     """The common case, checked without building anything: a plain text to plain numbers
     from a known sender, with no ids or well-formed ones. Anything else takes the full
     checks (which also explain what is wrong)."""
     if type(message) is not Message:
         return False
-    body = message.body
     destinations = message.destinations
     ids = message.ids
     if ids is not None and not (
@@ -240,18 +253,31 @@ def plainly_valid(message: object, options: SendOptions) -> bool:
     ):
         return False
     return (
-        type(body) is str
-        and 0 < len(body) <= _LONG_BODY
+        _plain_text(message.body, message.sender, options)
         and message.udh_data is None
         and message.scheduling is None
         and not message.hex_body
-        and options.enable_unicode
-        and options.enable_concatenated
-        and message.sender in _GOOD_SENDERS
         and (
             _plain_destination(destinations[0])
             if len(destinations) == 1
             else len(destinations) > 1 and all(map(_plain_destination, destinations))
+        )
+    )
+
+
+def plainly_valid_row(
+    destination: object, body: object, sender: object, id_: object, options: SendOptions
+) -> bool:
+    """:func:`plainly_valid` for a light row of ``submit_many()`` (one text to one number),
+    with the encodability a :class:`Message` checks when it is made. A row that is not
+    plainly valid is made into a :class:`Message` and takes the full checks."""
+    return (
+        _plain_text(body, sender, options)
+        and _plain_destination(destination)
+        and (cast(str, body).isascii() or text_problem(cast(str, body)) is None)
+        and (
+            id_ is None
+            or (type(id_) is str and 0 < len(id_) <= options.max_id_len and id_.isascii())
         )
     )
 

@@ -14,11 +14,13 @@ protection and checks in this order, cheapest and least revealing first:
 405   not POST (with ``Allow: POST``)
 401   ``basic_auth`` is set and the credentials differ (constant time; with
       ``WWW-Authenticate``)
-400   an unreadable ``Content-Length``, a body that is not JSON, or any bad
-      report (every problem listed, at most 10, in a short JSON body)
+400   an unreadable ``Content-Length`` (or copies that disagree), a body that is
+      not JSON, or any bad report (every problem listed, at most 10, in a short
+      JSON body)
 413   the body is over ``max_body_bytes`` (refused from ``Content-Length`` before
       reading; otherwise reading stops at the cap)
 415   only with ``require_json=True``: a media type other than JSON
+      (``application/json`` or ``application/*+json``: :mod:`._asgi`'s one rule)
 200   accepted: ``{"accepted": N, "duplicates": M}``
 500   ``on_report`` raised (logged); the provider should retry
 503   ``on_report`` overran ``callback_timeout``; the provider should retry
@@ -33,22 +35,36 @@ remembers the reports it handed over (see :class:`_Dedupe`).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 import hashlib
-import hmac
 import ipaddress
-import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Callable, Iterable
 from datetime import timezone
 from typing import Any, Final, NamedTuple
 
 import anyio
 import anyio.to_thread
 
+from ._asgi import (
+    BodyTooLarge,
+    ClientDisconnected,
+    InvalidContentLength,
+    Receive,
+    Response,
+    Scope,
+    Send,
+    basic_credentials,
+    check_declared_length,
+    dispatch,
+    header,
+    is_json_media_type,
+    json_response,
+    read_body,
+    same_secret,
+    send_response,
+)
 from ._concurrency import call_maybe_async
 from ._exceptions import InvalidDeliveryReportError
 from ._models import DeliveryReport
@@ -66,11 +82,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("agile_async")
-
-Scope = MutableMapping[str, Any]
-ASGIMessage = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[ASGIMessage]]
-Send = Callable[[ASGIMessage], Awaitable[None]]
 
 #: What ``on_report`` may be: a coroutine function, or a plain function (run on the event
 #: loop, so it must be quick, like ``tracker.feed``). Whatever it returns is awaited if it is
@@ -158,7 +169,8 @@ class DeliveryReportReceiver:
       lands on another worker is delivered again.
     * **callback_timeout** - seconds ``on_report`` may take per report before it is
       cancelled and the request gets 503; ``None`` (the default) for no limit.
-    * **require_json** - answer 415 unless the media type is JSON. Off by default: the
+    * **require_json** - answer 415 unless the media type is JSON: ``application/json`` or
+      ``application/<name>+json``, any case, any parameters. Off by default: the
       provider does not document its ``Content-Type``, a 415 would lose real reports, and
       a body that is not JSON gets 400 anyway.
 
@@ -235,31 +247,24 @@ class DeliveryReportReceiver:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI 3 entry point: HTTP requests, and lifespan so it can run alone."""
-        kind = scope.get("type")
-        if kind == "http":
-            await self._http(scope, receive, send)
-        elif kind == "lifespan":
-            await _lifespan(receive, send)
-        elif kind == "websocket":
-            await receive()  # websocket.connect; closing before accepting answers 403
-            await send({"type": "websocket.close", "code": 1008})
+        await dispatch(scope, receive, send, self._http)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._counts["requests"] += 1
         try:
             response = await self._handle(scope, receive)
-        except _Disconnected:
+        except ClientDisconnected:
             return  # nobody to answer; nothing was handed over, so the provider will retry
         except Exception:
             # A bug of ours must not take the server down, nor leave the provider hanging.
             log.exception("delivery report receiver: unexpected error")
             self._counts["failed"] += 1
-            response = _Response(500, {"error": "internal error"})
+            response = _reply(500, {"error": "internal error"})
         if 400 <= response.status < 500:
             self._counts["rejected"] += 1
-        await response.send(send, head=scope.get("method") == "HEAD")
+        await send_response(send, *response, head=scope.get("method") == "HEAD")
 
-    async def _handle(self, scope: Scope, receive: Receive) -> _Response:
+    async def _handle(self, scope: Scope, receive: Receive) -> Response:
         refusal = (
             self._check_source(scope)
             or self._check_token(scope)
@@ -269,8 +274,9 @@ class DeliveryReportReceiver:
         )
         if refusal is not None:
             return refusal
-        body = await self._read_body(receive)
-        if body is None:
+        try:
+            body = await read_body(receive, limit=self._max_body_bytes)
+        except BodyTooLarge:
             return self._too_large()
         parse = functools.partial(parse_delivery_reports, body, max_reports=self._max_reports)
         try:
@@ -285,7 +291,7 @@ class DeliveryReportReceiver:
                 len(err.problems),
                 err.problems[0],
             )
-            return _Response(
+            return _reply(
                 400,
                 {
                     "error": "invalid delivery report",
@@ -296,71 +302,53 @@ class DeliveryReportReceiver:
 
     # -- checks, each a refusal or None --------------------------------------------------
 
-    def _check_source(self, scope: Scope) -> _Response | None:
+    def _check_source(self, scope: Scope) -> Response | None:
         if self._networks is None or _allowed(scope.get("client"), self._networks):
             return None
         log.debug("delivery report receiver: 403 for %s", _client_host(scope))
-        return _Response(403, {"error": "forbidden"})
+        return _reply(403, {"error": "forbidden"})
 
-    def _check_token(self, scope: Scope) -> _Response | None:
+    def _check_token(self, scope: Scope) -> Response | None:
         if self._token is None:
             return None
         path = str(scope.get("path", ""))
         segment = path[:-1] if path.endswith("/") else path
         segment = segment.rpartition("/")[2]
-        if _same(segment.encode("utf-8", "surrogatepass"), self._token):
+        if same_secret(segment.encode("utf-8", "surrogatepass"), self._token):
             return None
         log.debug("delivery report receiver: 404 for %s", _client_host(scope))
-        return _Response(404, {"error": "not found"})
+        return _reply(404, {"error": "not found"})
 
-    def _check_auth(self, scope: Scope) -> _Response | None:
+    def _check_auth(self, scope: Scope) -> Response | None:
         if self._auth is None:
             return None
-        given = _basic_credentials(_header(scope, b"authorization"))
+        given = basic_credentials(header(scope, b"authorization"))
         user, password = given if given is not None else (b"", b"")
         # Both compared every time: which one was wrong must not show in the timing.
-        user_ok = _same(user, self._auth[0])
-        password_ok = _same(password, self._auth[1])
+        user_ok = same_secret(user, self._auth[0])
+        password_ok = same_secret(password, self._auth[1])
         if given is not None and user_ok & password_ok:
             return None
         log.debug("delivery report receiver: 401 for %s", _client_host(scope))
-        return _Response(401, {"error": "unauthorized"}, [("www-authenticate", _REALM)])
+        return _reply(401, {"error": "unauthorized"}, [("www-authenticate", _REALM)])
 
-    def _check_headers(self, scope: Scope) -> _Response | None:
-        length = _header(scope, b"content-length")
-        if length is not None:
-            length = length.strip()
-            if not (length.isascii() and length.isdigit()):
-                return _Response(400, {"error": "invalid Content-Length"})
-            # Length first: int() refuses (raises on) thousands of digits.
-            if len(length) > 18 or int(length) > self._max_body_bytes:
-                return self._too_large()
-        if self._require_json and not _is_json(_header(scope, b"content-type")):
-            return _Response(415, {"error": "Content-Type must be application/json"})
+    def _check_headers(self, scope: Scope) -> Response | None:
+        try:
+            check_declared_length(scope, limit=self._max_body_bytes)
+        except InvalidContentLength:
+            return _reply(400, {"error": "invalid Content-Length"})
+        except BodyTooLarge:
+            return self._too_large()
+        if self._require_json and not is_json_media_type(header(scope, b"content-type")):
+            return _reply(415, {"error": "Content-Type must be application/json"})
         return None
 
-    def _too_large(self) -> _Response:
-        return _Response(413, {"error": "body too large", "max_bytes": self._max_body_bytes})
-
-    async def _read_body(self, receive: Receive) -> bytes | None:
-        """The whole body, or ``None`` as soon as it passes the cap (reading stops there)."""
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message.get("type") == "http.disconnect":
-                raise _Disconnected
-            chunk = bytes(message.get("body", b""))
-            size += len(chunk)
-            if size > self._max_body_bytes:
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
+    def _too_large(self) -> Response:
+        return _reply(413, {"error": "body too large", "max_bytes": self._max_body_bytes})
 
     # -- handing reports over ------------------------------------------------------------
 
-    async def _deliver_all(self, reports: list[DeliveryReport]) -> _Response:
+    async def _deliver_all(self, reports: list[DeliveryReport]) -> Response:
         delivered = duplicates = 0
         for report in reports:
             try:
@@ -375,7 +363,7 @@ class DeliveryReportReceiver:
                     report.concat_progressive,
                     report.concat_total,
                 )
-                return _Response(503, {"error": "report processing timed out"})
+                return _reply(503, {"error": "report processing timed out"})
             except Exception:
                 self._counts["failed"] += 1
                 log.exception(
@@ -386,14 +374,14 @@ class DeliveryReportReceiver:
                     report.concat_total,
                     report.status.name,
                 )
-                return _Response(500, {"error": "report processing failed"})
+                return _reply(500, {"error": "report processing failed"})
             if fresh:
                 delivered += 1
                 self._counts["delivered"] += 1
             else:
                 duplicates += 1
                 self._counts["duplicates"] += 1
-        return _Response(200, {"accepted": delivered, "duplicates": duplicates})
+        return _reply(200, {"accepted": delivered, "duplicates": duplicates})
 
     async def _deliver(self, report: DeliveryReport) -> bool:
         """Hand one report over unless it is a repeat; ``False`` for a repeat."""
@@ -472,90 +460,24 @@ def _dedupe_key(report: DeliveryReport) -> bytes:
 # -- HTTP details --------------------------------------------------------------------------
 
 
-class _Disconnected(Exception):
-    """The client went away before its body was complete."""
-
-
 class _CallbackTimeout(Exception):
     """``on_report`` overran ``callback_timeout``."""
 
 
-class _Response:
-    """A complete small JSON response."""
-
-    def __init__(
-        self, status: int, payload: dict[str, Any], headers: Iterable[tuple[str, str]] = ()
-    ) -> None:
-        self.status = status
-        self.payload = payload
-        self.headers = list(headers)
-
-    async def send(self, send: Send, *, head: bool = False) -> None:
-        body = json.dumps(self.payload, separators=(",", ":"), ensure_ascii=True).encode()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"cache-control", b"no-store"),
-        ]
-        if self.status == 405:
-            headers.append((b"allow", b"POST"))
-        headers.extend((name.encode(), value.encode()) for name, value in self.headers)
-        await send({"type": "http.response.start", "status": self.status, "headers": headers})
-        await send({"type": "http.response.body", "body": b"" if head else body})
+def _reply(
+    status: int, payload: dict[str, Any], headers: Iterable[tuple[str, str]] = ()
+) -> Response:
+    """A small JSON response, never cached; a 405 says which method is allowed."""
+    extra = [("cache-control", "no-store"), *headers]
+    if status == 405:
+        extra.append(("allow", "POST"))
+    return json_response(status, payload, extra)
 
 
-async def _lifespan(receive: Receive, send: Send) -> None:
-    """Nothing to start or stop: acknowledge both, so a server running it alone is happy."""
-    while True:
-        message = await receive()
-        if message.get("type") == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message.get("type") == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-
-
-def _check_method(scope: Scope) -> _Response | None:
+def _check_method(scope: Scope) -> Response | None:
     if scope.get("method") == "POST":
         return None
-    return _Response(405, {"error": "method not allowed"})
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    """The first value of a header (``name`` in lower case), as latin-1 text."""
-    for key, value in scope.get("headers", ()):
-        if bytes(key).lower() == name:
-            return bytes(value).decode("latin-1")
-    return None
-
-
-def _is_json(content_type: str | None) -> bool:
-    if content_type is None:
-        return False
-    media = content_type.partition(";")[0].strip().lower()
-    return media == "application/json" or (
-        media.startswith("application/") and media.endswith("+json")
-    )
-
-
-def _basic_credentials(header: str | None) -> tuple[bytes, bytes] | None:
-    """``(user, password)`` from an ``Authorization: Basic ...`` header, else ``None``."""
-    if header is None:
-        return None
-    scheme, _, encoded = header.strip().partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    user, colon, password = decoded.partition(b":")
-    return (user, password) if colon else None
-
-
-def _same(given: bytes, expected: bytes) -> bool:
-    """Constant-time equality that does not even leak the expected length."""
-    return hmac.compare_digest(hashlib.sha256(given).digest(), hashlib.sha256(expected).digest())
+    return _reply(405, {"error": "method not allowed"})
 
 
 def _allowed(client: object, networks: list[IPNetwork]) -> bool:

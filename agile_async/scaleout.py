@@ -50,6 +50,7 @@ from ._scaleout._limiter import (
     RedisLimiterStatistics,
 )
 from ._scaleout._outage import DEFAULT_REDIS_TIMEOUT
+from ._scaleout._redis_client import open_redis
 from ._scaleout._worker import WorkResult, work
 
 __all__ = [
@@ -70,6 +71,7 @@ __all__ = [
     "RedisUnavailableError",
     "WorkResult",
     "account_key",
+    "open_redis",
     "work",
 ]
 

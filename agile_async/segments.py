@@ -14,13 +14,18 @@ our counts are checked against:
 - Empty text is one GSM-7 part.
 
 ```python
-from agile_async.segments import count_segments, split_segments
+from agile_async.segments import count_parts, count_segments, split_segments
 
 count = count_segments("Domani 38°C")
 count.encoding, count.segments, count.units   # ('UCS-2', 1, 11)
 count.non_gsm_characters                       # ('°',)
 [len(part) for part in split_segments("a" * 200)]   # [153, 47]
+parts, encoding = count_parts("Domani 38°C")   # (1, 'UCS-2'): the same count, faster
 ```
+
+:func:`count_parts` answers only the number of parts and the encoding, without building a
+:class:`SegmentCount`, for code that needs nothing else (pricing, rate limits, dry runs); it
+agrees with :func:`count_segments` on every input.
 
 Costs: :class:`PriceList` (per-part prices by destination prefix) and
 :func:`estimate_cost` / :func:`iter_estimates` / :func:`estimate_message`.
@@ -31,9 +36,11 @@ from __future__ import annotations
 from ._counting import (
     MAX_PARTS,
     Encoding,
+    PartCount,
     SegmentCount,
     body_problems,
     count_hex_segments,
+    count_parts,
     count_segments,
     part_capacity,
     split_segments,
@@ -57,10 +64,12 @@ __all__ = [
     "EstimateInput",
     "MessageEstimate",
     "MessageLike",
+    "PartCount",
     "PriceList",
     "SegmentCount",
     "body_problems",
     "count_hex_segments",
+    "count_parts",
     "count_segments",
     "estimate_cost",
     "estimate_message",

@@ -1,8 +1,10 @@
 """A deliberately minimal provider for throughput benchmarks: accepts every send at once.
 
-Run in its own process (``python benchmarks/_fast_server.py CERT KEY PORTFILE``) so it uses
-the other core; uvicorn with httptools and uvloop keeps the server from being the
-bottleneck. It answers like the provider (totals only) and counts what it accepted.
+Run in its own process (``python benchmarks/_fast_server.py FOLDER``: it writes its CA and
+port there) so it uses the other core; uvicorn with httptools and uvloop keeps the server
+from being the bottleneck. It answers like the provider (totals only) and counts what it
+accepted. Only the server process needs its packages (uvicorn, httptools, uvloop, orjson,
+trustme): a client importing :func:`serve` needs none.
 """
 
 from __future__ import annotations
@@ -17,9 +19,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import orjson
-import uvicorn
-
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -30,6 +29,8 @@ accepted = 0
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
     global accepted
+    import orjson  # the server process's own package (see the module docstring)
+
     if scope["type"] != "http":
         return
     chunks = []
@@ -67,7 +68,17 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 def main() -> None:
-    cert, key, port_file = sys.argv[1:4]
+    import trustme
+    import uvicorn
+
+    folder = Path(sys.argv[1])
+    ca = trustme.CA()
+    issued = ca.issue_cert("127.0.0.1", "localhost")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    issued.private_key_and_cert_chain_pem.write_to_path(str(cert))
+    issued.private_key_pem.write_to_path(str(key))
+    ca.cert_pem.write_to_path(str(folder / "ca.pem"))
+    port_file = folder / "port"
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -75,8 +86,8 @@ def main() -> None:
         handle.write(str(sock.getsockname()[1]))
     config = uvicorn.Config(
         app,
-        ssl_certfile=cert,
-        ssl_keyfile=key,
+        ssl_certfile=str(cert),
+        ssl_keyfile=str(key),
         http="httptools",
         loop="uvloop",
         log_level="warning",
@@ -87,23 +98,16 @@ def main() -> None:
 
 
 @contextmanager
-def serve() -> Iterator[tuple[str, str]]:
+def serve(python: str | None = None) -> Iterator[tuple[str, str]]:
     """Start this server over TLS in a subprocess; yield its base URL and CA file.
 
     The benchmarks' one way to start it, so they all measure against the same provider.
+    ``python`` runs it (default: this interpreter), so a client measured in a bare
+    virtualenv needs none of the server's packages (it makes its own certificate too).
     """
-    import trustme
-
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
     with tempfile.TemporaryDirectory() as tmp:
-        cert_path, key_path = Path(tmp, "cert.pem"), Path(tmp, "key.pem")
-        ca_path, port_file = Path(tmp, "ca.pem"), Path(tmp, "port")
-        cert.private_key_and_cert_chain_pem.write_to_path(str(cert_path))
-        cert.private_key_pem.write_to_path(str(key_path))
-        ca.cert_pem.write_to_path(str(ca_path))
-        args = [sys.executable, __file__, str(cert_path), str(key_path), str(port_file)]
-        server = subprocess.Popen(args)
+        port_file, ca_path = Path(tmp, "port"), Path(tmp, "ca.pem")
+        server = subprocess.Popen([python or sys.executable, __file__, tmp])
         try:
             deadline = time.monotonic() + 20
             while not (port_file.exists() and port_file.read_text()):

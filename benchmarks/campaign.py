@@ -9,7 +9,9 @@ messages does not count in this process's memory. The campaign runs through the 
     python benchmarks/campaign.py [--rows 1000000] [--server sandbox|fast] [--trio]
 
 ``--server fast`` uses the minimal provider of ``_fast_server.py`` instead (needs httptools
-and uvloop), to show the campaign's own ceiling. Memory: ``ru_maxrss`` (the peak), and the
+and uvloop), to show the campaign's own ceiling, and then sends as many messages with the
+plain hand-written loop of issue 13 (``throughput.py``'s) to the same server, so the send
+phase is measured against it in the same run. Memory: ``ru_maxrss`` (the peak), and the
 resident size sampled while sending, to show it stays flat.
 """
 
@@ -21,6 +23,7 @@ import csv
 import os
 import re
 import resource
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -32,6 +35,7 @@ from pathlib import Path
 import anyio
 import httpx
 from _fast_server import serve  # benchmarks/_fast_server.py
+from throughput import plain_loop  # benchmarks/throughput.py
 
 from agile_async import AgileClient, BatchSettings
 from agile_async.campaigns import Campaign, CampaignProgress
@@ -89,6 +93,13 @@ def sandbox_server() -> Iterator[tuple[str, str]]:
 
 
 fast_server = serve  # the shared launcher, under the name redis_campaign.py imports
+
+
+async def plain(base_url: str, ca: str, rows: int) -> float:
+    """Messages per second of the plain hand-written loop against the same server."""
+    started = time.perf_counter()
+    await plain_loop(base_url, ssl.create_default_context(cafile=ca), rows)
+    return rows / (time.perf_counter() - started)
 
 
 async def campaign(base_url: str, ca: str, source: Path, journal: Path) -> dict[str, float]:
@@ -150,6 +161,10 @@ def main() -> None:
                 journal,
                 backend="trio" if args.trio else "asyncio",
             )
+            if args.server == "fast":
+                loop_rate = anyio.run(plain, base_url, ca, args.rows)
+                figures["plain loop msg/s (same server)"] = loop_rate
+                figures["send phase / plain loop"] = figures["send msg/s"] / loop_rate
     backend = "trio" if args.trio else "asyncio"
     print(f"\nCampaign against the {args.server} provider over TLS, on {backend}:")
     width = max(len(name) for name in figures)

@@ -1,8 +1,12 @@
-"""Throughput over loopback TLS: one request per message, a hand-written batched loop, the Batcher.
+"""Throughput over loopback TLS: one request per message, hand-written batched loops, the Batcher.
 
-All three talk to the same minimal provider (``_fast_server.py``, its own process, so it has
-the second core) in one run, then 1,000,000 messages stream through ``Batcher.submit()``
-while the resident memory is sampled, to show it is bounded by the queue, not the campaign.
+Every mode talks to the same minimal provider (``_fast_server.py``, its own process, so it
+has the second core) in one run, interleaved: the plain loop of issue 13 (a dict per
+message, ``json.dumps``, 500 per POST, 4 in flight) is the yardstick for the Batcher's
+``submit()`` + ``result()``, ``submit_many()`` and a web app's 1,000 tasks awaiting
+``send()``. Then the bytes a queued message costs (tracemalloc), and 1,000,000 messages
+stream through ``Batcher.submit()`` while the resident memory is sampled, to show it is
+bounded by the queue, not the campaign.
 
     python benchmarks/throughput.py [--messages 200000] [--single 5000] [--stream 1000000]
 
@@ -13,6 +17,8 @@ payload by coalescing: the comparison with the hand-written loop is like for lik
 from __future__ import annotations
 
 import argparse
+import gc
+import json
 import os
 import resource
 import secrets
@@ -20,7 +26,7 @@ import ssl
 import statistics
 import sys
 import time
-import uuid
+import tracemalloc
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
@@ -29,12 +35,13 @@ import httpx
 import orjson
 from _fast_server import serve  # benchmarks/_fast_server.py
 
-from agile_async import AgileClient, Message
+from agile_async import AgileClient, Batcher, Message, RequestOutcome, TicketState
 
 API_KEY = "benchmark-key"
 SENDER = "Bench"
 BATCH = 500
 IN_FLIGHT = 4
+CHUNK = 5_000
 
 
 def destination(i: int) -> str:
@@ -94,9 +101,9 @@ async def one_request_per_message(base_url: str, context: ssl.SSLContext, n: int
     return n
 
 
-async def idiomatic_batches(base_url: str, context: ssl.SSLContext, n: int) -> int:
-    """(b) A hand-written batched loop as httpx's docs and the provider's examples suggest:
-    500 messages per POST (uuid ids, ``json=``), 4 POSTs in flight."""
+async def plain_loop(base_url: str, context: ssl.SSLContext, n: int) -> int:
+    """(b) The plain hand-written loop of issue 13: a dict per message with an f-string id,
+    stdlib ``json.dumps``, 500 messages per POST, 4 POSTs in flight."""
     url = base_url + "sms/send"
     starts = iter(range(0, n, BATCH))
 
@@ -105,7 +112,7 @@ async def idiomatic_batches(base_url: str, context: ssl.SSLContext, n: int) -> i
             payload = {
                 "messages": [
                     {
-                        "ids": [str(uuid.uuid4())],
+                        "ids": [f"msg-{i}"],
                         "destinations": [destination(i)],
                         "sender": SENDER,
                         "body": body(i),
@@ -113,7 +120,7 @@ async def idiomatic_batches(base_url: str, context: ssl.SSLContext, n: int) -> i
                     for i in range(start, min(start + BATCH, n))
                 ],
             }
-            response = await http.post(url, json=payload)
+            response = await http.post(url, content=json.dumps(payload))
             response.raise_for_status()
             response.json()
 
@@ -124,7 +131,7 @@ async def idiomatic_batches(base_url: str, context: ssl.SSLContext, n: int) -> i
 
 
 async def hand_written_batches(base_url: str, context: ssl.SSLContext, n: int) -> int:
-    """(b') A tuned hand-written loop: the same, with counter ids and orjson."""
+    """(b') A tuned hand-written loop: the same, with orjson and a globalId."""
     url = base_url + "sms/send"
     starts = iter(range(0, n, BATCH))
     prefix = secrets.token_hex(6)
@@ -164,10 +171,16 @@ def sdk_client(base_url: str, context: ssl.SSLContext) -> AgileClient:
     )
 
 
-async def batcher(
+def check_accepted(batcher: Batcher, n: int) -> None:
+    stats = batcher.statistics()
+    if stats.accepted != n:
+        raise RuntimeError(f"the batcher accepted {stats.accepted} of {n}: {stats}")
+
+
+async def batcher_submit(
     base_url: str, context: ssl.SSLContext, n: int, sample: Callable[[int], None] | None = None
 ) -> int:
-    """(c) The SDK: ``await batcher.submit(message)`` per message, from one task."""
+    """``await batcher.submit(Message(...))`` per message, from one task (no handle kept)."""
     async with (
         sdk_client(base_url, context) as client,
         client.batcher(max_messages=BATCH, max_in_flight=IN_FLIGHT) as b,
@@ -176,10 +189,92 @@ async def batcher(
             await b.submit(Message(destinations=destination(i), sender=SENDER, body=body(i)))
             if sample is not None and i % 10_000 == 0:
                 sample(i)
-    stats = b.statistics()
-    if stats.accepted != n:
-        raise RuntimeError(f"the batcher accepted {stats.accepted} of {n}: {stats}")
+    check_accepted(b, n)
     return n
+
+
+async def batcher_submit_result(base_url: str, context: ssl.SSLContext, n: int) -> int:
+    """(c) ``submit(Message(...))`` for each message, then ``await ticket.result()`` for each."""
+    async with (
+        sdk_client(base_url, context) as client,
+        client.batcher(max_messages=BATCH, max_in_flight=IN_FLIGHT) as b,
+    ):
+        tickets = [
+            await b.submit(Message(destinations=destination(i), sender=SENDER, body=body(i)))
+            for i in range(n)
+        ]
+        for ticket in tickets:
+            await ticket.result()
+    check_accepted(b, n)
+    return n
+
+
+async def batcher_submit_many(base_url: str, context: ssl.SSLContext, n: int) -> int:
+    """(d) ``submit_many()`` of light rows, 5,000 a call; outcomes through ``on_result``."""
+    accepted = 0
+
+    def on_result(outcome: RequestOutcome) -> None:
+        nonlocal accepted
+        if outcome.state is TicketState.ACCEPTED:
+            accepted += len(outcome.tickets)
+
+    async with (
+        sdk_client(base_url, context) as client,
+        client.batcher(max_messages=BATCH, max_in_flight=IN_FLIGHT, on_result=on_result) as b,
+    ):
+        for start in range(0, n, CHUNK):
+            rows = [(destination(i), body(i)) for i in range(start, min(start + CHUNK, n))]
+            await b.submit_many(rows, sender=SENDER, handles=False)
+    check_accepted(b, n)
+    if accepted != n:
+        raise RuntimeError(f"on_result saw {accepted} of {n} accepted")
+    return n
+
+
+async def web_app_sends(base_url: str, context: ssl.SSLContext, n: int) -> int:
+    """(e) A web app: 1,000 tasks, each awaiting ``batcher.send()`` for its messages."""
+    numbers = iter(range(n))
+
+    async def request_handler(b: Batcher) -> None:
+        for i in numbers:
+            await b.send(Message(destinations=destination(i), sender=SENDER, body=body(i)))
+
+    async with (
+        sdk_client(base_url, context) as client,
+        client.batcher(max_messages=BATCH, max_in_flight=IN_FLIGHT, max_latency=0.005) as b,
+        anyio.create_task_group() as tg,
+    ):
+        for _ in range(1_000):
+            tg.start_soon(request_handler, b)
+    check_accepted(b, n)
+    return n
+
+
+async def bytes_per_queued_message(rows: bool = False, n: int = 100_000) -> float:
+    """What a queued message costs in memory (tracemalloc), with nothing sent (the
+    dispatcher waits for a request to fill up): its ``Message``, ticket, id and queue slot;
+    with ``rows``, a light row's ticket and id (``submit_many``), no ``Message``."""
+    numbers = [destination(i) for i in range(n)]
+    texts = [body(i) for i in range(n)]
+    async with (
+        AgileClient(api_key=API_KEY, base_url="https://127.0.0.1:1/") as client,
+        client.batcher(max_messages=n, queue_capacity=n, max_latency=3600) as b,
+    ):
+        await b.submit(Message(destinations=numbers[0], sender=SENDER, body=texts[0]))
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        if rows:
+            await b.submit_many(
+                zip(numbers[1:], texts[1:], strict=True), sender=SENDER, handles=False
+            )
+        else:
+            for i in range(1, n):
+                await b.submit(Message(destinations=numbers[i], sender=SENDER, body=texts[i]))
+        after = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        await b.aclose(cancel=True)
+    return (after - before) / (n - 1)
 
 
 def rss_mib() -> float:
@@ -195,15 +290,17 @@ Mode = Callable[[str, ssl.SSLContext, int], Awaitable[int]]
 async def main(args: argparse.Namespace) -> None:
     modes: list[tuple[str, Mode, int]] = [
         ("(a) one request per message", one_request_per_message, args.single),
-        ("(b) hand-written batched loop", idiomatic_batches, args.messages),
-        ("(b') ... tuned (orjson, counter ids)", hand_written_batches, args.messages),
-        ("(c) Batcher.submit()", batcher, args.messages),
+        ("(b) plain loop (dict, json.dumps)", plain_loop, args.messages),
+        ("(b') tuned loop (orjson)", hand_written_batches, args.messages),
+        ("(c) submit(Message) + result()", batcher_submit_result, args.messages),
+        ("(d) submit_many(rows)", batcher_submit_many, args.messages),
+        ("(e) 1,000 tasks awaiting send()", web_app_sends, args.messages),
     ]
     # Each mode runs --rounds times, interleaved, and the median counts: on a shared 2-core
     # machine a single run of each can be off by a quarter either way.
     runs: dict[str, list[tuple[float, float]]] = {name: [] for name, _, _ in modes}
     with fast_server() as (base_url, context):
-        await batcher(base_url, context, 5_000)  # warm up: imports, TLS, caches
+        await batcher_submit(base_url, context, 5_000)  # warm up: imports, TLS, caches
         for _ in range(args.rounds):
             for name, run, n in modes:
 
@@ -216,26 +313,38 @@ async def main(args: argparse.Namespace) -> None:
         samples: list[tuple[int, float]] = []
         start_rss = rss_mib()
         streamed, stream_wall, stream_cpu = await timed(
-            lambda: batcher(
+            lambda: batcher_submit(
                 base_url, context, args.stream, lambda i: samples.append((i, rss_mib()))
             )
         )
         peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    per_message = await bytes_per_queued_message()
+    per_row = await bytes_per_queued_message(rows=True)
 
     python = sys.version.split()[0]
     print(f"\nThroughput over loopback TLS (Python {python}, {os.cpu_count()} cores)")
     print(f"medians of {args.rounds} interleaved rounds")
     print(f"{'mode':38} {'messages':>9} {'msgs/s':>10} {'CPU µs/msg':>11}")
-    rates = {}
+    rates, cpus = {}, {}
     for name, _, n in modes:
         rate = statistics.median(r for r, _ in runs[name])
         cpu_us = statistics.median(c for _, c in runs[name])
-        rates[name] = rate
+        rates[name], cpus[name] = rate, cpu_us
         print(f"{name:38} {n:>9,} {rate:>10,.0f} {cpu_us:>11.1f}")
-    a, b, tuned, c = rates.values()
-    print(f"\nBatcher / hand-written batched: {c / b:.2f}x   (target >= 0.8x)")
-    print(f"Batcher / tuned hand-written batched: {c / tuned:.2f}x")
-    print(f"Batcher / one request per message: {c / a:.0f}x   (target >= 100x)")
+    a, plain, tuned, result, many, _web = rates.values()
+    plain_cpu, web_cpu = cpus[modes[1][0]], cpus[modes[5][0]]
+    print(f"\nsubmit(Message) + result() / plain loop: {result / plain:.2f}x   (target >= 0.6x)")
+    print(f"submit_many() / plain loop: {many / plain:.2f}x   (target >= 1.0x)")
+    print(
+        f"1,000 tasks awaiting send(): {web_cpu:.1f} CPU µs/msg = {web_cpu / plain_cpu:.1f}x "
+        f"the plain loop's {plain_cpu:.1f}   (target <= 3x)"
+    )
+    print(f"submit(Message) + result() / tuned loop: {result / tuned:.2f}x")
+    print(f"submit(Message) + result() / one request per message: {result / a:.0f}x")
+    print(
+        f"memory: {per_message:.0f} bytes per queued message (submit), {per_row:.0f} per "
+        "queued row (submit_many)   (target <= 300)"
+    )
     tenth = next(rss for i, rss in samples if i >= args.stream // 10)
     print(
         f"\n{streamed:,} messages through submit(): {streamed / stream_wall:,.0f} msgs/s, "

@@ -10,6 +10,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -19,8 +20,11 @@ uvicorn = pytest.importorskip("uvicorn")  # the server extra
 
 
 @contextmanager
-def serve_in_thread(app: Any, *, lifespan: str = "on") -> Iterator[str]:
-    """Serve ``app`` on 127.0.0.1 (a free port); yield its ``http://`` base URL."""
+def serve_in_thread(
+    app: Any, *, lifespan: str = "on", certfile: Path | None = None
+) -> Iterator[str]:
+    """Serve ``app`` on 127.0.0.1 (a free port); yield its base URL: ``http://``, or
+    ``https://`` with ``certfile`` (a PEM holding the certificate and its key)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     ready = threading.Event()
@@ -31,7 +35,12 @@ def serve_in_thread(app: Any, *, lifespan: str = "on") -> Iterator[str]:
             ready.set()
 
     config = uvicorn.Config(
-        app, lifespan=lifespan, log_config=None, access_log=False, timeout_graceful_shutdown=1
+        app,
+        lifespan=lifespan,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=1,
+        ssl_certfile=None if certfile is None else str(certfile),
     )
     server = Server(config)
     thread = threading.Thread(
@@ -41,7 +50,8 @@ def serve_in_thread(app: Any, *, lifespan: str = "on") -> Iterator[str]:
     try:
         assert ready.wait(10), "uvicorn did not start"
         assert server.started, "uvicorn did not start (lifespan refused?)"
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+        scheme = "http" if certfile is None else "https"
+        yield f"{scheme}://127.0.0.1:{sock.getsockname()[1]}"
     finally:
         server.should_exit = True
         thread.join(10)

@@ -104,7 +104,7 @@ class Chaos:
                 except AgileError:
                     pass  # a failed send, or a batcher closed early: outcomes checked below
             if self.rng.random() < 0.05:
-                await anyio.sleep(self.rng.uniform(0, 0.003))
+                await anyio.sleep(self.rng.uniform(0, 0.003))  # seeded jitter: the chaos
 
     async def direct_sender(self, client: AgileClient, task: int) -> None:
         """``client.send()`` callers, some cancelled mid-request."""
@@ -142,7 +142,7 @@ class Chaos:
                     for task in range(5):
                         tasks.start_soon(self.direct_sender, client, 9000 + task)
                     if rng.random() < 0.3:  # an early close, gentle or not
-                        await anyio.sleep(rng.uniform(0, 0.02))
+                        await anyio.sleep(rng.uniform(0, 0.02))  # a random moment, seeded
                         await batcher.aclose(cancel=rng.random() < 0.5)
         return batcher
 

@@ -15,8 +15,7 @@ from anyio.from_thread import BlockingPortal
 from agile_async import DeliveryReport, DeliveryStatus, DeliveryTracker, Message, RetryPolicy
 from agile_async.testing import DeliveryScript, FakeAgileServer
 from agile_async.webhooks import DeliveryReportReceiver
-
-from ._serving import serve_in_thread
+from tests._serving import serve_in_thread
 
 pytestmark = pytest.mark.anyio
 

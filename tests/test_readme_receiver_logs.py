@@ -27,11 +27,12 @@ import anyio
 import httpx
 import pytest
 
+from tests._children import ROOT, child_environment
+
 pytestmark = pytest.mark.anyio
 
 pytest.importorskip("uvicorn")  # the server extra
 
-ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 TOKEN = "readme-Token_0123456789.abcdefghij~XYZ"  # every URL-safe kind of character
 FILTER_LINE = 'logging.getLogger("uvicorn.access").addFilter(receiver.log_filter)'
@@ -128,14 +129,12 @@ async def serving(folder: Path, command: list[str]) -> AsyncIterator[str]:
     port = free_port()
     command = [part.replace("{port}", str(port)) for part in command]
     (folder / "capture.py").write_text(CAPTURE, encoding="utf-8")
-    env = {
-        **os.environ,
-        "AGILE_WEBHOOK_TOKEN": TOKEN,
-        "LOG_CAPTURE": str(folder / "records.jsonl"),
-        "PORT": str(port),
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = child_environment(
+        AGILE_WEBHOOK_TOKEN=TOKEN,
+        LOG_CAPTURE=str(folder / "records.jsonl"),
+        PORT=str(port),
+        PYTHONUNBUFFERED="1",
+    )
     base_url = f"http://127.0.0.1:{port}"
     with (folder / "stdout.txt").open("wb") as out, (folder / "stderr.txt").open("wb") as err:
         process = await anyio.open_process(
@@ -150,7 +149,7 @@ async def serving(folder: Path, command: list[str]) -> AsyncIterator[str]:
                             await http.get("/health")  # any answer: it is serving
                             break
                         except httpx.TransportError:
-                            await anyio.sleep(0.05)
+                            await anyio.sleep(0.05)  # the child process is not listening yet
             yield base_url
         finally:
             if process.returncode is None:

@@ -21,7 +21,7 @@ import anyio.to_thread
 import attrs
 
 from .._config import BatchSettings
-from .._exceptions import CampaignError, InputChangedError, JournalError
+from .._exceptions import CampaignError, ConfigurationError, InputChangedError, JournalError
 from .._models import DeliveryReport, DeliveryStatus, SendOptions
 from .._pricing import PriceList
 from .._ratelimit import RateLimiter
@@ -452,6 +452,11 @@ class Campaign:
             error that stopped it early) and where the whole campaign stands.
         """
         self._writable()
+        if "options" in overrides:
+            raise ConfigurationError(
+                "options: a campaign sends with the options it was created with "
+                "(Campaign.create(options=...)); run() cannot change them"
+            )
         if self._running:
             raise RuntimeError("this campaign is already running")
         self._running = True

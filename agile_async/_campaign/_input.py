@@ -37,7 +37,7 @@ from typing import IO
 
 import attrs
 
-from .._counting import MAX_PARTS, body_problems, count_segments
+from .._counting import MAX_PARTS, body_problems, count_parts
 from .._exceptions import CampaignError, TemplateError, ValidationError
 from .._models import SendOptions
 from .._text import printable, text_problem
@@ -669,14 +669,14 @@ def derived_id(campaign_id: str, seq: int) -> str:
 def _count(body: str, unicode: bool, concatenated: bool) -> tuple[str, int, str | None]:
     """Encoding, parts, and what stops the body from being sent (campaigns repeat bodies)."""
     try:
-        count = count_segments(body, unicode=unicode)
+        parts, encoding = count_parts(body, unicode=unicode)
     except ValidationError as error:  # non-GSM characters with Unicode disabled
         return "GSM-7", 0, "; ".join(problem.message for problem in error.problems)
-    if count.segments <= (MAX_PARTS if concatenated else 1):
-        return count.encoding, count.segments, None
+    if parts <= (MAX_PARTS if concatenated else 1):
+        return encoding, parts, None
     problems = body_problems(body, unicode=unicode, concatenated=concatenated)
     reason = "; ".join(problem.message for problem in problems) or "the body is too long"
-    return count.encoding, count.segments, reason
+    return encoding, parts, reason
 
 
 _WHITESPACE = re.compile(r"\s")

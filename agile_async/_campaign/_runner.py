@@ -1,8 +1,8 @@
 """One run of a campaign: pending rows into the Batcher, every outcome into the journal.
 
 ```
-journal.next_rows --> Batcher.submit          (waits while the queue is full, or while too
-                                               many outcomes are not recorded yet)
+journal.next_rows --> Batcher.submit_many     (light rows; waits while the queue is full, or
+                                               while too many outcomes are not recorded yet)
 before_send:  journal.mark_in_flight (durable) --> POST
 on_result:    journal.record_accepted | record_failed | record_unknown | release
 ```
@@ -39,10 +39,9 @@ from .._exceptions import (
     TransportError,
     ValidationError,
 )
-from .._models import Message
 from .._ratelimit import RateLimiter
 from .._tickets import Ticket, TicketState
-from ._journal import Failure, Journal
+from ._journal import Failure, Journal, OutgoingRow
 from ._report import CampaignProgress
 
 if TYPE_CHECKING:
@@ -104,7 +103,8 @@ class Runner:
         self._stopping = False
         self._started = time.monotonic()
         self._samples: deque[tuple[float, int]] = deque(maxlen=256)
-        self._seq_of: dict[Ticket, int] = {}
+        #: The seq of each row handed to the batcher, by its message id.
+        self._seq_of: dict[str, int] = {}
         self._in_flight: set[int] = set()
         self._max_marked = 0  # rows marked in flight at once: set by run()
         self._settled: anyio.Event | None = None
@@ -189,11 +189,12 @@ class Runner:
     # -- feeding -----------------------------------------------------------------------
 
     async def _feed(self, batcher: Batcher, limit: int | None, outstanding: int) -> None:
-        """Hand pending rows to the batcher.
+        """Hand pending rows to the batcher, many at a time (``submit_many``, light rows).
 
-        Two kinds of backpressure keep memory flat: ``submit`` waits while the batcher's
-        queue is full, and the feeder waits while more than ``outstanding`` messages have
-        no outcome *recorded* yet (the journal may be slower than the network).
+        Two kinds of backpressure keep memory flat: ``submit_many`` waits while the
+        batcher's queue is full, and the feeder waits while more than ``outstanding``
+        messages have no outcome *recorded* yet (the journal may be slower than the
+        network).
         """
         submitted = 0
         while True:
@@ -205,31 +206,66 @@ class Runner:
                 return
             if not rows:
                 return
-            for row in rows:
+            start = 0
+            while start < len(rows):
                 while len(self._seq_of) >= outstanding:
                     self._recorded = anyio.Event()
                     await self._recorded.wait()
-                message = Message(
-                    destinations=(row.destination,),
-                    sender=self._sender,
-                    body=row.body,
-                    ids=(row.message_id,),
-                )
-                try:
-                    ticket = await batcher.submit(message)
-                except ValidationError as error:  # a row the batcher's checks refuse
-                    try:
-                        await self._journal.record_failed([row.seq], Failure.from_exception(error))
-                    except Exception as failed:  # the row stays pending
-                        self.stop(_journal_error("the journal could not record an outcome", failed))
-                        return
-                    self.failed += 1
-                    continue
-                except AgileError as error:  # the batcher stopped: an account-wide error
-                    self.stop(error)
+                piece = rows[start : start + outstanding - len(self._seq_of)]
+                start += len(piece)
+                if not await self._submit(batcher, piece):
                     return
-                self._seq_of[ticket] = row.seq
-                submitted += 1
+                submitted += len(piece)
+
+    async def _submit(self, batcher: Batcher, rows: Sequence[OutgoingRow]) -> bool:
+        """Queue rows as light rows; ``False`` once the run must stop.
+
+        A row's seq is found again by its message id (the batcher may send, and report,
+        the first rows before the call returns). A row the batcher's checks refuse fails
+        alone: the rows are then queued one by one. A message id already under way in this
+        run (a journal holding it twice) fails the second row, never overwrites the first.
+        """
+        seq_of = self._seq_of
+        items: list[tuple[str, str, str]] = []
+        fresh: list[OutgoingRow] = []
+        duplicates: list[int] = []
+        for row in rows:
+            if row.message_id in seq_of:
+                duplicates.append(row.seq)
+                continue
+            seq_of[row.message_id] = row.seq
+            items.append((row.destination, row.body, row.message_id))
+            fresh.append(row)
+        if duplicates and not await self._fail_rows(
+            duplicates,
+            ValidationError.single("message.ids", "this message id is already being sent"),
+        ):
+            return False
+        try:
+            try:
+                await batcher.submit_many(items, sender=self._sender, handles=False)
+            except ValidationError:  # some row is refused: find it, let the others through
+                for row, item in zip(fresh, items, strict=True):
+                    try:
+                        await batcher.submit_many([item], sender=self._sender, handles=False)
+                    except ValidationError as error:  # a row the batcher's checks refuse
+                        del seq_of[row.message_id]
+                        if not await self._fail_rows([row.seq], error):
+                            return False
+        except AgileError as error:  # the batcher stopped: an account-wide error
+            self.stop(error)
+            return False
+        return True
+
+    async def _fail_rows(self, seqs: list[int], error: BaseException) -> bool:
+        """Record rows as failed before sending; ``False`` if the journal could not."""
+        try:
+            await self._journal.record_failed(seqs, Failure.from_exception(error))
+        except Exception as failed:  # the rows stay pending
+            self.stop(_journal_error("the journal could not record an outcome", failed))
+            return False
+        self.failed += len(seqs)
+        return True
 
     # -- the batcher's hooks -----------------------------------------------------------
 
@@ -242,7 +278,7 @@ class Runner:
         a request waits here while marking it would take the marked rows past
         ``max_in_flight * max_messages`` (a bisected half, already marked, never waits).
         """
-        seqs = [self._seq_of[ticket] for ticket in tickets]
+        seqs = [self._seq_of[ticket.ids[0]] for ticket in tickets]
         while True:
             if self._stopping:
                 raise ClientClosedError("the campaign is stopping: this request is not sent")
@@ -271,7 +307,7 @@ class Runner:
 
     async def _on_result(self, outcome: RequestOutcome) -> None:
         """Record a request's outcome; stop the run on errors that will not go away."""
-        found = (self._seq_of.pop(ticket, None) for ticket in outcome.tickets)
+        found = (self._seq_of.pop(ticket.ids[0], None) for ticket in outcome.tickets)
         seqs = [seq for seq in found if seq is not None]
         if self._recorded is not None:
             self._recorded.set()

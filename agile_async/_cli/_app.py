@@ -1,15 +1,28 @@
-"""The ``agile-sms`` command group: global options, and every command wired in."""
+"""The ``agile-sms`` command group: global options, and every command registered, here only.
+
+Command modules define commands and register nothing: importing one has no effect on the
+command tree, and this module, which imports them all, is where the tree is built.
+"""
 
 from __future__ import annotations
 
 import click
 
-from .._version import __version__
-from ._campaign import campaign
+from agile_async import __version__
+
+from ._campaign import (
+    export_command,
+    reports_command,
+    resume_command,
+    run_command,
+    status_command,
+)
+from ._campaign_group import campaign
 from ._commands import credit, sandbox, segments, send
-from ._common import ExitCode, Settings, require_backend
+from ._common import Settings, require_backend
 from ._demo import demo
-from ._scaleout import enqueue_command, work_command  # noqa: F401  (campaign enqueue|work)
+from ._exit import ExitCode
+from ._scaleout import clear_stop_command, enqueue_command, requeue_held_command, work_command
 
 __all__ = ["cli"]
 
@@ -41,5 +54,22 @@ def cli(context: click.Context, backend: str) -> None:
     context.obj = settings
 
 
-for command in (send, credit, segments, campaign, sandbox, demo):
+#: ``agile-sms campaign ...``: the journal's commands, then the Redis fleet's.
+CAMPAIGN_COMMANDS = (
+    run_command,
+    resume_command,
+    status_command,
+    export_command,
+    reports_command,
+    enqueue_command,
+    work_command,
+    clear_stop_command,
+    requeue_held_command,
+)
+#: ``agile-sms ...``.
+COMMANDS = (send, credit, segments, campaign, sandbox, demo)
+
+for command in CAMPAIGN_COMMANDS:
+    campaign.add_command(command)
+for command in COMMANDS:
     cli.add_command(command)

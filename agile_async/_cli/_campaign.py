@@ -1,5 +1,5 @@
-"""``agile-sms campaign``: run, resume, status, export and reports, over
-:mod:`agile_async.campaigns`.
+"""``agile-sms campaign run|resume|status|export|reports``, over :mod:`agile_async.campaigns`
+(the group is :mod:`._campaign_group`; :mod:`._app` registers the commands).
 
 ``run`` and ``resume`` share one session: open the client (or the sandbox) and the journal,
 finish loading the input, show the dry-run report, ask (unless ``--yes``), then send with a
@@ -30,15 +30,19 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
-from .._client import AgileClient
-from .._concurrency import task_group
-from .._config import BatchSettings
-from .._exceptions import APIError
-from .._models import SendOptions
-from ..campaigns import Campaign, CampaignResult, JournalError, LoadProgress, RowState
-from ..segments import PriceList
+from agile_async import AgileClient, BatchSettings, SendOptions
+from agile_async.campaigns import (
+    Campaign,
+    CampaignResult,
+    JournalError,
+    LoadProgress,
+    RowState,
+    StateCounts,
+)
+from agile_async.scaleout import RedisCampaign
+from agile_async.segments import PriceList
+
 from ._common import (
-    ExitCode,
     Sandbox,
     Settings,
     confirm,
@@ -52,6 +56,9 @@ from ._common import (
 )
 from ._deliveries import SavedReports, SavedReportsSummary
 from ._duration import duration_option
+from ._exit import ExitCode, run_code
+from ._fleet import fleet_controls, open_redis_campaign, print_fleet_controls
+from ._options import input_options
 from ._render import (
     CampaignHints,
     Display,
@@ -64,7 +71,16 @@ from ._render import (
     print_status,
 )
 
-__all__ = ["campaign", "exit_code", "load_input", "send_campaign"]
+__all__ = [
+    "exit_code",
+    "export_command",
+    "load_input",
+    "reports_command",
+    "resume_command",
+    "run_command",
+    "send_campaign",
+    "status_command",
+]
 
 #: How long a sandbox run waits for the delivery reports of its last messages, in seconds.
 _REPORTS_GRACE = 5.0
@@ -143,22 +159,6 @@ def sending_options(function: Callable[..., Any]) -> Callable[..., Any]:
     return function
 
 
-def input_options(function: Callable[..., Any]) -> Callable[..., Any]:
-    """``--encoding`` and ``--delimiter``: how FILE is read (``run`` and ``enqueue``); the
-    campaign records them, so a resume reads the file the same way."""
-    options = [
-        click.option("--encoding", default="utf-8", show_default=True, metavar="CODEC",
-                     help="FILE's text encoding (cp1252, latin-1, utf-16...). A byte that "
-                     "does not decode fails its row, naming the line."),
-        click.option("--delimiter", metavar="CHAR",
-                     help="CSV delimiter: ',', ';', 'tab' or another character. Default: "
-                     "sniffed (comma, semicolon or tab)."),
-    ]  # fmt: skip
-    for option in reversed(options):
-        function = option(function)
-    return function
-
-
 def _sending(opts: dict[str, Any]) -> SendingOptions:
     prices = parse_prices(opts.pop("prices"))
     sending = SendingOptions(prices=prices, **opts)
@@ -167,12 +167,7 @@ def _sending(opts: dict[str, Any]) -> SendingOptions:
     return sending
 
 
-@click.group()
-def campaign() -> None:
-    """Bulk campaigns from a CSV or JSONL file: journaled, resumable, never sent twice."""
-
-
-@campaign.command("run")
+@click.command("run")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--sender", required=True, help="Sender alias (11 characters) or number.")
 @click.option("--body", required=True, metavar="TEMPLATE",
@@ -227,7 +222,7 @@ def run_command(
     raise SystemExit(int(code))
 
 
-@campaign.command("resume")
+@click.command("resume")
 @click.option("--journal", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The campaign's journal.")  # fmt: skip
 @click.option("--resend-unknown", is_flag=True,
@@ -300,8 +295,6 @@ async def _open_read_only(
     if url is not None:
         if name is None or journal is not None:
             raise click.UsageError("with --redis, name the CAMPAIGN (and no --journal)")
-        from ._scaleout import open_redis_campaign
-
         async with (
             open_redis_campaign(url, name) as store,
             await Campaign.open(store, read_only=True) as opened,
@@ -318,7 +311,7 @@ async def _open_read_only(
 _JOURNAL_TO_READ = "The campaign's journal (SQLite), e.g. recipients.csv.journal."
 
 
-@campaign.command("status")
+@click.command("status")
 @click.option("--journal", type=click.Path(dir_okay=False, path_type=Path),
               help=_JOURNAL_TO_READ)  # fmt: skip
 @_redis_source
@@ -337,9 +330,7 @@ def status_command(
     async def read() -> tuple[Any, dict[str, Any] | None]:
         async with _open_read_only(journal, url, name) as opened:
             controls = None
-            if url is not None:  # a Redis fleet: its stop and the chunks set aside
-                from ._scaleout import fleet_controls
-
+            if isinstance(opened.journal, RedisCampaign):  # its stop, the chunks set aside
                 controls = await fleet_controls(opened.journal)
             return await opened.status(), controls
 
@@ -353,12 +344,10 @@ def status_command(
         hints = CampaignHints(settings.command, str(journal), sandbox)
     print_status(settings.console(), status, hints)
     if controls is not None and name is not None:
-        from ._scaleout import print_fleet_controls
-
         print_fleet_controls(settings, name, controls)
 
 
-@campaign.command("export")
+@click.command("export")
 @click.option("--journal", type=click.Path(dir_okay=False, path_type=Path),
               help=_JOURNAL_TO_READ)  # fmt: skip
 @_redis_source
@@ -394,7 +383,7 @@ def export_command(
         Console(stderr=True, highlight=False).print(f"Wrote {count:,} rows to {output}.")
 
 
-@campaign.command("reports")
+@click.command("reports")
 @click.option("--journal", type=click.Path(dir_okay=False, path_type=Path),
               help="The campaign's journal.")  # fmt: skip
 @click.option("--redis", "url", metavar="URL", help="Record into a campaign kept in "
@@ -433,8 +422,6 @@ def reports_command(
         if url is None or name is None:
             assert journal is not None
             return await saved.record(journal)
-        from ._scaleout import open_redis_campaign
-
         async with open_redis_campaign(url, name) as store:
             if await store.definition() is None:
                 raise JournalError(f"Redis holds no campaign named {name!r}")
@@ -487,7 +474,7 @@ async def _session(
             if not quiet:
                 console.print("Nothing left to send.")
             counts = await opened.counts()
-            code = ExitCode.INCOMPLETE if counts.failed or counts.unknown else ExitCode.OK
+            code = run_code(None, incomplete=_unfinished(counts))
             if quiet:
                 echo_json({"journal": journal, "recovery": recovered, "report": report.as_dict(),
                            "result": None})  # fmt: skip
@@ -569,7 +556,7 @@ async def send_campaign(
     """Run the campaign, with a progress bar unless ``quiet``, recording the sandbox's
     delivery reports; ``None`` when a second Ctrl-C aborted it."""
     result: CampaignResult | None = None
-    async with task_group() as tasks:
+    async with anyio.create_task_group() as tasks:
         tasks.start_soon(_watch_interrupts, opened, tasks.cancel_scope, display)
         if sandbox is not None:
             tasks.start_soon(sandbox.reports.pump, opened)
@@ -616,13 +603,11 @@ async def _watch_interrupts(opened: Campaign, scope: anyio.CancelScope, display:
 
 
 def exit_code(result: CampaignResult) -> ExitCode:
-    error = result.stopped_by
-    if error is not None:
-        account = isinstance(error, APIError) and error.scope == "account"
-        return ExitCode.ACCOUNT if account else ExitCode.STOPPED
-    if result.interrupted:
-        return ExitCode.INTERRUPTED
-    counts = result.counts
-    if counts.failed or counts.unknown:
-        return ExitCode.INCOMPLETE
-    return ExitCode.OK
+    """How a campaign run exits (the README's table, :func:`._exit.run_code`)."""
+    incomplete = _unfinished(result.counts)
+    return run_code(result.stopped_by, interrupted=result.interrupted, incomplete=incomplete)
+
+
+def _unfinished(counts: StateCounts) -> bool:
+    """Rows failed, or whose outcome is unknown: a campaign that ends so exits 1."""
+    return bool(counts.failed or counts.unknown)

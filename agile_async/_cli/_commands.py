@@ -11,10 +11,9 @@ from typing import Any
 
 import click
 
-from .._exceptions import ValidationError
-from .._models import Message, SendOptions, SendResult
-from .._validation import message_problems
-from ..segments import count_segments
+from agile_async import Message, SendOptions, SendResult, ValidationError
+from agile_async.segments import body_problems, count_segments
+
 from ._common import (
     SANDBOX_CREDIT,
     Settings,
@@ -165,17 +164,13 @@ def segments(
         fail("the text cannot be sent: " + "; ".join(problems))
 
 
-#: Any valid number: the body's problems do not depend on it.
-_SOME_NUMBER = "+393471234567"
-
-
 def _send_refuses(text: str, unicode: bool) -> list[str]:
-    """What ``send`` would refuse about ``text`` as a body: the client's own check of a
-    message (empty, more parts than concatenation numbers...), not a copy of its rules."""
-    probe = Message(destinations=_SOME_NUMBER, sender="Shop", body=text)
-    options = SendOptions(enable_unicode=unicode)
-    found = message_problems(probe, "message", options)
-    return [problem.message for problem in found if problem.field.startswith("message.body")]
+    """What ``send`` would refuse about ``text`` as a body: empty, or what the SDK's public
+    body rule (:func:`agile_async.segments.body_problems`, the one the client checks a
+    message with) finds: more parts than concatenation numbers, characters outside GSM-7."""
+    if not text:
+        return ["must not be empty"]
+    return [problem.message for problem in body_problems(text, unicode=unicode)]
 
 
 def _outside_gsm(text: str, smart_encoding: bool) -> str:
@@ -228,7 +223,7 @@ def sandbox(
     certificates.
     """  # fmt: skip
     try:
-        from ..testing import (
+        from agile_async.testing import (
             SIMULATION_API_KEY,
             SIMULATION_PASSWORD,
             SIMULATION_USERNAME,

@@ -1,16 +1,8 @@
-"""What every command shares: exit codes, errors, credentials, the sandbox, the event loop.
+"""What every command shares: errors, credentials, the sandbox, the event loop.
 
-Exit codes are part of the interface (scripts branch on them):
-
-    0    done: everything accepted (or a dry run, status, export, a declined confirmation)
-    1    finished, but some messages failed or their outcome is unknown
-    2    usage or input error: bad options, unreadable file, wrong journal, no credentials
-    3    account error: wrong credentials, insufficient credit, IP not allowed
-    4    stopped early by the provider or the network (retries exhausted): resume later
-    5    Redis unavailable for longer than --redis-timeout: nothing failed; run it again
-    130  interrupted (Ctrl-C, or SIGTERM, which is handled the same way): what was not sent
-         stays pending; resume later
-    141  the reader of the output went away (``| head``): nothing more is written
+Exit codes are part of the interface (scripts branch on them); they and the table that maps
+errors to them live in :mod:`._exit`. :func:`handle_errors` is where a command's error
+meets that table.
 
 Output: what a person reads goes through one :class:`~._render.Display` (stdout, and stderr
 for problems and log records). Commands the CLI suggests are built in one place,
@@ -18,13 +10,13 @@ for problems and log records). Commands the CLI suggests are built in one place,
 backend), and are never wrapped, so each works when pasted as printed.
 
 Secrets: the API key or password comes from the environment or a hidden prompt, goes
-straight into the client, and is never printed, logged or put in an error message.
+straight into the client, and is never printed, logged or put in an error message. Errors
+are shown as the SDK made them: it leaves the userinfo out of every URL it puts in one.
 """
 
 from __future__ import annotations
 
 import contextlib
-import enum
 import functools
 import json
 import os
@@ -45,19 +37,14 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from .._client import AgileClient
-from .._concurrency import unwrap
-from .._exceptions import AgileError, APIError, ConfigurationError, ValidationError
-from .._ratelimit import RateLimit
-from .._redact import redact_urls
-from ..campaigns import CampaignError
-from ..scaleout import RedisUnavailableError
-from ..segments import PriceList
+from agile_async import AgileClient, AgileError, RateLimit
+from agile_async.segments import PriceList
+
 from ._deliveries import SandboxReports
+from ._exit import ExitCode, code_for, lone
 from ._render import Display
 
 __all__ = [
-    "ExitCode",
     "Sandbox",
     "Settings",
     "confirm",
@@ -78,19 +65,6 @@ T = TypeVar("T")
 
 #: What the sandbox's fake provider starts with.
 SANDBOX_CREDIT = Decimal("500")
-
-
-class ExitCode(enum.IntEnum):
-    """The exit statuses ``agile-sms`` promises (see the module docstring)."""
-
-    OK = 0
-    INCOMPLETE = 1
-    USAGE = 2
-    ACCOUNT = 3
-    STOPPED = 4
-    REDIS_UNAVAILABLE = 5
-    INTERRUPTED = 130
-    BROKEN_PIPE = 141
 
 
 @attrs.define
@@ -174,26 +148,15 @@ def terminate_like_interrupt() -> None:
 
 
 def fail(message: str, code: ExitCode = ExitCode.USAGE) -> NoReturn:
-    """Print ``message`` on stderr (any URL in it without its userinfo) and exit with
-    ``code``."""
+    """Print ``message`` on stderr and exit with ``code``."""
     errors = Console(stderr=True, highlight=False, soft_wrap=True)
-    errors.print(f"[bold red]Error:[/] {escape(redact_urls(message))}")
+    errors.print(f"[bold red]Error:[/] {escape(message)}")
     raise SystemExit(int(code))
 
 
-def exit_code_for(error: BaseException) -> ExitCode:
-    """The exit code an error means."""
-    if isinstance(error, APIError) and error.scope == "account":
-        return ExitCode.ACCOUNT
-    if isinstance(error, RedisUnavailableError):
-        return ExitCode.REDIS_UNAVAILABLE
-    if isinstance(error, (ValidationError, ConfigurationError, CampaignError)):
-        return ExitCode.USAGE
-    return ExitCode.STOPPED
-
-
 def handle_errors(function: Callable[P, T]) -> Callable[P, T]:
-    """Turn the SDK's errors into a clear message and the matching exit code.
+    """End a command that raised through the one table of exit codes (:mod:`._exit`), with
+    a clear message; an error the table does not know is a bug, shown with its traceback.
 
     Errors raised inside task groups arrive wrapped in exception groups: the single error
     inside is what the user needs to see.
@@ -204,20 +167,19 @@ def handle_errors(function: Callable[P, T]) -> Callable[P, T]:
         try:
             return function(*args, **kwargs)
         except BaseException as caught:
-            error = unwrap(caught)
-            if isinstance(error, AgileError):
-                fail(_describe(error), exit_code_for(error))
-            if isinstance(error, BrokenPipeError):  # `agile-sms ... | head`: not an error
-                _silence_stdout()
-                raise SystemExit(int(ExitCode.BROKEN_PIPE)) from None
-            if isinstance(error, OSError):  # a path that cannot be read or written
-                fail(str(error), ExitCode.USAGE)
-            if isinstance(error, KeyboardInterrupt):
-                Console(stderr=True).print("Interrupted.")
-                raise SystemExit(int(ExitCode.INTERRUPTED)) from None
+            error = lone(caught)
             if error is not caught and isinstance(error, (SystemExit, click.ClickException)):
                 raise error from None
-            raise
+            code = code_for(error)
+            if code is None:
+                raise
+            if code is ExitCode.BROKEN_PIPE:  # `agile-sms ... | head`: not an error
+                _silence_stdout()
+            elif code is ExitCode.INTERRUPTED:
+                Console(stderr=True).print("Interrupted.")
+            else:
+                fail(_describe(error), code)
+            raise SystemExit(int(code)) from None
 
     return wrapper
 
@@ -232,6 +194,8 @@ def _silence_stdout() -> None:
 
 
 def _describe(error: BaseException) -> str:
+    if not isinstance(error, AgileError):  # an OSError: its own words name the path
+        return str(error)
     name = type(error).__name__
     code = getattr(error, "code", None)
     where = f" (code {code})" if isinstance(code, int) else ""
@@ -329,7 +293,7 @@ async def _sandbox(options: dict[str, Any]) -> AsyncIterator[tuple[AgileClient, 
     except ImportError as error:
         fail(f"the sandbox needs the 'server' extra ({error.name} is missing): "
              "pip install 'agile-async[server]'")  # fmt: skip
-    from ..testing import FakeAgileServer
+    from agile_async.testing import FakeAgileServer
 
     reports = SandboxReports()
     fake = FakeAgileServer(

@@ -21,8 +21,8 @@ import anyio
 import anyio.to_thread
 import attrs
 
-from ..campaigns import Campaign, DeliveryUpdate, Journal, JournalError, SQLiteJournal
-from ..webhooks import InvalidDeliveryReportError, parse_delivery_reports
+from agile_async.campaigns import Campaign, DeliveryUpdate, Journal, JournalError, SQLiteJournal
+from agile_async.webhooks import InvalidDeliveryReportError, parse_delivery_reports
 
 __all__ = ["SandboxReports", "SavedReports", "SavedReportsSummary"]
 

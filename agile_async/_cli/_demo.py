@@ -14,14 +14,14 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from .._config import BatchSettings
-from .._models import DeliveryStatus
-from .._ratelimit import RateLimit
-from ..campaigns import Campaign
-from ..segments import PriceList
-from ..testing import DeliveryScript
+from agile_async import BatchSettings, DeliveryStatus, RateLimit
+from agile_async.campaigns import Campaign
+from agile_async.segments import PriceList
+from agile_async.testing import DeliveryScript
+
 from ._campaign import exit_code, load_input, send_campaign
-from ._common import ExitCode, Settings, handle_errors, open_client, run_async
+from ._common import Settings, handle_errors, open_client, run_async
+from ._exit import ExitCode
 from ._render import CampaignHints, print_command, print_report, print_result
 
 __all__ = ["demo"]

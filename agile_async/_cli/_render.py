@@ -33,7 +33,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
-from ..campaigns import (
+from agile_async.campaigns import (
     CONFIRMED_BY_REPORT,
     CampaignProgress,
     CampaignReport,
@@ -42,7 +42,8 @@ from ..campaigns import (
     Recovery,
     StateCounts,
 )
-from ..segments import SegmentCount, count_segments
+from agile_async.segments import SegmentCount, count_segments
+
 from ._deliveries import SavedReportsSummary
 
 __all__ = [

@@ -28,23 +28,25 @@ workers that went silent while sending it is set aside: its pending rows are hel
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 
-from .._config import BatchSettings
-from .._exceptions import APIError
-from .._models import SendOptions
-from .._scaleout._campaign import DEFAULT_MAX_CHUNK_TAKEOVERS
-from .._scaleout._outage import DEFAULT_REDIS_TIMEOUT
-from ..campaigns import Campaign
-from ._campaign import campaign, input_options
+from agile_async import BatchSettings, SendOptions
+from agile_async.campaigns import Campaign
+from agile_async.scaleout import (
+    DEFAULT_MAX_CHUNK_TAKEOVERS,
+    DEFAULT_REDIS_TIMEOUT,
+    CampaignStoppedError,
+    RedisLimiter,
+    WorkResult,
+    work,
+)
+
 from ._common import (
-    ExitCode,
     Settings,
     echo_json,
     handle_errors,
@@ -53,26 +55,11 @@ from ._common import (
     run_async,
 )
 from ._duration import duration_option
+from ._exit import run_code
+from ._fleet import open_redis_campaign
+from ._options import input_options
 
-__all__ = [
-    "clear_stop_command",
-    "enqueue_command",
-    "fleet_controls",
-    "open_redis_campaign",
-    "print_fleet_controls",
-    "requeue_held_command",
-    "work_command",
-]
-
-
-@asynccontextmanager
-async def open_redis_campaign(url: str, name: str, **options: Any) -> AsyncIterator[Any]:
-    """A :class:`~agile_async.scaleout.RedisCampaign` on a client opened for ``url``."""
-    from .._scaleout._campaign import RedisCampaign
-    from .._scaleout._redis_client import connect
-
-    async with connect(url) as host:
-        yield RedisCampaign(host.client, name, **options)  # type: ignore[arg-type]
+__all__ = ["clear_stop_command", "enqueue_command", "requeue_held_command", "work_command"]
 
 
 def _redis_timeout(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -102,71 +89,11 @@ def _redis_url(function: Callable[..., Any]) -> Callable[..., Any]:
     )(function)
 
 
-async def fleet_controls(journal: Any) -> dict[str, Any]:
-    """What an operator of a Redis campaign acts on: the fleet-wide stop in force and the
-    chunks set aside, as plain data (``status --json`` prints it)."""
-    stop = await journal.fleet_stop()
-    held = await journal.held_chunks()
-    return {
-        "fleet_stop": None
-        if stop is None
-        else {
-            "code": stop.code,
-            "reason": stop.reason,
-            "at": stop.at.isoformat() if stop.at else None,
-        },
-        "held_back": [
-            {
-                "chunk": chunk.chunk,
-                "rows": chunk.rows,
-                "takeovers": chunk.takeovers,
-                "reason": chunk.reason,
-                "at": chunk.at.isoformat() if chunk.at else None,
-            }
-            for chunk in held
-        ],
-    }
-
-
-def print_fleet_controls(settings: Settings, name: str, controls: dict[str, Any]) -> None:
-    """The stop and the chunks set aside, each with the command that acts on it."""
-    console = settings.console()
-    stop = controls["fleet_stop"]
-    if stop is not None:
-        when = f" at {stop['at']}" if stop["at"] else ""
-        console.print(
-            f"Stopped for every worker{when}: account error {stop['code']}"
-            + (f" ({stop['reason']})" if stop["reason"] else "")
-            + ". Once its cause is fixed: "
-            + settings.command("campaign", "clear-stop", "--redis", "URL", name),
-            markup=False,
-            style="yellow",
-        )
-    held = controls["held_back"]
-    if held:
-        rows = sum(chunk["rows"] for chunk in held)
-        console.print(
-            f"Held back: {rows:,} pending rows in {len(held)} chunk(s) set aside, never sent:",
-            markup=False,
-            style="yellow",
-        )
-        for chunk in held:
-            console.print(
-                f"  chunk {chunk['chunk']}: {chunk['rows']:,} rows, {chunk['reason']}",
-                markup=False,
-            )
-        console.print(
-            "Once the cause is known: "
-            + settings.command("campaign", "requeue-held", "--redis", "URL", name),
-            markup=False,
-        )
-
-
 def _default_name(file: Path) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "-", file.stem)[:64] or "campaign"
 
 
-@campaign.command("enqueue")
+@click.command("enqueue")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--redis", "url", required=True, metavar="URL", envvar="AGILE_REDIS_URL",
               help="redis://host:port/db, unix:///path or redis+cluster://node:port "
@@ -238,7 +165,7 @@ def enqueue_command(
         settings.console().print(f"Campaign {campaign_name}: {rows:,} rows enqueued.")
 
 
-@campaign.command("work")
+@click.command("work")
 @click.argument("name", metavar="CAMPAIGN")
 @click.option("--redis", "url", required=True, metavar="URL", envvar="AGILE_REDIS_URL",
               help="redis://host:port/db, unix:///path or redis+cluster://node:port "
@@ -303,10 +230,7 @@ def work_command(
         values["max_in_flight"] = max_in_flight
     batch = BatchSettings(**values)
 
-    async def run() -> Any:
-        from .._scaleout._limiter import RedisLimiter
-        from .._scaleout._worker import work
-
+    async def run() -> WorkResult:
         async with (
             open_client(sandbox=False) as (client, _),
             open_redis_campaign(
@@ -376,17 +300,13 @@ def work_command(
                 + settings.command("campaign", "clear-stop", "--redis", "URL", name),
                 markup=False,
             )
-    error = result.stopped_by
-    if result.stopped_code is not None or (
-        isinstance(error, APIError) and error.scope == "account"
-    ):
-        raise SystemExit(int(ExitCode.ACCOUNT))
-    if error is not None:
-        raise SystemExit(int(ExitCode.STOPPED))
-    raise SystemExit(int(ExitCode.OK))
+    stopped_by = result.stopped_by
+    if result.stopped_code is not None:  # the fleet is stopped: an account error, here or not
+        stopped_by = CampaignStoppedError(f"campaign {name} is stopped", result.stopped_code)
+    raise SystemExit(int(run_code(stopped_by)))
 
 
-@campaign.command("clear-stop")
+@click.command("clear-stop")
 @click.argument("name", metavar="CAMPAIGN")
 @_redis_url
 @_redis_timeout
@@ -426,7 +346,7 @@ def clear_stop_command(
         )
 
 
-@campaign.command("requeue-held")
+@click.command("requeue-held")
 @click.argument("name", metavar="CAMPAIGN")
 @_redis_url
 @click.option("--chunk", "chunks", type=click.IntRange(min=1), multiple=True, metavar="N",

@@ -18,7 +18,7 @@ import time
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, TypeVar, cast
 
 import anyio
 import attrs
@@ -48,6 +48,7 @@ __all__ = [
     "adapt",
     "cluster_url",
     "connect",
+    "open_redis",
 ]
 
 #: What trio users are told when they hand over a redis-py client.
@@ -335,3 +336,24 @@ async def connect(url: str) -> AsyncIterator[ScriptHost]:
     finally:
         with anyio.CancelScope(shield=True):
             await redis_client.aclose()
+
+
+@asynccontextmanager
+async def open_redis(url: str) -> AsyncIterator[RedisClient]:
+    """A Redis client for ``url`` that fits the running event loop, closed at the end.
+
+    For :class:`~agile_async.scaleout.RedisCampaign` and
+    :class:`~agile_async.scaleout.RedisLimiter` when all you have is a URL (what
+    ``agile-sms campaign work --redis URL`` does): redis-py on asyncio when it is installed,
+    otherwise coredis (the only choice on trio); ``redis+cluster://host:port`` (or
+    ``rediss+cluster://``) opens a cluster client from any one node.
+
+    Raises:
+        ImportError: the client library the event loop needs is missing; the message names
+            the extra to install.
+        ConfigurationError: ``url`` cannot be read (shown without its password).
+    """
+    async with connect(url) as host:
+        # connect() opened one of the clients RedisClient names; the host keeps only the
+        # narrow view of it that scripts need.
+        yield cast("RedisClient", host.client)

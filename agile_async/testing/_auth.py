@@ -14,11 +14,9 @@ real with that key. Secrets are compared in constant time and never stored in a 
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hmac
 from typing import Literal
 
+from .._asgi import authorization_scheme, basic_credentials, same_secret
 from ._records import AuthMode
 
 __all__ = [
@@ -41,8 +39,8 @@ SIMULATION_PASSWORD = "pass"
 Identity = Literal["account", "simulation"]
 
 
-def _same(given: str, expected: str | None) -> bool:
-    return expected is not None and hmac.compare_digest(given.encode(), expected.encode())
+def _same(given: bytes, expected: str | None) -> bool:
+    return expected is not None and same_secret(given, expected.encode())
 
 
 def authenticate(
@@ -69,19 +67,17 @@ def authenticate(
         simulation_credentials: whether the documentation's test values are accepted.
     """
     if api_key_header is not None:
-        account = _same(api_key_header, api_key)
-        test = simulation_credentials and _same(api_key_header, SIMULATION_API_KEY)
+        # latin-1 back to the header's own bytes: the key is compared as it was sent.
+        given_key = api_key_header.encode("latin-1")
+        account = _same(given_key, api_key)
+        test = simulation_credentials and _same(given_key, SIMULATION_API_KEY)
         return "api_key", _identity(account, test)
-    if authorization_header is None:
+    if authorization_scheme(authorization_header) != "basic":
         return None, None
-    scheme, _, token = authorization_header.partition(" ")
-    if scheme.lower() != "basic":
-        return None, None
-    try:
-        decoded = base64.b64decode(token.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+    credentials = basic_credentials(authorization_header)
+    if credentials is None:
         return "basic", None
-    user, _, secret = decoded.partition(":")
+    user, secret = credentials
     # Compare every half, always: an early exit would tell a caller which one was wrong.
     account_user = _same(user, username if password is not None else None)
     account_password = _same(secret, password if username is not None else None)

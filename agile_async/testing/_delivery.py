@@ -48,13 +48,13 @@ import anyio
 import attrs
 import httpx
 
+from .._asgi import json_bytes
 from .._concurrency import call_maybe_async, task_group
 from .._exceptions import AgileError
 from .._models import DeliveryReport, DeliveryStatus
 from .._serde import format_provider_datetime
 from .._setting_validators import at_least, check_integer, check_number, invalid, real
 from .._webhook_parsing import parse_delivery_report
-from ._asgi import json_bytes
 from ._send import digits_of
 from ._wakeup import loop_waker
 

@@ -20,8 +20,8 @@ from typing import Literal
 import anyio
 import attrs
 
+from .._asgi import Headers, json_bytes, response_headers
 from .._setting_validators import check_integer, check_number, invalid
-from ._asgi import Headers, json_bytes, response_headers
 from ._codes import SERVICE_UNAVAILABLE, text_for
 from ._wakeup import Gauge
 

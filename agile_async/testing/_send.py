@@ -26,7 +26,7 @@ from .._limits import (
     DestinationFault,
     destination_fault,
 )
-from ..segments import MAX_PARTS, count_hex_segments, count_segments
+from ..segments import MAX_PARTS, count_hex_segments, count_parts, count_segments
 from ._codes import text_for
 
 __all__ = [
@@ -357,24 +357,21 @@ def _count_parts(
     """
     try:
         if hex_body:
-            count = count_hex_segments(body, udh=udh_data, concatenated=concatenated)
+            parts = count_hex_segments(body, udh=udh_data).segments
         else:
-            count = count_segments(body, udh=udh_data, concatenated=concatenated)
-            if not unicode and count.non_gsm_characters:
-                substituted = body.translate({ord(c): "?" for c in count.non_gsm_characters})
-                count = count_segments(
-                    substituted, unicode=False, udh=udh_data, concatenated=concatenated
-                )
+            parts, encoding = count_parts(body, udh=udh_data)
+            if not unicode and encoding == "UCS-2":
+                outside = count_segments(body, udh=udh_data).non_gsm_characters
+                substituted = body.translate({ord(c): "?" for c in outside})
+                parts = count_parts(substituted, unicode=False, udh=udh_data).parts
     except ValidationError as exc:
         check.add(4, field, "; ".join(problem.message for problem in exc.problems))
         return None
-    if not count.fits:
-        # ``count.concatenated`` is the request's ``enableConcatenated``: with it on, the only
-        # way not to fit is to need more parts than a concatenated SMS can have.
-        if count.concatenated:
+    if parts > (MAX_PARTS if concatenated else 1):
+        if concatenated:
             reason = f"at most {MAX_PARTS} are allowed"
         else:
             reason = "enableConcatenated is false"
-        check.add(4, field, f"Needs {count.segments} SMS parts but {reason}")
+        check.add(4, field, f"Needs {parts} SMS parts but {reason}")
         return None
-    return count.segments
+    return parts

@@ -33,20 +33,23 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import attrs
 import httpx
 
-from .._concurrency import task_group
-from .._setting_validators import invalid
-from ._asgi import (
+from .._asgi import (
+    BodyTooLarge,
     ClientDisconnected,
-    Headers,
+    InvalidContentLength,
     Receive,
+    Response,
     Scope,
     Send,
+    dispatch,
     header,
-    json_bytes,
-    read_body,
-    response_headers,
+    is_json_media_type,
+    json_response,
+    read_request_body,
     send_response,
 )
+from .._concurrency import task_group
+from .._setting_validators import check_integer, invalid
 from ._auth import Identity, authenticate, client_credentials
 from ._codes import text_for
 from ._delivery import (
@@ -73,7 +76,11 @@ if TYPE_CHECKING:
 
 __all__ = ["FakeAgileServer"]
 
-_Response = tuple[int, Headers, bytes]
+#: The default for the largest request body the fake reads (else 413, code 4). The provider
+#: documents no limit; this one is far over any request the SDK makes (500 messages of 255
+#: parts each is under 25 MiB) and keeps a fake served on a socket from buffering whatever a
+#: client streams.
+_DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 
 #: Which methods each endpoint accepts (the seed: POST with JSON to send, GET for credit).
 _ROUTES: dict[str, tuple[str, ...]] = {"/sms/send": ("POST",), "/sms/credit": ("GET",)}
@@ -93,6 +100,8 @@ class _Incoming:
     identity: Identity | None
     payload: Any = None
     parsed: bool = False
+    #: Why the body could not be read (a refusal to answer), or ``None``.
+    body_refusal: Response | None = None
     #: Delivery reports to queue once the response is out (or lost after processing).
     reports: list[tuple[Step, ...]] = attrs.field(factory=list)
     report_targets: tuple[Target, ...] = ()
@@ -102,24 +111,19 @@ def _utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _json(status: int, payload: object, extra: Iterable[tuple[str, str]] = ()) -> _Response:
-    body = json_bytes(payload)
-    return status, response_headers("application/json", body, extra), body
-
-
-def _fail(status: int, code: int, data: Mapping[str, str] | str) -> _Response:
+def _fail(
+    status: int,
+    code: int,
+    data: Mapping[str, str] | str,
+    extra: Iterable[tuple[str, str]] = (),
+) -> Response:
     """A 4XX as the seed documents it: ``{"status": "fail", "data": ..., "code": N}``."""
-    return _json(
-        status,
-        {"status": "fail", "data": dict(data) if isinstance(data, Mapping) else data, "code": code},
-    )
-
-
-def _is_json(content_type: str | None) -> bool:
-    if content_type is None:
-        return False
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    return media_type == "application/json" or media_type.endswith("+json")
+    payload = {
+        "status": "fail",
+        "data": dict(data) if isinstance(data, Mapping) else data,
+        "code": code,
+    }
+    return json_response(status, payload, extra)
 
 
 class FakeAgileServer:
@@ -175,6 +179,10 @@ class FakeAgileServer:
             CA bundle path, an ``ssl.SSLContext``, or ``False``.
         max_pending_reports: reports queued at most; more are dropped (and counted).
         delivery_log_size: attempts kept in :attr:`delivery_log` (the oldest go first).
+        max_body_bytes: the largest request body read; a larger one gets 413 with code 4,
+            refused from its ``Content-Length`` before reading, or as soon as reading passes
+            it (default 32 MiB). The provider documents no limit: lower it to test how your
+            code takes a 413.
     """
 
     #: The base URL in memory: any host works with :meth:`transport`; this one cannot resolve.
@@ -202,9 +210,12 @@ class FakeAgileServer:
         delivery_verify: ssl.SSLContext | str | bool = True,
         max_pending_reports: int = 100_000,
         delivery_log_size: int = 100_000,
+        max_body_bytes: int = _DEFAULT_MAX_BODY_BYTES,
     ) -> None:
         if api_key is None and (username is None or password is None):
             raise invalid("api_key", "must be given, or username and password, or both")
+        #: The largest request body read (else 413, code 4).
+        self.max_body_bytes = check_integer("max_body_bytes", max_body_bytes, minimum=1)
         self.api_key = api_key
         self.username = username
         self.password = password
@@ -544,14 +555,8 @@ class FakeAgileServer:
     # -- the ASGI application ------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The ASGI 3 entry point."""
-        if scope["type"] == "http":
-            await self._http(scope, receive, send)
-        elif scope["type"] == "lifespan":
-            await _lifespan(receive, send)
-        elif scope["type"] == "websocket":
-            await receive()
-            await send({"type": "websocket.close", "code": 1000})
+        """The ASGI 3 entry point: HTTP requests, and lifespan so any server may run it."""
+        await dispatch(scope, receive, send, self._http)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         received_at = self._now()
@@ -574,13 +579,18 @@ class FakeAgileServer:
         sent = b""
         try:
             try:
-                raw = await read_body(receive)
+                raw = await read_request_body(scope, receive, limit=self.max_body_bytes)
             except ClientDisconnected:
                 return
-            request.payload, request.parsed = _parse_json(raw)
+            except InvalidContentLength:
+                request.body_refusal = _fail(400, 4, "Invalid Content-Length")
+            except BodyTooLarge:
+                request.body_refusal = _fail(413, 4, "Request body too large")
+            else:
+                request.payload, request.parsed = _parse_json(raw)
             fault = self._faults.take(endpoint_of(request.path))
             status, headers, sent = await interfere(fault, partial(self._respond, request))
-            await send_response(send, status, headers, sent)
+            await send_response(send, status, headers, sent, head=request.method == "HEAD")
         finally:
             record = RecordedRequest(
                 index=index,
@@ -603,26 +613,26 @@ class FakeAgileServer:
                 # After the response (or its loss): the provider took the messages either way.
                 self._outbox.submit(request.report_targets, request.reports)
 
-    def _respond(self, request: _Incoming) -> _Response:
-        """Everything after the faults: route, auth, IP, then the endpoint itself."""
+    def _respond(self, request: _Incoming) -> Response:
+        """Everything after the faults: the body's size, route, auth, IP, then the endpoint."""
+        if request.body_refusal is not None:
+            return request.body_refusal
         endpoint = endpoint_of(request.path)
         under_prefix = request.path.startswith(PATH_PREFIX + "/")
         allowed = _ROUTES.get(endpoint) if under_prefix else None
         if allowed is None:
             return _fail(404, 4, f"Unknown endpoint {request.path}")
         if request.method not in allowed:
-            return _json(
-                405,
-                {"status": "fail", "data": f"Method {request.method} not allowed", "code": 4},
-                [("allow", ", ".join(allowed))],
+            return _fail(
+                405, 4, f"Method {request.method} not allowed", [("allow", ", ".join(allowed))]
             )
         if request.identity is None:
             return _fail(401, 1, text_for(1))
         if self.allowed_ips is not None and request.client_ip not in self.allowed_ips:
             return _fail(403, 100, text_for(100))
         if endpoint == "/sms/credit":
-            return _json(200, {"credit": float(self.credit)})
-        if not _is_json(request.content_type):
+            return json_response(200, {"credit": float(self.credit)})
+        if not is_json_media_type(request.content_type):
             return _fail(415, 4, "Only POST with a JSON payload (application/json) is accepted")
         if not request.parsed:
             return _fail(400, 4, "Malformed JSON body")
@@ -633,7 +643,7 @@ class FakeAgileServer:
             outcome = attrs.evolve(outcome, simulation=True)
         return self._commit(outcome, request)
 
-    def _commit(self, plan: SendPlan, request: _Incoming) -> _Response:
+    def _commit(self, plan: SendPlan, request: _Incoming) -> Response:
         """Charge and record a valid request, all or nothing; plan its delivery reports."""
         index = request.index
         accepted_at = self._now()
@@ -676,7 +686,7 @@ class FakeAgileServer:
             script = self.delivery
             request.report_targets = targets
             request.reports = [chain for entry in entries for chain in plan_reports(script, entry)]
-        return _json(
+        return json_response(
             200,
             {
                 "globalId": global_id,
@@ -722,14 +732,3 @@ def _parse_json(raw: bytes) -> tuple[Any, bool]:
         return json.loads(raw), True
     except ValueError:
         return None, False
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    """Nothing to start or stop: acknowledge both, so any ASGI server is happy."""
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return

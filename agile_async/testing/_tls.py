@@ -29,7 +29,7 @@ import anyio
 import anyio.to_thread
 import httpx
 
-from ._asgi import Receive, Scope, Send
+from .._asgi import Receive, Scope, Send
 from ._auth import client_credentials
 from ._faults import ConnectionDropped
 

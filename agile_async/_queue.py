@@ -1,0 +1,232 @@
+"""The Batcher's queue: messages waiting to be sent, grouped by request options.
+
+Pure bookkeeping, with no event loop and no clock of its own (callers pass the time), so
+every rule about what goes into which request is tested without a server or a clock:
+
+- **groups** by request options: only messages with equal options share a request; each
+  group keeps its messages oldest first;
+- **accounting in one unit**, messages as the provider counts them: destinations (a text to
+  three numbers is three messages), for the queue's capacity and a request's size alike;
+- **taking a batch**: the oldest messages of a group that fit one request (its messages,
+  bytes and, when counted, SMS parts);
+- **withdrawing** one message, or **draining** all (to fail them);
+- **pending ids**: callers' own ids that are queued or in flight, so none is sent twice at
+  once.
+
+Tickets queued together share a :class:`~agile_async._tickets.Cohort` (one wake-up for all
+their waiters); a cohort holds about one request's worth, so a request usually wakes one.
+The cohort also keeps the time its first message was queued: ``max_latency`` is measured
+from there, which for a message left behind by a smaller request is earlier than its own
+time, so it may go out sooner than it had to, never later.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
+
+from ._exceptions import ValidationError
+from ._models import Message, SendOptions
+from ._tickets import (
+    REQUEST_OVERHEAD,
+    Cohort,
+    Ticket,
+    cohort_of,
+    count,
+    has_caller_ids,
+    message_size,
+    row_ticket,
+    size_of,
+    take_fitting,
+)
+
+__all__ = ["REQUEST_OVERHEAD", "RequestLimits", "SendQueue", "message_size"]
+
+
+class RequestLimits(NamedTuple):
+    """What one request may carry."""
+
+    messages: int
+    #: Bytes of body (estimated), the request's own overhead excluded.
+    size: int
+    #: SMS parts; ``None`` when parts are not counted before sending.
+    parts: float | None = None
+
+
+class _Group:
+    """Queued tickets that share request options, oldest first."""
+
+    __slots__ = ("cohort", "cohort_messages", "messages", "size", "tickets")
+
+    def __init__(self, options: SendOptions) -> None:
+        self.tickets: deque[Ticket] = deque()
+        self.messages = 0
+        self.size = 0
+        self.cohort = Cohort(options)
+        self.cohort_messages = 0
+
+
+class SendQueue:
+    """Queued messages by request options; see the module's docstring.
+
+    Args:
+        limits: what one request may carry (a batch never exceeds it, but always has at
+            least one message).
+        capacity: messages the queue holds before :meth:`has_room` says no; one message
+            bigger than that is still let into an empty queue.
+    """
+
+    __slots__ = ("_groups", "_pending_ids", "capacity", "limits", "queued")
+
+    def __init__(self, limits: RequestLimits, capacity: int) -> None:
+        self.limits = limits
+        self.capacity = capacity
+        #: Messages (destinations) queued.
+        self.queued = 0
+        self._groups: dict[SendOptions, _Group] = {}
+        self._pending_ids: set[str] = set()
+
+    def has_room(self, count: int) -> bool:
+        """Whether ``count`` more messages fit."""
+        return not self.queued or self.queued + count <= self.capacity
+
+    def check_ids(self, ids: Iterable[str]) -> None:
+        """Refuse callers' own ids that are already queued or in flight."""
+        if self._pending_ids:
+            duplicates = self._pending_ids.intersection(ids)
+            if duplicates:
+                raise ValidationError.single(
+                    "message.ids", f"{sorted(duplicates)!r} already queued or in flight"
+                )
+
+    def put(
+        self, message: Message, ids: tuple[str, ...] | str, options: SendOptions, now: float
+    ) -> tuple[Ticket, bool]:
+        """Queue a message (``ids``: one per destination, or the one id of a single
+        destination); its ticket, and whether the dispatcher should look now (work arrived
+        in an empty queue, or a request just filled up)."""
+        group = self._groups.get(options)
+        if group is None:
+            group = self._groups[options] = _Group(options)
+        ticket = Ticket(message, ids, options, group.cohort)
+        if message.ids is not None:
+            self._pending_ids.update(message.ids)
+        return ticket, self._add(group, ticket, len(message.destinations), message.body, now)
+
+    def put_row(
+        self,
+        destination: str,
+        text: str,
+        sender: str,
+        id_: str,
+        caller_id: bool,
+        options: SendOptions,
+        now: float,
+    ) -> tuple[Ticket, bool]:
+        """Queue a light row (one text to one number), like :meth:`put`."""
+        group = self._group(options)
+        ticket = row_ticket(destination, text, sender, id_, caller_id, options, group.cohort)
+        if caller_id:
+            self._pending_ids.add(id_)
+        return ticket, self._add(group, ticket, 1, text, now)
+
+    def _group(self, options: SendOptions) -> _Group:
+        group = self._groups.get(options)
+        if group is None:
+            group = self._groups[options] = _Group(options)
+        return group
+
+    def _add(self, group: _Group, ticket: Ticket, count: int, body: str, now: float) -> bool:
+        size = message_size(body, count)
+        limits = self.limits
+        group.tickets.append(ticket)
+        group.messages += count
+        group.size += size
+        if not group.cohort_messages:
+            group.cohort.opened_at = now
+        group.cohort_messages += count
+        if group.cohort_messages >= limits.messages:  # the next request's waiters apart
+            group.cohort = Cohort(group.cohort.options)
+            group.cohort_messages = 0
+        was_empty = not self.queued
+        self.queued += count
+        return (
+            was_empty
+            or group.messages - count < limits.messages <= group.messages
+            or group.size - size < limits.size <= group.size
+        )
+
+    def oldest(self) -> tuple[SendOptions, float] | None:
+        """The options of the group whose oldest message was queued first, and when (at
+        the latest: the time its cohort opened)."""
+        groups = self._groups
+        if not groups:
+            return None
+        if len(groups) == 1:
+            options, group = next(iter(groups.items()))
+            return options, cohort_of(group.tickets[0]).opened_at
+        return min(
+            ((options, cohort_of(group.tickets[0]).opened_at) for options, group in groups.items()),
+            key=lambda oldest: oldest[1],
+        )
+
+    def is_full(self, options: SendOptions) -> bool:
+        """Whether the group of ``options`` has a whole request's worth queued."""
+        group = self._groups[options]
+        return group.messages >= self.limits.messages or group.size >= self.limits.size
+
+    def take(self, options: SendOptions) -> list[Ticket]:
+        """Take the oldest messages of a group that fit one request (at least one), and
+        mark them in flight."""
+        group = self._groups[options]
+        queue = group.tickets
+        tickets, messages, size = take_fitting(queue, *self.limits)
+        group.messages -= messages
+        group.size -= size
+        self.queued -= messages
+        if not queue:
+            del self._groups[options]
+        elif cohort_of(queue[0]) is group.cohort:
+            # Those left behind would share a wake-up with the ones under way: new ones
+            # queued from now on wait apart (the left-behind may be woken once for nothing).
+            group.cohort = Cohort(options)
+            group.cohort_messages = 0
+        return tickets
+
+    def withdraw(self, ticket: Ticket) -> bool:
+        """Take a queued ticket out; ``False`` when it is no longer queued."""
+        group = self._groups.get(ticket.key)
+        if group is None:
+            return False
+        try:
+            group.tickets.remove(ticket)
+        except ValueError:
+            return False
+        n = count(ticket)
+        group.messages -= n
+        group.size -= size_of(ticket)
+        self.queued -= n
+        if not group.tickets:
+            del self._groups[ticket.key]
+        self.release((ticket,))
+        return True
+
+    def drain(self) -> list[Ticket]:
+        """Take every queued ticket out (to be failed), oldest group first."""
+        tickets = [t for group in self._groups.values() for t in group.tickets]
+        self._groups.clear()
+        self.queued = 0
+        self.release(tickets)
+        return tickets
+
+    def queued_tickets(self) -> list[Ticket]:
+        """The tickets queued now (a snapshot)."""
+        return [t for group in self._groups.values() for t in group.tickets]
+
+    def release(self, tickets: Sequence[Ticket] | Iterable[Ticket]) -> None:
+        """Callers' own ids may be used again once their message has an outcome."""
+        if self._pending_ids:
+            for ticket in tickets:
+                if has_caller_ids(ticket):
+                    self._pending_ids.difference_update(ticket.ids)

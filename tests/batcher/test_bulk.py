@@ -1,0 +1,199 @@
+"""submit_many(), the Batcher's life as a state, lazy receipts, shared wake-ups."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import anyio
+import pytest
+
+from agile_async import (
+    AgileClient,
+    BatcherState,
+    ClientClosedError,
+    Message,
+    MessageRow,
+    RequestOutcome,
+    TicketState,
+    ValidationError,
+)
+from agile_async.testing import FakeAgileServer, Fault, Hold
+
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.fake(credit=Decimal("1000"), price_per_part=Decimal("0.01")),
+]
+
+
+def number(i: int) -> str:
+    return f"+3934{i:08d}"
+
+
+@pytest.fixture
+async def client(fake: FakeAgileServer) -> AsyncIterator[AgileClient]:
+    async with fake.client() as client:
+        yield client
+
+
+def sends(fake: FakeAgileServer) -> list[dict[str, object]]:
+    return [r.json for r in fake.requests if r.path.endswith("/sms/send")]
+
+
+async def test_messages_and_rows_are_queued_in_one_call_in_order(
+    client: AgileClient, fake: FakeAgileServer
+) -> None:
+    items: list[Message | MessageRow | tuple[str, ...]] = [
+        Message(destinations=number(0), sender="Shop", body="A message"),
+        MessageRow(number(1), "A row with an id", id="row-1"),
+        (number(2), "A plain tuple"),
+        (number(3), "A tuple with its own id and sender", "row-3", "Other"),
+    ]
+    async with client.batcher(max_latency=0.01) as batcher:
+        tickets = await batcher.submit_many(items, sender="Shop")
+        receipts = [await ticket.result() for ticket in tickets]
+    assert [t.state for t in tickets] == [TicketState.ACCEPTED] * 4
+    assert receipts[1].ids == ("row-1",)
+    assert receipts[3].ids == ("row-3",)
+    assert receipts[3].message.sender == "Other"
+    assert receipts[2].message == Message(
+        destinations=number(2), sender="Shop", body="A plain tuple", ids=receipts[2].ids
+    )
+    (request,) = sends(fake)
+    wire = request["messages"]
+    assert isinstance(wire, list)
+    assert [m["destinations"] for m in wire] == [[number(i)] for i in range(4)]
+    assert sorted(a.message_id for a in fake.accepted) == sorted(i for r in receipts for i in r.ids)
+
+
+async def test_without_handles_the_count_comes_back_and_each_outcome_reaches_on_result(
+    client: AgileClient, fake: FakeAgileServer
+) -> None:
+    outcomes: list[RequestOutcome] = []
+    rows = [(number(i), f"Code {i}") for i in range(1_000)]
+    async with client.batcher(
+        max_messages=100, queue_capacity=150, max_latency=0.01, on_result=outcomes.append
+    ) as batcher:
+        assert await batcher.submit_many(rows, sender="Shop", handles=False) == 1_000
+    reported = [t for o in outcomes for t in o.tickets]
+    assert len(reported) == 1_000
+    assert len({id(t) for t in reported}) == 1_000
+    assert all(o.state is TicketState.ACCEPTED for o in outcomes)
+    assert len(fake.accepted) == 1_000
+    assert len(sends(fake)) >= 10  # the queue held at most 150: requests of at most 100
+
+
+@pytest.mark.parametrize(
+    ("items", "field"),
+    [
+        ([(number(0), "ok"), (number(1), 42)], "messages[1].body"),
+        ([(number(0), "ok"), ("not a number", "hi")], "messages[1].destinations"),
+        ([("+39347", "short")], "messages[0].destinations"),
+        ([(number(0),)], "messages[0]"),
+        (["a string is not a row"], "messages[0]"),
+        ([(number(0), "a", "same"), (number(1), "b", "same")], "messages[1].ids"),
+    ],
+)
+async def test_an_invalid_item_is_named_and_nothing_is_queued(
+    client: AgileClient, fake: FakeAgileServer, items: list[object], field: str
+) -> None:
+    async with client.batcher(max_latency=0.01) as batcher:
+        with pytest.raises(ValidationError) as caught:
+            await batcher.submit_many(items, sender="Shop")  # type: ignore[arg-type]
+        assert batcher.statistics().queued == 0
+    assert caught.value.problems[0].field.startswith(field)
+    assert sends(fake) == []
+
+
+async def test_a_row_without_any_sender_is_refused(client: AgileClient) -> None:
+    async with client.batcher() as batcher:
+        with pytest.raises(ValidationError) as caught:
+            await batcher.submit_many([(number(0), "hi")])
+    assert caught.value.problems[0].field == "messages[0].sender"
+
+
+async def test_cancelled_part_way_what_it_queued_is_withdrawn_and_reported_once(
+    client: AgileClient, fake: FakeAgileServer
+) -> None:
+    outcomes: list[RequestOutcome] = []
+    with Hold() as hold:
+        fake.inject(Fault.hold(hold), path="/sms/send", times=None)
+        async with client.batcher(
+            max_messages=5, max_in_flight=1, queue_capacity=10, on_result=outcomes.append
+        ) as batcher:
+            with anyio.move_on_after(0.5):
+                await batcher.submit_many([(number(i), "hi") for i in range(100)], sender="Shop")
+            stats = batcher.statistics()
+            assert stats.queued == 0  # withdrawn: no message of the call is left behind
+            assert stats.withdrawn > 0
+            hold.release()
+    states = {o.state for o in outcomes}
+    assert TicketState.WITHDRAWN in states
+    assert TicketState.ACCEPTED in states  # the request under way still got its answer
+    reported = [t for o in outcomes for t in o.tickets]
+    assert len(reported) == len({id(t) for t in reported})
+    assert sum(1 for t in reported if t.state is TicketState.ACCEPTED) == len(fake.accepted)
+
+
+async def test_the_batcher_life_is_one_state(client: AgileClient, fake: FakeAgileServer) -> None:
+    batcher = client.batcher()
+    states = [batcher.state]
+    async with batcher:
+        states.append(batcher.state)
+        await batcher.submit(Message(destinations=number(0), sender="Shop", body="hi"))
+    states.append(batcher.state)
+    assert states == [BatcherState.UNSTARTED, BatcherState.RUNNING, BatcherState.CLOSED]
+    with pytest.raises(ClientClosedError):
+        await batcher.submit(Message(destinations=number(1), sender="Shop", body="hi"))
+
+    fake.inject(Fault.error(status=401, code=1), path="/sms/send")
+    async with client.batcher(max_latency=0.001) as stopped:
+        ticket = await stopped.submit(Message(destinations=number(2), sender="Shop", body="x"))
+        await ticket.wait()
+        states = [stopped.state]
+        assert stopped.error is not None
+    states.append(stopped.state)
+    assert states == [BatcherState.STOPPED, BatcherState.CLOSED]
+
+
+async def test_many_waiters_share_wake_ups_and_none_is_stranded(
+    client: AgileClient, fake: FakeAgileServer
+) -> None:
+    """1,000 senders in requests of 50; a fifth of them give up while queued (their
+    messages are withdrawn, waking their cohort for nothing): the others all get receipts."""
+    receipts: list[object] = []
+
+    async def sender(i: int) -> None:
+        message = Message(destinations=number(i), sender="Shop", body="hi")
+        if i % 5 == 0:
+            with anyio.move_on_after(0):
+                await batcher.send(message)
+            return
+        receipts.append(await batcher.send(message))
+
+    async with (
+        client.batcher(max_messages=50, max_latency=0.01) as batcher,
+        anyio.create_task_group() as tasks,
+    ):
+        for i in range(1_000):
+            tasks.start_soon(sender, i)
+    assert len(receipts) == 800
+    assert len(fake.accepted) + batcher.statistics().withdrawn == 1_000
+
+
+async def test_a_receipt_builds_the_message_with_its_ids_only_when_read(
+    client: AgileClient,
+) -> None:
+    async with client.batcher(max_latency=0.001) as batcher:
+        message = Message(destinations=(number(0), number(1)), sender="Shop", body="Hi")
+        receipt = await batcher.send(message)
+    assert len(receipt.ids) == 2
+    assert receipt.message == message.with_ids(receipt.ids)
+    assert receipt.message is receipt.message  # built once
+    assert receipt.estimated_parts == 2
+    assert receipt.credit < Decimal("1000")
+
+
+def test_the_client_keeps_no_sending_internals_public() -> None:
+    assert not hasattr(AgileClient, "post_send")
+    assert not hasattr(AgileClient, "send_prepared")

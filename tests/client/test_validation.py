@@ -1,0 +1,229 @@
+"""Local validation: every problem found at once, each naming its field."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agile_async import Message, SendOptions, ValidationError
+from agile_async._validation import IdGenerator, check_destination, prepare_request
+
+GOOD = Message(destinations="+393471234567", sender="MyApp", body="Hello")
+
+
+def problems(messages: list[object], options: SendOptions | None = None) -> dict[str, str]:
+    with pytest.raises(ValidationError) as caught:
+        prepare_request(messages, options or SendOptions(), IdGenerator())  # type: ignore[arg-type]
+    return {p.field: p.message for p in caught.value.problems}
+
+
+@pytest.mark.parametrize(
+    ("destination", "fragment"),
+    [
+        ("+39 347 1234567", "digits in international format"),
+        ("+39-3471234567", "digits in international format"),
+        ("abc", "digits in international format"),
+        ("", "digits in international format"),
+        ("+", "digits in international format"),
+        ("003934712345", "country code"),
+        ("03471234567", "country code"),
+        ("+123456", "too short"),
+        ("+1234567890123456", "too long"),
+    ],
+)
+def test_bad_destinations(destination: str, fragment: str) -> None:
+    found = problems([Message(destinations=destination, sender="MyApp", body="x")])
+    assert fragment in found["messages[0].destinations[0]"]
+
+
+@pytest.mark.parametrize(
+    "destination", ["+393471234567", "393471234567", "+6834002", "+123456789012345"]
+)
+def test_good_destinations(destination: str) -> None:
+    assert check_destination(destination) is None
+
+
+@pytest.mark.parametrize(
+    ("sender", "fragment"),
+    [
+        ("", "must not be empty"),
+        ("ABCDEFGHIJKL", "at most 11 characters"),
+        ("12345678901234567", "at most 16 digits"),
+        ("Bad\nName", "letters, digits"),
+    ],
+)
+def test_bad_senders(sender: str, fragment: str) -> None:
+    found = problems([Message(destinations="+393471234567", sender=sender, body="x")])
+    assert fragment in found["messages[0].sender"]
+
+
+@pytest.mark.parametrize(
+    "sender", ["MyApp", "ABCDEFGHIJK", "1234567890123456", "+393471234567", "My Shop"]
+)
+def test_good_senders(sender: str) -> None:
+    prepare_request(
+        [Message(destinations="+393471234567", sender=sender, body="x")],
+        SendOptions(),
+        IdGenerator(),
+    )
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    found = problems(
+        [
+            Message(
+                destinations=["+393471234567", "nope"],
+                sender="FarTooLongSender",
+                body="",
+                ids=["a"],
+                udh_data="0G",
+                scheduling=datetime(2026, 1, 1, 8, 0),
+            ),
+            Message(destinations=[], sender="MyApp", body="zz", hex_body=True),
+            "not a message",
+        ],
+        SendOptions(global_id="g" * 65, max_id_len=0),
+    )
+    assert set(found) == {
+        "options.global_id",
+        "options.max_id_len",
+        "messages[0].destinations[1]",
+        "messages[0].sender",
+        "messages[0].body",
+        "messages[0].udh_data",
+        "messages[0].scheduling",
+        "messages[0].ids",
+        "messages[1].destinations",
+        "messages[1].body",
+        "messages[2]",
+    }
+    assert "timezone-aware" in found["messages[0].scheduling"]
+    assert "hex" in found["messages[1].body"]
+    assert "1 ids for 2 destinations" in found["messages[0].ids"]
+
+
+def test_the_error_message_lists_every_problem() -> None:
+    with pytest.raises(ValidationError) as caught:
+        prepare_request(
+            [Message(destinations="x", sender="", body="")], SendOptions(), IdGenerator()
+        )
+    text = str(caught.value)
+    assert text.startswith("3 problems in the request:")
+    assert "messages[0].destinations[0]" in text
+    assert "messages[0].sender" in text
+    assert "messages[0].body" in text
+
+
+def test_empty_request() -> None:
+    assert "at least one message" in problems([])["messages"]
+
+
+def test_ids_must_be_unique_across_the_request() -> None:
+    found = problems(
+        [
+            Message(
+                destinations=["+393471234567", "+393471234568"],
+                sender="A",
+                body="x",
+                ids=["a", "b"],
+            ),
+            Message(destinations="+393471234569", sender="A", body="x", ids=["a"]),
+        ]
+    )
+    assert found == {"messages[1].ids[0]": "'a' is already used by messages[0].ids[0]"}
+
+
+def test_ids_longer_than_max_id_len() -> None:
+    found = problems(
+        [Message(destinations="+393471234567", sender="A", body="x", ids=["abcdef"])],
+        SendOptions(max_id_len=5),
+    )
+    assert "longer than max_id_len (6 > 5)" in found["messages[0].ids[0]"]
+
+
+@pytest.mark.parametrize(
+    ("udh", "ok"),
+    [("050003CC0201", True), ("0500", True), ("ABC", False), ("XY", False), ("", False)],
+)
+def test_udh_must_be_even_length_hex(udh: str, ok: bool) -> None:
+    message = Message(destinations="+393471234567", sender="A", body="x", udh_data=udh)
+    if ok:
+        prepare_request([message], SendOptions(), IdGenerator())
+    else:
+        assert "messages[0].udh_data" in problems([message])
+
+
+def test_hex_body_must_be_even_length_hex() -> None:
+    assert (
+        "even number"
+        in problems(
+            [Message(destinations="+393471234567", sender="A", body="0041004", hex_body=True)]
+        )["messages[0].body"]
+    )
+    prepare_request(
+        [Message(destinations="+393471234567", sender="A", body="00410042", hex_body=True)],
+        SendOptions(),
+        IdGenerator(),
+    )
+
+
+def test_aware_scheduling_is_fine() -> None:
+    message = Message(
+        destinations="+393471234567",
+        sender="A",
+        body="x",
+        scheduling=datetime(2026, 1, 1, 8, 0, tzinfo=timezone.utc),
+    )
+    prepare_request([message], SendOptions(), IdGenerator())
+
+
+def test_every_destination_gets_a_unique_id_and_the_request_a_global_id() -> None:
+    given = Message(destinations="+393471234569", sender="A", body="x", ids=["mine"])
+    messages, options = prepare_request(
+        [
+            GOOD,
+            Message(destinations=["+393471234567", "+393471234568"], sender="A", body="y"),
+            given,
+        ],
+        SendOptions(),
+        IdGenerator(),
+    )
+    ids = [id_ for m in messages for id_ in m.ids or ()]
+    assert len(ids) == 4
+    assert len(set(ids)) == 4
+    assert ids[3] == "mine"
+    assert options.global_id is not None
+    assert len(options.global_id) == 32
+
+
+def test_generated_ids_respect_a_short_max_id_len() -> None:
+    messages, _ = prepare_request(
+        [Message(destinations=[f"+3934712345{i:02d}" for i in range(50)], sender="A", body="y")],
+        SendOptions(max_id_len=6),
+        IdGenerator(),
+    )
+    ids = messages[0].ids or ()
+    assert len(set(ids)) == 50
+    assert all(len(i) <= 6 for i in ids)
+
+
+def test_message_accepts_one_destination_as_a_string() -> None:
+    assert GOOD.destinations == ("+393471234567",)
+    assert GOOD.with_ids(["x"]).ids == ("x",)
+
+
+@given(
+    st.one_of(
+        st.text(alphabet="+0123456789", max_size=20),
+        st.text(max_size=20),
+        st.from_regex(r"\+?[0-9]{0,17}\n?", fullmatch=True),
+    )
+)
+def test_the_hot_path_destination_rule_is_the_full_rule(value: str) -> None:
+    """The Batcher's one-match check agrees with the rule that explains what is wrong."""
+    from agile_async._limits import destination_fault, plain_destination
+
+    assert plain_destination(value) == (destination_fault(value) is None)
