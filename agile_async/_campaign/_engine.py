@@ -21,7 +21,7 @@ import anyio.to_thread
 import attrs
 
 from .._config import BatchSettings
-from .._exceptions import CampaignError, ConfigurationError, InputChangedError, JournalError
+from .._exceptions import CampaignError, InputChangedError, JournalError
 from .._models import DeliveryReport, DeliveryStatus, SendOptions
 from .._pricing import PriceList
 from .._ratelimit import RateLimiter
@@ -453,9 +453,10 @@ class Campaign:
         """
         self._writable()
         if "options" in overrides:
-            raise ConfigurationError(
-                "options: a campaign sends with the options it was created with "
-                "(Campaign.create(options=...)); run() cannot change them"
+            raise invalid(
+                "options",
+                "must not be given to run(): a campaign sends with the options it was created "
+                "with (Campaign.create(options=...))",
             )
         if self._running:
             raise RuntimeError("this campaign is already running")
