@@ -81,3 +81,27 @@ def test_the_error_tree() -> None:
         obj = getattr(agile_async, name)
         if isinstance(obj, type) and name.endswith("Error"):
             assert issubclass(obj, agile_async.AgileError), name
+
+
+def test_the_blocking_api_is_pinned() -> None:
+    import agile_async.sync
+
+    assert agile_async.sync.__all__ == ["AgileClient", "Batcher", "Ticket"]
+    for name in agile_async.sync.__all__:
+        assert getattr(agile_async.sync, name).__module__ == "agile_async.sync", name
+
+
+def test_the_pytest_plugin_is_pinned() -> None:
+    from agile_async.testing import pytest_plugin
+
+    assert set(pytest_plugin.__all__) == {
+        "ALLOW_REAL_PROVIDER",
+        "RealProviderError",
+        "agile_client",
+        "agile_fake",
+        "agile_sync_client",
+        "agile_tls_client",
+        "agile_tls_server",
+    }
+    assert pytest_plugin.RealProviderError.__module__ == pytest_plugin.__name__
+    assert issubclass(pytest_plugin.RealProviderError, AssertionError)

@@ -160,12 +160,6 @@ def test_instance_attributes_are_mirrored(fake: FakeAgileServer) -> None:
             assert getattr(client, name) == getattr(original, name), name
 
 
-def test_the_public_names_are_pinned() -> None:
-    assert agile_async.sync.__all__ == ["AgileClient", "Batcher", "Ticket"]
-    for name in agile_async.sync.__all__:
-        assert getattr(agile_async.sync, name).__module__ == "agile_async.sync"
-
-
 # -- sending from threads --------------------------------------------------------------
 
 
