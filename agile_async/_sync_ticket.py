@@ -4,7 +4,9 @@ It mirrors :class:`agile_async.Ticket`, with waits that block the calling thread
 an optional ``timeout``, as :class:`concurrent.futures.Future` has them). The outcome comes
 from the async ticket's own ``result()``, awaited once on the loop by a task that lives as
 long as the message is pending; that task completes a :class:`concurrent.futures.Future`,
-which any thread can wait on, also after the client is closed.
+which any thread can wait on, also after the client is closed. ``state``, ``receipt()`` and
+the message's fields read the async ticket's attributes directly (one attribute each, atomic
+in Python; final once ``done()``).
 """
 
 from __future__ import annotations
