@@ -147,6 +147,12 @@ def assert_same_signature(async_cls: type, name: str, original: Any, mirrored: A
     assert inspect.iscoroutinefunction(mirrored) is False, name
 
 
+def test_the_constructors_are_the_same() -> None:
+    assert inspect.signature(AgileClient.__init__) == inspect.signature(
+        agile_async.AgileClient.__init__
+    )
+
+
 def test_the_blocking_context_managers_mirror_the_async_ones() -> None:
     exit_signature = inspect.signature(agile_async.Batcher.__aexit__)
     assert inspect.signature(Batcher.__exit__).parameters.keys() == exit_signature.parameters.keys()
