@@ -4,9 +4,10 @@ Each run is a separate pytest process on a small test suite of a user's, on asyn
 the fixtures, the guard against the real provider, the marker that lifts it, and the plugin
 as installed (found through its ``pytest11`` entry point, as ``pip install`` registers it).
 
-Requests the guard must refuse go through httpx's real network transport, connected to a
-Unix socket that does not exist: if the guard ever let one through, it would fail to connect
-(a different error, which these tests tell apart), and nothing leaves the machine.
+Requests the guard must refuse go through httpx's real network transport (and httpcore's
+pool, where the guard checks them), connected to a Unix socket that does not exist: if the
+guard ever let one through, it would fail to connect (a different error, which these tests
+tell apart), and nothing leaves the machine.
 """
 
 from __future__ import annotations
@@ -180,8 +181,9 @@ def test_the_fixtures_on_both_backends(suite: Suite) -> None:
 # -- the guard ---------------------------------------------------------------------------
 
 GUARD_TESTS = """
-import os
+from decimal import Decimal
 
+import httpcore
 import httpx
 import pytest
 
@@ -272,6 +274,17 @@ async def test_allowed_in_memory_whatever_the_host(tmp_path):
 
 
 @pytest.mark.anyio
+async def test_allowed_when_a_mock_answers(tmp_path, monkeypatch):
+    async def answer(pool, request):  # what respx does while it mocks: the same pool method
+        return httpcore.Response(200, headers=[(b"content-type", b"application/json")],
+                                 content=b'{"credit": 1.5}')
+
+    monkeypatch.setattr(httpcore.AsyncConnectionPool, "handle_async_request", answer)
+    async with client(tmp_path) as c:  # httpx's own transport, to the real host's URL
+        assert await c.credit() == Decimal("1.5")
+
+
+@pytest.mark.anyio
 async def test_allowed_other_hosts(tmp_path):
     transport = nowhere(tmp_path)
     evil = "https://agiletelecom.com.evil/"
@@ -344,11 +357,12 @@ def test_the_guard_refuses_every_way_to_the_provider(suite: Suite) -> None:
     for name in (
         "test_allowed_when_marked",
         "test_allowed_in_memory_whatever_the_host",
+        "test_allowed_when_a_mock_answers",
         "test_allowed_other_hosts",
     ):
         assert on_both_backends(outcomes, name) == [None, None], name
     assert outcomes["test_allowed_for_a_whole_module"] is None
-    assert len(outcomes) == 18
+    assert len(outcomes) == 20
 
 
 def test_the_marker_is_registered(suite: Suite) -> None:

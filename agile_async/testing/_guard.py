@@ -1,13 +1,16 @@
 """The guard that keeps a test suite from reaching the real AgileTelecom provider.
 
-Where it hooks, and why there: at httpx's network transports,
-:class:`httpx.AsyncHTTPTransport` and :class:`httpx.HTTPTransport` (patched on the class, for
-the whole test session). Every request that leaves the process through httpx goes through
-one of them: the SDK's own client, a caller's ``http_client=`` (httpx's default transport, a
-proxy mount, a custom ``AsyncHTTPTransport(verify=..., retries=...)`` or a subclass of it),
-and plain httpx calls of the application under test. In-memory transports
-(:meth:`FakeAgileServer.transport() <agile_async.testing.FakeAgileServer.transport>`,
-``httpx.MockTransport``) never reach a network, so they pass, whatever host their URLs name.
+Where it hooks, and why there: at httpcore's connection pools,
+:class:`httpcore.AsyncConnectionPool` and :class:`httpcore.ConnectionPool` (patched on the
+class, for the whole test session), the layer under httpx's network transports where a
+request is about to be given a connection. Every request that leaves the process through
+httpx goes through one of them: the SDK's own client, a caller's ``http_client=`` (httpx's
+default transport, an ``AsyncHTTPTransport(verify=..., proxy=...)`` or a subclass of it; a
+proxy pool is one too), and plain httpx calls of the application under test. In-memory
+transports (:meth:`FakeAgileServer.transport() <agile_async.testing.FakeAgileServer.transport>`,
+``httpx.MockTransport``) never get there, so they pass, whatever host their URLs name; and so
+do requests that mocking libraries answer (respx replaces these same pool methods while it
+mocks, and calls them, so the guard, for a request it lets through to the network).
 
 Checked there, a request is judged by where it would really go: its URL's host, which a
 proxy does not change. An httpx event hook would see only clients the plugin made, and a
@@ -24,10 +27,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+import httpcore
 import httpx
 
 from .._config import BASE_URLS
-from .._redact import redact_url
 
 __all__ = ["ProviderGuard", "RealProviderError", "is_provider_host"]
 
@@ -76,16 +79,21 @@ class ProviderGuard:
             self._allowed = allowed
             self._attempts.clear()
 
-    def check(self, request: httpx.Request) -> None:
+    def check(self, request: httpcore.Request) -> None:
         """Refuse ``request`` if it would reach the provider and that is not allowed.
 
         Raises:
             RealProviderError: it would have (the attempt is also recorded, so a test that
                 swallows the error fails all the same).
         """
-        if self._allowed or not is_provider_host(request.url.host):
+        url = request.url
+        host = url.host.decode("ascii", "replace")
+        if self._allowed or not is_provider_host(host):
             return
-        attempt = f"{request.method} {redact_url(request.url.copy_with(query=None))}"
+        port = f":{url.port}" if url.port is not None else ""
+        path = url.target.decode("ascii", "replace").partition("?")[0]
+        shown = f"{url.scheme.decode('ascii', 'replace')}://{host}{port}{path}"
+        attempt = f"{request.method.decode('ascii', 'replace')} {shown}"
         with self._lock:
             self._attempts.append(attempt)
         raise RealProviderError(
@@ -95,29 +103,29 @@ class ProviderGuard:
         )
 
     def install(self) -> Callable[[], None]:
-        """Patch httpx's network transports to call :meth:`check` first; returns the undo."""
-        async_original = httpx.AsyncHTTPTransport.handle_async_request
-        sync_original = httpx.HTTPTransport.handle_request
+        """Patch httpcore's connection pools to call :meth:`check` first; returns the undo."""
+        async_original = httpcore.AsyncConnectionPool.handle_async_request
+        sync_original = httpcore.ConnectionPool.handle_request
         check = self.check
 
         async def handle_async_request(
-            transport: httpx.AsyncHTTPTransport, request: httpx.Request
-        ) -> httpx.Response:
+            pool: httpcore.AsyncConnectionPool, request: httpcore.Request
+        ) -> httpcore.Response:
             check(request)
-            return await async_original(transport, request)
+            return await async_original(pool, request)
 
         def handle_request(
-            transport: httpx.HTTPTransport, request: httpx.Request
-        ) -> httpx.Response:
+            pool: httpcore.ConnectionPool, request: httpcore.Request
+        ) -> httpcore.Response:
             check(request)
-            return sync_original(transport, request)
+            return sync_original(pool, request)
 
-        # Replaced on the class, so every instance, subclass and caller's client is covered.
-        httpx.AsyncHTTPTransport.handle_async_request = handle_async_request  # type: ignore[method-assign, assignment]
-        httpx.HTTPTransport.handle_request = handle_request  # type: ignore[method-assign, assignment]
+        # Replaced on the class, so every pool, proxy pool and caller's client is covered.
+        httpcore.AsyncConnectionPool.handle_async_request = handle_async_request  # type: ignore[method-assign, assignment]
+        httpcore.ConnectionPool.handle_request = handle_request  # type: ignore[method-assign, assignment]
 
         def undo() -> None:
-            httpx.AsyncHTTPTransport.handle_async_request = async_original  # type: ignore[method-assign]
-            httpx.HTTPTransport.handle_request = sync_original  # type: ignore[method-assign]
+            httpcore.AsyncConnectionPool.handle_async_request = async_original  # type: ignore[method-assign]
+            httpcore.ConnectionPool.handle_request = sync_original  # type: ignore[method-assign]
 
         return undo

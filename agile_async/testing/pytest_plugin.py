@@ -16,10 +16,10 @@ Fixtures (each test gets its own fake):
   memory.
 
 The guard, on for every test: a request to the real provider's hosts (those of
-:data:`agile_async.BASE_URLS` and their domain) through httpx fails the test, whatever client
-made it, a user's own ``http_client=`` included (see :mod:`agile_async.testing._guard` for
-where it hooks). A test that must reach the provider says so with
-``@pytest.mark.agile_allow_real_provider``.
+:data:`agile_async.BASE_URLS` and their domain) through httpx's network layer fails the
+test, whatever client made it, a user's own ``http_client=`` included (see
+:mod:`agile_async.testing._guard` for where it hooks). A test that must reach the provider
+says so with ``@pytest.mark.agile_allow_real_provider``.
 """
 
 from __future__ import annotations
