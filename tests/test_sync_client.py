@@ -231,6 +231,20 @@ def test_a_batcher_shared_by_threads_fills_requests(fake: FakeAgileServer) -> No
     assert batcher.credit == Decimal("996")
 
 
+def test_threads_blocked_in_send_share_one_request(fake: FakeAgileServer) -> None:
+    """Sixteen threads each wait in ``send``; the request leaves once it holds all 16."""
+    client = sync_client(fake)
+    with (
+        client,
+        client.batcher(max_messages=16, max_latency=GUARD) as batcher,
+        ThreadPoolExecutor(max_workers=16) as pool,
+    ):
+        sending = [pool.submit(batcher.send, sms(d)) for d in numbers(16)]
+        receipts = [future.result(GUARD) for future in sending]
+    assert len({receipt.global_id for receipt in receipts}) == 1 == len(fake.requests)
+    assert sorted(r.ids[0] for r in receipts) == sorted(m.message_id for m in fake.accepted)
+
+
 def test_send_blocks_for_the_receipt(fake: FakeAgileServer, client: AgileClient) -> None:
     with client.batcher(max_latency=0) as batcher:
         receipt = batcher.send(sms())
