@@ -68,11 +68,6 @@ class LoopThread:
         self._holds = 1  # the client's
         self._state = LoopState.RUNNING
 
-    @property
-    def state(self) -> LoopState:
-        """Whether calls can still be forwarded."""
-        return self._state
-
     # -- holds -------------------------------------------------------------------------------
 
     def hold(self) -> None:
