@@ -172,6 +172,16 @@ EXPECTED: dict[str, list[str]] = {
         "RecordedRequest",
         "TLSServer",
     ],
+    "agile_async.sync": ["AgileClient", "Batcher", "Ticket"],
+    "agile_async.testing.pytest_plugin": [
+        "ALLOW_REAL_PROVIDER",
+        "RealProviderError",
+        "agile_client",
+        "agile_fake",
+        "agile_sync_client",
+        "agile_tls_client",
+        "agile_tls_server",
+    ],
     "agile_async.webhooks": [
         "DEFAULT_DEDUPE_WINDOW",
         "DEFAULT_MAX_BODY_BYTES",
@@ -257,8 +267,8 @@ def test_every_name_is_documented(module_name: str) -> None:
         if isinstance(obj, type) and _is_class_or_function(obj):
             # Its own docstring: not one inherited from a base class (Exception's, say).
             documented = bool(vars(obj).get("__doc__"))
-        elif isinstance(obj, types.FunctionType):
-            documented = bool(obj.__doc__)
+        elif isinstance(obj, types.FunctionType) or hasattr(obj, "__wrapped__"):
+            documented = bool(obj.__doc__)  # a function, or one wrapped (a pytest fixture)
         elif name.startswith("__"):
             documented = True  # __version__: a convention, not an API to describe
         else:
@@ -305,6 +315,8 @@ def test_public_classes_and_functions_pickle_by_their_public_path(module_name: s
 def _public_errors() -> dict[str, type[BaseException]]:
     errors: dict[str, type[BaseException]] = {}
     for module_name in MODULES:
+        if module_name == "agile_async.testing.pytest_plugin":
+            continue  # RealProviderError fails a user's test (an AssertionError), not a send
         module = _module(module_name)
         for name in module.__all__:
             obj = getattr(module, name)
@@ -407,3 +419,9 @@ def test_the_implementation_never_imports_a_public_module() -> None:
         if wrong:
             offenders["/".join(parts)] = sorted(wrong)
     assert offenders == {}
+
+
+def test_the_pytest_plugins_error_fails_a_test() -> None:
+    from agile_async.testing import pytest_plugin
+
+    assert issubclass(pytest_plugin.RealProviderError, AssertionError)
