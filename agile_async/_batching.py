@@ -928,7 +928,7 @@ class Batcher(anyio.AsyncContextManagerMixin):
             )
 
     def _resolve_failed(self, tickets: Iterable[Ticket], error: BaseException) -> None:
-        tickets = tuple(t for t in tickets if not t.done())
+        tickets = _tickets.unsettled(tickets)
         if not tickets:
             return
         unknown = isinstance(error, OutcomeUnknownError)

@@ -52,7 +52,7 @@ def destination_fault(destination: str) -> DestinationFault | None:
 
 #: :func:`plain_destination`'s rule as one match: an optional ``+``, then ASCII digits, the
 #: first not 0, as many as the provider takes.
-_PLAIN_DESTINATION = re.compile(
+PLAIN_DESTINATION_MATCH = re.compile(
     rf"\+?[1-9][0-9]{{{MIN_DESTINATION_DIGITS - 1},{MAX_DESTINATION_DIGITS - 1}}}"
 ).fullmatch
 
@@ -63,7 +63,7 @@ def plain_destination(value: object) -> bool:
     The same rule as one compiled match, for the batcher's hot path (it runs for every
     message a campaign sends): one call into C, no substrings.
     """
-    return type(value) is str and _PLAIN_DESTINATION(value) is not None
+    return type(value) is str and PLAIN_DESTINATION_MATCH(value) is not None
 
 
 #: ``globalId``: the seed documents code 10 "wrong global ID length" but not the bound. We use

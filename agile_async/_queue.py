@@ -29,6 +29,8 @@ from typing import NamedTuple
 from ._exceptions import ValidationError
 from ._models import Message, SendOptions
 from ._tickets import (
+    MESSAGE_OVERHEAD,
+    PER_DESTINATION,
     REQUEST_OVERHEAD,
     Cohort,
     Ticket,
@@ -138,7 +140,7 @@ class SendQueue:
         return group
 
     def _add(self, group: _Group, ticket: Ticket, count: int, body: str, now: float) -> bool:
-        size = message_size(body, count)
+        size = MESSAGE_OVERHEAD + len(body) + PER_DESTINATION * count  # message_size()
         limits = self.limits
         group.tickets.append(ticket)
         group.messages += count

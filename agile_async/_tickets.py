@@ -350,6 +350,11 @@ def count(ticket: Ticket) -> int:
     return 1 if type(ids) is str else len(ids)
 
 
+def unsettled(tickets: Iterable[Ticket]) -> tuple[Ticket, ...]:
+    """The tickets still without an outcome (queued or in flight)."""
+    return tuple([t for t in tickets if t._state is _QUEUED or t._state is _IN_FLIGHT])
+
+
 def messages(tickets: Iterable[Ticket]) -> int:
     """How many messages (destinations) tickets carry."""
     return sum([1 if type(t._ids) is str else len(t._ids) for t in tickets])
@@ -358,22 +363,22 @@ def messages(tickets: Iterable[Ticket]) -> int:
 #: JSON overhead of a request around its messages (options, brackets), in bytes.
 REQUEST_OVERHEAD = 200
 #: JSON overhead of one message object (keys, quotes, sender), in bytes.
-_MESSAGE_OVERHEAD = 60
+MESSAGE_OVERHEAD = 60
 #: A destination and its id in JSON, in bytes (an E.164 number, a generated id, quotes):
 #: request sizes are estimates, so callers' longer ids are not measured one by one.
-_PER_DESTINATION = 48
+PER_DESTINATION = 48
 
 
 def message_size(body: str, destinations: int) -> int:
     """A message's approximate share of a request body, in bytes."""
-    return _MESSAGE_OVERHEAD + len(body) + _PER_DESTINATION * destinations
+    return MESSAGE_OVERHEAD + len(body) + PER_DESTINATION * destinations
 
 
 def size_of(ticket: Ticket) -> int:
     """A ticket's approximate share of a request body, in bytes."""
     ids = ticket._ids
     n = 1 if type(ids) is str else len(ids)
-    return _MESSAGE_OVERHEAD + len(ticket._text) + _PER_DESTINATION * n  # type: ignore[arg-type]
+    return MESSAGE_OVERHEAD + len(ticket._text) + PER_DESTINATION * n  # type: ignore[arg-type]
 
 
 def take_fitting(
@@ -387,7 +392,7 @@ def take_fitting(
         ticket = queue[0]
         ids = ticket._ids
         n = 1 if type(ids) is str else len(ids)
-        ticket_size = _MESSAGE_OVERHEAD + len(ticket._text) + _PER_DESTINATION * n  # type: ignore[arg-type]
+        ticket_size = MESSAGE_OVERHEAD + len(ticket._text) + PER_DESTINATION * n  # type: ignore[arg-type]
         ticket_parts = 0 if max_parts is None else ticket.estimated_parts
         if tickets and (
             messages + n > max_messages

@@ -44,6 +44,8 @@ __all__ = [
 
 #: The destination rule lives in :mod:`._limits`, where the fake provider reads it too.
 _plain_destination = _limits.plain_destination
+#: The same rule as one compiled match, for the hot paths (a str already known).
+_PLAIN_DESTINATION = _limits.PLAIN_DESTINATION_MATCH
 
 
 _ALPHANUMERIC_SENDER = re.compile(r"[A-Za-z0-9 .\-_&'!?,:;()+@#/]+")
@@ -227,54 +229,56 @@ def _id_problems(at: str, message: Message, max_id_len: int) -> list[Problem]:
 _GOOD_SENDERS: set[str] = set()
 
 
-def _plain_text(body: object, sender: object, options: SendOptions) -> bool:
-    """A short text from a known sender, under options that need no segment count."""
-    return (
-        type(body) is str
-        and 0 < len(body) <= _LONG_BODY
-        and options.enable_unicode
-        and options.enable_concatenated
-        and type(sender) is str
-        and sender in _GOOD_SENDERS
-    )
-
-
 def plainly_valid(message: object, options: SendOptions) -> bool:
     """The common case, checked without building anything: a plain text to plain numbers
     from a known sender, with no ids or well-formed ones. Anything else takes the full
-    checks (which also explain what is wrong)."""
+    checks (which also explain what is wrong).
+
+    It runs for every message the Batcher takes, so it is one function with no calls of
+    its own but the destination match: a :class:`Message` already holds only strings of
+    encodable text (its construction checks types), so those are not looked at again.
+    """
     if type(message) is not Message:
+        return False
+    body = message.body
+    if not (
+        0 < len(body) <= _LONG_BODY
+        and message.sender in _GOOD_SENDERS
+        and options.enable_unicode
+        and options.enable_concatenated
+        and message.udh_data is None
+        and message.scheduling is None
+        and not message.hex_body
+    ):
         return False
     destinations = message.destinations
     ids = message.ids
     if ids is not None and not (
-        len(ids) == len(destinations)
-        and all(type(i) is str and 0 < len(i) <= options.max_id_len for i in ids)
+        len(ids) == len(destinations) and all(0 < len(i) <= options.max_id_len for i in ids)
     ):
         return False
-    return (
-        _plain_text(message.body, message.sender, options)
-        and message.udh_data is None
-        and message.scheduling is None
-        and not message.hex_body
-        and (
-            _plain_destination(destinations[0])
-            if len(destinations) == 1
-            else len(destinations) > 1 and all(map(_plain_destination, destinations))
-        )
-    )
+    if len(destinations) == 1:
+        return _PLAIN_DESTINATION(destinations[0]) is not None
+    return len(destinations) > 1 and all(_PLAIN_DESTINATION(d) is not None for d in destinations)
 
 
 def plainly_valid_row(
     destination: object, body: object, sender: object, id_: object, options: SendOptions
 ) -> bool:
-    """:func:`plainly_valid` for a light row of ``submit_many()`` (one text to one number),
-    with the encodability a :class:`Message` checks when it is made. A row that is not
-    plainly valid is made into a :class:`Message` and takes the full checks."""
+    """:func:`plainly_valid` for a light row of ``submit_many()`` (one text to one number):
+    the same rule, with the types and the encodability a :class:`Message` checks when it is
+    made. A row that is not plainly valid is made into a :class:`Message` and takes the full
+    checks."""
     return (
-        _plain_text(body, sender, options)
-        and _plain_destination(destination)
-        and (cast(str, body).isascii() or text_problem(cast(str, body)) is None)
+        type(body) is str
+        and 0 < len(body) <= _LONG_BODY
+        and type(sender) is str
+        and sender in _GOOD_SENDERS
+        and options.enable_unicode
+        and options.enable_concatenated
+        and type(destination) is str
+        and _PLAIN_DESTINATION(destination) is not None
+        and (body.isascii() or text_problem(body) is None)
         and (
             id_ is None
             or (type(id_) is str and 0 < len(id_) <= options.max_id_len and id_.isascii())
