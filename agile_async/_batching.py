@@ -81,8 +81,6 @@ __all__ = [
 
 log = logging.getLogger("agile_async")
 
-#: A light row checked and given its id: (destination, text, sender, id, the caller's id?).
-_Row = tuple[str, str, str, str, bool]
 
 #: Why a queued message failed when its batcher was cancelled.
 _CANCELLED_BEFORE_SENDING = "the batcher was cancelled before this message was sent"
@@ -490,58 +488,55 @@ class Batcher(anyio.AsyncContextManagerMixin):
         if self._state is not BatcherState.RUNNING:
             self._refuse()
         options = self.settings.options if options is None else self._check_options(options)
-        prepared = self._prepare_many(messages, options, sender)
+        tickets, caller_ids = self._prepare_many(messages, options, sender)
         queue = self._queue
-        put, put_row = queue.put, queue.put_row
         clock = self._clock
-        queued: list[Ticket] = []
+        queued = 0
         try:
-            for entry in prepared:
-                count = 1 if len(entry) == 5 else len(entry[0].destinations)
+            while queued < len(tickets):
+                count = _tickets.count(tickets[queued])
                 if self._room_waiters or not queue.has_room(count):
                     await self._wait_for_room(count)
-                if len(entry) == 5:
-                    ticket, wake = put_row(*entry, options, clock())
-                else:
-                    ticket, wake = put(*entry, options, clock())
+                added, wake = queue.put_many(tickets, queued, clock(), caller_ids)
+                queued += added
                 if wake:
                     self._notify()
-                queued.append(ticket)
         except BaseException:
-            for ticket in queued:
+            for ticket in tickets[:queued]:
                 self._withdraw(ticket)
             raise
-        return queued if handles else len(queued)
+        return tickets if handles else queued
 
     def _prepare_many(
         self,
         items: Iterable[Message | MessageRow | tuple[str, ...]],
         options: SendOptions,
         sender: str | None,
-    ) -> list[_Row | tuple[Message, tuple[str, ...] | str]]:
-        """Check every item and give it ids: ``(message, ids)`` for a :class:`Message`,
-        ``(destination, text, sender, id, caller_id)`` for a plainly valid light row (no
-        :class:`Message` made for it); a row that is not plainly valid is made into a
-        :class:`Message` and checked as one, so the rules and their messages are the same."""
-        prepared: list[_Row | tuple[Message, tuple[str, ...] | str]] = []
-        append = prepared.append
+    ) -> tuple[list[Ticket], bool]:
+        """Check every item, give it ids and make its ticket (not queued yet); and whether
+        some carry ids of the caller's own. A plainly valid light row gets a ticket with no
+        :class:`Message`; a row that is not plainly valid is made into a :class:`Message`
+        and checked as one, so the rules and their messages are the same."""
+        tickets: list[Ticket] = []
+        append = tickets.append
         seen: set[str] = set()
+        cohort = _tickets.Cohort(options)  # the options, until the queue gives each its own
+        row_ticket = _tickets.row_ticket
         next_id = self._next_id if options.max_id_len >= IdGenerator.LENGTH else None
         for index, item in enumerate(items):
             try:
                 if isinstance(item, tuple) and 2 <= len(item) <= 4:
-                    destination, text, id_, row_sender = (*item, None, None)[:4]
-                    if row_sender is None:
-                        row_sender = sender
+                    size = len(item)
+                    destination, text = item[0], item[1]
+                    id_ = item[2] if size > 2 else None
+                    row_sender = item[3] if size > 3 and item[3] is not None else sender
                     if plainly_valid_row(destination, text, row_sender, id_, options):
                         if id_ is None:
-                            generated = (
-                                next_id() if next_id else self._ids.new_id(options.max_id_len)
-                            )
-                            append((destination, text, row_sender, generated, False))
+                            id_ = next_id() if next_id else self._ids.new_id(options.max_id_len)
+                            append(row_ticket(destination, text, row_sender, id_, False, cohort))  # type: ignore[arg-type]
                             continue
                         self._check_new_ids(seen, (id_,))
-                        append((destination, text, row_sender, id_, True))
+                        append(row_ticket(destination, text, row_sender, id_, True, cohort))  # type: ignore[arg-type]
                         continue
                     item = _row_message(item, sender)
                 elif not isinstance(item, Message):
@@ -553,7 +548,7 @@ class Batcher(anyio.AsyncContextManagerMixin):
                 ids = self._prepare(item, options)
                 if item.ids is not None:
                     self._check_new_ids(seen, item.ids)
-                append((item, ids))
+                append(Ticket(item, ids, options, cohort))
             except ValidationError as error:
                 raise ValidationError(
                     problems=[
@@ -561,7 +556,7 @@ class Batcher(anyio.AsyncContextManagerMixin):
                         for p in error.problems
                     ]
                 ) from None
-        return prepared
+        return tickets, bool(seen)
 
     def _check_new_ids(self, seen: set[str], ids: tuple[str, ...]) -> None:
         """Callers' own ids must be new: not queued or in flight, not earlier in the call."""

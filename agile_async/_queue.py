@@ -36,9 +36,10 @@ from ._tickets import (
     Ticket,
     cohort_of,
     count,
+    fitting_run,
     has_caller_ids,
+    join,
     message_size,
-    row_ticket,
     size_of,
     take_fitting,
 )
@@ -116,28 +117,52 @@ class SendQueue:
             self._pending_ids.update(message.ids)
         return ticket, self._add(group, ticket, len(message.destinations), message.body, now)
 
-    def put_row(
-        self,
-        destination: str,
-        text: str,
-        sender: str,
-        id_: str,
-        caller_id: bool,
-        options: SendOptions,
-        now: float,
-    ) -> tuple[Ticket, bool]:
-        """Queue a light row (one text to one number), like :meth:`put`."""
-        group = self._group(options)
-        ticket = row_ticket(destination, text, sender, id_, caller_id, options, group.cohort)
-        if caller_id:
-            self._pending_ids.add(id_)
-        return ticket, self._add(group, ticket, 1, text, now)
+    def put_many(
+        self, tickets: Sequence[Ticket], start: int, now: float, caller_ids: bool
+    ) -> tuple[int, bool]:
+        """Queue ``tickets[start:]`` (made for one request options, not queued yet) as far
+        as there is room, and at least one into an empty queue; how many were queued, and
+        whether the dispatcher should look now. ``caller_ids``: some carry the caller's own
+        ids (to be kept pending).
 
-    def _group(self, options: SendOptions) -> _Group:
+        The bulk path of ``submit_many()``: the accounting is done once for the run, and
+        waiters share a cohort per request's worth of tickets.
+        """
+        options = tickets[start].key
         group = self._groups.get(options)
         if group is None:
             group = self._groups[options] = _Group(options)
-        return group
+        room = self.capacity - self.queued
+        if self.queued and count(tickets[start]) > room:
+            return 0, False
+        end, messages, size = fitting_run(tickets, start, room)
+        group.tickets.extend(tickets[start:end])
+        limits = self.limits
+        index = start
+        while index < end:  # a cohort per request's worth (counted in tickets here)
+            if not group.cohort_messages:
+                group.cohort.opened_at = now
+            step = min(end - index, max(limits.messages - group.cohort_messages, 1))
+            join(tickets, index, index + step, group.cohort)
+            group.cohort_messages += step
+            index += step
+            if group.cohort_messages >= limits.messages:
+                group.cohort = Cohort(options)
+                group.cohort_messages = 0
+        if caller_ids:
+            for ticket in tickets[start:end]:
+                if has_caller_ids(ticket):
+                    self._pending_ids.update(ticket.ids)
+        was_empty = not self.queued
+        before_messages, before_size = group.messages, group.size
+        group.messages += messages
+        group.size += size
+        self.queued += messages
+        return end - start, (
+            was_empty
+            or before_messages < limits.messages <= group.messages
+            or before_size < limits.size <= group.size
+        )
 
     def _add(self, group: _Group, ticket: Ticket, count: int, body: str, now: float) -> bool:
         size = MESSAGE_OVERHEAD + len(body) + PER_DESTINATION * count  # message_size()

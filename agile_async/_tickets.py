@@ -288,16 +288,15 @@ class _RowTicket(Ticket):
     __slots__ = ("_caller_id", "_destination", "_sender")
 
     def __init__(
-        self,
-        destination: str,
-        text: str,
-        sender: str,
-        id_: str,
-        caller_id: bool,
-        key: SendOptions,
-        cohort: Cohort,
+        self, destination: str, text: str, sender: str, id_: str, caller_id: bool, cohort: Cohort
     ) -> None:
-        Ticket.__init__(self, None, id_, key, cohort, text)
+        # Every slot set here, without Ticket.__init__: a campaign makes millions of these.
+        self._message = None
+        self._text = text
+        self._ids = id_
+        self._cohort = cohort
+        self._state = _QUEUED
+        self._outcome = None
         self._destination = destination
         self._sender = sender
         self._caller_id = caller_id
@@ -332,16 +331,35 @@ class _RowTicket(Ticket):
 
 
 def row_ticket(
-    destination: str,
-    text: str,
-    sender: str,
-    id_: str,
-    caller_id: bool,
-    key: SendOptions,
-    cohort: Cohort,
+    destination: str, text: str, sender: str, id_: str, caller_id: bool, cohort: Cohort
 ) -> Ticket:
-    """The ticket of a light row (checked by the batcher): no :class:`Message` made."""
-    return _RowTicket(destination, text, sender, id_, caller_id, key, cohort)
+    """The ticket of a light row (checked by the batcher): no :class:`Message` made. Its
+    ``cohort`` holds its request options (the queue gives it its own when it is queued)."""
+    return _RowTicket(destination, text, sender, id_, caller_id, cohort)
+
+
+def fitting_run(tickets: Sequence[Ticket], start: int, room: float) -> tuple[int, int, int]:
+    """How far from ``start`` tickets fit in ``room`` messages (at least one): the end
+    index, and the messages and bytes of ``tickets[start:end]``."""
+    messages = size = 0
+    end = start
+    for end in range(start, len(tickets)):
+        ticket = tickets[end]
+        ids = ticket._ids
+        n = 1 if type(ids) is str else len(ids)
+        if messages + n > room and end > start:
+            break
+        messages += n
+        size += MESSAGE_OVERHEAD + len(ticket._text) + PER_DESTINATION * n  # type: ignore[arg-type]
+    else:
+        end = len(tickets)
+    return end, messages, size
+
+
+def join(tickets: Sequence[Ticket], start: int, end: int, cohort: Cohort) -> None:
+    """Tickets ``start:end`` wait together on ``cohort``."""
+    for index in range(start, end):
+        tickets[index]._cohort = cohort
 
 
 def count(ticket: Ticket) -> int:

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from agile_async import Message, SendOptions, Ticket, TicketState, ValidationError
 from agile_async._queue import RequestLimits, SendQueue, message_size
+from agile_async._tickets import Cohort, row_ticket
 
 PLAIN = SendOptions()
 UNICODE_OFF = SendOptions(enable_unicode=False)
@@ -52,19 +53,41 @@ def test_the_oldest_group_goes_first_by_the_times_given() -> None:
 
 def test_a_light_row_is_queued_without_a_message_until_one_is_asked_for() -> None:
     queue = SendQueue(RequestLimits(messages=10, size=10_000), capacity=100)
-    ticket, wake = queue.put_row("+393400000001", "Hi", "Shop", "row-1", True, PLAIN, now=0)
-    assert wake
+    placeholder = Cohort(PLAIN)
+    rows = [
+        row_ticket("+393400000001", "Hi", "Shop", "row-1", True, placeholder),
+        row_ticket("+393400000002", "Hi", "Shop", "gen-1", False, placeholder),
+    ]
+    assert queue.put_many(rows, 0, now=0, caller_ids=True) == (2, True)
+    ticket, generated = rows
     assert ticket.ids == ("row-1",)
     with pytest.raises(ValidationError):
         queue.check_ids(("row-1",))  # the caller's own id is pending
+    queue.check_ids(("gen-1",))  # the SDK's own is not
     assert ticket.message == Message(
         destinations="+393400000001", sender="Shop", body="Hi", ids=("row-1",)
     )
-    generated, _ = queue.put_row("+393400000002", "Hi", "Shop", "gen-1", False, PLAIN, now=0)
     assert generated.message.ids is None  # as submitted: the id was the SDK's
     assert generated.ids == ("gen-1",)
     assert queue.queued == 2
     assert queue.take(PLAIN) == [ticket, generated]
+
+
+def test_many_are_queued_as_far_as_there_is_room_and_one_into_an_empty_queue() -> None:
+    queue = SendQueue(RequestLimits(messages=3, size=100_000), capacity=4)
+    placeholder = Cohort(PLAIN)
+    rows = [
+        row_ticket(f"+3934000000{i:02d}", "Hi", "Shop", f"r{i}", False, placeholder)
+        for i in range(6)
+    ]
+    assert queue.put_many(rows, 0, now=0, caller_ids=False) == (4, True)
+    assert queue.put_many(rows, 4, now=0, caller_ids=False) == (0, False)  # full
+    assert queue.take(PLAIN) == rows[:3]
+    assert queue.put_many(rows, 4, now=1, caller_ids=False) == (2, True)  # a request filled up
+    assert queue.queued == 3
+    big = [Ticket(message(9), ids_for(9), PLAIN, placeholder)]
+    queue.drain()
+    assert queue.put_many(big, 0, now=2, caller_ids=False) == (1, True)  # empty: it fits
 
 
 def test_a_batch_stops_at_each_limit_but_always_has_one_message() -> None:
