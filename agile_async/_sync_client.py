@@ -108,6 +108,8 @@ class AgileClient:
         self._finalizer = weakref.finalize(self, _close_unclosed, self._loop, client.aclose)
         #: Whether this object is a ``with_options`` view (it owns no loop and no pool).
         self._is_view = False
+        #: A view's client, kept alive by the view: its finalizer would close the loop.
+        self._parent: AgileClient | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -170,6 +172,7 @@ class AgileClient:
         view = copy.copy(self)  # shallow: the loop and its finalizer stay the client's
         view._client = self._client.with_options(timeout=timeout, retry=retry, options=options)
         view._is_view = True
+        view._parent = self
         view.retry = view._client.retry
         view.options = view._client.options
         return view

@@ -3,6 +3,7 @@ from plain threads against the fake provider."""
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -71,6 +72,21 @@ def test_a_view_shares_the_clients_loop_pool_and_life(
     assert view.is_closed
     with pytest.raises(aa.ClientClosedError):
         view.send(hello())
+
+
+def test_a_view_keeps_its_client_alive(fake: FakeAgileServer) -> None:
+    """A client dropped unclosed is closed by the garbage collector: not while a view of it
+    is in use (``AgileClient().with_options(...)`` as the only reference)."""
+    threads = len(loop_threads())
+    view = AgileClient(
+        api_key=API_KEY, base_url=fake.base_url, transport=fake.transport()
+    ).with_options(timeout=5)
+    gc.collect()
+    assert view.send(hello()).ids == (fake.accepted[0].message_id,)
+    assert len(loop_threads()) == threads + 1
+    del view
+    gc.collect()
+    assert len(loop_threads()) == threads
 
 
 def test_a_per_call_timeout_and_retry_apply_to_that_call_only(
