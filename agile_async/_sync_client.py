@@ -181,7 +181,7 @@ class AgileClient:
     def with_raw_response(self) -> AgileClientWithRawResponse:
         """The same calls, answering a :class:`~agile_async.RawResponse` around their result;
         see :attr:`agile_async.AgileClient.with_raw_response`."""
-        return AgileClientWithRawResponse(self._client.with_raw_response, self._loop)
+        return AgileClientWithRawResponse(self)
 
     # -- API -------------------------------------------------------------------------------
 
@@ -274,11 +274,13 @@ class AgileClientWithRawResponse:
     """``client.with_raw_response`` of the blocking client: the same calls, each answering a
     :class:`~agile_async.RawResponse`; see :class:`agile_async.AgileClientWithRawResponse`."""
 
-    __slots__ = ("_loop", "_raw")
+    __slots__ = ("_client", "_loop", "_raw")
 
-    def __init__(self, raw: AsyncAgileClientWithRawResponse, loop: LoopThread) -> None:
-        self._raw = raw
-        self._loop = loop
+    def __init__(self, client: AgileClient) -> None:
+        #: Kept alive while this object is used: the client's finalizer would close the loop.
+        self._client = client
+        self._raw: AsyncAgileClientWithRawResponse = client._client.with_raw_response
+        self._loop = client._loop
 
     def send(
         self,

@@ -76,7 +76,8 @@ def test_a_view_shares_the_clients_loop_pool_and_life(
 
 def test_a_view_keeps_its_client_alive(fake: FakeAgileServer) -> None:
     """A client dropped unclosed is closed by the garbage collector: not while a view of it
-    is in use (``AgileClient().with_options(...)`` as the only reference)."""
+    is in use (``AgileClient().with_options(...)`` or ``.with_raw_response`` as the only
+    reference)."""
     threads = len(loop_threads())
     view = AgileClient(
         api_key=API_KEY, base_url=fake.base_url, transport=fake.transport()
@@ -85,6 +86,14 @@ def test_a_view_keeps_its_client_alive(fake: FakeAgileServer) -> None:
     assert view.send(hello()).ids == (fake.accepted[0].message_id,)
     assert len(loop_threads()) == threads + 1
     del view
+    gc.collect()
+    assert len(loop_threads()) == threads
+    raw = AgileClient(
+        api_key=API_KEY, base_url=fake.base_url, transport=fake.transport()
+    ).with_raw_response
+    gc.collect()
+    assert raw.credit().status_code == 200
+    del raw
     gc.collect()
     assert len(loop_threads()) == threads
 
