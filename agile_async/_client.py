@@ -337,11 +337,11 @@ class AgileClient:
         }
         self._ids = IdGenerator()
         self._session = _Session()
-        self._exchanges: set[Exchange] = set()
         #: This view's timeout for each request; the pool's own unless ``with_options`` set one.
         self._timeout: httpx.Timeout | UseClientDefault = httpx.USE_CLIENT_DEFAULT
         #: Whether this object is a ``with_options`` view (it owns no pool and no life).
         self._is_view = False
+        self._exchanges: set[Exchange] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -696,13 +696,8 @@ class AgileClient:
             error: Exception
             try:
                 response = await exchange.run(
-                    lambda extensions: self._http.request(
-                        method,
-                        url,
-                        content=content,
-                        headers=headers,
-                        extensions=extensions,
-                        timeout=self._timeout,  # with_options / per call
+                    lambda extensions: self._http_request(
+                        method, url, content, headers, extensions, record=record
                     )
                 )
             except httpx.RequestError as err:
@@ -711,13 +706,35 @@ class AgileClient:
                 error = _closed_mid_request(err, ids, idempotent=idempotent)
             else:
                 log.debug("%s: HTTP %d", describe, response.status_code)
-                if record is not None:  # with_raw_response only
-                    record(response)
                 raise_for_response(response, ids)
                 return parse_body(response, model, () if idempotent else ids)
             raise error  # outside the handler: nothing of httpx's is chained to our error
 
         return await call_with_retries(attempt, self.retry, describe=describe, on_retry=on_retry)
+
+    async def _http_request(
+        self,
+        method: str,
+        url: httpx.URL,
+        content: bytes | None,
+        headers: dict[str, Any],
+        extensions: dict[str, Any],
+        *,
+        record: Callable[[httpx.Response], None] | None,
+    ) -> httpx.Response:
+        """One HTTP request with this view's timeout (see :meth:`with_options`); ``record``
+        (raw responses only) is shown its response, before any error is made of it."""
+        response = await self._http.request(
+            method,
+            url,
+            content=content,
+            headers=headers,
+            extensions=extensions,
+            timeout=self._timeout,
+        )
+        if record is not None:
+            record(response)
+        return response
 
 
 def _closed_mid_request(
