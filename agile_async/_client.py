@@ -63,8 +63,6 @@ from ._version import __version__
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
-    from httpx._client import UseClientDefault
-
     from ._tickets import Ticket
 
 __all__ = ["AgileClient", "AgileClientWithRawResponse", "ClientState", "CreditCheck"]
@@ -337,8 +335,8 @@ class AgileClient:
         }
         self._ids = IdGenerator()
         self._session = _Session()
-        #: This view's timeout for each request; the pool's own unless ``with_options`` set one.
-        self._timeout: httpx.Timeout | UseClientDefault = httpx.USE_CLIENT_DEFAULT
+        #: This view's timeouts for each request; ``None``: the pool's own.
+        self._timeout: httpx.Timeout | None = None
         #: Whether this object is a ``with_options`` view (it owns no pool and no life).
         self._is_view = False
         self._exchanges: set[Exchange] = set()
@@ -730,7 +728,7 @@ class AgileClient:
             content=content,
             headers=headers,
             extensions=extensions,
-            timeout=self._timeout,
+            timeout=httpx.USE_CLIENT_DEFAULT if self._timeout is None else self._timeout,
         )
         if record is not None:
             record(response)
