@@ -106,7 +106,12 @@ class ClientState(enum.Enum):
 class _Session:
     """What a client shares with its :meth:`~AgileClient.with_options` views: its life (a
     view is open exactly while its client is) and the account's last known credit (one
-    account, whichever view heard it last)."""
+    account, whichever view heard it last).
+
+    A view is a shallow copy of its client, so objects (the pool, the id generator, the set
+    of exchanges) are shared as they are; a value the client *reassigns* after ``__init__``
+    must live here instead, or each view would keep its own stale copy.
+    """
 
     __slots__ = ("last_credit", "state")
 
@@ -291,6 +296,10 @@ class AgileClient:
         http2: use HTTP/2 (needs the ``http2`` extra).
         retry: the :class:`RetryPolicy` for every request.
         options: the :class:`SendOptions` used when a send passes none.
+
+    ``timeout`` and ``retry`` may also be given per call (``send(..., timeout=5)``) or per
+    view (:meth:`with_options`); :attr:`with_raw_response` answers with the HTTP status,
+    headers and timing beside each result.
     """
 
     def __init__(
