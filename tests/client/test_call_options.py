@@ -185,6 +185,20 @@ async def test_a_per_call_timeout_on_a_read_is_a_transport_error(
         assert await client.credit(timeout=0.1, retry=patient) == Decimal("10.00")
 
 
+async def test_a_views_timeout_applies_on_a_callers_own_http_client(
+    fake: FakeAgileServer,
+) -> None:
+    """The caller's ``httpx.AsyncClient`` keeps its own 30 s; the view's requests carry
+    theirs, and the caller's pool stays open when the SDK client closes."""
+    async with httpx.AsyncClient(transport=fake.transport(), timeout=30) as http:
+        client = fake.client(http_client=http, retry=ONCE)
+        fake.inject(Fault.delay(5), path="/sms/credit")
+        with anyio.fail_after(GUARD), pytest.raises(aa.TransportError):
+            await client.with_options(timeout=0.1).credit()
+        await client.aclose()
+        assert not http.is_closed
+
+
 async def test_a_per_call_retry_applies_to_that_call_only(
     fake: FakeAgileServer, client: AgileClient
 ) -> None:
