@@ -9,7 +9,7 @@ async with AgileClient(api_key="...") as client:
 """
 
 from ._batching import Batcher, BatcherState, BatcherStatistics, MessageRow, RequestOutcome
-from ._client import AgileClient, ClientState, CreditCheck
+from ._client import AgileClient, AgileClientWithRawResponse, ClientState, CreditCheck
 from ._config import BASE_URLS, DEFAULT_LIMITS, DEFAULT_TIMEOUT, BatchSettings, RetryPolicy
 from ._exceptions import (
     AgileError,
@@ -39,6 +39,7 @@ from ._exceptions import (
 from ._models import DeliveryReport, DeliveryStatus, Message, SendOptions, SendResult
 from ._public import claim_public_names as _claim_public_names
 from ._ratelimit import Cost, RateLimit, RateLimiter, TokenBucket
+from ._raw_response import RawResponse
 from ._tickets import Receipt, RequestTotals, Ticket, TicketState
 from ._tracking import DeliveryOutcome, DeliverySummary, DeliveryTracker
 from ._version import __version__
@@ -49,6 +50,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "APIError",
     "AgileClient",
+    "AgileClientWithRawResponse",
     "AgileError",
     "AuthenticationError",
     "BatchSettings",
@@ -81,6 +83,7 @@ __all__ = [
     "RateLimit",
     "RateLimitError",
     "RateLimiter",
+    "RawResponse",
     "Receipt",
     "RequestOutcome",
     "RequestTotals",

@@ -11,6 +11,7 @@ results and typed errors flow back the same path.
 from __future__ import annotations
 
 import base64
+import copy
 import enum
 import functools
 import logging
@@ -26,6 +27,7 @@ import attrs
 import httpx
 
 from ._batching import Batcher, RequestOutcome
+from ._call_options import check_options, check_retry, check_timeout
 from ._channel import SendChannel
 from ._config import (
     BASE_URLS,
@@ -36,12 +38,19 @@ from ._config import (
     BatchSettings,
     RetryPolicy,
 )
-from ._exceptions import ClientClosedError, ConfigurationError, OutcomeUnknownError, Problem
+from ._exceptions import (
+    APIError,
+    ClientClosedError,
+    ConfigurationError,
+    OutcomeUnknownError,
+    Problem,
+)
 from ._exchange import Exchange, ExchangeAborted
 from ._models import Message, SendOptions, SendResult
 from ._parts import estimate_parts
 from ._pricing import CostEstimate, PriceList, estimate_cost
 from ._ratelimit import RateLimiter
+from ._raw_response import RawResponse, ResponseRecorder
 from ._redact import redact_url, redact_urls
 from ._responses import parse_body, raise_for_response, translate_transport_error
 from ._retry import call_with_retries
@@ -56,7 +65,7 @@ if TYPE_CHECKING:
 
     from ._tickets import Ticket
 
-__all__ = ["AgileClient", "ClientState", "CreditCheck"]
+__all__ = ["AgileClient", "AgileClientWithRawResponse", "ClientState", "CreditCheck"]
 
 T = TypeVar("T")
 
@@ -92,6 +101,23 @@ class ClientState(enum.Enum):
     UNOPENED = "unopened"
     OPENED = "opened"
     CLOSED = "closed"
+
+
+class _Session:
+    """What a client shares with its :meth:`~AgileClient.with_options` views: its life (a
+    view is open exactly while its client is) and the account's last known credit (one
+    account, whichever view heard it last).
+
+    A view is a shallow copy of its client, so objects (the pool, the id generator, the set
+    of exchanges) are shared as they are; a value the client *reassigns* after ``__init__``
+    must live here instead, or each view would keep its own stale copy.
+    """
+
+    __slots__ = ("last_credit", "state")
+
+    def __init__(self) -> None:
+        self.state = ClientState.UNOPENED
+        self.last_credit: Decimal | None = None
 
 
 class _Credentials:
@@ -270,6 +296,10 @@ class AgileClient:
         http2: use HTTP/2 (needs the ``http2`` extra).
         retry: the :class:`RetryPolicy` for every request.
         options: the :class:`SendOptions` used when a send passes none.
+
+    ``timeout`` and ``retry`` may also be given per call (``send(..., timeout=5)``) or per
+    view (:meth:`with_options`); :attr:`with_raw_response` answers with the HTTP status,
+    headers and timing beside each result.
     """
 
     def __init__(
@@ -313,8 +343,11 @@ class AgileClient:
             **self._credentials.headers(),
         }
         self._ids = IdGenerator()
-        self._state = ClientState.UNOPENED
-        self._last_credit: Decimal | None = None
+        self._session = _Session()
+        #: This view's timeouts for each request; ``None``: the pool's own.
+        self._timeout: httpx.Timeout | None = None
+        #: Whether this object is a ``with_options`` view (it owns no pool and no life).
+        self._is_view = False
         self._exchanges: set[Exchange] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -322,19 +355,21 @@ class AgileClient:
     @property
     def state(self) -> ClientState:
         """``UNOPENED`` (usable), ``OPENED`` (inside ``async with``) or ``CLOSED``."""
-        return self._state
+        return self._session.state
 
     @property
     def is_closed(self) -> bool:
         """Whether :meth:`aclose` has run; a closed client refuses all work."""
-        return self._state is ClientState.CLOSED
+        return self._session.state is ClientState.CLOSED
 
     async def __aenter__(self) -> AgileClient:
-        if self._state is ClientState.CLOSED:
+        if self._session.state is ClientState.CLOSED:
             raise ClientClosedError("cannot reopen an AgileClient once it has been closed")
-        if self._state is ClientState.OPENED:
+        if self._is_view:  # its client's ``async with`` (or aclose) governs the pool
+            return self
+        if self._session.state is ClientState.OPENED:
             raise RuntimeError("this AgileClient is already open in another 'async with'")
-        self._state = ClientState.OPENED
+        self._session.state = ClientState.OPENED
         if self._owns_http:
             await self._http.__aenter__()
         return self
@@ -353,10 +388,13 @@ class AgileClient:
         Requests still under way are stopped: those of the SDK's own pool at once (the pool
         goes with them), those on a caller's ``http_client`` where stopping cannot damage
         that pool (see :mod:`agile_async._exchange`).
+
+        On a :meth:`with_options` view it does nothing: the view shares its client's pool,
+        which stays open for the client and its other views; close the client.
         """
-        if self._state is ClientState.CLOSED:
+        if self._is_view or self._session.state is ClientState.CLOSED:
             return
-        self._state = ClientState.CLOSED
+        self._session.state = ClientState.CLOSED
         exchanges = list(self._exchanges)
         for exchange in exchanges:
             exchange.abandon(force=self._owns_http)
@@ -367,7 +405,7 @@ class AgileClient:
             await self._http.aclose()
 
     def _ensure_open(self) -> None:
-        if self._state is ClientState.CLOSED:
+        if self._session.state is ClientState.CLOSED:
             raise ClientClosedError(
                 "this AgileClient has been closed; create a new one to send again"
             )
@@ -375,21 +413,92 @@ class AgileClient:
     def __repr__(self) -> str:
         return (
             f"<AgileClient base_url={redact_url(self.base_url)!r} auth={self._credentials.mode!r} "
-            f"state={self._state.value!r}>"
+            f"state={self._session.state.value!r}{' view' if self._is_view else ''}>"
         )
+
+    def with_options(
+        self,
+        *,
+        timeout: httpx.Timeout | float | None = None,
+        retry: RetryPolicy | None = None,
+        options: SendOptions | None = None,
+    ) -> AgileClient:
+        """This client with other settings: a light view that shares its connection pool.
+
+        ```python
+        patient = client.with_options(timeout=60, retry=RetryPolicy(attempts=5))
+        await patient.send(message)  # same pool, same credentials, its own timeout and retries
+        ```
+
+        The view shares everything but the settings given: the pool, the credentials, the
+        id generator, :attr:`last_known_credit` and the client's life (it is open exactly
+        while the client is; closing the client stops the view's requests too, and the
+        view's own ``aclose()`` or ``async with`` closes nothing). Make views freely, for
+        one call or for a part of an application; they cost one small object.
+
+        Args:
+            timeout: the httpx timeouts of each request (an :class:`httpx.Timeout`, or
+                seconds for all four); ``None`` keeps the client's. ``httpx.Timeout(None)``
+                waits without limit.
+            retry: the :class:`RetryPolicy`; ``None`` keeps the client's.
+            options: the :class:`SendOptions` for sends that pass none; ``None`` keeps the
+                client's.
+
+        Raises:
+            ConfigurationError: a setting is not valid (it names the argument).
+        """
+        new_timeout = check_timeout("timeout", timeout)
+        new_retry = check_retry("retry", retry)
+        new_options = check_options("options", options)
+        view = copy.copy(self)  # shallow: the pool, session, ids and credentials are shared
+        view._is_view = True
+        if new_timeout is not None:
+            view._timeout = new_timeout
+        if new_retry is not None:
+            view.retry = new_retry
+        if new_options is not None:
+            view.options = new_options
+        return view
+
+    @property
+    def with_raw_response(self) -> AgileClientWithRawResponse:
+        """The same calls, answering a :class:`RawResponse` (HTTP status, response headers,
+        elapsed time, ``globalId``) around their result.
+
+        ```python
+        raw = await client.with_raw_response.send(message)
+        print(raw.status_code, raw.elapsed, raw.global_id)
+        result = raw.parse()
+        ```
+
+        The plain methods record nothing, so only the calls made here pay for it. When such
+        a call fails with an :class:`APIError`, the error's ``raw_response`` holds the
+        failed attempt's response.
+        """
+        return AgileClientWithRawResponse(self)
+
+    def _for_call(
+        self, timeout: httpx.Timeout | float | None, retry: RetryPolicy | None
+    ) -> AgileClient:
+        """The client to make one call with: this one, or a view with the call's settings."""
+        if timeout is None and retry is None:
+            return self
+        return self.with_options(timeout=timeout, retry=retry)
 
     # -- API -------------------------------------------------------------------------------
 
     @property
     def last_known_credit(self) -> Decimal | None:
         """The credit (EUR) from the latest response that reported it, if any."""
-        return self._last_credit
+        return self._session.last_credit
 
     async def send(
         self,
         messages: Message | Iterable[Message],
         *,
         options: SendOptions | None = None,
+        timeout: httpx.Timeout | float | None = None,  # noqa: ASYNC109 - httpx's, per phase
+        retry: RetryPolicy | None = None,
     ) -> SendResult:
         """Send one message or several in one ``/sms/send`` request.
 
@@ -397,13 +506,26 @@ class AgileClient:
         :class:`~agile_async.ValidationError`. Destinations without ids get generated ones,
         returned in :attr:`SendResult.messages`.
 
+        ``timeout`` and ``retry`` apply to this call only (as :meth:`with_options` does);
+        ``None`` keeps the client's.
+
         Raises:
             ValidationError: the request is invalid; nothing was sent.
+            ConfigurationError: ``timeout`` or ``retry`` is not valid; nothing was sent.
             APIError: the provider refused the request (a subclass per provider code).
             TransportError: the request could not be delivered, retries included.
             OutcomeUnknownError: the request went out but no answer came back.
             ClientClosedError: the client has been closed.
         """
+        return await self._for_call(timeout, retry)._send(messages, options, record=None)
+
+    async def _send(
+        self,
+        messages: Message | Iterable[Message],
+        options: SendOptions | None,
+        *,
+        record: ResponseRecorder | None,
+    ) -> SendResult:
         self._ensure_open()
         batch = as_messages(messages)
         prepared, request_options = prepare_request(
@@ -412,7 +534,11 @@ class AgileClient:
         ids = [id_ for message in prepared for id_ in message.ids or ()]
         payload = converter.unstructure(request_options)
         payload["messages"] = [converter.unstructure(message) for message in prepared]
-        response = await self._post_send(dumps(payload), ids, global_id=request_options.global_id)
+        if record is not None:
+            record.global_id = request_options.global_id
+        response = await self._post_send(
+            dumps(payload), ids, global_id=request_options.global_id, record=record
+        )
         return SendResult(
             global_id=response.global_id,
             processed_messages=response.processed_messages,
@@ -432,6 +558,7 @@ class AgileClient:
         *,
         global_id: str | None,
         on_retry: Callable[[BaseException], None] | None = None,
+        record: Callable[[httpx.Response], None] | None = None,
     ) -> SendResponse:
         """POST an already serialized ``/sms/send`` body, with retries; the provider's totals.
 
@@ -449,8 +576,9 @@ class AgileClient:
             model=SendResponse,
             describe=f"POST sms/send globalId={global_id} ({len(ids)} messages)",
             on_retry=on_retry,
+            record=record,
         )
-        self._last_credit = response.credit
+        self._session.last_credit = response.credit
         return response
 
     def batcher(
@@ -495,6 +623,8 @@ class AgileClient:
         *,
         prices: PriceList,
         options: SendOptions | None = None,
+        timeout: httpx.Timeout | float | None = None,  # noqa: ASYNC109 - httpx's, per phase
+        retry: RetryPolicy | None = None,
     ) -> CreditCheck:
         """Estimate what sending ``messages`` would cost and compare it with the credit.
 
@@ -507,17 +637,32 @@ class AgileClient:
         if not check.sufficient:
             raise SystemExit(f"top up {check.shortfall} EUR first")
         ```
+
+        ``timeout`` and ``retry`` apply to its credit request only (as :meth:`credit`).
         """
+        client = self._for_call(timeout, retry)  # bad settings are refused before the work
         self._ensure_open()
         batch = (messages,) if isinstance(messages, Message) else messages
         unicode = (options if options is not None else self.options).enable_unicode
         estimate = await anyio.to_thread.run_sync(
             functools.partial(estimate_cost, prices, batch, unicode=unicode)
         )
-        return CreditCheck(estimate=estimate, credit=await self.credit())
+        return CreditCheck(estimate=estimate, credit=await client.credit())
 
-    async def credit(self) -> Decimal:
-        """The account's remaining credit, in EUR."""
+    async def credit(
+        self,
+        *,
+        timeout: httpx.Timeout | float | None = None,  # noqa: ASYNC109 - httpx's, per phase
+        retry: RetryPolicy | None = None,
+    ) -> Decimal:
+        """The account's remaining credit, in EUR.
+
+        ``timeout`` and ``retry`` apply to this call only (as :meth:`with_options` does);
+        ``None`` keeps the client's.
+        """
+        return await self._for_call(timeout, retry)._credit(record=None)
+
+    async def _credit(self, *, record: ResponseRecorder | None) -> Decimal:
         self._ensure_open()
         response = await self._request(
             "GET",
@@ -527,8 +672,9 @@ class AgileClient:
             idempotent=True,
             model=CreditResponse,
             describe="GET sms/credit",
+            record=record,
         )
-        self._last_credit = response.credit
+        self._session.last_credit = response.credit
         return response.credit
 
     # -- transport -------------------------------------------------------------------------
@@ -544,6 +690,7 @@ class AgileClient:
         model: type[T],
         describe: str,
         on_retry: Callable[[BaseException], None] | None = None,
+        record: Callable[[httpx.Response], None] | None = None,
     ) -> T:
         headers: dict[str, Any] = self._headers
         if content is not None:
@@ -556,8 +703,8 @@ class AgileClient:
             error: Exception
             try:
                 response = await exchange.run(
-                    lambda extensions: self._http.request(
-                        method, url, content=content, headers=headers, extensions=extensions
+                    lambda extensions: self._http_request(
+                        method, url, content, headers, extensions, record=record
                     )
                 )
             except httpx.RequestError as err:
@@ -572,6 +719,30 @@ class AgileClient:
 
         return await call_with_retries(attempt, self.retry, describe=describe, on_retry=on_retry)
 
+    async def _http_request(
+        self,
+        method: str,
+        url: httpx.URL,
+        content: bytes | None,
+        headers: dict[str, Any],
+        extensions: dict[str, Any],
+        *,
+        record: Callable[[httpx.Response], None] | None,
+    ) -> httpx.Response:
+        """One HTTP request with this view's timeout (see :meth:`with_options`); ``record``
+        (raw responses only) is shown its response, before any error is made of it."""
+        response = await self._http.request(
+            method,
+            url,
+            content=content,
+            headers=headers,
+            extensions=extensions,
+            timeout=httpx.USE_CLIENT_DEFAULT if self._timeout is None else self._timeout,
+        )
+        if record is not None:
+            record(response)
+        return response
+
 
 def _closed_mid_request(
     aborted: ExchangeAborted, ids: Sequence[str], *, idempotent: bool
@@ -584,3 +755,55 @@ def _closed_mid_request(
             ids=ids,
         )
     return ClientClosedError("the client was closed before this request was answered")
+
+
+class AgileClientWithRawResponse:
+    """``client.with_raw_response``: the client's calls, each answering a
+    :class:`~agile_async.RawResponse` around the result the plain method returns.
+
+    The same arguments, validation, retries and errors as the plain methods; an
+    :class:`~agile_async.APIError` raised here carries the failed attempt's response in
+    ``raw_response``.
+    """
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: AgileClient) -> None:
+        self._client = client
+
+    async def send(
+        self,
+        messages: Message | Iterable[Message],
+        *,
+        options: SendOptions | None = None,
+        timeout: httpx.Timeout | float | None = None,  # noqa: ASYNC109 - httpx's, per phase
+        retry: RetryPolicy | None = None,
+    ) -> RawResponse[SendResult]:
+        """:meth:`AgileClient.send`, answering a ``RawResponse[SendResult]``."""
+        client = self._client._for_call(timeout, retry)
+        record = ResponseRecorder()
+        try:
+            result = await client._send(messages, options, record=record)
+        except APIError as error:
+            record.attach(error)
+            raise
+        return record.raw(result)
+
+    async def credit(
+        self,
+        *,
+        timeout: httpx.Timeout | float | None = None,  # noqa: ASYNC109 - httpx's, per phase
+        retry: RetryPolicy | None = None,
+    ) -> RawResponse[Decimal]:
+        """:meth:`AgileClient.credit`, answering a ``RawResponse[Decimal]``."""
+        client = self._client._for_call(timeout, retry)
+        record = ResponseRecorder()
+        try:
+            credit = await client._credit(record=record)
+        except APIError as error:
+            record.attach(error)
+            raise
+        return record.raw(credit)
+
+    def __repr__(self) -> str:
+        return f"<with_raw_response of {self._client!r}>"

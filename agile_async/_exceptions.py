@@ -46,9 +46,12 @@ its own copy), so constructors take the message positionally and the rest by key
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import attrs
+
+if TYPE_CHECKING:
+    from ._raw_response import RawResponse
 
 __all__ = [
     "APIError",
@@ -197,6 +200,9 @@ class APIError(AgileError):
         data: the provider's ``data`` (4XX: a mapping of field to problem, or a text) or
             ``message`` (5XX); for a foreign body, a short snippet of it.
         ids: the ids of the messages in the failed request.
+        raw_response: the HTTP response of the failed attempt (status, response headers,
+            timing; never the request's credentials), on calls made through
+            ``client.with_raw_response``; ``None`` otherwise.
     """
 
     #: Which provider codes map to this class (used to build the code -> class table).
@@ -208,6 +214,7 @@ class APIError(AgileError):
     status_code: int
     data: Mapping[str, str] | str | None
     ids: tuple[str, ...]
+    raw_response: RawResponse[None] | None = None
 
     def __init__(
         self,

@@ -10,6 +10,7 @@ attribute of the async object (atomic in Python), so they answer after ``close()
 
 from __future__ import annotations
 
+import copy
 import functools
 import threading
 import weakref
@@ -21,9 +22,11 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from ._client import AgileClient as AsyncAgileClient
+from ._client import AgileClientWithRawResponse as AsyncAgileClientWithRawResponse
 from ._client import ClientState, CreditCheck
 from ._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT, Account, BatchSettings, RetryPolicy
 from ._models import Message, SendOptions, SendResult
+from ._raw_response import RawResponse
 from ._redact import redact_url
 from ._sync_batcher import Batcher
 from ._sync_loop import LoopThread
@@ -36,7 +39,7 @@ if TYPE_CHECKING:
     from ._ratelimit import RateLimiter
     from ._tickets import Ticket
 
-__all__ = ["AgileClient"]
+__all__ = ["AgileClient", "AgileClientWithRawResponse"]
 
 
 class AgileClient:
@@ -103,6 +106,10 @@ class AgileClient:
         self.options: SendOptions = client.options
         # Closes the client if it is dropped unclosed, or at interpreter exit at the latest.
         self._finalizer = weakref.finalize(self, _close_unclosed, self._loop, client.aclose)
+        #: Whether this object is a ``with_options`` view (it owns no loop and no pool).
+        self._is_view = False
+        #: A view's client, kept alive by the view: its finalizer would close the loop.
+        self._parent: AgileClient | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -126,6 +133,8 @@ class AgileClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._is_view:  # its client's ``with`` (or close) governs the pool and the loop
+            return
         self._finalizer.detach()
         self._loop.close(functools.partial(self._client.__aexit__, exc_type, exc, tb))
 
@@ -137,15 +146,42 @@ class AgileClient:
         callers get :class:`~agile_async.ClientClosedError` (or
         :class:`~agile_async.OutcomeUnknownError` for a send that may have gone out). The
         thread ends at once, or, when a batcher is still open, with that batcher's block.
+
+        On a :meth:`with_options` view it does nothing: close the client it came from.
         """
+        if self._is_view:
+            return
         self._finalizer.detach()
         self._loop.close(self._client.aclose)
 
     def __repr__(self) -> str:
         return (
             f"<agile_async.sync.AgileClient base_url={redact_url(self.base_url)!r} "
-            f"state={self._client.state.value!r}>"
+            f"state={self._client.state.value!r}{' view' if self._is_view else ''}>"
         )
+
+    def with_options(
+        self,
+        *,
+        timeout: httpx.Timeout | float | None = None,
+        retry: RetryPolicy | None = None,
+        options: SendOptions | None = None,
+    ) -> AgileClient:
+        """This client with other settings, sharing its pool and its event-loop thread; see
+        :meth:`agile_async.AgileClient.with_options`. Closing the view closes nothing."""
+        view = copy.copy(self)  # shallow: the loop and its finalizer stay the client's
+        view._client = self._client.with_options(timeout=timeout, retry=retry, options=options)
+        view._is_view = True
+        view._parent = self
+        view.retry = view._client.retry
+        view.options = view._client.options
+        return view
+
+    @property
+    def with_raw_response(self) -> AgileClientWithRawResponse:
+        """The same calls, answering a :class:`~agile_async.RawResponse` around their result;
+        see :attr:`agile_async.AgileClient.with_raw_response`."""
+        return AgileClientWithRawResponse(self)
 
     # -- API -------------------------------------------------------------------------------
 
@@ -159,10 +195,16 @@ class AgileClient:
         messages: Message | Iterable[Message],
         *,
         options: SendOptions | None = None,
+        timeout: httpx.Timeout | float | None = None,
+        retry: RetryPolicy | None = None,
     ) -> SendResult:
         """Send one message or several in one ``/sms/send`` request; see
         :meth:`agile_async.AgileClient.send` (same validation, retries and errors)."""
-        return self._loop.call(functools.partial(self._client.send, messages, options=options))
+        return self._loop.call(
+            functools.partial(
+                self._client.send, messages, options=options, timeout=timeout, retry=retry
+            )
+        )
 
     def batcher(
         self,
@@ -202,16 +244,70 @@ class AgileClient:
         *,
         prices: PriceList,
         options: SendOptions | None = None,
+        timeout: httpx.Timeout | float | None = None,
+        retry: RetryPolicy | None = None,
     ) -> CreditCheck:
         """Estimate what sending ``messages`` would cost and compare it with the credit; see
         :meth:`agile_async.AgileClient.check_credit`."""
         return self._loop.call(
-            functools.partial(self._client.check_credit, messages, prices=prices, options=options)
+            functools.partial(
+                self._client.check_credit,
+                messages,
+                prices=prices,
+                options=options,
+                timeout=timeout,
+                retry=retry,
+            )
         )
 
-    def credit(self) -> Decimal:
-        """The account's remaining credit, in EUR."""
-        return self._loop.call(self._client.credit)
+    def credit(
+        self,
+        *,
+        timeout: httpx.Timeout | float | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Decimal:
+        """The account's remaining credit, in EUR; see :meth:`agile_async.AgileClient.credit`."""
+        return self._loop.call(functools.partial(self._client.credit, timeout=timeout, retry=retry))
+
+
+class AgileClientWithRawResponse:
+    """``client.with_raw_response`` of the blocking client: the same calls, each answering a
+    :class:`~agile_async.RawResponse`; see :class:`agile_async.AgileClientWithRawResponse`."""
+
+    __slots__ = ("_client", "_loop", "_raw")
+
+    def __init__(self, client: AgileClient) -> None:
+        #: Kept alive while this object is used: the client's finalizer would close the loop.
+        self._client = client
+        self._raw: AsyncAgileClientWithRawResponse = client._client.with_raw_response
+        self._loop = client._loop
+
+    def send(
+        self,
+        messages: Message | Iterable[Message],
+        *,
+        options: SendOptions | None = None,
+        timeout: httpx.Timeout | float | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> RawResponse[SendResult]:
+        """:meth:`AgileClient.send`, answering a ``RawResponse[SendResult]``."""
+        return self._loop.call(
+            functools.partial(
+                self._raw.send, messages, options=options, timeout=timeout, retry=retry
+            )
+        )
+
+    def credit(
+        self,
+        *,
+        timeout: httpx.Timeout | float | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> RawResponse[Decimal]:
+        """:meth:`AgileClient.credit`, answering a ``RawResponse[Decimal]``."""
+        return self._loop.call(functools.partial(self._raw.credit, timeout=timeout, retry=retry))
+
+    def __repr__(self) -> str:
+        return f"<with_raw_response of {self._raw!r}>"
 
 
 def _close_unclosed(loop: LoopThread, aclose: Callable[[], Awaitable[None]]) -> None:

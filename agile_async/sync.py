@@ -21,9 +21,9 @@ import it from :mod:`agile_async`.
 
 from ._public import claim_public_names
 from ._sync_batcher import Batcher
-from ._sync_client import AgileClient
+from ._sync_client import AgileClient, AgileClientWithRawResponse
 from ._sync_ticket import Ticket
 
-__all__ = ["AgileClient", "Batcher", "Ticket"]
+__all__ = ["AgileClient", "AgileClientWithRawResponse", "Batcher", "Ticket"]
 
 claim_public_names(__name__)
