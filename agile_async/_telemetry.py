@@ -40,7 +40,7 @@ from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ._exceptions import APIError, OutcomeUnknownError
+from ._exceptions import APIError, ClientClosedError, OutcomeUnknownError
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -96,6 +96,17 @@ def _attempt_result(
     if not isinstance(error, Exception):
         return "cancelled", status, None, name
     return "failed", status, None, name
+
+
+def _failure_level(state: str, error: BaseException | None) -> int:
+    """WARNING when the provider refused messages or their fate is unknown (or a bug or a
+    broken limiter stopped them: :class:`BatcherStoppedError`); INFO when the application
+    closed or cancelled the batcher before they went out; DEBUG when withdrawn."""
+    if state == "withdrawn":
+        return logging.DEBUG
+    if type(error) is ClientClosedError:
+        return logging.INFO
+    return logging.WARNING
 
 
 def _named(items: Sequence[str]) -> str:
@@ -247,7 +258,7 @@ class Telemetry:
                     },
                 )
             return
-        level = logging.DEBUG if state == "withdrawn" else logging.WARNING
+        level = _failure_level(state, error)
         if not log.isEnabledFor(level):
             return
         shown = list(destinations if show_destinations else map(mask_number, destinations))

@@ -185,3 +185,16 @@ async def test_nothing_is_logged_above_debug_for_a_plain_success(
         await client.send(sms(2))
     assert [r for r in caplog.records if r.levelno > logging.DEBUG] == []
     assert all(hasattr(r, "agile_event") for r in caplog.records if r.name == "agile_async")
+
+
+async def test_messages_failed_by_closing_are_info_not_warnings(
+    fake: FakeAgileServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with client_for(fake) as client, client.batcher(max_latency=3600) as batcher:
+        for i in range(3):
+            await batcher.submit(sms(i))
+        await batcher.aclose(cancel=True)
+    (failed,) = events(caplog, "messages.failed")
+    assert failed.levelno == logging.INFO
+    assert failed.messages == 3  # type: ignore[attr-defined]
+    assert failed.error == "ClientClosedError"  # type: ignore[attr-defined]
