@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -15,7 +17,7 @@ import pytest
 from opentelemetry import metrics, trace
 from opentelemetry.trace import SpanKind, StatusCode
 
-import agile_async._telemetry as telemetry_module
+import agile_async
 from agile_async import (
     AgileClient,
     AuthenticationError,
@@ -267,19 +269,22 @@ async def test_the_choice_is_made_when_the_client_is_made(fake: FakeAgileServer)
 async def test_telemetry_runs_per_request_not_per_message(
     fake: FakeAgileServer, request: pytest.FixtureRequest, tracing: bool
 ) -> None:
-    """Counted with a profiler: the telemetry module's calls while 1,000 messages go out
-    in 2 requests are as few as for 10 messages in 2 requests (nothing runs per message)."""
+    """Counted with a profiler: the calls into the SDK's telemetry module and OpenTelemetry
+    while 1,000 messages go out in 2 requests are as many as for 10 messages in 2 requests:
+    nothing runs per message."""
     if tracing:
         request.getfixturevalue("otel")
 
     async def calls(messages: int, per_request: int) -> int:
         seen = 0
-        module_file = telemetry_module.__file__
+        telemetry_file = str(Path(agile_async.__file__).with_name("_telemetry.py"))
 
         def profile(frame: FrameType, event: str, arg: object) -> None:
             nonlocal seen
-            if event == "call" and frame.f_code.co_filename == module_file:
-                seen += 1
+            if event == "call":
+                filename = frame.f_code.co_filename
+                if filename == telemetry_file or f"{os.sep}opentelemetry{os.sep}" in filename:
+                    seen += 1
 
         async with (
             client_for(fake) as client,
@@ -295,9 +300,10 @@ async def test_telemetry_runs_per_request_not_per_message(
                 sys.setprofile(previous)
         return seen
 
+    await calls(10, 5)  # first use: the SDK makes its aggregations
     few, many = await calls(10, 5), await calls(1000, 500)
-    assert many == few
-    assert many < 100
+    assert many - few < 100  # one call per message would add 990
+    assert many < (2_000 if tracing else 100)
 
 
 async def test_nothing_secret_in_any_span_metric_or_log_record(
