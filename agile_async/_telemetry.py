@@ -55,8 +55,8 @@ log = logging.getLogger("agile_async")
 #: ``messaging.system`` of our spans: the provider, as the conventions name Kafka or SQS.
 SYSTEM = "agiletelecom"
 
-#: How many message ids (and destinations) a log line names before ``(+N more)``; the
-#: ``extra`` fields carry them all.
+#: How many message ids (and destinations) a log line's text names before ``(+N more)``;
+#: its ``ids`` field has them all (its ``destinations``, the first few: see the batcher).
 _NAMED_IN_TEXT = 5
 
 #: A phone number in free text (an error message that quotes one): 8 to 15 digits.
