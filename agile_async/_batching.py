@@ -55,9 +55,11 @@ from ._exceptions import (
 )
 from ._models import Message, SendOptions
 from ._queue import REQUEST_OVERHEAD, RequestLimits, SendQueue
-from ._ratelimit import Cost, RateLimiter, make_limiter
+from ._ratelimit import DEFAULT_PAUSE, Cost, RateLimiter, make_limiter
 from ._reporting import OutcomeReporter
 from ._serde import SendResponse, converter, dumps
+from ._telemetry import Batch
+from ._telemetry import current as current_telemetry
 from ._tickets import Receipt, RequestTotals, Ticket, TicketState, wire_messages
 from ._validation import (
     IdGenerator,
@@ -81,6 +83,9 @@ __all__ = [
 
 log = logging.getLogger("agile_async")
 
+
+#: How many destinations of failed messages a log record shows.
+_SHOWN = 5
 
 #: Why a queued message failed when its batcher was cancelled.
 _CANCELLED_BEFORE_SENDING = "the batcher was cancelled before this message was sent"
@@ -263,6 +268,10 @@ class Batcher(anyio.AsyncContextManagerMixin):
         self._slots: anyio.Semaphore | None = None
         self._dispatcher_done: anyio.Event | None = None
         self._task_group: anyio.abc.TaskGroup | None = None
+        #: Logs, and spans and metrics when OpenTelemetry is configured: chosen once, here,
+        #: and called per request, never per message.
+        self._telemetry = current_telemetry()
+        self._telemetry.watch(self)
 
     @staticmethod
     def _cost_caps(settings: BatchSettings) -> tuple[int, float]:
@@ -614,8 +623,10 @@ class Batcher(anyio.AsyncContextManagerMixin):
     def _withdraw(self, ticket: Ticket) -> None:
         if ticket.state is not TicketState.QUEUED or not self._queue.withdraw(ticket):
             return
-        self._counters.withdrawn += _tickets.count(ticket)
+        count = _tickets.count(ticket)
+        self._counters.withdrawn += count
         error = MessageWithdrawnError("the caller stopped waiting before the message was sent")
+        self._telemetry.outcome("withdrawn", count, ids=ticket.ids, error=error)
         _tickets.fail_all((ticket,), error, withdrawn=True)
         self._report(RequestOutcome((ticket,), TicketState.WITHDRAWN, error=error))
         self._after_progress()
@@ -805,6 +816,27 @@ class Batcher(anyio.AsyncContextManagerMixin):
                 self._resolve_failed(tickets, problem)
             return
         ids = [i for t in tickets for i in t.ids]
+        with self._telemetry.batch(global_id, len(ids)) as span:
+            rejected = await self._post_tickets(tickets, body, ids, global_id, paid, span)
+        if rejected is not None:
+            log.debug(
+                "bisecting a rejected request of %d messages",
+                len(tickets),
+                extra={"agile_event": "request.bisect", "global_id": global_id},
+            )
+            await self._bisect(tickets, paid=False)
+
+    async def _post_tickets(
+        self,
+        tickets: list[Ticket],
+        body: bytes,
+        ids: list[str],
+        global_id: str,
+        paid: bool,
+        span: Batch,
+    ) -> APIError | None:
+        """The request of :meth:`_send_tickets`; resolves ``tickets``, unless the provider
+        refused a request that is to be bisected: then that error."""
         sent = False
         try:
             if not paid:
@@ -813,8 +845,9 @@ class Batcher(anyio.AsyncContextManagerMixin):
                 try:
                     await self._before_send(tickets, global_id)
                 except Exception as error:  # not sent: the hook refused or failed
+                    span.settle("failed", error)
                     self._resolve_failed(tickets, error)
-                    return
+                    return None
             self._counters.requests += 1
             sent = True
             result = await self._channel.post_send(
@@ -841,20 +874,23 @@ class Batcher(anyio.AsyncContextManagerMixin):
             else:  # not an error of the client's own: it may have been sent
                 unknown = OutcomeUnknownError(f"sending failed unexpectedly: {error!r}", ids=ids)
                 unknown.__cause__ = error
+                error = unknown
                 self._resolve_failed(tickets, unknown)
-            return
+            span.settle("unknown" if isinstance(error, OutcomeUnknownError) else "failed", error)
+            return None
         else:
+            span.settle("accepted", parts=result.processed_sms_parts)
             self._resolve_accepted(tickets, result)
-            return
-        if self._to_bisect(tickets, rejected):
-            log.debug("bisecting a rejected request of %d messages", len(tickets))
-            await self._bisect(tickets, paid=False)
+            return None
+        bisect = self._to_bisect(tickets, rejected)
+        span.settle("bisected" if bisect else "failed", rejected)
+        return rejected if bisect else None
 
     def _to_bisect(self, tickets: Sequence[Ticket], error: APIError) -> bool:
         """Resolve a request the provider refused; ``True`` when it is to be bisected
         instead (some message in it may be the only bad one)."""
         if isinstance(error, RateLimitError):
-            self._limiter.penalize(error.retry_after)
+            self._penalize(error)
         if error.scope == "account":
             self._trip(error)
         elif _is_bisectable(error) and len(tickets) > 1:
@@ -896,7 +932,13 @@ class Batcher(anyio.AsyncContextManagerMixin):
     def _on_retry(self, error: BaseException) -> None:
         self._counters.retries += 1
         if isinstance(error, RateLimitError):
-            self._limiter.penalize(error.retry_after)
+            self._penalize(error)
+
+    def _penalize(self, error: RateLimitError) -> None:
+        """A 429: the limiter pauses (and slows down); the one place that tells it."""
+        retry_after = error.retry_after
+        self._limiter.penalize(retry_after)
+        self._telemetry.pause(retry_after, DEFAULT_PAUSE if retry_after is None else retry_after)
 
     # -- outcomes --------------------------------------------------------------------------
 
@@ -911,7 +953,11 @@ class Batcher(anyio.AsyncContextManagerMixin):
         c = self._counters
         c.parts += response.processed_sms_parts
         _tickets.accept_all(tickets, totals)
-        c.accepted += _messages(tickets)
+        count = _messages(tickets)
+        c.accepted += count
+        self._telemetry.outcome(
+            "accepted", count, global_id=response.global_id, parts=response.processed_sms_parts
+        )
         self._report(RequestOutcome(tuple(tickets), TicketState.ACCEPTED, totals=totals))
         threshold = self.settings.credit_threshold
         if threshold is not None and response.credit < threshold:
@@ -934,7 +980,22 @@ class Batcher(anyio.AsyncContextManagerMixin):
             self._counters.failed += count
         _tickets.fail_all(tickets, error)
         state = TicketState.UNKNOWN if unknown else TicketState.FAILED
+        self._tell_failed(state, tickets, count, error)
         self._report(RequestOutcome(tickets, state, error=error))
+
+    def _tell_failed(
+        self, state: TicketState, tickets: Sequence[Ticket], count: int, error: BaseException
+    ) -> None:
+        """Log and count messages that failed (or whose outcome is unknown): their ids, and
+        the first few destinations (masked unless ``log_destinations``)."""
+        self._telemetry.outcome(
+            state.value,
+            count,
+            ids=[i for t in tickets for i in t.ids],
+            error=error,
+            destinations=[d for t in tickets[:_SHOWN] for d in t.message.destinations][:_SHOWN],
+            show_destinations=self.settings.log_destinations,
+        )
 
     def _report(self, outcome: RequestOutcome) -> None:
         if self._reporter is not None:
@@ -948,7 +1009,7 @@ class Batcher(anyio.AsyncContextManagerMixin):
         """Stop for good: fail everything queued with ``error`` and refuse new work."""
         if self._sticky is not None:
             return
-        log.warning("agile_async batcher stopped: %s", error)
+        self._telemetry.stopped(error)
         self._sticky = error
         if self._state is not BatcherState.CLOSED:
             self._state = BatcherState.STOPPED

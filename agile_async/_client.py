@@ -56,6 +56,7 @@ from ._responses import parse_body, raise_for_response, translate_transport_erro
 from ._retry import call_with_retries
 from ._serde import CreditResponse, SendResponse, converter, dumps
 from ._setting_validators import invalid
+from ._telemetry import current as current_telemetry
 from ._text import text_problem
 from ._validation import IdGenerator, as_messages, prepare_request
 from ._version import __version__
@@ -63,6 +64,7 @@ from ._version import __version__
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
+    from ._telemetry import Attempt
     from ._tickets import Ticket
 
 __all__ = ["AgileClient", "AgileClientWithRawResponse", "ClientState", "CreditCheck"]
@@ -349,6 +351,8 @@ class AgileClient:
         #: Whether this object is a ``with_options`` view (it owns no pool and no life).
         self._is_view = False
         self._exchanges: set[Exchange] = set()
+        #: Logs, and spans and metrics when OpenTelemetry is configured: chosen once, here.
+        self._telemetry = current_telemetry()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -696,8 +700,18 @@ class AgileClient:
         if content is not None:
             headers = {**headers, "Content-Type": "application/json"}
 
+        tries = 0
+
         async def attempt() -> T:
+            nonlocal tries
             self._ensure_open()
+            tries += 1
+            with self._telemetry.attempt(
+                method, url, describe=describe, messages=len(ids), attempt=tries
+            ) as observed:
+                return await attempt_once(observed)
+
+        async def attempt_once(observed: Attempt) -> T:
             exchange = Exchange(describe, ids, on_done=self._exchanges.discard)
             self._exchanges.add(exchange)
             error: Exception
@@ -712,9 +726,10 @@ class AgileClient:
             except ExchangeAborted as err:
                 error = _closed_mid_request(err, ids, idempotent=idempotent)
             else:
-                log.debug("%s: HTTP %d", describe, response.status_code)
                 raise_for_response(response, ids)
-                return parse_body(response, model, () if idempotent else ids)
+                result = parse_body(response, model, () if idempotent else ids)
+                observed.answered(response.status_code, getattr(result, "credit", None))
+                return result
             raise error  # outside the handler: nothing of httpx's is chained to our error
 
         return await call_with_retries(attempt, self.retry, describe=describe, on_retry=on_retry)

@@ -108,6 +108,11 @@ def _finite_amount(_: object, attribute: attrs.Attribute[Decimal | None], value:
         raise invalid(attribute.name, "must be an amount (a Decimal, an int or a string)", value)
 
 
+def _flag(_: object, attribute: attrs.Attribute[bool], value: object) -> None:
+    if not isinstance(value, bool):
+        raise invalid(attribute.name, "must be True or False", value)
+
+
 def _batch_options(_: object, attribute: attrs.Attribute[SendOptions], value: SendOptions) -> None:
     """The batcher trusts its settings' options for every message, so they are judged here,
     once, by the same rules as a send's (and ``global_id`` must be left to the batcher): a
@@ -146,6 +151,8 @@ class BatchSettings:
             ``None`` (each request gets its own).
         credit_threshold: stop sending (refusing new work with ``CreditThresholdError``) once
             the credit reported by the provider falls below this many EUR.
+        log_destinations: show destination numbers in clear in the batcher's log records
+            (failed messages, error texts); by default they read ``+39347****567``.
     """
 
     max_messages: int = attrs.field(default=500, validator=_at_least_one)
@@ -160,3 +167,4 @@ class BatchSettings:
     credit_threshold: Decimal | None = attrs.field(
         default=None, converter=_money, validator=_finite_amount
     )
+    log_destinations: bool = attrs.field(default=False, validator=_flag)

@@ -187,6 +187,11 @@ class Exchange:
                 self.describe,
                 len(self.ids),
                 ", ".join(self.ids),
+                extra={
+                    "agile_event": "request.abandoned",
+                    "messages": len(self.ids),
+                    "ids": list(self.ids),
+                },
             )
         self._abandoned = True
         if force or self._phase is Phase.CONNECTING:
@@ -245,6 +250,12 @@ class Exchange:
                 "%s: answer to a request whose caller stopped waiting: HTTP %d",
                 self.describe,
                 self._response.status_code,
+                extra={
+                    "agile_event": "request.late_answer",
+                    "status": self._response.status_code,
+                    "messages": len(self.ids),
+                    "ids": list(self.ids),
+                },
             )
         else:
             reason = type(self._error).__name__ if self._error else "stopped"
@@ -255,4 +266,11 @@ class Exchange:
                 reason,
                 len(self.ids),
                 ", ".join(self.ids),
+                extra={
+                    "agile_event": "request.late_answer",
+                    "status": None,
+                    "error": reason,
+                    "messages": len(self.ids),
+                    "ids": list(self.ids),
+                },
             )

@@ -122,7 +122,8 @@ async def call_with_retries(
     Args:
         attempt: makes one try; raises the SDK's typed errors.
         policy: how often and how long to retry.
-        describe: what is being done, for the debug log (never a secret or a body).
+        describe: what is being done, for the retry log line (never a secret or a body;
+            each attempt is logged by the caller, see :mod:`._telemetry`).
         on_retry: called with the error each time a retry is decided (statistics).
         rng: the jitter source, in [0, 1).
     """
@@ -137,19 +138,26 @@ async def call_with_retries(
             return False
         error = state.outcome.exception()
         assert error is not None
-        decision = is_retryable(error, policy)
-        log.debug(
-            "%s: attempt %d failed with %s: %s",
-            describe,
-            state.attempt_number,
-            type(error).__name__,
-            "retryable" if decision else "final",
-        )
-        return decision
+        return is_retryable(error, policy)
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
-        log.debug("%s: retrying in %.3f s", describe, state.upcoming_sleep)
+        name = type(error).__name__
+        log.info(
+            "%s: attempt %d failed with %s; retrying in %.3f s",
+            describe,
+            state.attempt_number,
+            name,
+            state.upcoming_sleep,
+            extra={
+                "agile_event": "request.retry",
+                "attempt": state.attempt_number,
+                "error": name,
+                "code": getattr(error, "code", None),
+                "status": getattr(error, "status_code", None),
+                "delay": state.upcoming_sleep,
+            },
+        )
         if on_retry is not None and error is not None:
             on_retry(error)
 
@@ -166,6 +174,5 @@ async def call_with_retries(
     )
     async for try_ in retrying:
         with try_:
-            log.debug("%s: attempt %d", describe, try_.retry_state.attempt_number)
             return await attempt()
     raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover

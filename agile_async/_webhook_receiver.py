@@ -69,6 +69,7 @@ from ._concurrency import call_maybe_async
 from ._exceptions import InvalidDeliveryReportError
 from ._models import DeliveryReport
 from ._setting_validators import check_integer, check_number, invalid
+from ._telemetry import current as current_telemetry
 from ._token_mask import TokenMask
 from ._webhook_parsing import DEFAULT_MAX_REPORTS, parse_delivery_reports
 
@@ -210,6 +211,8 @@ class DeliveryReportReceiver:
         self._callback_timeout = callback_timeout
         self._require_json = require_json
         self._counts = dict.fromkeys(ReceiverStatistics._fields, 0)
+        #: Reports counted by status in OpenTelemetry metrics, when configured (chosen once).
+        self._telemetry = current_telemetry()
         self._log_filter = TokenMask(path_token)
 
     def __repr__(self) -> str:
@@ -381,6 +384,7 @@ class DeliveryReportReceiver:
             else:
                 duplicates += 1
                 self._counts["duplicates"] += 1
+            self._telemetry.report(report.status.name, duplicate=not fresh)
         return _reply(200, {"accepted": delivered, "duplicates": duplicates})
 
     async def _deliver(self, report: DeliveryReport) -> bool:

@@ -6,7 +6,10 @@ message, ``json.dumps``, 500 per POST, 4 in flight) is the yardstick for the Bat
 ``submit()`` + ``result()``, ``submit_many()`` and a web app's 1,000 tasks awaiting
 ``send()``. Then the bytes a queued message costs (tracemalloc), and 1,000,000 messages
 stream through ``Batcher.submit()`` while the resident memory is sampled, to show it is
-bounded by the queue, not the campaign.
+bounded by the queue, not the campaign. Mode (c') is (c) with OpenTelemetry on: an SDK
+tracer provider (batch span processor, an exporter that drops) and meter provider (an
+in-memory reader) set before the client is made; (c) runs with none set, so agile-async
+records nothing (the cost of the extra merely installed).
 
     python benchmarks/throughput.py [--messages 200000] [--single 5000] [--stream 1000000]
 
@@ -27,7 +30,7 @@ import statistics
 import sys
 import time
 import tracemalloc
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import anyio
@@ -209,6 +212,54 @@ async def batcher_submit_result(base_url: str, context: ssl.SSLContext, n: int) 
     return n
 
 
+@contextmanager
+def tracing_on() -> Iterator[None]:
+    """OpenTelemetry's SDK set as the global providers, then unset again (as the
+    OpenTelemetry test utilities do), so the other modes run with none set."""
+    from opentelemetry import metrics, trace
+    from opentelemetry.metrics import _internal as metrics_internal
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+    from opentelemetry.sdk.trace.export import (
+        BatchSpanProcessor,
+        SpanExporter,
+        SpanExportResult,
+    )
+    from opentelemetry.util._once import Once
+
+    class Drop(SpanExporter):
+        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    def unset() -> None:
+        trace._TRACER_PROVIDER_SET_ONCE = Once()
+        trace._TRACER_PROVIDER = None
+        metrics_internal._METER_PROVIDER_SET_ONCE = Once()
+        metrics_internal._METER_PROVIDER = None
+
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(BatchSpanProcessor(Drop()))
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    unset()
+    trace.set_tracer_provider(tracer_provider)
+    metrics.set_meter_provider(meter_provider)
+    try:
+        yield
+        reader.get_metrics_data()  # a collection, as an exporter would make
+    finally:
+        unset()
+        tracer_provider.shutdown()
+        meter_provider.shutdown()
+
+
+async def batcher_submit_result_traced(base_url: str, context: ssl.SSLContext, n: int) -> int:
+    """(c') as (c), with an OpenTelemetry SDK tracer and meter provider configured."""
+    with tracing_on():
+        return await batcher_submit_result(base_url, context, n)
+
+
 async def batcher_submit_many(base_url: str, context: ssl.SSLContext, n: int) -> int:
     """(d) ``submit_many()`` of light rows, 5,000 a call; outcomes through ``on_result``."""
     accepted = 0
@@ -295,6 +346,7 @@ async def main(args: argparse.Namespace) -> None:
         ("(c) submit(Message) + result()", batcher_submit_result, args.messages),
         ("(d) submit_many(rows)", batcher_submit_many, args.messages),
         ("(e) 1,000 tasks awaiting send()", web_app_sends, args.messages),
+        ("(c') (c) with OpenTelemetry on", batcher_submit_result_traced, args.messages),
     ]
     # Each mode runs --rounds times, interleaved, and the median counts: on a shared 2-core
     # machine a single run of each can be off by a quarter either way.
@@ -331,13 +383,19 @@ async def main(args: argparse.Namespace) -> None:
         cpu_us = statistics.median(c for _, c in runs[name])
         rates[name], cpus[name] = rate, cpu_us
         print(f"{name:38} {n:>9,} {rate:>10,.0f} {cpu_us:>11.1f}")
-    a, plain, tuned, result, many, _web = rates.values()
+    a, plain, tuned, result, many, _web, traced = rates.values()
     plain_cpu, web_cpu = cpus[modes[1][0]], cpus[modes[5][0]]
+    result_cpu, traced_cpu = cpus[modes[3][0]], cpus[modes[6][0]]
     print(f"\nsubmit(Message) + result() / plain loop: {result / plain:.2f}x   (target >= 0.6x)")
     print(f"submit_many() / plain loop: {many / plain:.2f}x   (target >= 1.0x)")
     print(
         f"1,000 tasks awaiting send(): {web_cpu:.1f} CPU µs/msg = {web_cpu / plain_cpu:.1f}x "
         f"the plain loop's {plain_cpu:.1f}   (target <= 3x)"
+    )
+    print(
+        f"cost with tracing on, submit(Message) + result(): {result_cpu:.1f} -> "
+        f"{traced_cpu:.1f} CPU µs/msg ({traced_cpu - result_cpu:+.1f}, "
+        f"{traced_cpu / result_cpu - 1:+.0%}); {result:,.0f} -> {traced:,.0f} msgs/s"
     )
     print(f"submit(Message) + result() / tuned loop: {result / tuned:.2f}x")
     print(f"submit(Message) + result() / one request per message: {result / a:.0f}x")

@@ -175,3 +175,6 @@ async def test_a_send_cancelled_after_it_went_out_is_reported_unknown_then_answe
             await eventually(lambda: "HTTP 200" in caplog.text)
     assert "answer to a request whose caller stopped waiting: HTTP 200" in caplog.text
     assert [m.message_id for m in fake.accepted] == ["cancelled-after-sending"]
+    events = {getattr(r, "agile_event", None): r for r in caplog.records}
+    assert events["request.abandoned"].ids == ["cancelled-after-sending"]  # type: ignore[attr-defined]
+    assert events["request.late_answer"].status == 200  # type: ignore[attr-defined]
