@@ -23,6 +23,7 @@ straight into the client, and is never printed, logged or put in an error messag
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import enum
 import functools
@@ -239,8 +240,18 @@ def _describe(error: BaseException) -> str:
 
 
 def run_async(settings: Settings, function: Callable[..., Awaitable[T]], *args: Any) -> T:
-    """Run a coroutine function on the chosen backend (asyncio or trio)."""
-    return anyio.run(functools.partial(function, *args), backend=settings.backend)
+    """Run a coroutine function on the chosen backend (asyncio or trio).
+
+    Ctrl-C (or SIGTERM) arrives as ``KeyboardInterrupt`` on every backend and Python. On
+    asyncio the runner answers SIGINT by cancelling the main task, and turns that
+    cancellation back into ``KeyboardInterrupt`` only where tasks can be uncancelled
+    (Python 3.11+): on 3.10 the ``CancelledError`` itself escapes. Nothing else cancels
+    the main task from outside, so it means the same here.
+    """
+    try:
+        return anyio.run(functools.partial(function, *args), backend=settings.backend)
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None
 
 
 def echo_json(data: object) -> None:
