@@ -5,7 +5,7 @@ Sessions:
 
 - ``tests``: ruff, mypy --strict, then every test on asyncio and trio, measuring coverage
   (failing below the floor in pyproject.toml, and listing the modules below it).
-- ``suite-3.10`` ... ``suite-3.13``: the suite on one Python, without the ``slow``
+- ``suite-3.10`` ... ``suite-3.13``: the suite on one Python, on asyncio, without the ``slow``
   multi-process tests (``tests`` runs those); pytest arguments after ``--`` replace that.
 - ``lowest``: the suite with the lowest version of every dependency that the metadata allows,
   so the floors in pyproject.toml are true (uv resolves them: pip cannot).
@@ -17,6 +17,7 @@ Sessions:
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import tarfile
 import zipfile
@@ -35,9 +36,9 @@ CHECKED = ["agile_async", "tests", "benchmarks", "examples", "noxfile.py"]
 #: Every extra: the tests cover all of them.
 EXTRAS = "fast,http2,server,cli,trio,redis,redis-trio"
 PYPROJECT = nox.project.load_toml("pyproject.toml")
-#: What the other Pythons and the lowest dependencies run: everything but the multi-process
-#: tests (about half the suite's time; they exercise processes and Redis, not the Python or
-#: the library versions, and ``tests`` runs them on every CI run).
+#: What the other Pythons and the lowest dependencies run: everything but the ``slow``
+#: multi-process tests (Redis fleets of worker processes: they exercise processes and Redis
+#: more than the Python or the library versions, and ``tests`` runs them on every CI run).
 QUICK = ("-q", "-m", "not slow", "-p", "no:cacheprovider")
 #: What a user installs: the package and its type information (and, checked apart, the licence).
 WHEEL_MUST_HOLD = (
@@ -110,9 +111,16 @@ def _coverage_report(session: nox.Session, *, enforce: bool) -> None:
 
 @nox.session(python=PYTHON)
 def suite(session: nox.Session) -> None:
-    """The suite on one Python (missing interpreters are skipped, except under CI)."""
+    """The suite on one Python, on asyncio, without the slow tests (missing interpreters are
+    skipped, except under CI).
+
+    asyncio only: what changes between Pythons is the standard library (asyncio, ssl,
+    signals), and trio is the same package on each; ``tests`` and ``lowest`` run both
+    backends. Set ``AGILE_TEST_BACKENDS=asyncio,trio`` for both here too.
+    """
     _install_dev(session, "test")
-    session.run("pytest", *(session.posargs or QUICK))
+    backends = os.environ.get("AGILE_TEST_BACKENDS", "asyncio")
+    session.run("pytest", *(session.posargs or QUICK), env={"AGILE_TEST_BACKENDS": backends})
 
 
 @nox.session(python=OLDEST)
