@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -48,7 +49,7 @@ def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
 def journal_rows(journal: Path) -> dict[str, list[tuple[str, str]]]:
     """message ids and destinations by state, read as any sqlite3 client would."""
     found: dict[str, list[tuple[str, str]]] = collections.defaultdict(list)
-    with sqlite3.connect(journal) as conn:
+    with closing(sqlite3.connect(journal)) as conn, conn:
         for state, message_id, number in conn.execute(
             "SELECT state, message_id, destination FROM rows"
         ):

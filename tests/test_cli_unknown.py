@@ -18,6 +18,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -41,12 +42,12 @@ def invoke(*args: str, input: str | None = None) -> Result:
 
 
 def states(journal: Path) -> dict[str, int]:
-    with sqlite3.connect(journal) as conn:
+    with closing(sqlite3.connect(journal)) as conn, conn:
         return dict(conn.execute("SELECT state, count(*) FROM rows GROUP BY state"))
 
 
 def ids_in(journal: Path, state: str) -> set[str]:
-    with sqlite3.connect(journal) as conn:
+    with closing(sqlite3.connect(journal)) as conn, conn:
         return {i for (i,) in conn.execute("SELECT message_id FROM rows WHERE state = ?", (state,))}
 
 
