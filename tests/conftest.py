@@ -9,12 +9,18 @@ which redis-py's asyncio client cannot run and which used to be generated only t
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from agile_async.testing import FakeAgileServer
 
 #: The backends we promise, rather than whatever the plugin finds installed.
-BACKENDS = ("asyncio", "trio")
+#: ``AGILE_TEST_BACKENDS=asyncio`` narrows a run to one: CI runs the other Pythons on asyncio
+#: alone (the standard library is what changes between Pythons; the main session runs both).
+BACKENDS = tuple(os.environ.get("AGILE_TEST_BACKENDS", "asyncio,trio").split(","))
+if not BACKENDS or not set(BACKENDS) <= {"asyncio", "trio"}:
+    raise pytest.UsageError(f"AGILE_TEST_BACKENDS: asyncio, trio or both, not {BACKENDS}")
 #: The Redis clients each backend can drive (redis-py's client is asyncio-only).
 REDIS_CLIENTS = {"asyncio": ("redis-py", "coredis"), "trio": ("coredis",)}
 

@@ -10,7 +10,7 @@ sent), and every reason names the record's line in the file. A bad row never sto
 campaign; it is reported. That holds for rows that are not text at all: the file is decoded
 (UTF-8, or the campaign's ``encoding``) with an error handler that turns every byte that
 does not decode into a lone surrogate (``U+DC00`` + the byte, as ``surrogateescape`` does),
-so undecodable bytes, like a JSON ``"\ud800"`` escape, reach :func:`_record` as lone
+so undecodable bytes, like a JSON ``"\\ud800"`` escape, reach :func:`_record` as lone
 surrogates, and there every value of a record is checked once
 (:func:`~agile_async._text.text_problem`, NUL characters) before anything of it is rendered,
 counted or written to the journal.

@@ -230,7 +230,11 @@ class _Store:
             self._conn = sqlite3.connect(
                 str(path), isolation_level=None, check_same_thread=False, timeout=10.0
             )
-            self._prepare(create)
+            try:
+                self._prepare(create)
+            except BaseException:
+                self._conn.close()  # a journal refused is not left open (3.13 warns)
+                raise
         except sqlite3.DatabaseError as error:
             self._lock.release()
             raise JournalError(f"{path} is not a usable journal: {error}") from None

@@ -16,6 +16,7 @@ are shown as the SDK made them: it leaves the userinfo out of every URL it puts 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import json
@@ -203,8 +204,18 @@ def _describe(error: BaseException) -> str:
 
 
 def run_async(settings: Settings, function: Callable[..., Awaitable[T]], *args: Any) -> T:
-    """Run a coroutine function on the chosen backend (asyncio or trio)."""
-    return anyio.run(functools.partial(function, *args), backend=settings.backend)
+    """Run a coroutine function on the chosen backend (asyncio or trio).
+
+    Ctrl-C (or SIGTERM) arrives as ``KeyboardInterrupt`` on every backend and Python. On
+    asyncio the runner answers SIGINT by cancelling the main task, and turns that
+    cancellation back into ``KeyboardInterrupt`` only where tasks can be uncancelled
+    (Python 3.11+): on 3.10 the ``CancelledError`` itself escapes. Nothing else cancels
+    the main task from outside, so it means the same here.
+    """
+    try:
+        return anyio.run(functools.partial(function, *args), backend=settings.backend)
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None
 
 
 def echo_json(data: object) -> None:

@@ -241,15 +241,31 @@ def _make_server(uvicorn: Any, app: _SocketFaults, certfile: Path, ready: thread
     are off so ``allowed_ips`` sees the real peer address.
     """
 
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
     class _Server(uvicorn.Server):  # type: ignore[misc]
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets)
             ready.set()
 
+    class _H11Protocol(H11Protocol):
+        """uvicorn's h11 protocol, closing its transport however the connection was lost.
+
+        uvicorn closes it only after a clean end of stream. On Python 3.10, asyncio's TLS
+        transport is not marked closed when the connection is lost (3.11's is), so a client
+        that resets the connection (a worker killed mid-request) left an unclosed transport
+        behind and a ``ResourceWarning`` when it was collected. Closing a lost transport
+        sends nothing.
+        """
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            super().connection_lost(exc)
+            self.transport.close()
+
     config = uvicorn.Config(
         app,
         ssl_certfile=str(certfile),
-        http="h11",
+        http=_H11Protocol,
         ws="none",
         lifespan="off",
         interface="asgi3",

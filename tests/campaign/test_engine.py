@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import csv
 import sqlite3
+from contextlib import closing
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -204,7 +205,7 @@ async def test_rows_in_flight_at_a_crash_become_unknown(tmp_path: Path) -> None:
     journal = tmp_path / "campaign.journal"
     async with await create(tmp_path, 10) as campaign:
         await campaign.load()
-    with sqlite3.connect(journal) as conn:  # what a killed run leaves behind
+    with closing(sqlite3.connect(journal)) as conn, conn:  # what a killed run leaves behind
         conn.execute("UPDATE rows SET state = 'in_flight' WHERE seq <= 3")
     fake = FakeAgileServer()
     async with await Campaign.open(journal) as campaign, client(fake) as agile:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import AsyncIterator
+from contextlib import closing
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -95,7 +96,7 @@ async def test_missing_and_foreign_files_are_refused(tmp_path: Path) -> None:
     with pytest.raises(JournalError, match="no journal"):
         await SQLiteJournal.open(tmp_path / "missing.db")
     foreign = tmp_path / "foreign.db"
-    with sqlite3.connect(foreign) as conn:
+    with closing(sqlite3.connect(foreign)) as conn, conn:
         conn.execute("CREATE TABLE t (x)")
     with pytest.raises(JournalError, match="not a campaign journal"):
         await SQLiteJournal.open(foreign)
@@ -149,7 +150,7 @@ async def test_a_body_repeated_nearby_is_stored_once(tmp_path: Path) -> None:
         sent = await journal.next_rows(1000)
         assert len(sent) == 500
         assert {r.body for r in sent} == {"Same for all"}
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:
         assert conn.execute("SELECT count(*) FROM bodies").fetchone() == (1,)
 
 
@@ -321,7 +322,7 @@ async def test_tally_groups_by_prefix_and_encoding(tmp_path: Path) -> None:
 async def test_the_schema_is_readable_with_plain_sqlite(journal: SQLiteJournal) -> None:
     """Operators can query a journal with the sqlite3 shell: states are words."""
     await journal.mark_in_flight([1], "g1")
-    with sqlite3.connect(journal.path) as conn:
+    with closing(sqlite3.connect(journal.path)) as conn, conn:
         found = dict(conn.execute("SELECT state, count(*) FROM rows GROUP BY state"))
     assert found == {"in_flight": 1, "pending": 9}
 
@@ -411,7 +412,7 @@ async def test_a_crash_with_reports_in_flight_confirms_those_rows(tmp_path: Path
 def sent_ago(path: Path, global_id: str, age: timedelta) -> None:
     """Pretend request ``global_id`` went out ``age`` ago."""
     moment = (datetime.now(timezone.utc) - age).isoformat(timespec="milliseconds")
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:
         conn.execute("UPDATE requests SET started_at = ? WHERE global_id = ?", (moment, global_id))
 
 
@@ -493,7 +494,7 @@ CREATE TABLE rows (
 def write_schema_1_journal(path: Path) -> None:
     """A journal exactly as the previous version left it: rows delivered, unknown, and
     unknown although a report came (that version did not confirm them)."""
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:
         conn.executescript(SCHEMA_1)
         conn.execute(f"PRAGMA application_id={0x41474C53}")
         conn.execute("PRAGMA user_version=1")
@@ -545,7 +546,7 @@ async def test_a_journal_of_the_previous_version_opens(tmp_path: Path, exclusive
         assert (rows[3].state, rows[3].confirmed_by_report) == (RowState.ACCEPTED, True)
         # It read its CSV as UTF-8 with commas: what the upgraded definition says.
         assert (definition.source_encoding, definition.source_delimiter) == ("utf-8", ",")
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
     async with await SQLiteJournal.open(path) as again:  # the upgrade happens once
         assert (await again.counts()).confirmed == 2
@@ -554,7 +555,7 @@ async def test_a_journal_of_the_previous_version_opens(tmp_path: Path, exclusive
 def write_schema_2_journal(path: Path) -> None:
     """A journal as version 2 left it: schema 1 with the three columns it added."""
     write_schema_1_journal(path)
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:
         conn.executescript(
             "ALTER TABLE rows ADD COLUMN delivery_total INTEGER NOT NULL DEFAULT 0;"
             "ALTER TABLE rows ADD COLUMN delivery_parts TEXT;"
@@ -575,7 +576,7 @@ async def test_a_journal_of_schema_2_opens(tmp_path: Path, exclusive: bool) -> N
         assert (definition.source_encoding, definition.source_delimiter) == ("utf-8", ",")
         rows = await rows_by_seq(journal)
         assert [rows[seq].message_id for seq in (1, 2, 3, 4)] == ["id-1", "id-2", "id-3", "id-4"]
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
 
 
@@ -583,7 +584,7 @@ async def test_a_journal_of_a_newer_version_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "new.journal"
     async with await SQLiteJournal.open(path, create=True) as journal:
         await journal.create(DEFINITION)
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:
         conn.execute("PRAGMA user_version=4")
     with pytest.raises(JournalError, match="schema 4"):
         await SQLiteJournal.open(path)

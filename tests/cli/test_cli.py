@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import closing
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ def json_of(result: Result) -> Any:
 
 
 def states(journal: Path) -> dict[str, int]:
-    with sqlite3.connect(journal) as conn:
+    with closing(sqlite3.connect(journal)) as conn, conn:
         return dict(conn.execute("SELECT state, count(*) FROM rows GROUP BY state"))
 
 

@@ -17,6 +17,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,7 @@ BATCH = 20
 def journal_rows(journal: Path) -> dict[str, list[tuple[str, str]]]:
     """message ids and destinations by state, read as any sqlite3 client would."""
     found: dict[str, list[tuple[str, str]]] = collections.defaultdict(list)
-    with sqlite3.connect(journal) as conn:
+    with closing(sqlite3.connect(journal)) as conn, conn:
         for state, message_id, number in conn.execute(
             "SELECT state, message_id, destination FROM rows"
         ):

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,7 @@ def invoke(*args: str, input: str | None = None, env: dict[str, str] | None = No
 
 
 def states(journal: Path) -> dict[str, int]:
-    with sqlite3.connect(journal) as conn:
+    with closing(sqlite3.connect(journal)) as conn, conn:
         return dict(conn.execute("SELECT state, count(*) FROM rows GROUP BY state"))
 
 

@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import sqlite3
+from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -39,12 +40,12 @@ def invoke(*args: str, input: str | None = None) -> Result:
 
 
 def states(journal: Path) -> dict[str, int]:
-    with sqlite3.connect(journal) as conn:
+    with closing(sqlite3.connect(journal)) as conn, conn:
         return dict(conn.execute("SELECT state, count(*) FROM rows GROUP BY state"))
 
 
 def ids_in(journal: Path, state: str) -> set[str]:
-    with sqlite3.connect(journal) as conn:
+    with closing(sqlite3.connect(journal)) as conn, conn:
         return {i for (i,) in conn.execute("SELECT message_id FROM rows WHERE state = ?", (state,))}
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import gc
+import socket
 import ssl
+import struct
+import warnings
 from decimal import Decimal
 from typing import Any
 
@@ -149,3 +153,33 @@ def test_the_environment_points_a_process_at_the_server(monkeypatch: pytest.Monk
                 return await client.credit()
 
         assert anyio.run(credit) == Decimal("100")
+
+
+def test_a_client_that_resets_the_connection_leaves_no_unclosed_transport() -> None:
+    """A client killed mid-connection (a worker process under SIGKILL) resets the TCP
+    connection. The server must still close its TLS transport: on Python 3.10 asyncio
+    does not mark it closed when the connection is lost, and uvicorn closes it only after
+    a clean end of stream, so each reset left a ``ResourceWarning: unclosed transport``."""
+    fake = FakeAgileServer()
+    with fake.serve_tls() as server:
+        context = server.ssl_context()
+        with (
+            socket.create_connection(("127.0.0.1", server.port), timeout=5) as raw,
+            context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+        ):
+            tls.sendall(
+                b"GET /services/sms/credit HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"X-Api-Key: test-api-key\r\n\r\n"
+            )
+            assert tls.recv(65536).startswith(b"HTTP/1.1 200")
+            # SO_LINGER with a zero timeout: close() sends RST, as the kernel does for a
+            # killed process with unread data.
+            tls.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        # A request on a new connection takes several turns of the server's loop, by which
+        # time it has seen the reset (rather than closing an idle connection at shutdown).
+        with httpx.Client(base_url=server.base_url, verify=context, headers=HEADERS) as http:
+            assert http.get("sms/credit").status_code == 200
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
