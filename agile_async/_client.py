@@ -67,7 +67,13 @@ if TYPE_CHECKING:
     from ._telemetry import Attempt
     from ._tickets import Ticket
 
-__all__ = ["AgileClient", "AgileClientWithRawResponse", "ClientState", "CreditCheck"]
+__all__ = [
+    "AgileClient",
+    "AgileClientWithRawResponse",
+    "ClientState",
+    "CreditCheck",
+    "account_identity",
+]
 
 T = TypeVar("T")
 
@@ -822,3 +828,9 @@ class AgileClientWithRawResponse:
 
     def __repr__(self) -> str:
         return f"<with_raw_response of {self._client!r}>"
+
+
+def account_identity(client: AgileClient) -> str:
+    """What names a client's account: its API key, or its Basic-auth user name (never the
+    password). For keys derived from it (the Redis limiter's, hashed), never for display."""
+    return client._credentials.identity

@@ -34,6 +34,7 @@ __all__ = [
     "as_messages",
     "check_destination",
     "check_message",
+    "check_sender",
     "message_problems",
     "options_problems",
     "plainly_valid",
@@ -93,7 +94,8 @@ def _sender_problem(value: str) -> str | None:
     return None
 
 
-def _check_sender(value: object) -> str | None:
+def check_sender(value: object) -> str | None:
+    """What is wrong with a sender, or ``None`` when it is fine."""
     if not isinstance(value, str):
         return f"must be a string, not {type(value).__name__}"
     return _sender_problem(value)
@@ -172,7 +174,7 @@ def message_problems(message: object, at: str, options: SendOptions) -> list[Pro
         problem = check_destination(destination)
         if problem is not None:
             problems.append(Problem(f"{at}.destinations[{i}]", problem))
-    sender = _check_sender(message.sender)
+    sender = check_sender(message.sender)
     if sender is not None:
         problems.append(Problem(f"{at}.sender", sender))
     body = message.body

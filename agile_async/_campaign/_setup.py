@@ -20,7 +20,7 @@ from .._exceptions import CampaignError, ConfigurationError, Problem, Validation
 from .._models import SendOptions
 from .._pricing import PriceList
 from .._setting_validators import invalid
-from .._validation import _check_sender, options_problems
+from .._validation import check_sender, options_problems
 from ._input import (
     BodyTemplate,
     RecordReader,
@@ -59,7 +59,7 @@ def check_definition(
     problems = options_problems(options)
     if isinstance(options, SendOptions) and options.global_id is not None:
         problems.append(Problem("options.global_id", "must be None: every request gets its own"))
-    sender_problem = _check_sender(sender)
+    sender_problem = check_sender(sender)
     if sender_problem is not None:
         problems.append(Problem("sender", sender_problem))
     if not isinstance(body, str):

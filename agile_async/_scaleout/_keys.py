@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from .._client import account_identity
 from .._setting_validators import invalid
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ def account_of(account: AgileClient | str) -> str:
 
 def _identity(client: AgileClient) -> str:
     """The API key, or the Basic-auth user name: what names the account, not the password."""
-    return client._credentials.identity
+    return account_identity(client)
 
 
 def limiter_prefix(account: str) -> str:
