@@ -63,7 +63,8 @@ class Ticket:
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
         """Wait for the outcome: the failure, or ``None`` when accepted."""
-        return self._settled.exception(timeout)
+        self._wait_or_raise(timeout)
+        return self._settled.exception()
 
     def receipt(self) -> Receipt | None:
         """The receipt once accepted, else ``None`` (does not wait)."""
@@ -76,7 +77,14 @@ class Ticket:
 
     def result(self, timeout: float | None = None) -> Receipt:
         """Wait for the outcome: the receipt, or raise the message's error."""
-        return self._settled.result(timeout)
+        self._wait_or_raise(timeout)
+        return self._settled.result()
+
+    def _wait_or_raise(self, timeout: float | None) -> None:
+        """Wait, then raise the built-in :class:`TimeoutError` if the outcome is not known:
+        on Python 3.10 a future raises ``concurrent.futures.TimeoutError``, another class."""
+        if not self.wait(timeout):
+            raise TimeoutError(f"the outcome is not known after {timeout} s")
 
     def __repr__(self) -> str:
         return f"<agile_async.sync.Ticket ids={list(self.ids)!r} state={self.state.value}>"
