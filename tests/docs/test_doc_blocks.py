@@ -5,7 +5,8 @@ A block is one of three kinds (see ``tests/_docs.py``):
 - unmarked: run here, in a fresh namespace, with the environment pointing at a
   :class:`~agile_async.testing.FakeAgileServer` over real TLS (``AGILE_BASE_URL``, the
   credentials, ``SSL_CERT_FILE``), as a user's script would see it, in a scratch folder
-  holding a ``recipients.csv`` (the file the campaign examples read). A
+  holding a ``recipients.csv`` (the file the campaign examples read); a function it defines
+  named ``test_*`` is called too, on both backends when it is async. A
   block with a top-level ``await`` is the body of an ``async def``: it runs on asyncio and on
   trio with ``fake`` (that server) and ``client`` (an ``AgileClient`` for it) in scope;
 - ``<!-- doc-test: NAME -->``: run by a test of its own, which asks for it with
@@ -17,6 +18,7 @@ A block is one of three kinds (see ``tests/_docs.py``):
 from __future__ import annotations
 
 import ast
+import inspect
 import logging
 import types
 from collections.abc import Iterator
@@ -39,6 +41,7 @@ GUARD = 60.0
 BACKENDS = ("asyncio", "trio")
 #: The fake provider and its TLS server, as the ``served`` fixture gives them.
 Served = tuple[FakeAgileServer, TLSServer]
+WEBHOOK_TOKEN = "docs-Token_0123456789abcdefghijklmnopqrstu"
 RECIPIENTS = "destination,name,code\n+393471234567,Ada,A7F2\n+393471234568,Bob,B8G3\n"
 
 BLOCKS = [block for page in doc_pages() for block in code_blocks(page) if block.lang == "python"]
@@ -73,6 +76,7 @@ def served(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Served]:
     with fake.serve_tls() as server:
         for name, value in server.environment().items():
             monkeypatch.setenv(name, value)
+        monkeypatch.setenv("AGILE_WEBHOOK_TOKEN", WEBHOOK_TOKEN)
         yield fake, server
     logging.getLogger("agile_async").handlers.clear()
 
@@ -82,6 +86,14 @@ def test_a_script_block_runs(block: CodeBlock, served: Served) -> None:
     module = types.ModuleType("doc_block")
     module.__dict__["__name__"] = "__main__"
     exec(compile(block.source, block.label, "exec"), module.__dict__)
+    # a block that shows a test runs that test too, as pytest would (no fixtures)
+    for name, test in list(module.__dict__.items()):
+        if name.startswith("test_") and inspect.isfunction(test):
+            if inspect.iscoroutinefunction(test):
+                for backend in BACKENDS:
+                    anyio.run(test, backend=backend)
+            else:
+                test()
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

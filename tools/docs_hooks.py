@@ -1,0 +1,77 @@
+"""MkDocs hooks: the README's links into the site are checked by the same ``--strict`` build.
+
+MkDocs checks the links between the pages of ``docs/``; the README lives outside it (it is
+the repository's front door on GitHub), so its relative links (``docs/guides/batcher.md``,
+``docs/getting-started.md#quickstart``) are checked here, after the build, against the files
+of the repository and the anchors of the built pages. A broken one fails the build.
+"""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+from mkdocs.exceptions import PluginError
+
+__all__ = ["broken_readme_links", "on_post_build"]
+
+#: ``[text](target)``, not an image; the target up to the first space or parenthesis.
+_LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
+
+
+class _Ids(HTMLParser):
+    """Every ``id`` of an HTML page: the anchors a link may name."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.ids.update(value for name, value in attrs if name == "id" and value)
+
+
+def _page_ids(html: Path) -> set[str]:
+    parser = _Ids()
+    parser.feed(html.read_text(encoding="utf-8"))
+    return parser.ids
+
+
+def _built_page(site: Path, docs: Path, page: Path) -> Path:
+    """The HTML file MkDocs builds from ``page`` (``use_directory_urls``)."""
+    relative = page.relative_to(docs).with_suffix("")
+    if relative.name == "index":
+        return site / relative.parent / "index.html"
+    return site / relative / "index.html"
+
+
+def broken_readme_links(readme: Path, docs: Path, site: Path) -> list[str]:
+    """The README's relative links that lead nowhere: a missing file, or an anchor the built
+    page does not have. Links to other sites are left to the reader's browser."""
+    root = readme.parent
+    problems = []
+    for target in _LINK.findall(readme.read_text(encoding="utf-8")):
+        if re.match(r"[a-z][a-z0-9+.-]*:", target) or target.startswith("#"):
+            continue
+        path, _, anchor = target.partition("#")
+        file = (root / path).resolve()
+        if not file.exists():
+            problems.append(f"{target}: no such file")
+            continue
+        if not anchor:
+            continue
+        if not file.is_relative_to(docs.resolve()) or file.suffix != ".md":
+            problems.append(f"{target}: an anchor is checked only in a page of docs/")
+            continue
+        if anchor not in _page_ids(_built_page(site, docs.resolve(), file)):
+            problems.append(f"{target}: the page has no anchor #{anchor}")
+    return problems
+
+
+def on_post_build(config: Any, **kwargs: Any) -> None:
+    """Fail the build on a broken README link (MkDocs calls this after writing the site)."""
+    docs = Path(config["docs_dir"])
+    problems = broken_readme_links(docs.parent / "README.md", docs, Path(config["site_dir"]))
+    if problems:
+        raise PluginError("README.md: broken links into the site:\n  " + "\n  ".join(problems))
