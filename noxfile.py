@@ -89,3 +89,22 @@ def latency(session: nox.Session) -> None:
     )  # fmt: skip
     session.run("python", "benchmarks/latency.py", "--server-python", provider_python,
                 *session.posargs)  # fmt: skip
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site: ``mkdocs build --strict`` (a warning, a broken link or anchor, a
+    missing reference, a broken README link into the site fails it; see mkdocs.yml and
+    tools/docs_hooks.py), then a look at the built site as a reader would.
+
+    The look is optional: when Chromium is on the PATH, ``tools/docs_screenshots.py`` renders
+    the home page, a guide and an API reference page headless, saves the screenshots in
+    ``site-screenshots/`` and checks each rendered page for its navigation, highlighted code
+    and documented members; without Chromium it says so and passes. The docs' code examples
+    run in ``nox -s tests`` (tests/docs/test_doc_blocks.py).
+    """
+    session.install("-q", "-e", ".[docs]", "ruff>=0.6")
+    session.run("ruff", "check", "tools")  # the docs tooling (mypy --strict covers it in tests)
+    session.run("ruff", "format", "--check", "tools")
+    session.run("mkdocs", "build", "--strict", env={"NO_MKDOCS_2_WARNING": "1"})
+    session.run("python", "-m", "tools.docs_screenshots", "site", "site-screenshots")

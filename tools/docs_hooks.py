@@ -15,7 +15,13 @@ from typing import Any
 
 from mkdocs.exceptions import PluginError
 
-__all__ = ["broken_readme_links", "on_post_build"]
+__all__ = ["broken_readme_links", "on_page_content", "on_post_build", "plain_roles"]
+
+#: A Sphinx role as Markdown renders it from a docstring: ``:meth:`~agile_async.X.y```
+#: becomes ``:meth:<code>~agile_async.X.y</code>``.
+_ROLE = re.compile(
+    r":(?:py:)?(?:meth|class|func|attr|exc|data|mod|obj|const):<code>(~?)([^<]*)</code>"
+)
 
 #: ``[text](target)``, not an image; the target up to the first space or parenthesis.
 _LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
@@ -67,6 +73,22 @@ def broken_readme_links(readme: Path, docs: Path, site: Path) -> list[str]:
         if anchor not in _page_ids(_built_page(site, docs.resolve(), file)):
             problems.append(f"{target}: the page has no anchor #{anchor}")
     return problems
+
+
+def plain_roles(html: str) -> str:
+    """The docstrings' Sphinx roles as plain code, as Sphinx shows them: ``~`` keeps the
+    last name only. Without this the reader sees ``:meth:`` before every name."""
+
+    def code(found: re.Match[str]) -> str:
+        name = found[2].rsplit(".", 1)[-1] if found[1] else found[2]
+        return f"<code>{name}</code>"
+
+    return _ROLE.sub(code, html)
+
+
+def on_page_content(html: str, **kwargs: Any) -> str:
+    """Each page's HTML, with the docstrings' roles made plain (see :func:`plain_roles`)."""
+    return plain_roles(html)
 
 
 def on_post_build(config: Any, **kwargs: Any) -> None:
