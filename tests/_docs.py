@@ -3,8 +3,10 @@
 A Python block in ``README.md`` or ``docs/`` is taken as written. One preceded by
 ``<!-- doc-test: NAME -->`` is run by a test of its own that asks for it by page and name
 (:func:`doc_block`); one preceded by ``<!-- not-run: REASON -->`` is a fragment, shown but not
-run; every other block runs as a script against the fake provider
-(``tests/docs/test_doc_blocks.py``). So the docs cannot drift from the code.
+run; every other block runs against the fake provider (``tests/docs/test_doc_blocks.py``),
+after the hidden code of a ``<!-- doc-setup: CODE -->`` above it if it has one (the names a
+sketch leaves to the reader: ``message``, ``records``...). So the docs cannot drift from the
+code.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ DOCS = ROOT / "docs"
 
 #: A fenced block, with the HTML comment (if any) right above it.
 _BLOCK = re.compile(
-    r"(?:<!--\s*(?P<kind>doc-test|not-run):\s*(?P<note>.*?)\s*-->\s*\n)?"
+    r"(?:<!--\s*(?P<kind>doc-test|doc-setup|not-run):\s*(?P<note>.*?)\s*-->\s*\n)?"
     r"^```(?P<lang>[\w-]*)[^\n]*\n(?P<source>.*?)^```",
     flags=re.DOTALL | re.MULTILINE,
 )

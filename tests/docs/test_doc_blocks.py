@@ -2,7 +2,8 @@
 
 A block is one of three kinds (see ``tests/_docs.py``):
 
-- unmarked: run here, in a fresh namespace, with the environment pointing at a
+- unmarked, or after ``<!-- doc-setup: CODE -->`` (hidden code that first defines the names
+  a sketch leaves to the reader): run here, in a fresh namespace, with the environment pointing at a
   :class:`~agile_async.testing.FakeAgileServer` over real TLS (``AGILE_BASE_URL``, the
   credentials, ``SSL_CERT_FILE``), as a user's script would see it, in a scratch folder
   holding a ``recipients.csv`` (the file the campaign examples read); a function it defines
@@ -45,7 +46,7 @@ WEBHOOK_TOKEN = "docs-Token_0123456789abcdefghijklmnopqrstu"
 RECIPIENTS = "destination,name,code\n+393471234567,Ada,A7F2\n+393471234568,Bob,B8G3\n"
 
 BLOCKS = [block for page in doc_pages() for block in code_blocks(page) if block.lang == "python"]
-RUN = [block for block in BLOCKS if block.kind is None]
+RUN = [block for block in BLOCKS if block.kind in (None, "doc-setup")]
 NAMED = [block for block in BLOCKS if block.kind == "doc-test"]
 FRAGMENTS = [block for block in BLOCKS if block.kind == "not-run"]
 
@@ -64,6 +65,12 @@ def top_level_await(block: CodeBlock) -> bool:
 
 SCRIPTS = [block for block in RUN if not top_level_await(block)]
 BODIES = [block for block in RUN if top_level_await(block)]
+
+
+def setup(block: CodeBlock, namespace: dict[str, Any]) -> None:
+    """Run the block's hidden ``doc-setup`` code, if any, in the namespace the block gets."""
+    if block.kind == "doc-setup":
+        exec(compile(block.note, f"{block.label} (setup)", "exec"), namespace)
 
 
 @pytest.fixture
@@ -85,6 +92,7 @@ def served(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Served]:
 def test_a_script_block_runs(block: CodeBlock, served: Served) -> None:
     module = types.ModuleType("doc_block")
     module.__dict__["__name__"] = "__main__"
+    setup(block, module.__dict__)
     exec(compile(block.source, block.label, "exec"), module.__dict__)
     # a block that shows a test runs that test too, as pytest would (no fixtures)
     for name, test in list(module.__dict__.items()):
@@ -105,6 +113,7 @@ def test_an_async_block_runs(block: CodeBlock, backend: str, served: Served) -> 
         fake, server = served
         async with server.client() as client:
             namespace: dict[str, Any] = {"fake": fake, "client": client}
+            setup(block, namespace)
             with anyio.fail_after(GUARD):
                 await eval(code, namespace)
 
