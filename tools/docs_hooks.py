@@ -15,7 +15,7 @@ from typing import Any
 
 from mkdocs.exceptions import PluginError
 
-__all__ = ["broken_readme_links", "on_page_content", "on_post_build", "plain_roles"]
+__all__ = ["broken_readme_links", "linked_roles", "on_page_content", "on_post_build"]
 
 #: A Sphinx role as Markdown renders it from a docstring: ``:meth:`~agile_async.X.y```
 #: becomes ``:meth:<code>~agile_async.X.y</code>``.
@@ -75,20 +75,37 @@ def broken_readme_links(readme: Path, docs: Path, site: Path) -> list[str]:
     return problems
 
 
-def plain_roles(html: str) -> str:
-    """The docstrings' Sphinx roles as plain code, as Sphinx shows them: ``~`` keeps the
-    last name only. Without this the reader sees ``:meth:`` before every name."""
+def linked_roles(html: str, module: str = "agile_async") -> str:
+    """The docstrings' Sphinx roles as links into the reference, as Sphinx would make them.
 
-    def code(found: re.Match[str]) -> str:
-        name = found[2].rsplit(".", 1)[-1] if found[1] else found[2]
-        return f"<code>{name}</code>"
+    ``:meth:`~agile_async.X.y``` (which Markdown turns into ``:meth:<code>~...</code>``) would
+    otherwise show the role before every name. Each becomes an optional cross-reference for
+    mkdocs-autorefs, looked up as written under the page's module, then under
+    ``agile_async``: a name it finds is a link, one it does not (a private helper) is plain
+    code. ``~`` keeps the last name only in the text, as in Sphinx."""
 
-    return _ROLE.sub(code, html)
+    def link(found: re.Match[str]) -> str:
+        target = found[2]
+        shown = target.rsplit(".", 1)[-1] if found[1] else target
+        code = f"<code>{shown}</code>"
+        if target.startswith(".") or not target:
+            return code
+        if target.startswith("agile_async."):
+            return f'<autoref identifier="{target}" optional>{code}</autoref>'
+        return (
+            f'<autoref identifier="{module}.{target}" slug="agile_async.{target}" optional>'
+            f"{code}</autoref>"
+        )
+
+    return _ROLE.sub(link, html)
 
 
-def on_page_content(html: str, **kwargs: Any) -> str:
-    """Each page's HTML, with the docstrings' roles made plain (see :func:`plain_roles`)."""
-    return plain_roles(html)
+def on_page_content(html: str, page: Any, **kwargs: Any) -> str:
+    """Each page's HTML, with the docstrings' roles made links (see :func:`linked_roles`);
+    a reference page's module is its file's name (``reference/agile_async.sync.md``)."""
+    source = Path(page.file.src_uri)
+    module = source.stem if source.parts[0] == "reference" else "agile_async"
+    return linked_roles(html, module)
 
 
 def on_post_build(config: Any, **kwargs: Any) -> None:

@@ -4,7 +4,8 @@
 loopback port, has Chromium render the home page, a guide and an API reference page, saves a
 screenshot of each in ``OUT`` (default ``site-screenshots/``) for a person to look at, and
 checks the rendered DOM of each: the navigation is there, code blocks are highlighted, and
-the reference page lists documented members. It exits 1 naming what is missing, and 0 with
+the reference page lists documented members, and no page shows a docstring's Sphinx role
+(``:meth:``) as text. It exits 1 naming what is missing, and 0 with
 a note when no Chromium is installed: it is an optional step of ``nox -s docs``, not a CI
 requirement (the ``--strict`` build is).
 """
