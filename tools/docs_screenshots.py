@@ -98,13 +98,21 @@ def _run(browser: str, *args: str) -> str:
     return done.stdout
 
 
+#: What no rendered page may show: a docstring's Sphinx role left as text.
+REFUSED = (":meth:", ":class:", ":func:", ":attr:", ":exc:")
+
+
 def problems_of(page: Page, dom: str) -> list[str]:
-    """What the rendered page lacks."""
-    return [
+    """What the rendered page lacks, or shows that a reader should not see."""
+    lacking = [
         f"{page.name}: no {needle!r} in the rendered page"
         for needle in page.expect
         if needle not in dom
     ]
+    shown = [
+        f"{page.name}: {needle!r} shown in the rendered page" for needle in REFUSED if needle in dom
+    ]
+    return lacking + shown
 
 
 def main(argv: list[str]) -> int:
