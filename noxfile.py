@@ -32,7 +32,7 @@ PYTHON = ["3.10", "3.11", "3.12", "3.13"]
 #: The oldest supported Python: where the lowest dependencies are tried (newer Pythons often
 #: have no wheels for old releases).
 OLDEST = PYTHON[0]
-CHECKED = ["agile_async", "tests", "benchmarks", "examples", "noxfile.py"]
+CHECKED = ["agile_async", "tests", "benchmarks", "examples", "tools", "noxfile.py"]
 #: Every extra: the tests cover all of them.
 EXTRAS = "fast,http2,server,cli,trio,redis,redis-trio,otel"
 PYPROJECT = nox.project.load_toml("pyproject.toml")
@@ -213,3 +213,20 @@ def latency(session: nox.Session) -> None:
     )  # fmt: skip
     session.run("python", "benchmarks/latency.py", "--server-python", provider_python,
                 *session.posargs)  # fmt: skip
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site: ``mkdocs build --strict`` (a warning, a broken link or anchor, a
+    missing reference, a broken README link into the site fails it; see mkdocs.yml and
+    tools/docs_hooks.py), then a look at the built site as a reader would.
+
+    The look is optional: when Chromium is on the PATH, ``tools/docs_screenshots.py`` renders
+    the home page, a guide and an API reference page headless, saves the screenshots in
+    ``site-screenshots/`` and checks each rendered page for its navigation, highlighted code
+    and documented members; without Chromium it says so and passes. The docs' code examples
+    run in ``nox -s tests`` (tests/docs/test_doc_blocks.py).
+    """
+    session.install("-q", "-e", ".", *_group("docs"))
+    session.run("mkdocs", "build", "--strict", env={"NO_MKDOCS_2_WARNING": "1"})
+    session.run("python", "-m", "tools.docs_screenshots", "site", "site-screenshots")

@@ -353,7 +353,7 @@ def test_every_public_error_is_an_agile_error() -> None:
 
 def test_the_drawn_tree_is_the_real_one() -> None:
     """The diagram in the errors' module docstring draws every public error, each under the
-    class it derives from; and the README shows the same diagram."""
+    class it derives from; and the errors guide shows the same diagram."""
     import agile_async._exceptions as exceptions
 
     drawn = _drawn_tree(exceptions.__doc__ or "")
@@ -362,8 +362,8 @@ def test_the_drawn_tree_is_the_real_one() -> None:
     for name, parent in drawn.items():
         if parent is not None:
             assert errors[parent] in errors[name].__bases__, name
-    readme = (PACKAGE_ROOT.parent / "README.md").read_text(encoding="utf-8")
-    assert _drawn_tree(readme) == drawn
+    guide = (PACKAGE_ROOT.parent / "docs" / "guides" / "errors.md").read_text(encoding="utf-8")
+    assert _drawn_tree(guide) == drawn
 
 
 def test_every_error_but_the_fakes_is_defined_in_one_module() -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import socket
 import sys
@@ -27,13 +26,14 @@ import anyio
 import httpx
 import pytest
 
-from tests._children import ROOT, child_environment
+from tests._children import child_environment
+from tests._docs import doc_block
 
 pytestmark = pytest.mark.anyio
 
 pytest.importorskip("uvicorn")  # the server extra
 
-README = ROOT / "README.md"
+PAGE = "docs/guides/delivery-reports.md"
 TOKEN = "readme-Token_0123456789.abcdefghij~XYZ"  # every URL-safe kind of character
 FILTER_LINE = 'logging.getLogger("uvicorn.access").addFilter(receiver.log_filter)'
 
@@ -65,15 +65,6 @@ else:
     sys.argv = sys.argv[1:]
     runpy.run_path(sys.argv[0], run_name="__main__")
 """
-
-
-def readme_block(name: str) -> str:
-    """The Python block right after ``<!-- readme-test: name -->``, as the README has it."""
-    text = README.read_text(encoding="utf-8")
-    pattern = rf"<!-- readme-test: {re.escape(name)} -->\s*```python\n(.*?)```"
-    found = re.findall(pattern, text, flags=re.DOTALL)
-    assert len(found) == 1, f"README: expected one block marked {name!r}, found {len(found)}"
-    return str(found[0])
 
 
 def free_port() -> int:
@@ -173,7 +164,7 @@ async def exercise(base_url: str, run: Run) -> None:
 
 def uvicorn_script(*, with_filter: bool = True, access_log: bool = True) -> str:
     """The README's receiver block and its uvicorn block, on a free loopback port."""
-    block = readme_block("uvicorn")
+    block = doc_block(PAGE, "uvicorn")
     documented = 'uvicorn.run(receiver, host="0.0.0.0", port=8080)'
     assert block.count(documented) == 1, "the README's uvicorn.run line changed"
     options = "" if access_log else ", access_log=False"
@@ -184,7 +175,7 @@ def uvicorn_script(*, with_filter: bool = True, access_log: bool = True) -> str:
     if not with_filter:
         assert block.count(FILTER_LINE) == 1
         block = "\n".join(line for line in block.splitlines() if FILTER_LINE not in line)
-    return readme_block("receiver") + "\n" + block
+    return doc_block(PAGE, "receiver") + "\n" + block
 
 
 def assert_served_and_masked(run: Run) -> None:
@@ -240,7 +231,7 @@ async def test_readme_framework_examples_never_log_the_token(
         __import__(framework)  # in the dev extra: CI must run these, never skip them
     else:
         pytest.importorskip(framework)
-    source = readme_block("receiver") + "\n" + readme_block(framework)
+    source = doc_block(PAGE, "receiver") + "\n" + doc_block(PAGE, framework)
     (tmp_path / "myapp.py").write_text(source, encoding="utf-8")
     run = Run(tmp_path)
     command = ["-m", "uvicorn", "myapp:app", "--host", "127.0.0.1", "--port", "{port}"]

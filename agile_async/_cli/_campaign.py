@@ -603,7 +603,7 @@ async def _watch_interrupts(opened: Campaign, scope: anyio.CancelScope, display:
 
 
 def exit_code(result: CampaignResult) -> ExitCode:
-    """How a campaign run exits (the README's table, :func:`._exit.run_code`)."""
+    """How a campaign run exits (the campaigns guide's table, :func:`._exit.run_code`)."""
     incomplete = _unfinished(result.counts)
     return run_code(result.stopped_by, interrupted=result.interrupted, incomplete=incomplete)
 

@@ -1,6 +1,6 @@
 """The exit codes ``agile-sms`` promises, and the one table that maps errors to them.
 
-Exit codes are part of the interface (scripts branch on them), so the README's table is
+Exit codes are part of the interface (scripts branch on them), so the campaigns guide's table is
 written here once, as data, and every command ends through it: an error a command raises
 (:func:`code_for`), and a run that ended by itself, early or not (:func:`run_code`), which
 is read by the same table, so "an account error means 3" cannot hold in one place and not
@@ -27,7 +27,7 @@ __all__ = ["ERROR_CODES", "ExitCode", "code_for", "lone", "run_code"]
 
 
 class ExitCode(enum.IntEnum):
-    """The exit statuses of ``agile-sms`` (README, *Exit codes*)."""
+    """The exit statuses of ``agile-sms`` (docs/guides/campaigns.md, *Exit codes*)."""
 
     #: done: everything accepted (or a dry run, status, export, a declined confirmation)
     OK = 0
@@ -57,7 +57,7 @@ def _kind(*kinds: type[BaseException]) -> Callable[[BaseException], bool]:
     return lambda error: isinstance(error, kinds)
 
 
-#: The README's table for errors: the first row that matches gives the code. Order matters
+#: The campaigns guide's table for errors: the first row that matches gives the code. Order matters
 #: where classes nest: a fenced worker or a fleet-wide stop is a CampaignError, but means
 #: "stopped early" (4) or "account error" (3), not "wrong journal" (2).
 ERROR_CODES: tuple[tuple[Callable[[BaseException], bool], ExitCode], ...] = (

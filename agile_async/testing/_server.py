@@ -146,7 +146,7 @@ class FakeAgileServer:
     test values with code 1 (e.g. to test that your app rejects placeholder credentials).
 
     Runs on asyncio and trio. Assumptions where the seed is silent are listed in
-    the README's "Testing your own app with FakeAgileServer".
+    the testing guide (docs/guides/testing.md).
 
     Args:
         api_key: the accepted ``X-Api-Key``; ``None`` turns API-key auth off.

@@ -1,5 +1,5 @@
-"""The README's exit-code table, held by ``agile-sms``: every kind of error the table names
-ends a command with its code, through click's runner.
+"""The campaigns guide's exit-code table, held by ``agile-sms``: every kind of error the table
+names ends a command with its code, through click's runner.
 
 Where the error is cheap to cause for real it is (a fake provider over TLS that refuses, a
 closed port, a missing journal, a Redis URL nobody answers); the exhaustive check, one row
@@ -25,7 +25,7 @@ from agile_async.campaigns import InputChangedError, JournalError, TemplateError
 from agile_async.scaleout import CampaignStoppedError, ChunkFencedError, RedisUnavailableError
 from agile_async.testing import FakeAgileServer, Fault
 from agile_async.webhooks import InvalidDeliveryReportError
-from tests._children import ROOT
+from tests._docs import doc_text
 
 if sys.version_info < (3, 11):  # the backport anyio installs on 3.10
     from exceptiongroup import BaseExceptionGroup
@@ -40,9 +40,9 @@ def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
 
 
 def readme_table() -> dict[int, str]:
-    """The README's *Exit codes* table: code -> meaning."""
-    section = (ROOT / "README.md").read_text(encoding="utf-8").split("### Exit codes", 1)[1]
-    rows = re.findall(r"^\| (\d+) \| (.+) \|$", section.split("\n### ", 1)[0], re.MULTILINE)
+    """The campaigns guide's *Exit codes* table: code -> meaning."""
+    section = doc_text("docs/guides/campaigns.md").split("## Exit codes", 1)[1]
+    rows = re.findall(r"^\| (\d+) \| (.+) \|$", section.split("\n## ", 1)[0], re.MULTILINE)
     return {int(code): meaning for code, meaning in rows}
 
 

@@ -12,14 +12,16 @@ import pytest
 import agile_async as aa
 from agile_async import AgileClient, Message
 from agile_async.testing import FakeAgileServer, Fault
-from tests._readme import readme_block
+from tests._docs import doc_block
+
+PAGE = "docs/guides/web-apps.md"
 
 pytestmark = [pytest.mark.anyio, pytest.mark.fake(credit=Decimal("10.00"))]
 
 
 def example(name: str) -> types.ModuleType:
     module = types.ModuleType(f"readme_{name.replace('-', '_')}")
-    exec(compile(readme_block(name), f"README.md[{name}]", "exec"), module.__dict__)
+    exec(compile(doc_block(PAGE, name), f"{PAGE}[{name}]", "exec"), module.__dict__)
     return module
 
 

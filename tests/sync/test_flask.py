@@ -8,7 +8,6 @@ would.
 
 from __future__ import annotations
 
-import re
 import types
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,23 +18,14 @@ import pytest
 
 from agile_async import ClientState
 from agile_async.testing import FakeAgileServer
-from tests._children import ROOT
+from tests._docs import doc_block
 
 pytest.importorskip("flask")
 
 GUARD = 30.0
-README = ROOT / "README.md"
+PAGE = "docs/guides/web-apps.md"
 
 pytestmark = pytest.mark.tls
-
-
-def readme_block(name: str) -> str:
-    """The Python block right after ``<!-- readme-test: name -->``, as the README has it."""
-    text = README.read_text(encoding="utf-8")
-    pattern = rf"<!-- readme-test: {re.escape(name)} -->\s*```python\n(.*?)```"
-    found = re.findall(pattern, text, flags=re.DOTALL)
-    assert len(found) == 1, f"README: expected one block marked {name!r}, found {len(found)}"
-    return str(found[0])
 
 
 @pytest.fixture
@@ -50,7 +40,7 @@ def app_module(fake: FakeAgileServer, monkeypatch: pytest.MonkeyPatch) -> Iterat
         for name, value in server.environment().items():
             monkeypatch.setenv(name, value)
         module = types.ModuleType("readme_sync_flask")
-        exec(compile(readme_block("sync-flask"), "README.md[sync-flask]", "exec"), module.__dict__)
+        exec(compile(doc_block(PAGE, "sync-flask"), f"{PAGE}[sync-flask]", "exec"), module.__dict__)
         try:
             yield module
         finally:

@@ -7,7 +7,6 @@ example's providers recorded.
 
 from __future__ import annotations
 
-import re
 import types
 from collections.abc import Iterator
 from decimal import Decimal
@@ -20,22 +19,13 @@ from opentelemetry.sdk.trace import export as trace_export
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from agile_async.testing import FakeAgileServer
-from tests._children import ROOT
+from tests._docs import doc_block
 
 from .conftest import unset_providers
 
 pytestmark = pytest.mark.tls
 
-README = ROOT / "README.md"
-
-
-def readme_block(name: str) -> str:
-    """The Python block right after ``<!-- readme-test: name -->``, as the README has it."""
-    text = README.read_text(encoding="utf-8")
-    pattern = rf"<!-- readme-test: {re.escape(name)} -->\s*```python\n(.*?)```"
-    found = re.findall(pattern, text, flags=re.DOTALL)
-    assert len(found) == 1, f"README: expected one block marked {name!r}, found {len(found)}"
-    return str(found[0])
+PAGE = "docs/guides/observability.md"
 
 
 class Spans(InMemorySpanExporter):
@@ -75,7 +65,7 @@ def test_the_readme_example_traces_and_measures_its_sends(
         for name, value in server.environment().items():
             monkeypatch.setenv(name, value)
         try:
-            exec(compile(readme_block("otel"), "README.md[otel]", "exec"), module.__dict__)
+            exec(compile(doc_block(PAGE, "otel"), f"{PAGE}[otel]", "exec"), module.__dict__)
         finally:
             module.tracer_provider.shutdown()
     assert len(fake.accepted) == 2

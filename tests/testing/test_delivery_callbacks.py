@@ -8,7 +8,6 @@ callback raw dicts, the ``AttributeError`` only showed in ``fake.delivery_log``,
 from __future__ import annotations
 
 import logging
-import re
 import socket
 import textwrap
 from decimal import Decimal
@@ -19,7 +18,7 @@ import pytest
 
 from agile_async import DeliveryReport, DeliveryStatus, DeliveryTracker, Message
 from agile_async.testing import DeliveryCallbackError, DeliveryScript, FakeAgileServer
-from tests._children import ROOT
+from tests._docs import doc_block
 from tests._waiting import eventually
 
 pytestmark = pytest.mark.anyio
@@ -253,19 +252,15 @@ async def test_a_report_lost_on_the_tls_thread_is_raised_by_the_next_flush(
     assert isinstance(caught.value.__cause__, KeyError)
 
 
+PAGE = "docs/guides/testing.md"
+
 # -- the README's example ---------------------------------------------------------------------
-
-
-def readme_block(name: str) -> str:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    [block] = re.findall(rf"<!-- readme-test: {name} -->\s*```python\n(.*?)```", text, re.S)
-    return str(block)
 
 
 async def test_the_readme_example_with_a_tracker_runs() -> None:
     """The README block marked ``fake-delivery``, run as written (its webhook URL pointed at a
     closed loopback port, so nothing outside the test is posted to)."""
-    block = readme_block("fake-delivery")
+    block = doc_block(PAGE, "fake-delivery")
     documented = "http://127.0.0.1:8000/agile/reports"
     assert block.count(documented) == 1
     with socket.socket() as closed:
@@ -273,7 +268,7 @@ async def test_the_readme_example_with_a_tracker_runs() -> None:
         block = block.replace(documented, f"http://127.0.0.1:{closed.getsockname()[1]}/hook")
     source = "async def example():\n" + textwrap.indent(block, "    ") + "    return locals()\n"
     namespace: dict[str, Any] = {}
-    exec(compile(source, "README.md[fake-delivery]", "exec"), namespace)
+    exec(compile(source, f"{PAGE}[fake-delivery]", "exec"), namespace)
     with anyio.fail_after(GUARD):
         names = await namespace["example"]()
     outcome, fake = names["outcome"], names["fake"]

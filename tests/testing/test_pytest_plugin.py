@@ -21,10 +21,12 @@ import pytest
 
 import agile_async
 from agile_async.testing._guard import is_provider_host
+from tests._docs import doc_block
 
 pytest_plugins = ("pytester",)
 
 ROOT = Path(agile_async.__file__).resolve().parents[1]
+PAGE = "docs/guides/testing.md"
 PLUGIN = "agile_async.testing.pytest_plugin"
 
 #: The user's conftest: every async test on asyncio and on trio.
@@ -400,20 +402,12 @@ def test_the_entry_point_names_the_plugin_module() -> None:
     assert entry_point() == (PLUGIN, PLUGIN)
 
 
-def readme_block(name: str) -> str:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    pattern = rf"<!-- readme-test: {re.escape(name)} -->\s*```python\n(.*?)```"
-    found = re.findall(pattern, text, flags=re.DOTALL)
-    assert len(found) == 1, f"README: expected one block marked {name!r}, found {len(found)}"
-    return str(found[0])
-
-
 def test_the_readme_example_runs_with_the_installed_plugin(suite: Suite) -> None:
     """The README's testing example, as a user's test file, with no conftest line for the
     plugin: installed, it is loaded through its entry point (and naming it with ``-p``
     too, as some projects do, does not register it twice)."""
     suite.install_entry_point()
-    suite.pytester.makepyfile(test_signup=readme_block("pytest-plugin"))
+    suite.pytester.makepyfile(test_signup=doc_block(PAGE, "pytest-plugin"))
     expected = {
         **{f"test_welcome_sms[{b}]": None for b in BACKENDS},
         "test_welcome_sms_from_a_flask_view": None,
@@ -429,7 +423,7 @@ def test_the_readme_guard_example_fails_the_forgetful_test(suite: Suite) -> None
     dead = "http://127.0.0.1:9"
     for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY"):
         suite.env.setenv(name, dead)
-    suite.pytester.makepyfile(test_guard=readme_block("pytest-guard"))
+    suite.pytester.makepyfile(test_guard=doc_block(PAGE, "pytest-guard"))
     # The marked test would really ask the provider: collected (the marker is known) only.
     outcomes = suite.run_installed("-k", "not test_my_account_has_credit")
     assert outcomes.keys() == {"test_forgot_the_fake"}
