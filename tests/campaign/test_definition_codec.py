@@ -8,6 +8,7 @@ import json
 import sqlite3
 import tempfile
 import uuid
+from contextlib import closing
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -146,7 +147,7 @@ async def test_sqlite_stores_the_columns_the_previous_version_wrote(tmp_path: Pa
     path = tmp_path / "c.journal"
     async with await SQLiteJournal.open(path, create=True) as journal:
         await journal.create(FIXED)
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:
         assert conn.execute(f"SELECT {SQLITE_COLUMNS} FROM campaign").fetchone() == (
             FIXED_SQLITE_ROW
         )
@@ -194,10 +195,10 @@ async def test_an_unreadable_sqlite_definition_is_a_journal_error(tmp_path: Path
     async with await SQLiteJournal.open(path, create=True) as journal:
         await journal.create(FIXED)
     for column, value in (("options", '{"a_future_option": true}'), ("created_at", "noon")):
-        with sqlite3.connect(path) as conn:
+        with closing(sqlite3.connect(path)) as conn, conn:
             conn.execute(f"UPDATE campaign SET {column} = ?", (value,))
         async with await SQLiteJournal.open(path) as journal:
             with pytest.raises(JournalError, match="definition"):
                 await journal.definition()
-        with sqlite3.connect(path) as conn:  # as it was, for the next column's turn
+        with closing(sqlite3.connect(path)) as conn, conn:  # as it was, for the next column's turn
             conn.execute(f"UPDATE campaign SET {column} = ?", (FIXED_COLUMNS[column],))

@@ -455,7 +455,7 @@ async def test_rows_the_batcher_refuses_fail_alone_among_rows_queued_many_at_onc
     async with await create(tmp_path, 1200) as campaign:
         await campaign.load()
     journal = tmp_path / "campaign.journal"
-    with sqlite3.connect(journal) as conn:  # a journal edited by hand
+    with closing(sqlite3.connect(journal)) as conn, conn:  # a journal edited by hand
         conn.execute("UPDATE rows SET destination = '+39abc' WHERE seq IN (5, 999)")
     fake = FakeAgileServer()
     async with await Campaign.open(journal) as campaign, client(fake) as agile:
