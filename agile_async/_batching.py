@@ -106,9 +106,6 @@ class BatcherState(enum.Enum):
     CLOSED = "closed"
 
 
-_RUNNING = BatcherState.RUNNING
-
-
 class MessageRow(NamedTuple):
     """A light row for :meth:`Batcher.submit_many`: one text to one number, with no
     :class:`Message` made for it up front (plain tuples in this order work too)."""
@@ -423,16 +420,15 @@ class Batcher(anyio.AsyncContextManagerMixin):
             ClientClosedError: the batcher is closed.
             AgileError: the batcher stopped on an account-wide error (the sticky error).
         """
-        if self._state is not _RUNNING:
+        if self._state is not BatcherState.RUNNING:
             self._refuse()
         options = self.settings.options if options is None else self._check_options(options)
         ids = self._prepare(message, options)
-        # The hot path of every message: room is checked here, without another call.
-        queue = self._queue
         count = len(message.destinations)
-        if self._room_waiters or (queue.queued and queue.queued + count > queue.capacity):
+        if self._room_waiters or not self._queue.has_room(count):
             await self._wait_for_room(count)
-        ticket, wake = queue.put(message, ids, options, self._clock())
+        # What _enqueue does, inline: this is the path of every message submitted.
+        ticket, wake = self._queue.put(message, ids, options, self._clock())
         if wake:
             self._notify()
         return ticket
@@ -557,7 +553,7 @@ class Batcher(anyio.AsyncContextManagerMixin):
                 ids = self._prepare(item, options)
                 if item.ids is not None:
                     self._check_new_ids(seen, item.ids)
-                append(Ticket(item, ids, options, cohort))
+                append(Ticket(item, ids, cohort))
             except ValidationError as error:
                 raise ValidationError(
                     problems=[

@@ -29,8 +29,6 @@ from typing import NamedTuple
 from ._exceptions import ValidationError
 from ._models import Message, SendOptions
 from ._tickets import (
-    MESSAGE_OVERHEAD,
-    PER_DESTINATION,
     REQUEST_OVERHEAD,
     Cohort,
     Ticket,
@@ -112,10 +110,18 @@ class SendQueue:
         group = self._groups.get(options)
         if group is None:
             group = self._groups[options] = _Group(options)
-        ticket = Ticket(message, ids, options, group.cohort)
+        ticket = Ticket(message, ids, group.cohort)
+        group.tickets.append(ticket)
+        count = len(message.destinations)
+        if not group.cohort_messages:
+            group.cohort.opened_at = now
+        group.cohort_messages += count
+        if group.cohort_messages >= self.limits.messages:  # the next request's waiters apart
+            group.cohort = Cohort(options)
+            group.cohort_messages = 0
         if message.ids is not None:
             self._pending_ids.update(message.ids)
-        return ticket, self._add(group, ticket, len(message.destinations), message.body, now)
+        return ticket, self._account(group, count, message_size(message.body, count))
 
     def put_many(
         self, tickets: Sequence[Ticket], start: int, now: float, caller_ids: bool
@@ -153,35 +159,21 @@ class SendQueue:
             for ticket in tickets[start:end]:
                 if has_caller_ids(ticket):
                     self._pending_ids.update(ticket.ids)
+        return end - start, self._account(group, messages, size)
+
+    def _account(self, group: _Group, messages: int, size: int) -> bool:
+        """Count ``messages`` (of ``size`` bytes) just queued in ``group``; whether the
+        dispatcher should look now: work arrived in an empty queue, or a request filled up."""
+        limits = self.limits
         was_empty = not self.queued
         before_messages, before_size = group.messages, group.size
         group.messages += messages
         group.size += size
         self.queued += messages
-        return end - start, (
+        return (
             was_empty
             or before_messages < limits.messages <= group.messages
             or before_size < limits.size <= group.size
-        )
-
-    def _add(self, group: _Group, ticket: Ticket, count: int, body: str, now: float) -> bool:
-        size = MESSAGE_OVERHEAD + len(body) + PER_DESTINATION * count  # message_size()
-        limits = self.limits
-        group.tickets.append(ticket)
-        group.messages += count
-        group.size += size
-        if not group.cohort_messages:
-            group.cohort.opened_at = now
-        group.cohort_messages += count
-        if group.cohort_messages >= limits.messages:  # the next request's waiters apart
-            group.cohort = Cohort(group.cohort.options)
-            group.cohort_messages = 0
-        was_empty = not self.queued
-        self.queued += count
-        return (
-            was_empty
-            or group.messages - count < limits.messages <= group.messages
-            or group.size - size < limits.size <= group.size
         )
 
     def oldest(self) -> tuple[SendOptions, float] | None:

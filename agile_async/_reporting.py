@@ -51,7 +51,6 @@ class OutcomeReporter(Generic[T]):
         self._send, self._receive = anyio.create_memory_object_stream[T](math.inf)
         self._handing_over: anyio.CancelScope | None = None
         self._deadline = math.inf  # set once cancelled: see limit()
-        self._grace = REPORT_GRACE
 
     def report(self, outcome: T) -> None:
         """Queue an outcome for the callback (never waits)."""
@@ -84,7 +83,6 @@ class OutcomeReporter(Generic[T]):
         """The batcher is cancelled: the callback has a grace period from now, no more."""
         if self._deadline == math.inf:
             self._deadline = anyio.current_time() + REPORT_GRACE
-            self._grace = REPORT_GRACE
         if self._handing_over is not None:
             self._handing_over.deadline = min(self._handing_over.deadline, self._deadline)
 
@@ -102,6 +100,6 @@ class OutcomeReporter(Generic[T]):
                 "agile_async batcher: on_result did not return within %.0f s of the "
                 "batcher's cancellation; gave up on reporting an outcome of %d messages to "
                 "it (the tickets still carry it)",
-                self._grace,
+                REPORT_GRACE,
                 self._size(outcome),
             )

@@ -178,20 +178,13 @@ class Ticket:
 
     __slots__ = ("_cohort", "_ids", "_message", "_outcome", "_state", "_text")
 
-    def __init__(
-        self,
-        message: Message | None,
-        ids: tuple[str, ...] | str,
-        key: SendOptions,
-        cohort: Cohort | None = None,
-        text: str | None = None,
-    ) -> None:
-        self._message = message
-        #: The body (kept for the size of requests, which must not build a light row's
-        #: Message).
-        self._text = text if message is None else message.body
+    def __init__(self, message: Message, ids: tuple[str, ...] | str, cohort: Cohort) -> None:
+        self._message: Message | None = message
+        #: The body, for the size of requests (a light row's has no Message to ask).
+        self._text = message.body
         self._ids = ids
-        self._cohort = cohort if cohort is not None else Cohort(key)
+        #: The wake-up shared with the tickets queued with it; it holds the request options.
+        self._cohort = cohort
         self._state = _QUEUED
         #: The provider's totals once accepted, the error once failed.
         self._outcome: RequestTotals | BaseException | None = None
@@ -308,7 +301,7 @@ class _RowTicket(Ticket):
             self._message = Message(
                 destinations=(self._destination,),
                 sender=self._sender,
-                body=self._text,  # type: ignore[arg-type]
+                body=self._text,
                 ids=self.ids if self._caller_id else None,
             )
         return self._message
@@ -340,19 +333,19 @@ def row_ticket(
 
 def fitting_run(tickets: Sequence[Ticket], start: int, room: float) -> tuple[int, int, int]:
     """How far from ``start`` tickets fit in ``room`` messages (at least one): the end
-    index, and the messages and bytes of ``tickets[start:end]``."""
+    index, and the messages and bytes of ``tickets[start:end]``. The size rule of
+    :func:`message_size`, inline: this runs for every row of ``submit_many()``."""
     messages = size = 0
     end = start
-    for end in range(start, len(tickets)):
+    while end < len(tickets):
         ticket = tickets[end]
         ids = ticket._ids
         n = 1 if type(ids) is str else len(ids)
         if messages + n > room and end > start:
             break
         messages += n
-        size += MESSAGE_OVERHEAD + len(ticket._text) + PER_DESTINATION * n  # type: ignore[arg-type]
-    else:
-        end = len(tickets)
+        size += MESSAGE_OVERHEAD + len(ticket._text) + PER_DESTINATION * n
+        end += 1
     return end, messages, size
 
 
@@ -394,23 +387,22 @@ def message_size(body: str, destinations: int) -> int:
 
 def size_of(ticket: Ticket) -> int:
     """A ticket's approximate share of a request body, in bytes."""
-    ids = ticket._ids
-    n = 1 if type(ids) is str else len(ids)
-    return MESSAGE_OVERHEAD + len(ticket._text) + PER_DESTINATION * n  # type: ignore[arg-type]
+    return message_size(ticket._text, count(ticket))
 
 
 def take_fitting(
     queue: deque[Ticket], max_messages: int, max_size: int, max_parts: float | None
 ) -> tuple[list[Ticket], int, int]:
     """Take from the left of ``queue`` the oldest tickets that fit one request (at least
-    one), marked in flight; with how many messages and bytes they are."""
+    one), marked in flight; with how many messages and bytes they are. The size rule of
+    :func:`message_size`, inline: this runs for every message sent."""
     tickets: list[Ticket] = []
     messages = size = parts = 0
     while queue:
         ticket = queue[0]
         ids = ticket._ids
         n = 1 if type(ids) is str else len(ids)
-        ticket_size = MESSAGE_OVERHEAD + len(ticket._text) + PER_DESTINATION * n  # type: ignore[arg-type]
+        ticket_size = MESSAGE_OVERHEAD + len(ticket._text) + PER_DESTINATION * n
         ticket_parts = 0 if max_parts is None else ticket.estimated_parts
         if tickets and (
             messages + n > max_messages
@@ -452,12 +444,6 @@ def wire_messages(tickets: Sequence[Ticket]) -> list[dict[str, object]]:
 def cohort_of(ticket: Ticket) -> Cohort:
     """The wake-up ``ticket`` shares with the tickets queued with it."""
     return ticket._cohort
-
-
-def start(tickets: Iterable[Ticket]) -> None:
-    """Mark queued tickets as in flight (their request is being made)."""
-    for ticket in tickets:
-        ticket._state = _IN_FLIGHT
 
 
 def accept_all(tickets: Sequence[Ticket], totals: RequestTotals) -> None:

@@ -85,7 +85,7 @@ def test_many_are_queued_as_far_as_there_is_room_and_one_into_an_empty_queue() -
     assert queue.take(PLAIN) == rows[:3]
     assert queue.put_many(rows, 4, now=1, caller_ids=False) == (2, True)  # a request filled up
     assert queue.queued == 3
-    big = [Ticket(message(9), ids_for(9), PLAIN, placeholder)]
+    big = [Ticket(message(9), ids_for(9), placeholder)]
     queue.drain()
     assert queue.put_many(big, 0, now=2, caller_ids=False) == (1, True)  # empty: it fits
 
