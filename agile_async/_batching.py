@@ -54,7 +54,7 @@ from ._exceptions import (
     ValidationError,
 )
 from ._models import Message, SendOptions
-from ._queue import REQUEST_OVERHEAD, RequestLimits, SendQueue
+from ._queue import REQUEST_OVERHEAD, RequestLimits, SendQueue, message_size
 from ._ratelimit import DEFAULT_PAUSE, Cost, RateLimiter, make_limiter
 from ._reporting import OutcomeReporter
 from ._serde import SendResponse, converter, dumps
@@ -67,6 +67,7 @@ from ._validation import (
     options_problems,
     plainly_valid,
     plainly_valid_row,
+    plainly_valid_rows,
 )
 
 __all__ = [
@@ -145,7 +146,6 @@ class BatcherStatistics(NamedTuple):
     credit: Decimal | None
 
 
-@attrs.frozen
 class RequestOutcome:
     """What became of one request's messages; given to ``on_result`` as it happens.
 
@@ -154,17 +154,63 @@ class RequestOutcome:
     halves; messages settled without a request (shutdown, a sticky error, a caller of
     ``send()`` that stopped waiting) are reported the same way. Every submitted message is
     in exactly one outcome, on every way out of the batcher (cancellation included).
+
+    Rows queued by ``submit_many(handles=False)`` have no ticket until ``tickets`` is
+    read: a callback that only needs ``ids`` or ``messages`` never makes one.
     """
 
-    tickets: tuple[Ticket, ...]
-    state: TicketState
-    totals: RequestTotals | None = None
-    error: BaseException | None = None
+    __slots__ = ("_entries", "_error", "_state", "_tickets", "_totals")
+
+    def __init__(
+        self,
+        tickets: Sequence[Ticket],
+        state: TicketState,
+        totals: RequestTotals | None = None,
+        error: BaseException | None = None,
+    ) -> None:
+        self._entries = tickets
+        self._state = state
+        self._totals = totals
+        self._error = error
+        self._tickets: Sequence[Ticket] | None = None
+
+    @property
+    def tickets(self) -> Sequence[Ticket]:
+        """The messages' tickets, in request order."""
+        if self._tickets is None:
+            self._tickets = _tickets.TicketList(self._entries)
+        return self._tickets
+
+    @property
+    def state(self) -> TicketState:
+        """The state every message of the outcome is in."""
+        return self._state
+
+    @property
+    def totals(self) -> RequestTotals | None:
+        """The provider's totals for the request, when accepted."""
+        return self._totals
+
+    @property
+    def error(self) -> BaseException | None:
+        """Why the messages failed (or why their outcome is unknown)."""
+        return self._error
+
+    @property
+    def ids(self) -> list[str]:
+        """Every message's ids, in request order (one per destination)."""
+        return _tickets.ids_of(self._entries)
 
     @property
     def messages(self) -> int:
         """How many messages (destinations) the outcome covers."""
-        return sum(len(t.message.destinations) for t in self.tickets)
+        return _tickets.messages(self._entries)
+
+    def __repr__(self) -> str:
+        return (
+            f"RequestOutcome(messages={self.messages}, state={self._state}, "
+            f"totals={self._totals!r}, error={self._error!r})"
+        )
 
 
 class _RoomWaiter:
@@ -493,7 +539,12 @@ class Batcher(anyio.AsyncContextManagerMixin):
         if self._state is not BatcherState.RUNNING:
             self._refuse()
         options = self.settings.options if options is None else self._check_options(options)
-        tickets, caller_ids = self._prepare_many(messages, options, sender)
+        items = messages if type(messages) is list else list(messages)
+        if not handles:
+            runs = self._prepare_runs(items, options, sender)
+            if runs is not None:
+                return await self._queue_runs(runs)
+        tickets, caller_ids = self._prepare_many(items, options, sender)
         queue = self._queue
         clock = self._clock
         queued = 0
@@ -512,9 +563,99 @@ class Batcher(anyio.AsyncContextManagerMixin):
             raise
         return tickets if handles else queued
 
+    def _prepare_runs(
+        self, items: list[object], options: SendOptions, sender: str | None
+    ) -> list[_tickets.RowRun] | None:
+        """The bulk path without handles: plainly valid rows ``(destination, body[, id])``
+        of one sender, checked column by column and cut into runs that each fit one request
+        (no object per row). ``None`` when the rows need the row-by-row path: other shapes,
+        a row that is not plainly valid (that path names it), a parts-counting limit."""
+        limits = self._queue.limits
+        if not items or sender is None or limits.parts is not None:
+            return None
+        if set(map(type, items)) != _TUPLE_ONLY:
+            return None
+        widths = set(map(len, items))  # type: ignore[arg-type]
+        if widths == _PAIRS:
+            destinations, bodies = map(list, zip(*items, strict=True))
+            ids = None
+        elif widths == _TRIPLES:
+            destinations, bodies, ids = map(list, zip(*items, strict=True))
+        else:
+            return None
+        if not plainly_valid_rows(destinations, bodies, sender, ids, options):
+            if not self._learn_sender(items[0], options, sender):
+                return None
+            if not plainly_valid_rows(destinations, bodies, sender, ids, options):
+                return None
+        count = len(items)
+        caller_ids = ids is not None
+        if ids is None:
+            if options.max_id_len >= IdGenerator.LENGTH:
+                ids = self._ids.take(count)
+            else:
+                ids = [self._ids.new_id(options.max_id_len) for _ in range(count)]
+        elif len(set(ids)) != count or self._queue.has_pending(ids):
+            return None  # repeated ids: the row-by-row path says which
+        runs: list[_tickets.RowRun] = []
+        start = 0
+        while start < count:
+            end = self._fitting_end(bodies, start, min(count, start + limits.messages))
+            runs.append(
+                _tickets.row_run(
+                    destinations[start:end],
+                    bodies[start:end],
+                    [sender] * (end - start),
+                    tuple(ids[start:end]),
+                    caller_ids,
+                    options,
+                )
+            )
+            start = end
+        return runs
+
+    def _fitting_end(self, bodies: list[str], start: int, end: int) -> int:
+        """How far from ``start`` (up to ``end``) rows fit one request's size: at least one."""
+        room = self._queue.limits.size
+        row = message_size("", 1)
+        if row * (end - start) + sum(map(len, bodies[start:end])) <= room:
+            return end
+        size, stop = 0, start
+        while stop < end and (stop == start or size + row + len(bodies[stop]) <= room):
+            size += row + len(bodies[stop])
+            stop += 1
+        return stop
+
+    def _learn_sender(self, first: object, options: SendOptions, sender: str) -> bool:
+        """Check the first row in full (which remembers a good sender); whether it passed."""
+        try:
+            check_message(_row_message(first, sender), options)  # type: ignore[arg-type]
+        except ValidationError:
+            return False
+        return True
+
+    async def _queue_runs(self, runs: list[_tickets.RowRun]) -> int:
+        """Queue runs in order, waiting for room like :meth:`submit`; if cancelled part-way,
+        what was queued and not sent yet is withdrawn. How many messages were queued."""
+        queue, clock = self._queue, self._clock
+        queued: list[_tickets.RowRun] = []
+        try:
+            for run in runs:
+                count = _tickets.count(run)
+                if self._room_waiters or not queue.has_room(count):
+                    await self._wait_for_room(count)
+                if queue.put_run(run, clock()):
+                    self._notify()
+                queued.append(run)
+        except BaseException:
+            for run in queued:
+                self._withdraw(run)
+            raise
+        return _messages(queued)
+
     def _prepare_many(
         self,
-        items: Iterable[Message | MessageRow | tuple[str, ...]],
+        items: list[Message | MessageRow | tuple[str, ...]],
         options: SendOptions,
         sender: str | None,
     ) -> tuple[list[Ticket], bool]:
@@ -778,7 +919,7 @@ class Batcher(anyio.AsyncContextManagerMixin):
     def _settle_leftovers(self, tickets: Sequence[Ticket]) -> None:
         """Nothing is left unresolved, on any path: had the request gone out, it may have
         been taken, so the honest outcome is unknown."""
-        leftovers = [t for t in tickets if not t.done()]
+        leftovers = _tickets.unsettled(tickets)
         if leftovers:
             error = OutcomeUnknownError(
                 "the batcher stopped while this message's request was under way",
@@ -805,13 +946,13 @@ class Batcher(anyio.AsyncContextManagerMixin):
         try:
             body, global_id = self._encode(tickets)
         except (TypeError, ValueError) as error:  # validation missed it: isolate the culprit
-            if len(tickets) > 1:
+            if _tickets.splittable(tickets):
                 await self._bisect(tickets, paid=True)
             else:
                 problem = ValidationError.single("message", f"cannot be encoded as JSON: {error}")
                 self._resolve_failed(tickets, problem)
             return
-        ids = [i for t in tickets for i in t.ids]
+        ids = _tickets.ids_of(tickets)
         with self._telemetry.batch(global_id, len(ids)) as span:
             rejected = await self._post_tickets(tickets, body, ids, global_id, paid, span)
         if rejected is not None:
@@ -839,7 +980,7 @@ class Batcher(anyio.AsyncContextManagerMixin):
                 await self._limiter.acquire(self._cost(tickets))
             if self._before_send is not None:
                 try:
-                    await self._before_send(tickets, global_id)
+                    await self._before_send(_tickets.TicketList(tickets), global_id)
                 except Exception as error:  # not sent: the hook refused or failed
                     span.settle("failed", error)
                     self._resolve_failed(tickets, error)
@@ -889,7 +1030,7 @@ class Batcher(anyio.AsyncContextManagerMixin):
             self._penalize(error)
         if error.scope == "account":
             self._trip(error)
-        elif _is_bisectable(error) and len(tickets) > 1:
+        elif _is_bisectable(error) and _tickets.splittable(tickets):
             return True
         self._resolve_failed(tickets, error)
         return False
@@ -903,7 +1044,9 @@ class Batcher(anyio.AsyncContextManagerMixin):
 
     async def _bisect(self, tickets: list[Ticket], *, paid: bool) -> None:
         """Send each half on its own. The provider refused the whole request, so nothing in
-        it was taken: a half not sent again (cancellation, a stop) is failed as not sent."""
+        it was taken: a half not sent again (cancellation, a stop) is failed as not sent.
+        A run of light rows is split into its rows here (the rare path)."""
+        tickets = _tickets.expand(tickets)
         middle = len(tickets) // 2
         try:
             await self._send_tickets(tickets[:middle], paid=paid)
@@ -987,9 +1130,9 @@ class Batcher(anyio.AsyncContextManagerMixin):
         self._telemetry.outcome(
             state.value,
             count,
-            ids=[i for t in tickets for i in t.ids],
+            ids=_tickets.ids_of(tickets),
             error=error,
-            destinations=[d for t in tickets[:_SHOWN] for d in t.message.destinations][:_SHOWN],
+            destinations=_tickets.destinations(tickets[:_SHOWN])[:_SHOWN],
             show_destinations=self.settings.log_destinations,
         )
 
@@ -1039,3 +1182,6 @@ def _stopped_by(error: BaseException) -> BatcherStoppedError:
 
 
 _messages = _tickets.messages
+_TUPLE_ONLY = {tuple}
+_PAIRS = {2}
+_TRIPLES = {3}

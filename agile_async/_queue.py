@@ -31,6 +31,7 @@ from ._models import Message, SendOptions
 from ._tickets import (
     REQUEST_OVERHEAD,
     Cohort,
+    RowRun,
     Ticket,
     cohort_of,
     count,
@@ -91,6 +92,10 @@ class SendQueue:
     def has_room(self, count: int) -> bool:
         """Whether ``count`` more messages fit."""
         return not self.queued or self.queued + count <= self.capacity
+
+    def has_pending(self, ids: Iterable[str]) -> bool:
+        """Whether any of ``ids`` (callers' own) is queued or in flight."""
+        return bool(self._pending_ids) and not self._pending_ids.isdisjoint(ids)
 
     def check_ids(self, ids: Iterable[str]) -> None:
         """Refuse callers' own ids that are already queued or in flight."""
@@ -160,6 +165,19 @@ class SendQueue:
                 if has_caller_ids(ticket):
                     self._pending_ids.update(ticket.ids)
         return end - start, self._account(group, messages, size)
+
+    def put_run(self, run: RowRun, now: float) -> bool:
+        """Queue a run of light rows (cut to fit one request; it has its own wake-up);
+        whether the dispatcher should look now."""
+        options = run.key
+        group = self._groups.get(options)
+        if group is None:
+            group = self._groups[options] = _Group(options)
+        group.tickets.append(run)
+        cohort_of(run).opened_at = now
+        if has_caller_ids(run):
+            self._pending_ids.update(run.ids)
+        return self._account(group, count(run), size_of(run))
 
     def _account(self, group: _Group, messages: int, size: int) -> bool:
         """Count ``messages`` (of ``size`` bytes) just queued in ``group``; whether the

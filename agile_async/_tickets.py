@@ -21,8 +21,9 @@ from __future__ import annotations
 import copy
 import enum
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
+from typing import overload
 
 import anyio
 import attrs
@@ -320,6 +321,178 @@ class _RowTicket(Ticket):
         return (sender, text, False, None, None), wire
 
 
+class RowRun(Ticket):
+    """Light rows of one ``submit_many(handles=False)`` call, kept column by column: no
+    object per row, since a campaign queues millions and nobody holds a handle.
+
+    To the queue and the dispatcher a run is one entry carrying many messages, like a
+    :class:`Message` to many numbers: cut when queued so that it fits one request alone,
+    resolved as a whole. Runs are made only when SMS parts are not counted before sending
+    (a parts limit takes the row-by-row path), so a run is never asked for its parts.
+    Its rows become tickets only if someone reads them (:class:`TicketList`) or a refused
+    request is bisected (:func:`expand`); from then on the rows are resolved one by one
+    and the run itself stays in flight, unsettled.
+    """
+
+    __slots__ = (
+        "_caller_ids",
+        "_destinations",
+        "_distinct",
+        "_rows",
+        "_senders",
+        "_size",
+        "_texts",
+    )
+
+    def __init__(
+        self,
+        destinations: list[str],
+        texts: list[str],
+        senders: list[str],
+        ids: tuple[str, ...],
+        caller_ids: bool,
+        cohort: Cohort,
+    ) -> None:
+        self._message = None
+        self._text = ""
+        self._ids = ids
+        self._cohort = cohort
+        self._state = _QUEUED
+        self._outcome = None
+        self._destinations = destinations
+        self._texts = texts
+        self._senders = senders
+        #: Whether the ids are the caller's own.
+        self._caller_ids = caller_ids
+        #: No two rows have the same text: each is a message object of its own on the wire.
+        self._distinct = len(set(texts)) == len(texts)
+        #: Its share of a request body, in bytes (see :func:`message_size`).
+        self._size = (MESSAGE_OVERHEAD + PER_DESTINATION) * len(texts) + sum(map(len, texts))
+        self._rows: list[Ticket] | None = None
+
+    @property
+    def message(self) -> Message:
+        raise TypeError("a run of rows has no single message: read its tickets")
+
+    async def wait(self) -> None:
+        while unsettled((self,)):
+            await self._cohort.wait()
+
+    def _has_caller_ids(self) -> bool:
+        return self._caller_ids
+
+    def rows(self) -> list[Ticket]:
+        """Its rows as tickets, in the run's state (made once; from then on they are
+        what is resolved)."""
+        rows = self._rows
+        if rows is None:
+            cohort, caller_ids = self._cohort, self._caller_ids
+            rows = self._rows = [
+                _RowTicket(destination, text, sender, id_, caller_ids, cohort)
+                for destination, text, sender, id_ in zip(
+                    self._destinations, self._texts, self._senders, self._ids, strict=True
+                )
+            ]
+            state, outcome = self._state, self._outcome
+            for row in rows:
+                row._state = state
+                row._outcome = outcome
+        return rows
+
+    def wire(self) -> list[dict[str, object]]:
+        """Its messages as on the wire, one object per row."""
+        return [
+            {"destinations": [destination], "sender": sender, "body": text, "ids": [id_]}
+            for destination, text, sender, id_ in zip(
+                self._destinations, self._texts, self._senders, self._ids, strict=True
+            )
+        ]
+
+
+def row_run(
+    destinations: list[str],
+    texts: list[str],
+    senders: list[str],
+    ids: tuple[str, ...],
+    caller_ids: bool,
+    options: SendOptions,
+) -> RowRun:
+    """A run of light rows (checked by the batcher), with its own wake-up."""
+    return RowRun(destinations, texts, senders, ids, caller_ids, Cohort(options))
+
+
+def expand(tickets: Iterable[Ticket]) -> list[Ticket]:
+    """Tickets with every run replaced by its rows (made into tickets if need be)."""
+    expanded: list[Ticket] = []
+    for ticket in tickets:
+        if type(ticket) is RowRun:
+            expanded.extend(ticket.rows())
+        else:
+            expanded.append(ticket)
+    return expanded
+
+
+def splittable(tickets: Sequence[Ticket]) -> bool:
+    """Whether a request of ``tickets`` can be bisected (it holds more than one ticket,
+    counting a run's rows)."""
+    return len(tickets) > 1 or (type(tickets[0]) is RowRun and len(tickets[0]._ids) > 1)
+
+
+def destinations(tickets: Iterable[Ticket]) -> list[str]:
+    """The destinations of ``tickets``, in order."""
+    found: list[str] = []
+    for ticket in tickets:
+        if type(ticket) is RowRun:
+            found.extend(ticket._destinations)
+        else:
+            found.extend(ticket.message.destinations)
+    return found
+
+
+def ids_of(tickets: Iterable[Ticket]) -> list[str]:
+    """Every message id of ``tickets``, in order (a run's without making its rows)."""
+    if type(tickets) is TicketList:
+        tickets = tickets._entries
+    return [i for t in tickets for i in t.ids]
+
+
+class TicketList(Sequence[Ticket]):
+    """The tickets of a request or an outcome, as callbacks see them: a run of light rows
+    is made into tickets only when the list is read, not when it is only counted or its
+    ids are asked for (:attr:`RequestOutcome.ids <agile_async.RequestOutcome.ids>`)."""
+
+    __slots__ = ("_entries", "_expanded")
+
+    def __init__(self, entries: Sequence[Ticket]) -> None:
+        self._entries = entries
+        self._expanded: list[Ticket] | None = None
+
+    def _tickets(self) -> list[Ticket]:
+        if self._expanded is None:
+            self._expanded = expand(self._entries)
+        return self._expanded
+
+    def __len__(self) -> int:
+        if self._expanded is not None:
+            return len(self._expanded)
+        return sum([len(t._ids) if type(t) is RowRun else 1 for t in self._entries])
+
+    @overload
+    def __getitem__(self, index: int) -> Ticket: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Ticket]: ...
+
+    def __getitem__(self, index: int | slice) -> Ticket | Sequence[Ticket]:
+        return self._tickets()[index]
+
+    def __iter__(self) -> Iterator[Ticket]:
+        return iter(self._tickets())
+
+    def __repr__(self) -> str:
+        return f"TicketList({self._tickets()!r})"
+
+
 # -- resolution (the batcher's side) ----------------------------------------------------------
 
 
@@ -362,8 +535,15 @@ def count(ticket: Ticket) -> int:
 
 
 def unsettled(tickets: Iterable[Ticket]) -> tuple[Ticket, ...]:
-    """The tickets still without an outcome (queued or in flight)."""
-    return tuple([t for t in tickets if t._state is _QUEUED or t._state is _IN_FLIGHT])
+    """The tickets still without an outcome (queued or in flight); a run whose rows were
+    made into tickets counts by its rows."""
+    found: list[Ticket] = []
+    for t in tickets:
+        if type(t) is RowRun and t._rows is not None:
+            found.extend(unsettled(t._rows))
+        elif t._state is _QUEUED or t._state is _IN_FLIGHT:
+            found.append(t)
+    return tuple(found)
 
 
 def messages(tickets: Iterable[Ticket]) -> int:
@@ -387,6 +567,8 @@ def message_size(body: str, destinations: int) -> int:
 
 def size_of(ticket: Ticket) -> int:
     """A ticket's approximate share of a request body, in bytes."""
+    if type(ticket) is RowRun:
+        return ticket._size
     return message_size(ticket._text, count(ticket))
 
 
@@ -401,8 +583,12 @@ def take_fitting(
     while queue:
         ticket = queue[0]
         ids = ticket._ids
-        n = 1 if type(ids) is str else len(ids)
-        ticket_size = MESSAGE_OVERHEAD + len(ticket._text) + PER_DESTINATION * n
+        if type(ids) is str:
+            n = 1
+            ticket_size = MESSAGE_OVERHEAD + len(ticket._text) + PER_DESTINATION
+        else:
+            n = len(ids)
+            ticket_size = size_of(ticket)
         ticket_parts = 0 if max_parts is None else ticket.estimated_parts
         if tickets and (
             messages + n > max_messages
@@ -431,14 +617,28 @@ def wire_messages(tickets: Sequence[Ticket]) -> list[dict[str, object]]:
     destinations (the provider's bulk shape), which keeps a 500-message request small when
     a campaign sends the same text to everyone. Order is kept.
     """
+    if len(tickets) == 1 and type(tickets[0]) is RowRun and tickets[0]._distinct:
+        return tickets[0].wire()  # a request of personalised texts: nothing to merge
     merged: dict[tuple[object, ...], dict[str, object]] = {}
     for ticket in tickets:
+        if type(ticket) is RowRun:
+            for wire in ticket.wire():
+                _merge(merged, (wire["sender"], wire["body"], False, None, None), wire)
+            continue
         key, wire = ticket._wire()
-        first = merged.setdefault(key, wire)
-        if first is not wire:
-            first["destinations"].extend(wire["destinations"])  # type: ignore[attr-defined]
-            first["ids"].extend(wire["ids"])  # type: ignore[attr-defined]
+        _merge(merged, key, wire)
     return list(merged.values())
+
+
+def _merge(
+    merged: dict[tuple[object, ...], dict[str, object]],
+    key: tuple[object, ...],
+    wire: dict[str, object],
+) -> None:
+    first = merged.setdefault(key, wire)
+    if first is not wire:
+        first["destinations"].extend(wire["destinations"])  # type: ignore[attr-defined]
+        first["ids"].extend(wire["ids"])  # type: ignore[attr-defined]
 
 
 def cohort_of(ticket: Ticket) -> Cohort:
@@ -453,6 +653,8 @@ def accept_all(tickets: Sequence[Ticket], totals: RequestTotals) -> None:
     for ticket in tickets:
         ticket._outcome = totals
         ticket._state = _ACCEPTED
+        if type(ticket) is RowRun and ticket._rows is not None:
+            accept_all(ticket._rows, totals)
         cohort = ticket._cohort
         if cohort is not woken:
             cohort.wake()
@@ -471,6 +673,8 @@ def fail_all(tickets: Iterable[Ticket], error: BaseException, *, withdrawn: bool
     woken = None
     for ticket in tickets:
         assert not ticket.done(), f"a ticket is resolved once, not again as {state}"
+        # A run whose rows were made into tickets is failed by its rows (unsettled()).
+        assert type(ticket) is not RowRun or ticket._rows is None
         ticket._outcome = error
         ticket._state = state
         cohort = ticket._cohort

@@ -40,7 +40,7 @@ from .._exceptions import (
     ValidationError,
 )
 from .._ratelimit import RateLimiter
-from .._tickets import Ticket, TicketState
+from .._tickets import Ticket, TicketState, ids_of
 from ._journal import Failure, Journal, OutgoingRow
 from ._report import CampaignProgress
 
@@ -278,7 +278,7 @@ class Runner:
         a request waits here while marking it would take the marked rows past
         ``max_in_flight * max_messages`` (a bisected half, already marked, never waits).
         """
-        seqs = [self._seq_of[ticket.ids[0]] for ticket in tickets]
+        seqs = [self._seq_of[id_] for id_ in ids_of(tickets)]  # rows: one id each
         while True:
             if self._stopping:
                 raise ClientClosedError("the campaign is stopping: this request is not sent")
@@ -307,7 +307,7 @@ class Runner:
 
     async def _on_result(self, outcome: RequestOutcome) -> None:
         """Record a request's outcome; stop the run on errors that will not go away."""
-        found = (self._seq_of.pop(ticket.ids[0], None) for ticket in outcome.tickets)
+        found = (self._seq_of.pop(id_, None) for id_ in outcome.ids)
         seqs = [seq for seq in found if seq is not None]
         if self._recorded is not None:
             self._recorded.set()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 
 import anyio
@@ -12,9 +12,12 @@ from agile_async import (
     AgileClient,
     BatcherState,
     ClientClosedError,
+    InsufficientCreditError,
+    InvalidDestinationError,
     Message,
     MessageRow,
     RequestOutcome,
+    Ticket,
     TicketState,
     ValidationError,
 )
@@ -94,12 +97,13 @@ async def test_without_handles_the_count_comes_back_and_each_outcome_reaches_on_
         ([(number(0), "a", "same"), (number(1), "b", "same")], "messages[1].ids"),
     ],
 )
+@pytest.mark.parametrize("handles", [True, False])
 async def test_an_invalid_item_is_named_and_nothing_is_queued(
-    client: AgileClient, fake: FakeAgileServer, items: list[object], field: str
+    client: AgileClient, fake: FakeAgileServer, items: list[object], field: str, handles: bool
 ) -> None:
     async with client.batcher(max_latency=0.01) as batcher:
         with pytest.raises(ValidationError) as caught:
-            await batcher.submit_many(items, sender="Shop")  # type: ignore[arg-type]
+            await batcher.submit_many(items, sender="Shop", handles=handles)  # type: ignore[call-overload]
         assert batcher.statistics().queued == 0
     assert caught.value.problems[0].field.startswith(field)
     assert sends(fake) == []
@@ -112,8 +116,9 @@ async def test_a_row_without_any_sender_is_refused(client: AgileClient) -> None:
     assert caught.value.problems[0].field == "messages[0].sender"
 
 
+@pytest.mark.parametrize("handles", [True, False])
 async def test_cancelled_part_way_what_it_queued_is_withdrawn_and_reported_once(
-    client: AgileClient, fake: FakeAgileServer
+    client: AgileClient, fake: FakeAgileServer, handles: bool
 ) -> None:
     outcomes: list[RequestOutcome] = []
     with Hold() as hold:
@@ -122,7 +127,11 @@ async def test_cancelled_part_way_what_it_queued_is_withdrawn_and_reported_once(
             max_messages=5, max_in_flight=1, queue_capacity=10, on_result=outcomes.append
         ) as batcher:
             with anyio.move_on_after(0.5):
-                await batcher.submit_many([(number(i), "hi") for i in range(100)], sender="Shop")
+                await batcher.submit_many(
+                    [(number(i), f"hi {i}") for i in range(100)],
+                    sender="Shop",
+                    handles=handles,  # type: ignore[call-overload]
+                )
             stats = batcher.statistics()
             assert stats.queued == 0  # withdrawn: no message of the call is left behind
             assert stats.withdrawn > 0
@@ -133,6 +142,8 @@ async def test_cancelled_part_way_what_it_queued_is_withdrawn_and_reported_once(
     reported = [t for o in outcomes for t in o.tickets]
     assert len(reported) == len({id(t) for t in reported})
     assert sum(1 for t in reported if t.state is TicketState.ACCEPTED) == len(fake.accepted)
+    assert sorted(i for o in outcomes for i in o.ids) == sorted(i for t in reported for i in t.ids)
+    assert sum(o.messages for o in outcomes) == stats.withdrawn + len(fake.accepted)
 
 
 async def test_the_batcher_life_is_one_state(client: AgileClient, fake: FakeAgileServer) -> None:
@@ -197,3 +208,165 @@ async def test_a_receipt_builds_the_message_with_its_ids_only_when_read(
 def test_the_client_keeps_no_sending_internals_public() -> None:
     assert not hasattr(AgileClient, "post_send")
     assert not hasattr(AgileClient, "send_prepared")
+
+
+# -- rows without handles: kept column by column, tickets made only when read -----------------
+
+
+async def test_rows_without_handles_are_reported_by_ids_and_as_tickets_when_read(
+    client: AgileClient, fake: FakeAgileServer
+) -> None:
+    outcomes: list[RequestOutcome] = []
+    rows = [(number(i), f"Code {i}", f"row-{i}") for i in range(250)]
+    async with client.batcher(
+        max_messages=100, max_latency=0.01, on_result=outcomes.append
+    ) as batcher:
+        assert await batcher.submit_many(rows, sender="Shop", handles=False) == 250
+    assert [o.messages for o in outcomes] == [100, 100, 50]
+    assert [i for o in outcomes for i in o.ids] == [f"row-{i}" for i in range(250)]
+    assert sorted(a.message_id for a in fake.accepted) == sorted(f"row-{i}" for i in range(250))
+    ticket = outcomes[1].tickets[7]
+    assert ticket is outcomes[1].tickets[7]  # made once
+    assert ticket.state is TicketState.ACCEPTED
+    receipt = ticket.receipt()
+    assert receipt is not None
+    assert receipt.message == Message(
+        destinations=number(107), sender="Shop", body="Code 107", ids=("row-107",)
+    )
+    assert receipt.global_id == outcomes[1].totals.global_id  # type: ignore[union-attr]
+    assert [len(o.tickets) for o in outcomes] == [100, 100, 50]
+
+
+async def test_rows_without_handles_seen_by_before_send_are_the_ones_resolved(
+    client: AgileClient, fake: FakeAgileServer
+) -> None:
+    seen: list[Ticket] = []
+    reported: list[Ticket] = []
+
+    async def before_send(tickets: Sequence[Ticket], global_id: str) -> None:
+        assert all(t.state is TicketState.IN_FLIGHT for t in tickets)
+        seen.extend(tickets)
+
+    def on_result(outcome: RequestOutcome) -> None:
+        reported.extend(outcome.tickets)
+
+    rows = [(number(i), f"Code {i}") for i in range(30)]
+    async with client.batcher(
+        max_messages=10, max_latency=0.01, before_send=before_send, on_result=on_result
+    ) as batcher:
+        await batcher.submit_many(rows, sender="Shop", handles=False)
+    assert [t.state for t in seen] == [TicketState.ACCEPTED] * 30
+    assert [id(t) for t in seen] == [id(t) for t in reported]
+
+
+async def test_a_bad_row_without_handles_is_isolated_by_bisection(
+    client: AgileClient, fake: FakeAgileServer
+) -> None:
+    outcomes: list[RequestOutcome] = []
+    fake.reject_destinations([number(37)], code=7)
+    rows = [(number(i), f"Code {i}") for i in range(100)]
+    async with client.batcher(max_latency=0.01, on_result=outcomes.append) as batcher:
+        await batcher.submit_many(rows, sender="Shop", handles=False)
+        await batcher.flush()
+        stats = batcher.statistics()
+    (failed,) = [o for o in outcomes if o.state is TicketState.FAILED]
+    assert failed.messages == 1
+    assert isinstance(failed.error, InvalidDestinationError)
+    (ticket,) = failed.tickets
+    assert ticket.message.destinations == (number(37),)
+    assert ticket.exception() is failed.error
+    assert (stats.accepted, stats.failed, stats.queued, stats.in_flight) == (99, 1, 0, 0)
+    assert sum(o.messages for o in outcomes) == 100
+    assert len(fake.accepted) == 99
+
+
+async def test_rows_with_one_text_are_one_message_object_on_the_wire(
+    client: AgileClient, fake: FakeAgileServer
+) -> None:
+    rows = [(number(i), "Sale today") for i in range(40)] + [(number(40), "Other")]
+    async with client.batcher(max_latency=0.01) as batcher:
+        await batcher.submit_many(rows, sender="Shop", handles=False)
+    (request,) = sends(fake)
+    wire = request["messages"]
+    assert isinstance(wire, list)
+    assert [(m["body"], len(m["destinations"]), len(m["ids"])) for m in wire] == [
+        ("Sale today", 40, 40),
+        ("Other", 1, 1),
+    ]
+    assert len(fake.accepted) == 41
+
+
+async def test_rows_without_handles_fit_the_request_size(
+    client: AgileClient, fake: FakeAgileServer
+) -> None:
+    rows = [(number(i), f"{i:03d}" + "x" * 897) for i in range(20)]
+    async with client.batcher(max_latency=0.01, max_request_bytes=4_000) as batcher:
+        await batcher.submit_many(rows, sender="Shop", handles=False)
+    counts = [len(request["messages"]) for request in sends(fake)]  # type: ignore[arg-type]
+    assert sum(counts) == 20
+    assert max(counts) <= 3  # (4,000 - 200) bytes hold three 1,008-byte messages
+    assert len(fake.accepted) == 20
+
+
+async def test_flush_waits_for_rows_without_handles(
+    client: AgileClient, fake: FakeAgileServer
+) -> None:
+    async with client.batcher(max_latency=3600, max_messages=50) as batcher:
+        await batcher.submit_many(
+            [(number(i), f"Code {i}") for i in range(120)], sender="Shop", handles=False
+        )
+        await batcher.flush()
+        assert batcher.statistics().accepted == 120
+        assert len(fake.accepted) == 120
+
+
+async def test_an_id_already_under_way_is_refused_by_row_without_handles(
+    client: AgileClient, fake: FakeAgileServer
+) -> None:
+    with Hold() as hold:
+        fake.inject(Fault.hold(hold), path="/sms/send", times=1)
+        async with client.batcher(max_latency=0) as batcher:
+            await batcher.submit_many([(number(0), "hi", "same")], sender="Shop", handles=False)
+            await hold.wait_held()
+            with pytest.raises(ValidationError) as caught:
+                await batcher.submit_many(
+                    [(number(1), "a", "other"), (number(2), "b", "same")],
+                    sender="Shop",
+                    handles=False,
+                )
+            assert caught.value.problems[0].field == "messages[1].ids"
+            assert batcher.statistics().queued == 0
+            hold.release()
+    assert [a.message_id for a in fake.accepted] == ["same"]
+
+
+async def test_rows_without_handles_fail_together_on_an_account_error(
+    client: AgileClient, fake: FakeAgileServer
+) -> None:
+    seen: list[Ticket] = []
+    outcomes: list[RequestOutcome] = []
+
+    async def before_send(tickets: Sequence[Ticket], global_id: str) -> None:
+        assert repr(tickets).startswith("TicketList([<Ticket ids=")
+        seen.extend(tickets)
+
+    fake.inject(Fault.error(status=402, code=2), path="/sms/send")
+    rows = [(number(i), f"Code {i}") for i in range(300)]
+    async with client.batcher(
+        max_messages=100,
+        max_in_flight=1,
+        max_latency=0.01,
+        before_send=before_send,
+        on_result=outcomes.append,
+    ) as batcher:
+        await batcher.submit_many(rows, sender="Shop", handles=False)
+        await batcher.flush()
+        assert isinstance(batcher.error, InsufficientCreditError)
+        stats = batcher.statistics()
+    assert (stats.accepted, stats.failed, stats.queued, stats.in_flight) == (0, 300, 0, 0)
+    assert sum(o.messages for o in outcomes) == 300
+    assert sorted(i for o in outcomes for i in o.ids) == sorted(
+        i for o in outcomes for t in o.tickets for i in t.ids
+    )
+    assert all(isinstance(t.exception(), InsufficientCreditError) for t in seen)
+    assert all(t.state is TicketState.FAILED for o in outcomes for t in o.tickets)
