@@ -15,7 +15,7 @@ each with its path in the request.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import cast
@@ -84,7 +84,7 @@ def _plain_texts(values: object) -> bool:
     return all(type(value) is str and value.isascii() for value in values)
 
 
-@attrs.frozen(kw_only=True, weakref_slot=False)  # a queue holds many: no weakref slot
+@attrs.frozen(kw_only=True, weakref_slot=False, init=False)  # a queue holds many: no weakref
 class Message:
     """One SMS text sent to one or more destinations.
 
@@ -105,29 +105,53 @@ class Message:
             provider's rules (number format, lengths) are checked when the message is sent.
     """
 
-    destinations: tuple[str, ...] = attrs.field(converter=_strings)
+    destinations: tuple[str, ...]
     sender: str
     body: str
-    ids: tuple[str, ...] | None = attrs.field(default=None, converter=_optional_strings)
+    ids: tuple[str, ...] | None = None
     hex_body: bool = False
     udh_data: str | None = None
     scheduling: datetime | None = None
 
-    def __attrs_post_init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        destinations: str | Iterable[str],
+        sender: str,
+        body: str,
+        ids: Iterable[str] | None = None,
+        hex_body: bool = False,
+        udh_data: str | None = None,
+        scheduling: datetime | None = None,
+    ) -> None:
+        # Written by hand, not generated: a campaign makes millions of these, and setting
+        # the slots through their descriptors costs half of attrs' frozen path.
+        destinations = (destinations,) if type(destinations) is str else _strings(destinations)
+        ids = None if ids is None else _strings(ids)
+        _set_destinations(self, destinations)
+        _set_sender(self, sender)
+        _set_body(self, body)
+        _set_ids(self, ids)
+        _set_hex_body(self, hex_body)
+        _set_udh_data(self, udh_data)
+        _set_scheduling(self, scheduling)
         # The common case in a few identity checks; anything else is explained field by field.
-        sender, body = self.sender, self.body
-        if (
+        if not (
             type(sender) is str
             and type(body) is str
-            and self.hex_body.__class__ is bool
-            and self.udh_data is None
-            and self.scheduling is None
-            and _plain_texts(self.destinations)
-            and (self.ids is None or _plain_texts(self.ids))
+            and hex_body.__class__ is bool
+            and udh_data is None
+            and scheduling is None
+            and _plain_texts(destinations)
+            and (ids is None or _plain_texts(ids))
             and sender.isascii()
             and (body.isascii() or text_problem(body) is None)
         ):
-            return
+            self._explain()
+
+    def _explain(self) -> None:
+        """Raise a :class:`ValidationError` naming every field that cannot be held."""
+        sender, body = self.sender, self.body
         problems: list[Problem] = []
         _texts("message.destinations", self.destinations, problems)
         _text("message.sender", sender, problems)
@@ -150,6 +174,21 @@ class Message:
     def with_ids(self, ids: Iterable[str]) -> Message:
         """A copy of this message carrying ``ids``, one per destination."""
         return attrs.evolve(self, ids=tuple(ids))
+
+
+def _slot_setter(name: str) -> Callable[[Message, object], None]:
+    """The setter of one of Message's slots (its member descriptor's ``__set__``)."""
+    return cast("Callable[[Message, object], None]", Message.__dict__[name].__set__)
+
+
+#: The slots' own setters (``Message`` is frozen: its ``__init__`` sets them this way).
+_set_destinations = _slot_setter("destinations")
+_set_sender = _slot_setter("sender")
+_set_body = _slot_setter("body")
+_set_ids = _slot_setter("ids")
+_set_hex_body = _slot_setter("hex_body")
+_set_udh_data = _slot_setter("udh_data")
+_set_scheduling = _slot_setter("scheduling")
 
 
 @attrs.frozen(kw_only=True, cache_hash=True)
