@@ -39,6 +39,7 @@ from ._tickets import (
     has_caller_ids,
     join,
     message_size,
+    message_ticket,
     size_of,
     take_fitting,
 )
@@ -115,7 +116,7 @@ class SendQueue:
         group = self._groups.get(options)
         if group is None:
             group = self._groups[options] = _Group(options)
-        ticket = Ticket(message, ids, group.cohort)
+        ticket = message_ticket(message, ids, group.cohort)
         group.tickets.append(ticket)
         count = len(message.destinations)
         if not group.cohort_messages:

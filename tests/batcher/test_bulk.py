@@ -370,3 +370,25 @@ async def test_rows_without_handles_fail_together_on_an_account_error(
     )
     assert all(isinstance(t.exception(), InsufficientCreditError) for t in seen)
     assert all(t.state is TicketState.FAILED for o in outcomes for t in o.tickets)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        Message(destinations=number(1), sender="Shop", body="Plain text"),
+        Message(destinations=number(2), sender="Shop", body="Ünïcödé ✓ " * 10),
+        Message(destinations=number(3), sender="Shop", body="Own id", ids=["mine-3"]),
+        Message(destinations=[number(4), number(5)], sender="Shop", body="Two numbers"),
+        Message(destinations=number(6), sender="Shop", body="00ff", hex_body=True),
+    ],
+)
+async def test_a_ticket_gives_back_the_message_as_submitted(
+    client: AgileClient, message: Message
+) -> None:
+    async with client.batcher(max_latency=0.01) as batcher:
+        ticket = await batcher.submit(message)
+        parts = ticket.estimated_parts
+        receipt = await ticket.result()
+    assert ticket.message == message
+    assert receipt.message == message.with_ids(ticket.ids)
+    assert parts == receipt.estimated_parts == receipt.processed_sms_parts
