@@ -295,6 +295,8 @@ class Batcher(anyio.AsyncContextManagerMixin):
         )
         self._clock = time.monotonic
         self._in_flight = 0
+        #: The default request options (``settings.options``, read once per message).
+        self._options = settings.options
         self._valid_options: set[SendOptions] = {settings.options}
         self._ids = channel.ids
         self._next_id = channel.ids.next_id
@@ -466,9 +468,9 @@ class Batcher(anyio.AsyncContextManagerMixin):
             ClientClosedError: the batcher is closed.
             AgileError: the batcher stopped on an account-wide error (the sticky error).
         """
-        if self._state is not BatcherState.RUNNING:
+        if self._state is not _RUNNING:
             self._refuse()
-        options = self.settings.options if options is None else self._check_options(options)
+        options = self._options if options is None else self._check_options(options)
         ids = self._prepare(message, options)
         count = len(message.destinations)
         if self._room_waiters or not self._queue.has_room(count):
@@ -1182,6 +1184,7 @@ def _stopped_by(error: BaseException) -> BatcherStoppedError:
 
 
 _messages = _tickets.messages
+_RUNNING = BatcherState.RUNNING
 _TUPLE_ONLY = {tuple}
 _PAIRS = {2}
 _TRIPLES = {3}

@@ -465,7 +465,14 @@ def ids_of(tickets: Iterable[Ticket]) -> list[str]:
     """Every message id of ``tickets``, in order (a run's without making its rows)."""
     if type(tickets) is TicketList:
         tickets = tickets._entries
-    return [i for t in tickets for i in t.ids]
+    ids: list[str] = []
+    for ticket in tickets:
+        id_ = ticket._ids
+        if type(id_) is str:
+            ids.append(id_)
+        else:
+            ids.extend(id_)
+    return ids
 
 
 class TicketList(Sequence[Ticket]):
@@ -651,6 +658,19 @@ def wire_messages(tickets: Sequence[Ticket]) -> list[dict[str, object]]:
     """
     if len(tickets) == 1 and type(tickets[0]) is RowRun and tickets[0]._distinct:
         return tickets[0].wire()  # a request of personalised texts: nothing to merge
+    if set(map(type, tickets)) == _ROW_TICKETS_ONLY:
+        rows: Sequence[_RowTicket] = tickets  # type: ignore[assignment]
+        texts = [row._text for row in rows]
+        if len(set(texts)) == len(texts):  # personalised texts: nothing to merge
+            return [
+                {
+                    "destinations": (row._destination,),
+                    "sender": row._sender,
+                    "body": row._text,
+                    "ids": (row._ids,),
+                }
+                for row in rows
+            ]
     merged: dict[tuple[object, ...], dict[str, object]] = {}
     for ticket in tickets:
         if type(ticket) is RowRun:
@@ -660,6 +680,9 @@ def wire_messages(tickets: Sequence[Ticket]) -> list[dict[str, object]]:
         key, wire = ticket._wire()
         _merge(merged, key, wire)
     return list(merged.values())
+
+
+_ROW_TICKETS_ONLY = {_RowTicket}
 
 
 def _merge(
