@@ -345,11 +345,18 @@ class AgileClient:
             self._owns_http = True
         self.retry: RetryPolicy = retry if retry is not None else DEFAULT_RETRY
         self.options: SendOptions = options if options is not None else SendOptions()
-        self._headers = {
+        headers = {
             "User-Agent": USER_AGENT,
             "Accept": "application/json",
             **self._credentials.headers(),
         }
+        if self._owns_http:  # the pool sends them: httpx merges no headers per request
+            self._http.headers.update(headers)
+            headers = {}
+        #: The headers each request adds to the pool's (all of them for a caller's pool).
+        self._headers = headers
+        #: The same, for a request with a JSON body.
+        self._json_headers = {**headers, "Content-Type": "application/json"}
         self._ids = IdGenerator()
         self._session = _Session()
         #: This view's timeouts for each request; ``None``: the pool's own.
@@ -702,9 +709,7 @@ class AgileClient:
         on_retry: Callable[[BaseException], None] | None = None,
         record: Callable[[httpx.Response], None] | None = None,
     ) -> T:
-        headers: dict[str, Any] = self._headers
-        if content is not None:
-            headers = {**headers, "Content-Type": "application/json"}
+        headers: dict[str, Any] = self._headers if content is None else self._json_headers
 
         tries = 0
 

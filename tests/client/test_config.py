@@ -7,15 +7,40 @@ import logging
 import httpx
 import pytest
 
-from agile_async import AgileClient, ClientClosedError, ClientState, ConfigurationError
+from agile_async import (
+    AgileClient,
+    AuthenticationError,
+    ClientClosedError,
+    ClientState,
+    ConfigurationError,
+)
 
 SECRET = "s3cr3t-api-key-value"
 
 
-def test_api_key_from_the_argument() -> None:
+async def sent_headers(**kwargs: object) -> httpx.Headers:
+    """The headers a client made with ``kwargs`` sends (on its own pool, in memory)."""
+    seen: list[httpx.Request] = []
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(401, json={"code": 1, "message": "no"})
+
+    async with AgileClient(**kwargs, transport=httpx.MockTransport(refuse)) as client:  # type: ignore[arg-type]
+        with pytest.raises(AuthenticationError):
+            await client.credit()
+    (request,) = seen
+    return request.headers
+
+
+@pytest.mark.anyio
+async def test_api_key_from_the_argument() -> None:
     client = AgileClient(api_key=SECRET)
     assert str(client.base_url) == "https://secure.agiletelecom.com/services/"
-    assert client._headers["X-Api-Key"] == SECRET
+    headers = await sent_headers(api_key=SECRET)
+    assert headers["X-Api-Key"] == SECRET
+    assert headers["Accept"] == "application/json"
+    assert headers["User-Agent"].startswith("agile-async/")
 
 
 def test_new_accounts_use_their_own_base_url() -> None:
@@ -42,25 +67,28 @@ def test_an_unknown_account_kind_is_refused() -> None:
         AgileClient(api_key=SECRET, account="old")  # type: ignore[arg-type]
 
 
-def test_environment_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.anyio
+async def test_environment_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AGILE_API_KEY", SECRET)
     monkeypatch.setenv("AGILE_BASE_URL", "https://env.example.test/services/")
     client = AgileClient()
-    assert client._headers["X-Api-Key"] == SECRET
+    assert (await sent_headers())["X-Api-Key"] == SECRET
     assert str(client.base_url) == "https://env.example.test/services/"
 
 
-def test_environment_basic_auth(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.anyio
+async def test_environment_basic_auth(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AGILE_USERNAME", "user")
     monkeypatch.setenv("AGILE_PASSWORD", "pass")
-    client = AgileClient()
-    assert client._headers["Authorization"] == "Basic dXNlcjpwYXNz"
+    assert (await sent_headers())["Authorization"] == "Basic dXNlcjpwYXNz"
 
 
-def test_explicit_arguments_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.anyio
+async def test_explicit_arguments_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AGILE_API_KEY", "from-env")
-    client = AgileClient(username="user", password="pass")
-    assert "X-Api-Key" not in client._headers
+    headers = await sent_headers(username="user", password="pass")
+    assert "X-Api-Key" not in headers
+    assert headers["Authorization"] == "Basic dXNlcjpwYXNz"
 
 
 def test_no_credentials_names_the_variables() -> None:
