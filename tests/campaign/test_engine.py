@@ -171,12 +171,11 @@ async def test_rows_failed_at_load_between_a_requests_rows_change_nothing(
     journal = tmp_path / "campaign.journal"
     fake = FakeAgileServer(credit=Decimal("3"), price_per_part=Decimal("0.05"))  # 60 parts
     fake.reject_destinations([destination(73)])
-    settings = {"max_messages": 16, "max_in_flight": 2}
     async with (
         await Campaign.create(journal, source, body=BODY, sender="Shop") as campaign,
         client(fake) as agile,
     ):
-        result = await campaign.run(agile, **settings)
+        result = await campaign.run(agile, max_messages=16, max_in_flight=2)
     assert isinstance(result.stopped_by, InsufficientCreditError)
     counts = result.counts
     assert (counts.in_flight, counts.unknown) == (0, 0)
@@ -186,7 +185,7 @@ async def test_rows_failed_at_load_between_a_requests_rows_change_nothing(
     fake.credit = Decimal("100")
     async with await Campaign.open(journal) as campaign, client(fake) as agile:
         assert campaign.recovery.became_unknown == 0
-        result = await campaign.run(agile, **settings)
+        result = await campaign.run(agile, max_messages=16, max_in_flight=2)
         failed: set[int] = set()
         async for chunk in campaign.rows([RowState.FAILED]):
             failed.update(r.seq for r in chunk)
