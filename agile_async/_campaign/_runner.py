@@ -226,16 +226,21 @@ class Runner:
         run (a journal holding it twice) fails the second row, never overwrites the first.
         """
         seq_of = self._seq_of
-        items: list[tuple[str, str, str]] = []
-        fresh: list[OutgoingRow] = []
+        ids = [row.message_id for row in rows]
         duplicates: list[int] = []
-        for row in rows:
-            if row.message_id in seq_of:
-                duplicates.append(row.seq)
-                continue
-            seq_of[row.message_id] = row.seq
-            items.append((row.destination, row.body, row.message_id))
-            fresh.append(row)
+        fresh: Sequence[OutgoingRow] = rows
+        if seq_of.keys().isdisjoint(ids) and len(set(ids)) == len(ids):  # the usual case
+            seq_of.update(zip(ids, [row.seq for row in rows], strict=True))
+        else:
+            kept: list[OutgoingRow] = []
+            for row in rows:
+                if row.message_id in seq_of:
+                    duplicates.append(row.seq)
+                    continue
+                seq_of[row.message_id] = row.seq
+                kept.append(row)
+            fresh = kept
+        items = [(row.destination, row.body, row.message_id) for row in fresh]
         if duplicates and not await self._fail_rows(
             duplicates,
             ValidationError.single("message.ids", "this message id is already being sent"),
@@ -278,12 +283,16 @@ class Runner:
         a request waits here while marking it would take the marked rows past
         ``max_in_flight * max_messages`` (a bisected half, already marked, never waits).
         """
-        seqs = [self._seq_of[id_] for id_ in ids_of(tickets)]  # rows: one id each
+        seq_of = self._seq_of
+        seqs = [seq_of[id_] for id_ in ids_of(tickets)]  # rows: one id each
+        in_flight = self._in_flight
         while True:
             if self._stopping:
                 raise ClientClosedError("the campaign is stopping: this request is not sent")
-            new = sum(1 for seq in seqs if seq not in self._in_flight)
-            if not (self._in_flight and len(self._in_flight) + new > self._max_marked):
+            if not in_flight or len(in_flight) + len(seqs) <= self._max_marked:
+                break  # room even if none of them is marked yet (the usual case)
+            new = len(seqs) - len(in_flight.intersection(seqs))
+            if len(in_flight) + new <= self._max_marked:
                 break
             if self._settled is None:
                 self._settled = anyio.Event()
@@ -307,8 +316,10 @@ class Runner:
 
     async def _on_result(self, outcome: RequestOutcome) -> None:
         """Record a request's outcome; stop the run on errors that will not go away."""
-        found = (self._seq_of.pop(id_, None) for id_ in outcome.ids)
-        seqs = [seq for seq in found if seq is not None]
+        pop = self._seq_of.pop
+        seqs = [pop(id_, -1) for id_ in outcome.ids]
+        if -1 in seqs:  # tickets not fed by this run (seqs count from 1): none, usually
+            seqs = [seq for seq in seqs if seq != -1]
         if self._recorded is not None:
             self._recorded.set()
         try:

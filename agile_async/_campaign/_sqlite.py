@@ -472,12 +472,13 @@ class _Store:
 
     def next_rows(self, limit: int) -> list[OutgoingRow]:
         # CROSS JOIN keeps ``rows`` the outer loop: a walk along seq from the cursor.
-        found = self._conn.execute(
+        query = (
             "SELECT r.seq, r.message_id, r.destination, b.text FROM rows AS r"
             " CROSS JOIN bodies AS b ON b.id = r.body"
-            " WHERE r.seq > ? AND r.state = ? ORDER BY r.seq LIMIT ?",
-            (self._cursor, _PENDING, limit),
-        ).fetchall()
+            " WHERE r.seq > ? AND r.state = ? ORDER BY r.seq LIMIT ?"
+        )
+        params = (self._cursor, _PENDING, limit)
+        found = self._conn.execute(query, params).fetchall()
         if found:
             self._cursor = found[-1][0]
         return [OutgoingRow(*row) for row in found]
@@ -490,14 +491,16 @@ class _Store:
             ).lastrowid
             # In flight already: a half of this session's request split by bisection (a
             # session starts by turning every in-flight row into unknown).
+            runs = _runs(seqs)
             changed = conn.executemany(
                 "UPDATE rows SET state = ?, request = ?, attempts = attempts + 1"
-                " WHERE seq = ? AND state IN (?, ?)",
-                [(_IN_FLIGHT, request, seq, _PENDING, _IN_FLIGHT) for seq in seqs],
+                " WHERE seq BETWEEN ? AND ? AND state IN (?, ?)",
+                [(_IN_FLIGHT, request, *run, _PENDING, _IN_FLIGHT) for run in runs],
             ).rowcount
-            if changed != len(seqs):
+            wanted = sum(last - first + 1 for first, last in runs)
+            if changed != wanted:
                 raise JournalError(
-                    f"{len(seqs) - changed} of {len(seqs)} rows already have an outcome; "
+                    f"{wanted - changed} of {wanted} rows already have an outcome; "
                     f"request {global_id} is not sent"
                 )
 
@@ -516,8 +519,8 @@ class _Store:
             )
             conn.executemany(
                 "UPDATE rows SET state = ?, error_kind = NULL, error_code = NULL,"
-                " error_message = NULL WHERE seq = ? AND state IN (?, ?)",
-                [(_ACCEPTED, seq, _IN_FLIGHT, _UNKNOWN) for seq in seqs],
+                " error_message = NULL WHERE seq BETWEEN ? AND ? AND state IN (?, ?)",
+                [(_ACCEPTED, *run, _IN_FLIGHT, _UNKNOWN) for run in _runs(seqs)],
             )
 
     def record_failed(self, seqs: Sequence[int], failure: Failure) -> None:
@@ -529,8 +532,8 @@ class _Store:
             # A report that arrived before the lost answer proves the request was taken.
             conn.executemany(
                 f"UPDATE rows SET state = ?, {_CONFIRM}"
-                " WHERE seq = ? AND state = ? AND delivery IS NOT NULL",
-                [(_ACCEPTED, seq, _IN_FLIGHT) for seq in seqs],
+                " WHERE seq BETWEEN ? AND ? AND state = ? AND delivery IS NOT NULL",
+                [(_ACCEPTED, *run, _IN_FLIGHT) for run in _runs(seqs)],
             )
             self._settle(conn, seqs, _UNKNOWN, failure, (_IN_FLIGHT,))
 
@@ -546,15 +549,18 @@ class _Store:
         allowed = ", ".join("?" * len(before))
         conn.executemany(
             "UPDATE rows SET state = ?, error_kind = ?, error_code = ?, error_message = ?"
-            f" WHERE seq = ? AND state IN ({allowed})",
-            [(state, failure.kind, failure.code, failure.message, seq, *before) for seq in seqs],
+            f" WHERE seq BETWEEN ? AND ? AND state IN ({allowed})",
+            [
+                (state, failure.kind, failure.code, failure.message, *run, *before)
+                for run in _runs(seqs)
+            ],
         )
 
     def release(self, seqs: Sequence[int]) -> None:
         with self._transaction() as conn:
             conn.executemany(
-                "UPDATE rows SET state = ? WHERE seq = ? AND state = ?",
-                [(_PENDING, seq, _IN_FLIGHT) for seq in seqs],
+                "UPDATE rows SET state = ? WHERE seq BETWEEN ? AND ? AND state = ?",
+                [(_PENDING, *run, _IN_FLIGHT) for run in _runs(seqs)],
             )
 
     def record_deliveries(self, updates: Sequence[DeliveryUpdate]) -> int:
@@ -657,6 +663,28 @@ class _Store:
             params,
         ).fetchall()
         return [_journal_row(row) for row in found]
+
+
+def _runs(seqs: Sequence[int]) -> list[tuple[int, int]]:
+    """``seqs`` as runs of consecutive numbers, ``(first, last)``, each run holding only
+    numbers of ``seqs``: one ``seq BETWEEN`` statement per run instead of one per row.
+
+    A request's rows are mostly one run (rows are fed in input order), so recording it is
+    one statement, stepped once: the worker thread takes the GIL once per statement, not
+    once per row, which is what made the journal wait on the event loop's thread.
+    """
+    ordered = sorted(set(seqs))
+    found: list[tuple[int, int]] = []
+    if not ordered:
+        return found
+    first = last = ordered[0]
+    for seq in ordered[1:]:
+        if seq != last + 1:
+            found.append((first, last))
+            first = seq
+        last = seq
+    found.append((first, last))
+    return found
 
 
 def _journal_row(row: tuple[Any, ...]) -> JournalRow:

@@ -155,6 +155,46 @@ async def test_an_account_error_stops_cleanly_and_resume_finishes(tmp_path: Path
     assert accepted_destinations(fake) == collections.Counter(destination(i) for i in range(1, 301))
 
 
+async def test_rows_failed_at_load_between_a_requests_rows_change_nothing(
+    tmp_path: Path,
+) -> None:
+    """Rows refused at load sit between the rows a request carries, and a rejected row
+    splits its request in halves (the journal writes a request's rows as runs of
+    consecutive rows): across a run stopped by the account and its resume, every other
+    row goes out exactly once, and only the bad ones fail."""
+    bad = {5, 6, 17, 40, 41, 42, 99}
+    lines = ["destination,name,code"]
+    for i in range(1, 151):
+        lines.append(f"{'+39abc' if i in bad else destination(i)},Ada{i},{i:04d}")
+    source = tmp_path / "r.csv"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    journal = tmp_path / "campaign.journal"
+    fake = FakeAgileServer(credit=Decimal("3"), price_per_part=Decimal("0.05"))  # 60 parts
+    fake.reject_destinations([destination(73)])
+    async with (
+        await Campaign.create(journal, source, body=BODY, sender="Shop") as campaign,
+        client(fake) as agile,
+    ):
+        result = await campaign.run(agile, max_messages=16, max_in_flight=2)
+    assert isinstance(result.stopped_by, InsufficientCreditError)
+    counts = result.counts
+    assert (counts.in_flight, counts.unknown) == (0, 0)
+    assert 0 < counts.accepted <= 60
+    assert counts.pending > 0
+
+    fake.credit = Decimal("100")
+    async with await Campaign.open(journal) as campaign, client(fake) as agile:
+        assert campaign.recovery.became_unknown == 0
+        result = await campaign.run(agile, max_messages=16, max_in_flight=2)
+        failed: set[int] = set()
+        async for chunk in campaign.rows([RowState.FAILED]):
+            failed.update(r.seq for r in chunk)
+    assert (result.counts.accepted, result.counts.failed) == (142, 8)
+    assert failed == {*bad, 73}
+    good = (i for i in range(1, 151) if i not in failed)
+    assert accepted_destinations(fake) == collections.Counter(destination(i) for i in good)
+
+
 async def test_wrong_credentials_stop_before_anything_is_sent(tmp_path: Path) -> None:
     """An account error on the first request: every row still pending, nothing failed."""
     fake = FakeAgileServer()

@@ -207,6 +207,27 @@ async def test_a_bisected_request_marks_its_halves_again(journal: SQLiteJournal)
     assert (accepted.global_id, accepted.attempts) == ("half-a", 2)
 
 
+async def test_a_request_of_scattered_rows_moves_exactly_those(journal: SQLiteJournal) -> None:
+    """A request's rows need not be consecutive, in order or distinct (the journal writes
+    them as runs of consecutive rows): exactly those rows move, the rows between stay."""
+    await journal.mark_in_flight([7, 2, 3, 9, 3], "g1")
+    found = await states(journal)
+    assert {seq for seq, state in found.items() if state is RowState.IN_FLIGHT} == {2, 3, 7, 9}
+    await journal.record_accepted([9, 2], totals("g1"))
+    await journal.record_unknown([3], Failure("OutcomeUnknownError", "?"))
+    await journal.release([7])
+    await journal.record_failed([5, 6], Failure("ValidationError", "refused"))
+    expected = dict.fromkeys(range(1, 11), RowState.PENDING)
+    expected.update({2: RowState.ACCEPTED, 9: RowState.ACCEPTED, 3: RowState.UNKNOWN})
+    expected.update({5: RowState.FAILED, 6: RowState.FAILED})
+    assert await states(journal) == expected
+    with pytest.raises(JournalError, match="2 of 4 rows already have an outcome"):
+        await journal.mark_in_flight([1, 2, 4, 6], "g2")
+    assert await states(journal) == expected  # nothing moved
+    async for chunk in journal.rows([RowState.UNKNOWN]):
+        assert [(r.seq, r.attempts, r.global_id) for r in chunk] == [(3, 1, "g1")]
+
+
 async def test_outcomes_only_move_rows_that_were_sent(journal: SQLiteJournal) -> None:
     """Unknown and release touch in-flight rows only; accepted never turns back."""
     await journal.record_unknown([1], Failure("OutcomeUnknownError", "?"))
