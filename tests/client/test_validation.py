@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -213,6 +214,27 @@ def test_generated_ids_respect_a_short_max_id_len() -> None:
 def test_message_accepts_one_destination_as_a_string() -> None:
     assert GOOD.destinations == ("+393471234567",)
     assert GOOD.with_ids(["x"]).ids == ("x",)
+
+
+def test_with_ids_keeps_every_other_field() -> None:
+    full = Message(
+        destinations=["+393471234567", "+393471234568"],
+        sender="Shop",
+        body="00ff",
+        hex_body=True,
+        udh_data="050003cc0201",
+        scheduling=datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
+    )
+    assert full.with_ids(iter(["a", "b"])) == attrs.evolve(full, ids=("a", "b"))
+    assert {f.name for f in attrs.fields(Message)} == {
+        "destinations",
+        "sender",
+        "body",
+        "ids",
+        "hex_body",
+        "udh_data",
+        "scheduling",
+    }  # a new field must be carried by with_ids too
 
 
 @given(
