@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from agile_async import Message, SendOptions, Ticket, TicketState, ValidationError
 from agile_async._queue import RequestLimits, SendQueue, message_size
-from agile_async._tickets import Cohort, row_ticket
+from agile_async._tickets import Cohort, row_run, row_ticket
 
 PLAIN = SendOptions()
 UNICODE_OFF = SendOptions(enable_unicode=False)
@@ -144,6 +144,22 @@ def test_withdraw_and_drain() -> None:
     assert not queue.withdraw(second)
 
 
+def test_a_run_of_rows_is_one_entry_taken_whole_and_its_ids_pending() -> None:
+    queue = SendQueue(RequestLimits(messages=5, size=100_000), capacity=100)
+    ids = ids_for(3, "r")
+    run = row_run(["+393400000001"] * 3, ["a", "b", "c"], ["Shop"] * 3, ids, True, PLAIN)
+    assert queue.put_run(run, now=4.0)  # work in an empty queue: look now
+    assert queue.queued == 3
+    assert queue.oldest() == (PLAIN, 4.0)
+    assert queue.has_pending(["r1"])
+    assert not queue.has_pending(["other"])
+    queue.put(message(3), ids_for(3, "m"), PLAIN, now=5.0)
+    assert queue.take(PLAIN) == [run]  # the message after it does not fit
+    assert queue.queued == 3
+    queue.release([run])
+    assert not queue.has_pending(ids)
+
+
 def test_callers_ids_are_pending_until_released() -> None:
     queue = SendQueue(RequestLimits(messages=100, size=100_000), capacity=100)
     mine = message(2, ids=("order-1", "order-2"))
@@ -170,6 +186,7 @@ Op = tuple[str, int]
         st.one_of(
             st.tuples(st.just("put"), st.integers(1, 4)),
             st.tuples(st.just("put_other"), st.integers(1, 4)),
+            st.tuples(st.just("put_run"), st.integers(1, 4)),
             st.tuples(st.just("take"), st.integers(0, 1)),
             st.tuples(st.just("withdraw"), st.integers(0, 50)),
         ),
@@ -188,6 +205,12 @@ def test_every_ticket_leaves_once_in_order_and_the_count_holds(ops: list[Op], pe
             serial += 1
             ticket, _ = queue.put(message(arg), ids_for(arg, f"{serial}-"), options, now=serial)
             queued[options].append(ticket)
+        elif kind == "put_run":  # light rows of submit_many(handles=False): one entry
+            serial += 1
+            rows = ids_for(arg, f"{serial}-")
+            run = row_run(list(rows), ["hi"] * arg, ["Shop"] * arg, rows, False, PLAIN)
+            queue.put_run(run, now=serial)
+            queued[PLAIN].append(run)
         elif kind == "take":
             options = (PLAIN, UNICODE_OFF)[arg]
             if queued[options]:
