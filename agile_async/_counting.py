@@ -278,33 +278,41 @@ def _count(
     ``smart_encoding`` only shapes the error message: the caller has already replaced.
     """
     length = len(text)
-    # A regex walks the run of 1-septet characters at the start: a short text is often all
-    # of it (GSM-7), and a UCS-2 text usually stops it early at a character GSM-7 cannot
-    # carry. A stop at an escape needs more: the exact count needs every escape's position,
-    # so the walk goes on from escape to escape; the parts alone need only their number,
-    # which C passes over bytes give faster where every character is at most U+00FF or is
-    # a €: delete the 1-septet characters, and what is left is escapes or characters GSM-7
-    # cannot carry.
-    end = _basic_run(text, 0, _WALK).end()
-    escapes: list[int] | None = None
-    if end == length:
-        gsm, extra = True, 0
-    elif end < _WALK and text[end] not in EXTENSION:
-        gsm, extra = False, 0
+    # GSM-7 or not, and how many escapes, is decided by C passes over bytes wherever the text
+    # has one byte per character: ASCII at once (str.isascii is free), any other text where
+    # every character is at most U+00FF or is a € (as ESC). Delete the 1-septet characters
+    # and what is left is escapes, or characters GSM-7 cannot carry. Before any bytes pass, a
+    # non-ASCII text gets a bounded regex walk of its 1-septet run: a short GSM-7 text is
+    # often all of it, and a UCS-2 text usually stops it early at a character GSM-7 cannot
+    # carry. What bytes cannot hold (Greek capitals, or a character beyond the walk that
+    # is not GSM-7) is walked from escape to escape instead.
+    octets: bytes | None = None  # one byte per character, € as ESC
+    escaped = _EXTENSION_OCTETS  # the byte values that are escapes in ``octets``
+    escapes: list[int] | None = None  # or the walk's escape positions
+    if text.isascii():
+        octets = text.encode()
     else:
-        high = -1
-        if not exact:
-            latin1 = text.encode("latin-1", "ignore")
-            high = length - len(latin1)  # code points above U+00FF
-            if high and high != text.count("€"):
-                high = -1
-        if high >= 0:
-            rest = latin1.translate(None, _BASIC_LATIN1)
-            gsm = _EXTENSION_LATIN1.issuperset(rest)
-            extra = len(rest) + high
+        end = _basic_run(text, 0, _WALK).end()
+        if end == length:
+            gsm, extra = True, 0
+        elif end < _WALK and text[end] not in EXTENSION:
+            gsm, extra = False, 0
         else:
-            escapes, end = _walk(text, end)
-            gsm, extra = end == length, len(escapes)
+            if "€" in text and "\x1b" not in text:  # an ESC in the text is not GSM-7
+                octets = text.replace("€", "\x1b").encode("latin-1", "ignore")
+                escaped = _ESCAPE_OCTETS
+            else:
+                octets = text.encode("latin-1", "ignore")
+            if len(octets) != length:  # some character above U+00FF is not a €
+                octets = None
+                escapes, end = _walk(text, end)
+                gsm, extra = end == length, len(escapes)
+    if octets is not None:
+        rest = octets.translate(None, _BASIC_OCTETS)
+        if not rest:
+            gsm, extra = True, 0
+        else:
+            gsm, extra = not rest.translate(None, escaped), len(rest)
 
     if gsm:
         encoding: Encoding = "GSM-7"
@@ -322,11 +330,15 @@ def _count(
             elif not exact and units + segments - 1 <= segments * multi and 2 * multi > single + 2:
                 # Each cut moves at most one septet (half an escape pair) to the next part,
                 # and that still fits: as many parts as the arithmetic says.
-                return _new_part_count(PartCount, (segments, encoding))
+                return _GSM_PARTS[segments] if segments <= MAX_PARTS else _parts(segments, encoding)
             else:
-                if escapes is None:
-                    escapes = _walk(text, 0)[0]
-                segments, used = _fill_escapes(text, escapes, single, multi)
+                if octets is not None:  # the runs of 1-septet characters between escapes
+                    runs = [*map(len, octets.translate(_ESCAPES_AS_ESC).split(b"\x1b"))]
+                else:
+                    if escapes is None:
+                        escapes = _walk(text, 0)[0]
+                    runs = _runs(escapes, length)
+                segments, used = _fill_escapes(text, runs, single, multi)
     else:
         if not unicode:
             message = _not_gsm_message(_non_gsm(text), smart_encoding)
@@ -334,7 +346,7 @@ def _count(
         encoding = "UCS-2"
         single, multi = (70, 67) if not udh_octets else _capacities(encoding, udh_octets)
         if not exact and length * 2 <= single:  # one part, whatever the code points are
-            return _new_part_count(PartCount, (1, encoding))
+            return _UCS2_PARTS[1]
         # UTF-16 code units; "surrogatepass" lets a stray surrogate count 1, as in JavaScript.
         utf16 = _utf16(text, "surrogatepass")[0]
         units = len(utf16) >> 1
@@ -351,7 +363,9 @@ def _count(
             else:
                 segments, used = _fill_clusters(text, utf16, single, multi)
     if not exact:
-        return _new_part_count(PartCount, (segments, encoding))
+        if segments <= MAX_PARTS:
+            return _GSM_PARTS[segments] if gsm else _UCS2_PARTS[segments]
+        return _parts(segments, encoding)
     return SegmentCount(
         encoding, segments, units, per_part, per_part - used if used < per_part else 0, text,
         replacements, udh_octets, concatenated,
@@ -365,9 +379,32 @@ _new_part_count = tuple.__new__  # PartCount's generated __new__ is a Python cal
 #: How far the regex walks before bytes passes take over (they cost more to start).
 _WALK = 64
 #: The 1-septet characters that have a Latin-1 code (all but the Greek capitals), to delete.
-_BASIC_LATIN1 = bytes(sorted(ord(char) for char in BASIC if ord(char) < 0x100))
-#: The escaped characters that have a Latin-1 code (all but €), as byte values.
-_EXTENSION_LATIN1 = frozenset(ord(char) for char in EXTENSION if ord(char) < 0x100)
+_BASIC_OCTETS = bytes(sorted(ord(char) for char in BASIC if ord(char) < 0x100))
+#: The escaped characters that have a Latin-1 code (all but €), to delete.
+_EXTENSION_OCTETS = bytes(sorted(ord(char) for char in EXTENSION if ord(char) < 0x100))
+#: The same and ESC, which stands for € where the text had one (and no ESC of its own).
+_ESCAPE_OCTETS = _EXTENSION_OCTETS + b"\x1b"
+#: ``bytes.translate`` table: every escaped character becomes ESC, the rest stay.
+_ESCAPES_AS_ESC = bytes(0x1B if byte in _EXTENSION_OCTETS else byte for byte in range(256))
+
+
+def _parts(segments: int, encoding: Encoding) -> PartCount:
+    return _new_part_count(PartCount, (segments, encoding))
+
+
+#: The answers of count_parts, built once: a tuple is immutable, so it can be shared.
+_GSM_PARTS = [_parts(segments, "GSM-7") for segments in range(MAX_PARTS + 1)]
+_UCS2_PARTS = [_parts(segments, "UCS-2") for segments in range(MAX_PARTS + 1)]
+
+
+def _runs(escapes: list[int], length: int) -> list[int]:
+    """The lengths of the runs of 1-septet characters around escapes at ``escapes``."""
+    runs, done = [], 0
+    for i in escapes:
+        runs.append(i - done)
+        done = i + 1
+    runs.append(length - done)
+    return runs
 
 
 def _walk(text: str, end: int) -> tuple[list[int], int]:
@@ -505,19 +542,21 @@ def body_problems(
     return problems
 
 
-def _fill_escapes(text: str, escapes: list[int], single: int, multi: int) -> tuple[int, int]:
-    """Parts and septets in the last part of a GSM-7 text with escapes at ``escapes``.
+def _fill_escapes(text: str, runs: list[int], single: int, multi: int) -> tuple[int, int]:
+    """Parts and septets in the last part of a GSM-7 text: ``runs`` of 1-septet characters,
+    an escape pair after each but the last.
 
-    §6's greedy fill, jumping over the runs of 1-septet characters arithmetically:
-    O(escapes), not O(length). It equals Twilio's fill (:func:`_pack`) unless a part holds
-    only a few septets (a huge caller UDH); then that runs instead.
+    §6's greedy fill, jumping over the runs arithmetically: O(escapes), not O(length). It
+    equals Twilio's fill (:func:`_pack`) unless a part holds only a few septets (a huge
+    caller UDH); then that runs instead.
     """
     if 2 * multi - single + 1 < 4:
         starts, used = _pack([2 if char in EXTENSION else 1 for char in text], single, multi)
         return len(starts), used
-    segments, used, done = 1, 0, 0
-    for i in escapes:
-        used += i - done + 2
+    segments, used = 1, 0
+    last = runs.pop()
+    for run in runs:
+        used += run + 2
         if used > multi:
             # Fill with the 1-septet run, then place the pair (whole) after it.
             used -= 2
@@ -529,8 +568,7 @@ def _fill_escapes(text: str, escapes: list[int], single: int, multi: int) -> tup
                 used = 2
             else:
                 used += 2
-        done = i + 1
-    used += len(text) - done
+    used += last
     if used > multi:
         segments += (used - 1) // multi
         used = (used - 1) % multi + 1
