@@ -177,10 +177,11 @@ def cuts_are_breaks(text: str, utf16: bytes, step: int) -> bool:
     """Whether a cluster boundary is certain every ``step`` UTF-16 units of ``text``.
 
     ``utf16`` is the text encoded as UTF-16-LE. If so, the greedy fill cuts the text exactly
-    there, and its count is plain arithmetic. Only the two code units around each cut are
+    there, and its count is plain arithmetic. Only the code points around each cut are
     looked at, so a text costs O(parts), and a joiner elsewhere (an accent in the middle of a
-    part) costs nothing. A surrogate at a cut (an emoji beside it, maybe a skin tone or a
-    flag) is left to :func:`fill_parts`: False.
+    part) costs nothing. A cut inside a surrogate pair is not a break; a whole astral code
+    point beside a cut (an emoji) is looked up like any other, so a skin tone or a flag
+    after a cut is not one either, and the text is left to :func:`fill_parts`.
     """
     back, forward = _JOINS_BACK_BMP, _JOINS_FORWARD_BMP
     if len(utf16) == 2 * len(text):  # one unit per code point: index the text itself
@@ -191,7 +192,11 @@ def cuts_are_breaks(text: str, utf16: bytes, step: int) -> bool:
     code = memoryview(utf16).cast("H")
     for cut in range(step, len(code), step):
         before, after = code[cut - 1], code[cut]
-        if forward[before] or back[after] or 0xD800 <= before < 0xE000 or 0xD800 <= after < 0xE000:
+        if forward[before] or back[after]:  # a surrogate is a Control here: 0 in both
+            return False
+        if (0xD800 <= before < 0xE000 or 0xD800 <= after < 0xE000) and (
+            _inside_pair(code, cut) or not _sure_break(code, cut)
+        ):
             return False
     return True
 
