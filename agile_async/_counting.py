@@ -126,6 +126,28 @@ class SegmentCount:
         return _fits(self.segments, self.concatenated)
 
 
+class _Draft:
+    """A :class:`SegmentCount` while :func:`count_segments` fills it in.
+
+    On a short text building the answer costs more than counting. A frozen class's fields can
+    only be written around its ``__setattr__`` (a call each, or a store into the instance
+    dict, which first has to be made); this plain class with the same layout takes them as
+    ordinary attribute stores, the fastest the interpreter has, and then becomes a
+    SegmentCount by ``__class__`` assignment (the instance dict is made once, there). The
+    result is an ordinary SegmentCount: the same fields, equality, hash, repr and pickle.
+    """
+
+    encoding: Encoding
+    segments: int
+    units: int
+    per_part: int
+    remaining: int
+    text: str
+    replacements: tuple[tuple[str, str], ...]
+    udh_octets: int
+    concatenated: bool
+
+
 def _fits(parts: int, concatenated: bool) -> bool:
     """Whether a body of ``parts`` parts can be sent: the rule behind :attr:`SegmentCount.fits`."""
     return parts <= (MAX_PARTS if concatenated else 1)
@@ -280,17 +302,17 @@ def _count(
     length = len(text)
     # GSM-7 or not, and how many escapes, is decided by C passes over bytes wherever the text
     # has one byte per character: ASCII at once (str.isascii is free), any other text where
-    # every character is at most U+00FF or is a € (as ESC). Delete the 1-septet characters
-    # and what is left is escapes, or characters GSM-7 cannot carry. Before any bytes pass, a
-    # non-ASCII text gets a bounded regex walk of its 1-septet run: a short GSM-7 text is
-    # often all of it, and a UCS-2 text usually stops it early at a character GSM-7 cannot
-    # carry. What bytes cannot hold (Greek capitals, or a character beyond the walk that
-    # is not GSM-7) is walked from escape to escape instead.
-    octets: bytes | None = None  # one byte per character, € as ESC
-    escaped = _EXTENSION_OCTETS  # the byte values that are escapes in ``octets``
+    # every character is at most U+00FF or is a € (as ESC). One table pass turns each byte
+    # into its class, then C's memchr and ASCII checks answer with no Python loop. Before
+    # that, a non-ASCII text gets a bounded regex walk of its 1-septet run: a short GSM-7
+    # text is often all of it, and a UCS-2 text usually stops it early at a character GSM-7
+    # cannot carry. What bytes cannot hold (Greek capitals, or a character beyond the walk
+    # that is not GSM-7) is walked from escape to escape instead.
+    marks: bytes | None = None  # one byte per character, € as ESC; then its class
+    classes = _CLASSES  # 0: one septet, 1: an escape, 0x80: not GSM-7
     escapes: list[int] | None = None  # or the walk's escape positions
     if text.isascii():
-        octets = text.encode()
+        marks = text.encode()
     else:
         end = _basic_run(text, 0, _WALK).end()
         if end == length:
@@ -299,20 +321,18 @@ def _count(
             gsm, extra = False, 0
         else:
             if "€" in text and "\x1b" not in text:  # an ESC in the text is not GSM-7
-                octets = text.replace("€", "\x1b").encode("latin-1", "ignore")
-                escaped = _ESCAPE_OCTETS
+                marks = text.replace("€", "\x1b").encode("latin-1", "ignore")
+                classes = _CLASSES_EURO
             else:
-                octets = text.encode("latin-1", "ignore")
-            if len(octets) != length:  # some character above U+00FF is not a €
-                octets = None
+                marks = text.encode("latin-1", "ignore")
+            if len(marks) != length:  # some character above U+00FF is not a €
+                marks = None
                 escapes, end = _walk(text, end)
                 gsm, extra = end == length, len(escapes)
-    if octets is not None:
-        rest = octets.translate(None, _BASIC_OCTETS)
-        if not rest:
-            gsm, extra = True, 0
-        else:
-            gsm, extra = not rest.translate(None, escaped), len(rest)
+    if marks is not None:
+        marks = marks.translate(classes)
+        gsm = marks.isascii()
+        extra = marks.count(1) if gsm and 1 in marks else 0
 
     if gsm:
         encoding: Encoding = "GSM-7"
@@ -332,8 +352,8 @@ def _count(
                 # and that still fits: as many parts as the arithmetic says.
                 return _GSM_PARTS[segments] if segments <= MAX_PARTS else _parts(segments, encoding)
             else:
-                if octets is not None:  # the runs of 1-septet characters between escapes
-                    runs = [*map(len, octets.translate(_ESCAPES_AS_ESC).split(b"\x1b"))]
+                if marks is not None:  # the runs of 1-septet characters between escapes
+                    runs = [*map(len, marks.split(b"\x01"))]
                 else:
                     if escapes is None:
                         escapes = _walk(text, 0)[0]
@@ -366,10 +386,19 @@ def _count(
         if segments <= MAX_PARTS:
             return _GSM_PARTS[segments] if gsm else _UCS2_PARTS[segments]
         return _parts(segments, encoding)
-    return SegmentCount(
-        encoding, segments, units, per_part, per_part - used if used < per_part else 0, text,
-        replacements, udh_octets, concatenated,
-    )  # fmt: skip
+    # The cheapest way to a SegmentCount (see _Draft); its fields in the order of its own.
+    count = _Draft()
+    count.encoding = encoding
+    count.segments = segments
+    count.units = units
+    count.per_part = per_part
+    count.remaining = per_part - used if used < per_part else 0
+    count.text = text
+    count.replacements = replacements
+    count.udh_octets = udh_octets
+    count.concatenated = concatenated
+    count.__class__ = SegmentCount  # type: ignore[assignment]
+    return count  # type: ignore[return-value]
 
 
 _basic_run = cast("Callable[..., re.Match[str]]", BASIC_RUN_RE.match)
@@ -378,14 +407,13 @@ _utf16 = codecs.utf_16_le_encode
 _new_part_count = tuple.__new__  # PartCount's generated __new__ is a Python call: skip it
 #: How far the regex walks before bytes passes take over (they cost more to start).
 _WALK = 64
-#: The 1-septet characters that have a Latin-1 code (all but the Greek capitals), to delete.
-_BASIC_OCTETS = bytes(sorted(ord(char) for char in BASIC if ord(char) < 0x100))
-#: The escaped characters that have a Latin-1 code (all but €), to delete.
-_EXTENSION_OCTETS = bytes(sorted(ord(char) for char in EXTENSION if ord(char) < 0x100))
-#: The same and ESC, which stands for € where the text had one (and no ESC of its own).
-_ESCAPE_OCTETS = _EXTENSION_OCTETS + b"\x1b"
-#: ``bytes.translate`` table: every escaped character becomes ESC, the rest stay.
-_ESCAPES_AS_ESC = bytes(0x1B if byte in _EXTENSION_OCTETS else byte for byte in range(256))
+#: ``bytes.translate`` table from Latin-1 to septet classes: 0 for a 1-septet character, 1
+#: for an escaped one, 0x80 for one GSM-7 cannot carry (ESC among them).
+_CLASSES = bytes(
+    0 if chr(byte) in BASIC else 1 if chr(byte) in EXTENSION else 0x80 for byte in range(256)
+)
+#: The same where ESC stands for € (the text had one, and no ESC of its own).
+_CLASSES_EURO = _CLASSES[:0x1B] + b"\x01" + _CLASSES[0x1C:]
 
 
 def _parts(segments: int, encoding: Encoding) -> PartCount:
