@@ -300,77 +300,80 @@ def _count(
     ``smart_encoding`` only shapes the error message: the caller has already replaced.
     """
     length = len(text)
-    # GSM-7 or not, and how many escapes, is decided by C passes over bytes wherever the text
-    # has one byte per character: ASCII at once (str.isascii is free), any other text where
-    # every character is at most U+00FF or is a € (as ESC). One table pass turns each byte
-    # into its class, then C's memchr and ASCII checks answer with no Python loop. Before
-    # that, a non-ASCII text gets a bounded regex walk of its 1-septet run: a short GSM-7
-    # text is often all of it, and a UCS-2 text usually stops it early at a character GSM-7
-    # cannot carry. What bytes cannot hold (Greek capitals, or a character beyond the walk
-    # that is not GSM-7) is walked from escape to escape instead.
-    marks: bytes | None = None  # one byte per character, € as ESC; then its class
-    classes = _CLASSES  # 0: one septet, 1: an escape, 0x80: not GSM-7
-    escapes: list[int] | None = None  # or the walk's escape positions
+    # GSM-7 or not, and where the escapes are, as ``marks``: a byte per character, 0 for a
+    # 1-septet character, 1 for an escaped one, 0x80 for one GSM-7 cannot carry. C builds
+    # it by one table pass wherever the text has one byte per character: ASCII at once
+    # (str.isascii is free), any other text where every character is at most U+00FF or is
+    # a € (as ESC). Then memchr and ASCII checks answer, with no Python loop. Before that, a
+    # non-ASCII text gets a bounded regex walk of its 1-septet run: a short GSM-7 text is
+    # often all of it, and a UCS-2 text usually stops it early at a character GSM-7 cannot
+    # carry. What bytes cannot hold (Greek capitals, or a character beyond the walk that is
+    # not GSM-7) is walked from escape to escape instead.
     if text.isascii():
-        marks = text.encode()
+        marks = text.encode().translate(_CLASSES)
     else:
         end = _basic_run(text, 0, _WALK).end()
         if end == length:
-            gsm, extra = True, 0
+            marks = b""  # all 1-septet
         elif end < _WALK and text[end] not in EXTENSION:
-            gsm, extra = False, 0
+            marks = b"\x80"  # not GSM-7
+        elif "€" in text and "\x1b" not in text:  # an ESC in the text is not GSM-7
+            marks = text.replace("€", "\x1b").encode("latin-1", "ignore")
+            marks = marks.translate(_CLASSES_EURO) if len(marks) == length else _walked(text, end)
         else:
-            if "€" in text and "\x1b" not in text:  # an ESC in the text is not GSM-7
-                marks = text.replace("€", "\x1b").encode("latin-1", "ignore")
-                classes = _CLASSES_EURO
-            else:
-                marks = text.encode("latin-1", "ignore")
-            if len(marks) != length:  # some character above U+00FF is not a €
-                marks = None
-                escapes, end = _walk(text, end)
-                gsm, extra = end == length, len(escapes)
-    if marks is not None:
-        marks = marks.translate(classes)
-        gsm = marks.isascii()
-        extra = marks.count(1) if gsm and 1 in marks else 0
+            marks = text.encode("latin-1", "ignore")
+            marks = marks.translate(_CLASSES) if len(marks) == length else _walked(text, end)
 
-    if gsm:
+    if marks.isascii():
         encoding: Encoding = "GSM-7"
-        units = length + extra
-        single, multi = (160, 153) if not udh_octets else _capacities(encoding, udh_octets)
+        runs = None  # the runs of 1-septet characters between escapes, when needed
+        if 1 not in marks:
+            units = length
+        elif exact:
+            runs = marks.split(b"\x01")
+            units = length + len(runs) - 1
+        else:
+            units = length + marks.count(1)
+        if udh_octets:
+            single, multi = _capacities(encoding, udh_octets)
+        else:
+            single, multi = 160, 153
         if units <= single:
+            if not exact:
+                return _GSM_PARTS[1]
             segments, per_part, used = 1, single, units
         elif multi < 2:
             raise _no_room(encoding)
         else:
             per_part = multi
             segments = -(-units // multi)
-            if not extra:  # every atom is 1 septet: plain arithmetic
+            if units == length:  # every atom is 1 septet: plain arithmetic
                 used = units - (segments - 1) * multi
             elif not exact and units + segments - 1 <= segments * multi and 2 * multi > single + 2:
                 # Each cut moves at most one septet (half an escape pair) to the next part,
                 # and that still fits: as many parts as the arithmetic says.
                 return _GSM_PARTS[segments] if segments <= MAX_PARTS else _parts(segments, encoding)
             else:
-                if marks is not None:  # the runs of 1-septet characters between escapes
-                    runs = [*map(len, marks.split(b"\x01"))]
-                else:
-                    if escapes is None:
-                        escapes = _walk(text, 0)[0]
-                    runs = _runs(escapes, length)
-                segments, used = _fill_escapes(text, runs, single, multi)
+                if runs is None:
+                    runs = marks.split(b"\x01")
+                segments, used = _fill_escapes(text, [*map(len, runs)], single, multi)
     else:
         if not unicode:
             message = _not_gsm_message(_non_gsm(text), smart_encoding)
             raise ValidationError.single("body", message)
         encoding = "UCS-2"
-        single, multi = (70, 67) if not udh_octets else _capacities(encoding, udh_octets)
+        if udh_octets:
+            single, multi = _capacities(encoding, udh_octets)
+        else:
+            single, multi = 70, 67
         if not exact and length * 2 <= single:  # one part, whatever the code points are
             return _UCS2_PARTS[1]
         # UTF-16 code units; "surrogatepass" lets a stray surrogate count 1, as in JavaScript.
         utf16 = _utf16(text, "surrogatepass")[0]
         units = len(utf16) >> 1
         if units <= single:  # one part, whatever the atoms are
+            if not exact:
+                return _UCS2_PARTS[1]
             segments, per_part, used = 1, single, units
         elif multi < 2:
             raise _no_room(encoding)
@@ -383,9 +386,9 @@ def _count(
             else:
                 segments, used = _fill_clusters(text, utf16, single, multi)
     if not exact:
-        if segments <= MAX_PARTS:
-            return _GSM_PARTS[segments] if gsm else _UCS2_PARTS[segments]
-        return _parts(segments, encoding)
+        if segments > MAX_PARTS:
+            return _parts(segments, encoding)
+        return _GSM_PARTS[segments] if encoding == "GSM-7" else _UCS2_PARTS[segments]
     # The cheapest way to a SegmentCount (see _Draft); its fields in the order of its own.
     count = _Draft()
     count.encoding = encoding
@@ -425,14 +428,20 @@ _GSM_PARTS = [_parts(segments, "GSM-7") for segments in range(MAX_PARTS + 1)]
 _UCS2_PARTS = [_parts(segments, "UCS-2") for segments in range(MAX_PARTS + 1)]
 
 
-def _runs(escapes: list[int], length: int) -> list[int]:
-    """The lengths of the runs of 1-septet characters around escapes at ``escapes``."""
-    runs, done = [], 0
+def _walked(text: str, end: int) -> bytes:
+    """``marks`` (see :func:`_count`) of a text bytes cannot hold, from the regex walk.
+
+    ``end`` is where a walk of 1-septet characters from the start stopped. Rare: only a
+    GSM-7 text with a Greek capital, or a UCS-2 text whose first non-GSM character lies
+    beyond the first walk, comes here.
+    """
+    escapes, end = _walk(text, end)
+    if end < len(text):
+        return b"\x80"
+    marks = bytearray(len(text))
     for i in escapes:
-        runs.append(i - done)
-        done = i + 1
-    runs.append(length - done)
-    return runs
+        marks[i] = 1
+    return bytes(marks)
 
 
 def _walk(text: str, end: int) -> tuple[list[int], int]:
