@@ -19,7 +19,7 @@ import attrs
 
 from ._exceptions import Problem, ValidationError
 from ._graphemes import clusters, cuts_are_breaks, fill_parts
-from ._gsm import BASIC, BASIC_RUN_RE, EXTENSION, NON_GSM_RE
+from ._gsm import BASIC, BASIC_RUN_RE, EXTENSION, GSM_RUN_RE, NON_GSM_RE
 from ._smart_encoding import SMART_RE, SMART_TABLE
 
 __all__ = [
@@ -305,24 +305,22 @@ def _count(
     # it by one table pass wherever the text has one byte per character: ASCII at once
     # (str.isascii is free), any other text where every character is at most U+00FF or is
     # a € (as ESC). Then memchr and ASCII checks answer, with no Python loop. Before that, a
-    # non-ASCII text gets a bounded regex walk of its 1-septet run: a short GSM-7 text is
-    # often all of it, and a UCS-2 text usually stops it early at a character GSM-7 cannot
-    # carry. What bytes cannot hold (Greek capitals, or a character beyond the walk that is
-    # not GSM-7) is walked from escape to escape instead.
+    # non-ASCII text gets a bounded regex walk of its GSM-7 characters: a UCS-2 text usually
+    # stops it early, at a character GSM-7 cannot carry, and needs nothing more. What bytes
+    # cannot hold (Greek capitals, or a character beyond the walk that is not GSM-7) is
+    # walked from escape to escape instead.
     if text.isascii():
         marks = text.encode().translate(_CLASSES)
     else:
-        end = _basic_run(text, 0, _WALK).end()
-        if end == length:
-            marks = b""  # all 1-septet
-        elif end < _WALK and text[end] not in EXTENSION:
+        end = _gsm_run(text, 0, _WALK).end()
+        if end < length and end < _WALK:
             marks = b"\x80"  # not GSM-7
         elif "€" in text and "\x1b" not in text:  # an ESC in the text is not GSM-7
             marks = text.replace("€", "\x1b").encode("latin-1", "ignore")
-            marks = marks.translate(_CLASSES_EURO) if len(marks) == length else _walked(text, end)
+            marks = marks.translate(_CLASSES_EURO) if len(marks) == length else _walked(text)
         else:
             marks = text.encode("latin-1", "ignore")
-            marks = marks.translate(_CLASSES) if len(marks) == length else _walked(text, end)
+            marks = marks.translate(_CLASSES) if len(marks) == length else _walked(text)
 
     if marks.isascii():
         encoding: Encoding = "GSM-7"
@@ -405,10 +403,11 @@ def _count(
 
 
 _basic_run = cast("Callable[..., re.Match[str]]", BASIC_RUN_RE.match)
+_gsm_run = cast("Callable[..., re.Match[str]]", GSM_RUN_RE.match)
 _smart_search = SMART_RE.search
 _utf16 = codecs.utf_16_le_encode
 _new_part_count = tuple.__new__  # PartCount's generated __new__ is a Python call: skip it
-#: How far the regex walks before bytes passes take over (they cost more to start).
+#: How far the first regex walk goes before bytes passes take over (they cost more to start).
 _WALK = 64
 #: ``bytes.translate`` table from Latin-1 to septet classes: 0 for a 1-septet character, 1
 #: for an escaped one, 0x80 for one GSM-7 cannot carry (ESC among them).
@@ -428,14 +427,13 @@ _GSM_PARTS = [_parts(segments, "GSM-7") for segments in range(MAX_PARTS + 1)]
 _UCS2_PARTS = [_parts(segments, "UCS-2") for segments in range(MAX_PARTS + 1)]
 
 
-def _walked(text: str, end: int) -> bytes:
-    """``marks`` (see :func:`_count`) of a text bytes cannot hold, from the regex walk.
+def _walked(text: str) -> bytes:
+    """``marks`` (see :func:`_count`) of a text bytes cannot hold, from a regex walk.
 
-    ``end`` is where a walk of 1-septet characters from the start stopped. Rare: only a
-    GSM-7 text with a Greek capital, or a UCS-2 text whose first non-GSM character lies
-    beyond the first walk, comes here.
+    Rare: only a GSM-7 text with a Greek capital, or a UCS-2 text whose first non-GSM
+    character lies beyond the first walk, comes here.
     """
-    escapes, end = _walk(text, end)
+    escapes, end = _walk(text, 0)
     if end < len(text):
         return b"\x80"
     marks = bytearray(len(text))
