@@ -27,6 +27,7 @@ splitter and the rare exact count.
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 
 __all__ = ["clusters", "cuts_are_breaks", "fill_parts"]
@@ -163,6 +164,25 @@ _JOINS_FORWARD_BMP = _BMP.translate(bytes(int(value in _JOINS_FORWARD) for value
 _ASTRAL_STARTS = [first for first, _, _ in _ASTRAL]
 
 
+def _bmp_class(values: frozenset[int]) -> re.Pattern[str]:
+    """A regex matching the BMP code points whose value is in ``values``, from the same data.
+
+    BMP only, so that it compiles to a bitmap: one lookup per code point.
+    """
+    spans = sorted(
+        (first, min(last, 0xFFFF))
+        for value in values
+        for first, last in _parse(_RANGES[value])
+        if first <= 0xFFFF
+    )
+    return re.compile("[" + "".join(f"\\u{first:04x}-\\u{last:04x}" for first, last in spans) + "]")
+
+
+#: _JOINS_BACK_BMP and _JOINS_FORWARD_BMP as regexes: many code points in one C call.
+_JOINS_BACK_RE = _bmp_class(_JOINS_BACK)
+_JOINS_FORWARD_RE = _bmp_class(_JOINS_FORWARD)
+
+
 def _property(cp: int) -> int:
     """The Unicode 10.0 Grapheme_Cluster_Break value of a code point."""
     if cp <= 0xFFFF:
@@ -183,12 +203,16 @@ def cuts_are_breaks(text: str, utf16: bytes, step: int) -> bool:
     point beside a cut (an emoji) is looked up like any other, so a skin tone or a flag
     after a cut is not one either, and the text is left to :func:`fill_parts`.
     """
+    length = len(text)
+    if len(utf16) == 2 * length:  # one unit per code point: cuts are offsets in the text
+        # The code points before each cut, and after each, by two strided slices; no ASCII
+        # character joins, and one regex search tests the rest. A lone surrogate is a
+        # Control: it never joins.
+        befores, afters = text[step - 1 : length - 1 : step], text[step::step]
+        return (befores.isascii() and afters.isascii()) or (
+            _JOINS_FORWARD_RE.search(befores) is None and _JOINS_BACK_RE.search(afters) is None
+        )
     back, forward = _JOINS_BACK_BMP, _JOINS_FORWARD_BMP
-    if len(utf16) == 2 * len(text):  # one unit per code point: index the text itself
-        for cut in range(step, len(text), step):
-            if forward[ord(text[cut - 1])] or back[ord(text[cut])]:
-                return False
-        return True  # a lone surrogate is a Control: never joins
     code = memoryview(utf16).cast("H")
     for cut in range(step, len(code), step):
         before, after = code[cut - 1], code[cut]

@@ -200,7 +200,7 @@ def test_agreement_around_one_part(text: str, udh: str | None) -> None:
     "cluster",
     ["e\u0301", "\u0e01\u0e31", "\u1100\u1161", "\u0600a", "a\u200d", "😀", "👍🏽", "🇮🇹", "1️⃣"],
 )
-@pytest.mark.parametrize("filler", ["ж", "😀"])
+@pytest.mark.parametrize("filler", ["ж", "😀", "a", "°"])
 def test_a_cluster_at_every_cut_position_against_the_splitter(cluster: str, filler: str) -> None:
     """A cluster placed across each cut of a UCS-2 text: the count follows the clusters.
 
