@@ -28,6 +28,7 @@ splitter and the rare exact count.
 from __future__ import annotations
 
 import re
+import struct
 from bisect import bisect_right
 
 __all__ = ["clusters", "cuts_are_breaks", "fill_parts"]
@@ -178,6 +179,8 @@ def _bmp_class(values: frozenset[int]) -> re.Pattern[str]:
     return re.compile("[" + "".join(f"\\u{first:04x}-\\u{last:04x}" for first, last in spans) + "]")
 
 
+#: Two UTF-16-LE code units (the two sides of a cut), read in one call.
+_UNIT_PAIR = struct.Struct("<2H")
 #: _JOINS_BACK_BMP and _JOINS_FORWARD_BMP as regexes: many code points in one C call.
 _JOINS_BACK_RE = _bmp_class(_JOINS_BACK)
 _JOINS_FORWARD_RE = _bmp_class(_JOINS_FORWARD)
@@ -212,16 +215,27 @@ def cuts_are_breaks(text: str, utf16: bytes, step: int) -> bool:
         return (befores.isascii() and afters.isascii()) or (
             _JOINS_FORWARD_RE.search(befores) is None and _JOINS_BACK_RE.search(afters) is None
         )
-    back, forward = _JOINS_BACK_BMP, _JOINS_FORWARD_BMP
-    code = memoryview(utf16).cast("H")
-    for cut in range(step, len(code), step):
-        before, after = code[cut - 1], code[cut]
-        if forward[before] or back[after]:  # a surrogate is a Control here: 0 in both
+    back, forward, units_at = _JOINS_BACK_BMP, _JOINS_FORWARD_BMP, _UNIT_PAIR.unpack_from
+    cut, units = step, len(utf16) >> 1
+    while cut < units:  # not a range: building one costs more than a few turns of this
+        before, after = units_at(utf16, 2 * cut - 2)
+        # _inside_pair and _sure_break, unrolled: most cuts have a BMP code point each side.
+        if before < 0xD800 or before >= 0xE000:
+            if forward[before]:
+                return False
+        elif before < 0xDC00:  # a high surrogate: the cut is inside a pair if one follows
+            if 0xDC00 <= after < 0xE000:
+                return False
+        elif _property(_before(memoryview(utf16).cast("H"), cut)[0]) in _JOINS_FORWARD:
             return False
-        if (0xD800 <= before < 0xE000 or 0xD800 <= after < 0xE000) and (
-            _inside_pair(code, cut) or not _sure_break(code, cut)
+        if after < 0xD800 or after >= 0xE000:
+            if back[after]:
+                return False
+        elif (
+            after < 0xDC00 and _property(_after(memoryview(utf16).cast("H"), cut)[0]) in _JOINS_BACK
         ):
             return False
+        cut += step
     return True
 
 
