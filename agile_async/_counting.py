@@ -322,9 +322,11 @@ def _count(
             marks = text.encode("latin-1", "ignore")
             marks = marks.translate(_CLASSES) if len(marks) == length else _walked(text)
 
+    # Below, the parts alone are answered as soon as they are known.
+    encoding: Encoding
     if marks.isascii():
-        encoding: Encoding = "GSM-7"
-        runs = None  # the runs of 1-septet characters between escapes, when needed
+        encoding = "GSM-7"
+        runs = None  # of 1-septet characters between escapes: the exact count fills them
         if 1 not in marks:
             units = length
         elif exact:
@@ -346,6 +348,12 @@ def _count(
             per_part = multi
             segments = -(-units // multi)
             if units == length:  # every atom is 1 septet: plain arithmetic
+                if not exact:
+                    return (
+                        _GSM_PARTS[segments]
+                        if segments <= MAX_PARTS
+                        else _parts(segments, encoding)
+                    )
                 used = units - (segments - 1) * multi
             elif not exact and units + segments - 1 <= segments * multi and 2 * multi > single + 2:
                 # Each cut moves at most one septet (half an escape pair) to the next part,
@@ -375,14 +383,17 @@ def _count(
             segments, per_part, used = 1, single, units
         elif multi < 2:
             raise _no_room(encoding)
+        elif cuts_are_breaks(text, utf16, multi):
+            # No cluster or surrogate pair straddles a cut: plain arithmetic.
+            segments = -(-units // multi)
+            if not exact:
+                return (
+                    _UCS2_PARTS[segments] if segments <= MAX_PARTS else _parts(segments, encoding)
+                )
+            per_part, used = multi, units - (segments - 1) * multi
         else:
             per_part = multi
-            if cuts_are_breaks(text, utf16, multi):
-                # No cluster or surrogate pair straddles a cut: plain arithmetic.
-                segments = -(-units // multi)
-                used = units - (segments - 1) * multi
-            else:
-                segments, used = _fill_clusters(text, utf16, single, multi)
+            segments, used = _fill_clusters(text, utf16, single, multi)
     if not exact:
         if segments > MAX_PARTS:
             return _parts(segments, encoding)
