@@ -419,7 +419,7 @@ _smart_search = SMART_RE.search
 _utf16 = codecs.utf_16_le_encode
 _new_part_count = tuple.__new__  # PartCount's generated __new__ is a Python call: skip it
 #: How far the first regex walk goes before bytes passes take over (they cost more to start).
-_WALK = 64
+_WALK = 32
 #: ``bytes.translate`` table from Latin-1 to septet classes: 0 for a 1-septet character, 1
 #: for an escaped one, 0x80 for one GSM-7 cannot carry (ESC among them).
 _CLASSES = bytes(
