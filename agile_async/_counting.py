@@ -1,10 +1,11 @@
 """Counting and splitting SMS parts: the implementation behind :mod:`agile_async.segments`.
 
-The hot path is :func:`count_segments` on ordinary texts, so it has no per-character Python
-loop: an anchored regex walks the runs of 1-septet characters (usually one run, the whole
-text), the C codec gives UTF-16 units, and parts are plain arithmetic unless an atom of more
-than one unit exists. Then only escape positions, or the code points around each part
-boundary (:func:`~agile_async._graphemes.fill_parts`), are looked at, never every atom.
+The hot path is :func:`count_segments` and :func:`count_parts` on ordinary texts, so it
+has no per-character Python loop: C passes over the text's bytes (or a short regex search)
+decide the encoding and count escapes, the C codec gives UTF-16 units, and parts are plain
+arithmetic unless an atom of more than one unit exists. Then only the runs between escapes,
+or the code points around each part boundary (:func:`~agile_async._graphemes.fill_parts`),
+are looked at, never every atom.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import attrs
 
 from ._exceptions import Problem, ValidationError
 from ._graphemes import clusters, cuts_are_breaks, fill_parts
-from ._gsm import BASIC, BASIC_RUN_RE, EXTENSION, GSM_RUN_RE, NON_GSM_RE
+from ._gsm import BASIC, BASIC_RUN_RE, EXTENSION, NON_GSM_RE
 from ._smart_encoding import SMART_RE, SMART_TABLE
 
 __all__ = [
@@ -305,15 +306,14 @@ def _count(
     # it by one table pass wherever the text has one byte per character: ASCII at once
     # (str.isascii is free), any other text where every character is at most U+00FF or is
     # a € (as ESC). Then memchr and ASCII checks answer, with no Python loop. Before that, a
-    # non-ASCII text gets a bounded regex walk of its GSM-7 characters: a UCS-2 text usually
-    # stops it early, at a character GSM-7 cannot carry, and needs nothing more. What bytes
-    # cannot hold (Greek capitals, or a character beyond the walk that is not GSM-7) is
-    # walked from escape to escape instead.
+    # non-ASCII text's first characters are searched for one GSM-7 cannot carry: a UCS-2
+    # text usually has one in its first words, and needs nothing more. What bytes cannot
+    # hold (Greek capitals, or a non-GSM character beyond the search) is walked from escape
+    # to escape instead (_walked).
     if text.isascii():
         marks = text.encode().translate(_CLASSES)
     else:
-        end = _gsm_run(text, 0, _WALK).end()
-        if end < length and end < _WALK:
+        if _non_gsm_search(text, 0, _WALK) is not None:
             marks = b"\x80"  # not GSM-7
         elif "€" in text and "\x1b" not in text:  # an ESC in the text is not GSM-7
             marks = text.replace("€", "\x1b").encode("latin-1", "ignore")
@@ -414,12 +414,14 @@ def _count(
 
 
 _basic_run = cast("Callable[..., re.Match[str]]", BASIC_RUN_RE.match)
-_gsm_run = cast("Callable[..., re.Match[str]]", GSM_RUN_RE.match)
+_non_gsm_search = NON_GSM_RE.search
 _smart_search = SMART_RE.search
 _utf16 = codecs.utf_16_le_encode
 _new_part_count = tuple.__new__  # PartCount's generated __new__ is a Python call: skip it
-#: How far the first regex walk goes before bytes passes take over (they cost more to start).
-_WALK = 32
+#: How far the first search for a non-GSM character goes before bytes passes take over:
+#: beyond this, a search costs more than the passes (tuned by instruction counts on the
+#: segment benchmark's corpus; it changes the speed, never the count).
+_WALK = 24
 #: ``bytes.translate`` table from Latin-1 to septet classes: 0 for a 1-septet character, 1
 #: for an escaped one, 0x80 for one GSM-7 cannot carry (ESC among them).
 _CLASSES = bytes(
