@@ -226,15 +226,21 @@ def cuts_are_breaks(text: str, utf16: bytes, step: int) -> bool:
         elif before < 0xDC00:  # a high surrogate: the cut is inside a pair if one follows
             if 0xDC00 <= after < 0xE000:
                 return False
-        elif _property(_before(memoryview(utf16).cast("H"), cut)[0]) in _JOINS_FORWARD:
-            return False
+        elif cut >= 2:  # a low surrogate: the code point it ends, if a high one precedes it
+            high = units_at(utf16, 2 * cut - 4)[0]
+            if 0xD800 <= high < 0xDC00 and (
+                _property(0x10000 + ((high - 0xD800) << 10) + (before - 0xDC00)) in _JOINS_FORWARD
+            ):
+                return False
         if after < 0xD800 or after >= 0xE000:
             if back[after]:
                 return False
-        elif (
-            after < 0xDC00 and _property(_after(memoryview(utf16).cast("H"), cut)[0]) in _JOINS_BACK
-        ):
-            return False
+        elif after < 0xDC00 and 2 * cut + 4 <= len(utf16):  # a high surrogate, then?
+            low = units_at(utf16, 2 * cut)[1]
+            if 0xDC00 <= low < 0xE000 and (
+                _property(0x10000 + ((after - 0xD800) << 10) + (low - 0xDC00)) in _JOINS_BACK
+            ):
+                return False
         cut += step
     return True
 
