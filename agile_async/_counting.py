@@ -1,10 +1,11 @@
 """Counting and splitting SMS parts: the implementation behind :mod:`agile_async.segments`.
 
-The hot path is :func:`count_segments` on ordinary texts, so it has no per-character Python
-loop: an anchored regex walks the runs of 1-septet characters (usually one run, the whole
-text), the C codec gives UTF-16 units, and parts are plain arithmetic unless an atom of more
-than one unit exists. Then only escape positions, or the code points around each part
-boundary (:func:`~agile_async._graphemes.fill_parts`), are looked at, never every atom.
+The hot path is :func:`count_segments` and :func:`count_parts` on ordinary texts, so it
+has no per-character Python loop: C passes over the text's bytes (or a short regex search)
+decide the encoding and count escapes, the C codec gives UTF-16 units, and parts are plain
+arithmetic unless an atom of more than one unit exists. Then only the runs between escapes,
+or the code points around each part boundary (:func:`~agile_async._graphemes.fill_parts`),
+are looked at, never every atom.
 """
 
 from __future__ import annotations
@@ -124,6 +125,28 @@ class SegmentCount:
         concatenation can number (:data:`MAX_PARTS`). :func:`body_problems` says which.
         """
         return _fits(self.segments, self.concatenated)
+
+
+class _Draft:
+    """A :class:`SegmentCount` while :func:`count_segments` fills it in.
+
+    On a short text building the answer costs more than counting. A frozen class's fields can
+    only be written around its ``__setattr__`` (a call each, or a store into the instance
+    dict, which first has to be made); this plain class with the same layout takes them as
+    ordinary attribute stores, the fastest the interpreter has, and then becomes a
+    SegmentCount by ``__class__`` assignment (the instance dict is made once, there). The
+    result is an ordinary SegmentCount: the same fields, equality, hash, repr and pickle.
+    """
+
+    encoding: Encoding
+    segments: int
+    units: int
+    per_part: int
+    remaining: int
+    text: str
+    replacements: tuple[tuple[str, str], ...]
+    udh_octets: int
+    concatenated: bool
 
 
 def _fits(parts: int, concatenated: bool) -> bool:
@@ -278,96 +301,158 @@ def _count(
     ``smart_encoding`` only shapes the error message: the caller has already replaced.
     """
     length = len(text)
-    # A regex walks the run of 1-septet characters at the start: a short text is often all
-    # of it (GSM-7), and a UCS-2 text usually stops it early at a character GSM-7 cannot
-    # carry. A stop at an escape needs more: the exact count needs every escape's position,
-    # so the walk goes on from escape to escape; the parts alone need only their number,
-    # which C passes over bytes give faster where every character is at most U+00FF or is
-    # a €: delete the 1-septet characters, and what is left is escapes or characters GSM-7
-    # cannot carry.
-    end = _basic_run(text, 0, _WALK).end()
-    escapes: list[int] | None = None
-    if end == length:
-        gsm, extra = True, 0
-    elif end < _WALK and text[end] not in EXTENSION:
-        gsm, extra = False, 0
+    # GSM-7 or not, and where the escapes are, as ``marks``: a byte per character, 0 for a
+    # 1-septet character, 1 for an escaped one, 0x80 for one GSM-7 cannot carry. C builds
+    # it by one table pass wherever the text has one byte per character: ASCII at once
+    # (str.isascii is free), any other text where every character is at most U+00FF or is
+    # a € (as ESC). Then memchr and ASCII checks answer, with no Python loop. Before that, a
+    # non-ASCII text's first characters are searched for one GSM-7 cannot carry: a UCS-2
+    # text usually has one in its first words, and needs nothing more. What bytes cannot
+    # hold (Greek capitals, or a non-GSM character beyond the search) is walked from escape
+    # to escape instead (_walked).
+    if text.isascii():
+        marks = text.encode().translate(_CLASSES)
     else:
-        high = -1
-        if not exact:
-            latin1 = text.encode("latin-1", "ignore")
-            high = length - len(latin1)  # code points above U+00FF
-            if high and high != text.count("€"):
-                high = -1
-        if high >= 0:
-            rest = latin1.translate(None, _BASIC_LATIN1)
-            gsm = _EXTENSION_LATIN1.issuperset(rest)
-            extra = len(rest) + high
+        if _non_gsm_search(text, 0, _WALK) is not None:
+            marks = b"\x80"  # not GSM-7
+        elif "€" in text and "\x1b" not in text:  # an ESC in the text is not GSM-7
+            marks = text.replace("€", "\x1b").encode("latin-1", "ignore")
+            marks = marks.translate(_CLASSES_EURO) if len(marks) == length else _walked(text)
         else:
-            escapes, end = _walk(text, end)
-            gsm, extra = end == length, len(escapes)
+            marks = text.encode("latin-1", "ignore")
+            marks = marks.translate(_CLASSES) if len(marks) == length else _walked(text)
 
-    if gsm:
-        encoding: Encoding = "GSM-7"
-        units = length + extra
-        single, multi = (160, 153) if not udh_octets else _capacities(encoding, udh_octets)
+    # Below, the parts alone are answered as soon as they are known.
+    encoding: Encoding
+    if marks.isascii():
+        encoding = "GSM-7"
+        runs = None  # of 1-septet characters between escapes: the exact count fills them
+        if 1 not in marks:
+            units = length
+        elif exact:
+            runs = marks.split(b"\x01")
+            units = length + len(runs) - 1
+        else:
+            units = length + marks.count(1)
+        if udh_octets:
+            single, multi = _capacities(encoding, udh_octets)
+        else:
+            single, multi = 160, 153
         if units <= single:
+            if not exact:
+                return _GSM_PARTS[1]
             segments, per_part, used = 1, single, units
         elif multi < 2:
             raise _no_room(encoding)
         else:
             per_part = multi
             segments = -(-units // multi)
-            if not extra:  # every atom is 1 septet: plain arithmetic
+            if units == length:  # every atom is 1 septet: plain arithmetic
+                if not exact:
+                    return (
+                        _GSM_PARTS[segments]
+                        if segments <= MAX_PARTS
+                        else _parts(segments, encoding)
+                    )
                 used = units - (segments - 1) * multi
             elif not exact and units + segments - 1 <= segments * multi and 2 * multi > single + 2:
                 # Each cut moves at most one septet (half an escape pair) to the next part,
                 # and that still fits: as many parts as the arithmetic says.
-                return _new_part_count(PartCount, (segments, encoding))
+                return _GSM_PARTS[segments] if segments <= MAX_PARTS else _parts(segments, encoding)
             else:
-                if escapes is None:
-                    escapes = _walk(text, 0)[0]
-                segments, used = _fill_escapes(text, escapes, single, multi)
+                if runs is None:
+                    runs = marks.split(b"\x01")
+                segments, used = _fill_escapes(text, [*map(len, runs)], single, multi)
     else:
         if not unicode:
             message = _not_gsm_message(_non_gsm(text), smart_encoding)
             raise ValidationError.single("body", message)
         encoding = "UCS-2"
-        single, multi = (70, 67) if not udh_octets else _capacities(encoding, udh_octets)
+        if udh_octets:
+            single, multi = _capacities(encoding, udh_octets)
+        else:
+            single, multi = 70, 67
         if not exact and length * 2 <= single:  # one part, whatever the code points are
-            return _new_part_count(PartCount, (1, encoding))
+            return _UCS2_PARTS[1]
         # UTF-16 code units; "surrogatepass" lets a stray surrogate count 1, as in JavaScript.
         utf16 = _utf16(text, "surrogatepass")[0]
         units = len(utf16) >> 1
         if units <= single:  # one part, whatever the atoms are
+            if not exact:
+                return _UCS2_PARTS[1]
             segments, per_part, used = 1, single, units
         elif multi < 2:
             raise _no_room(encoding)
+        elif cuts_are_breaks(text, utf16, multi):
+            # No cluster or surrogate pair straddles a cut: plain arithmetic.
+            segments = -(-units // multi)
+            if not exact:
+                return (
+                    _UCS2_PARTS[segments] if segments <= MAX_PARTS else _parts(segments, encoding)
+                )
+            per_part, used = multi, units - (segments - 1) * multi
         else:
             per_part = multi
-            if cuts_are_breaks(text, utf16, multi):
-                # No cluster or surrogate pair straddles a cut: plain arithmetic.
-                segments = -(-units // multi)
-                used = units - (segments - 1) * multi
-            else:
-                segments, used = _fill_clusters(text, utf16, single, multi)
+            segments, used = _fill_clusters(text, utf16, single, multi)
     if not exact:
-        return _new_part_count(PartCount, (segments, encoding))
-    return SegmentCount(
-        encoding, segments, units, per_part, per_part - used if used < per_part else 0, text,
-        replacements, udh_octets, concatenated,
-    )  # fmt: skip
+        if segments > MAX_PARTS:
+            return _parts(segments, encoding)
+        return _GSM_PARTS[segments] if encoding == "GSM-7" else _UCS2_PARTS[segments]
+    # The cheapest way to a SegmentCount (see _Draft); its fields in the order of its own.
+    count = _Draft()
+    count.encoding = encoding
+    count.segments = segments
+    count.units = units
+    count.per_part = per_part
+    count.remaining = per_part - used if used < per_part else 0
+    count.text = text
+    count.replacements = replacements
+    count.udh_octets = udh_octets
+    count.concatenated = concatenated
+    count.__class__ = SegmentCount  # type: ignore[assignment]
+    return count  # type: ignore[return-value]
 
 
 _basic_run = cast("Callable[..., re.Match[str]]", BASIC_RUN_RE.match)
+_non_gsm_search = NON_GSM_RE.search
 _smart_search = SMART_RE.search
 _utf16 = codecs.utf_16_le_encode
 _new_part_count = tuple.__new__  # PartCount's generated __new__ is a Python call: skip it
-#: How far the regex walks before bytes passes take over (they cost more to start).
-_WALK = 64
-#: The 1-septet characters that have a Latin-1 code (all but the Greek capitals), to delete.
-_BASIC_LATIN1 = bytes(sorted(ord(char) for char in BASIC if ord(char) < 0x100))
-#: The escaped characters that have a Latin-1 code (all but €), as byte values.
-_EXTENSION_LATIN1 = frozenset(ord(char) for char in EXTENSION if ord(char) < 0x100)
+#: How far the first search for a non-GSM character goes before bytes passes take over:
+#: beyond this, a search costs more than the passes (tuned by instruction counts on the
+#: segment benchmark's corpus; it changes the speed, never the count).
+_WALK = 24
+#: ``bytes.translate`` table from Latin-1 to septet classes: 0 for a 1-septet character, 1
+#: for an escaped one, 0x80 for one GSM-7 cannot carry (ESC among them).
+_CLASSES = bytes(
+    0 if chr(byte) in BASIC else 1 if chr(byte) in EXTENSION else 0x80 for byte in range(256)
+)
+#: The same where ESC stands for € (the text had one, and no ESC of its own).
+_CLASSES_EURO = _CLASSES[:0x1B] + b"\x01" + _CLASSES[0x1C:]
+
+
+def _parts(segments: int, encoding: Encoding) -> PartCount:
+    return _new_part_count(PartCount, (segments, encoding))
+
+
+#: The answers of count_parts, built once: a tuple is immutable, so it can be shared.
+_GSM_PARTS = [_parts(segments, "GSM-7") for segments in range(MAX_PARTS + 1)]
+_UCS2_PARTS = [_parts(segments, "UCS-2") for segments in range(MAX_PARTS + 1)]
+
+
+def _walked(text: str) -> bytes:
+    """``marks`` (see :func:`_count`) of a text bytes cannot hold, from a regex walk.
+
+    Rare: only a GSM-7 text with a Greek capital, or a UCS-2 text whose first non-GSM
+    character lies beyond the first walk, comes here.
+    """
+    escapes, end = _walk(text, 0)
+    if end < len(text):
+        return b"\x80"
+    marks = bytearray(len(text))
+    for i in escapes:
+        marks[i] = 1
+    return bytes(marks)
 
 
 def _walk(text: str, end: int) -> tuple[list[int], int]:
@@ -505,19 +590,21 @@ def body_problems(
     return problems
 
 
-def _fill_escapes(text: str, escapes: list[int], single: int, multi: int) -> tuple[int, int]:
-    """Parts and septets in the last part of a GSM-7 text with escapes at ``escapes``.
+def _fill_escapes(text: str, runs: list[int], single: int, multi: int) -> tuple[int, int]:
+    """Parts and septets in the last part of a GSM-7 text: ``runs`` of 1-septet characters,
+    an escape pair after each but the last.
 
-    §6's greedy fill, jumping over the runs of 1-septet characters arithmetically:
-    O(escapes), not O(length). It equals Twilio's fill (:func:`_pack`) unless a part holds
-    only a few septets (a huge caller UDH); then that runs instead.
+    §6's greedy fill, jumping over the runs arithmetically: O(escapes), not O(length). It
+    equals Twilio's fill (:func:`_pack`) unless a part holds only a few septets (a huge
+    caller UDH); then that runs instead.
     """
     if 2 * multi - single + 1 < 4:
         starts, used = _pack([2 if char in EXTENSION else 1 for char in text], single, multi)
         return len(starts), used
-    segments, used, done = 1, 0, 0
-    for i in escapes:
-        used += i - done + 2
+    segments, used = 1, 0
+    last = runs.pop()
+    for run in runs:
+        used += run + 2
         if used > multi:
             # Fill with the 1-septet run, then place the pair (whole) after it.
             used -= 2
@@ -529,8 +616,7 @@ def _fill_escapes(text: str, escapes: list[int], single: int, multi: int) -> tup
                 used = 2
             else:
                 used += 2
-        done = i + 1
-    used += len(text) - done
+    used += last
     if used > multi:
         segments += (used - 1) // multi
         used = (used - 1) % multi + 1

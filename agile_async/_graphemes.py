@@ -27,6 +27,8 @@ splitter and the rare exact count.
 
 from __future__ import annotations
 
+import re
+import struct
 from bisect import bisect_right
 
 __all__ = ["clusters", "cuts_are_breaks", "fill_parts"]
@@ -163,6 +165,27 @@ _JOINS_FORWARD_BMP = _BMP.translate(bytes(int(value in _JOINS_FORWARD) for value
 _ASTRAL_STARTS = [first for first, _, _ in _ASTRAL]
 
 
+def _bmp_class(values: frozenset[int]) -> re.Pattern[str]:
+    """A regex matching the BMP code points whose value is in ``values``, from the same data.
+
+    BMP only, so that it compiles to a bitmap: one lookup per code point.
+    """
+    spans = sorted(
+        (first, min(last, 0xFFFF))
+        for value in values
+        for first, last in _parse(_RANGES[value])
+        if first <= 0xFFFF
+    )
+    return re.compile("[" + "".join(f"\\u{first:04x}-\\u{last:04x}" for first, last in spans) + "]")
+
+
+#: Two UTF-16-LE code units (the two sides of a cut), read in one call.
+_UNIT_PAIR = struct.Struct("<2H")
+#: _JOINS_BACK_BMP and _JOINS_FORWARD_BMP as regexes: many code points in one C call.
+_JOINS_BACK_RE = _bmp_class(_JOINS_BACK)
+_JOINS_FORWARD_RE = _bmp_class(_JOINS_FORWARD)
+
+
 def _property(cp: int) -> int:
     """The Unicode 10.0 Grapheme_Cluster_Break value of a code point."""
     if cp <= 0xFFFF:
@@ -177,22 +200,48 @@ def cuts_are_breaks(text: str, utf16: bytes, step: int) -> bool:
     """Whether a cluster boundary is certain every ``step`` UTF-16 units of ``text``.
 
     ``utf16`` is the text encoded as UTF-16-LE. If so, the greedy fill cuts the text exactly
-    there, and its count is plain arithmetic. Only the two code units around each cut are
+    there, and its count is plain arithmetic. Only the code points around each cut are
     looked at, so a text costs O(parts), and a joiner elsewhere (an accent in the middle of a
-    part) costs nothing. A surrogate at a cut (an emoji beside it, maybe a skin tone or a
-    flag) is left to :func:`fill_parts`: False.
+    part) costs nothing. A cut inside a surrogate pair is not a break; a whole astral code
+    point beside a cut (an emoji) is looked up like any other, so a skin tone or a flag
+    after a cut is not one either, and the text is left to :func:`fill_parts`.
     """
-    back, forward = _JOINS_BACK_BMP, _JOINS_FORWARD_BMP
-    if len(utf16) == 2 * len(text):  # one unit per code point: index the text itself
-        for cut in range(step, len(text), step):
-            if forward[ord(text[cut - 1])] or back[ord(text[cut])]:
+    length = len(text)
+    if len(utf16) == 2 * length:  # one unit per code point: cuts are offsets in the text
+        # The code points before each cut, and after each, by two strided slices; no ASCII
+        # character joins, and one regex search tests the rest. A lone surrogate is a
+        # Control: it never joins.
+        befores, afters = text[step - 1 : length - 1 : step], text[step::step]
+        return (befores.isascii() and afters.isascii()) or (
+            _JOINS_FORWARD_RE.search(befores) is None and _JOINS_BACK_RE.search(afters) is None
+        )
+    back, forward, units_at = _JOINS_BACK_BMP, _JOINS_FORWARD_BMP, _UNIT_PAIR.unpack_from
+    cut, units = step, len(utf16) >> 1
+    while cut < units:  # not a range: building one costs more than a few turns of this
+        before, after = units_at(utf16, 2 * cut - 2)
+        # _inside_pair and _sure_break, unrolled: most cuts have a BMP code point each side.
+        if before < 0xD800 or before >= 0xE000:
+            if forward[before]:
                 return False
-        return True  # a lone surrogate is a Control: never joins
-    code = memoryview(utf16).cast("H")
-    for cut in range(step, len(code), step):
-        before, after = code[cut - 1], code[cut]
-        if forward[before] or back[after] or 0xD800 <= before < 0xE000 or 0xD800 <= after < 0xE000:
-            return False
+        elif before < 0xDC00:  # a high surrogate: the cut is inside a pair if one follows
+            if 0xDC00 <= after < 0xE000:
+                return False
+        elif cut >= 2:  # a low surrogate: the code point it ends, if a high one precedes it
+            high = units_at(utf16, 2 * cut - 4)[0]
+            if 0xD800 <= high < 0xDC00 and (
+                _property(0x10000 + ((high - 0xD800) << 10) + (before - 0xDC00)) in _JOINS_FORWARD
+            ):
+                return False
+        if after < 0xD800 or after >= 0xE000:
+            if back[after]:
+                return False
+        elif after < 0xDC00 and 2 * cut + 4 <= len(utf16):  # a high surrogate, then?
+            low = units_at(utf16, 2 * cut)[1]
+            if 0xDC00 <= low < 0xE000 and (
+                _property(0x10000 + ((after - 0xD800) << 10) + (low - 0xDC00)) in _JOINS_BACK
+            ):
+                return False
+        cut += step
     return True
 
 

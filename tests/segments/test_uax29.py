@@ -12,6 +12,7 @@ import itertools
 
 import pytest
 
+from agile_async import _graphemes
 from agile_async._graphemes import clusters
 
 GRAPHEME_BREAK_TEST_10 = """
@@ -164,3 +165,13 @@ def test_grapheme_break_test_10(case: str) -> None:
     got = [text[start:end] for start, end in itertools.pairwise([0, *ends])]
     assert got == expected
     assert units == [len(cluster.encode("utf-16-le", "surrogatepass")) // 2 for cluster in expected]
+
+
+def test_the_cut_regexes_match_the_tables_on_every_bmp_code_point() -> None:
+    """The BMP cut check tests code points by regex, the rest by table: the same data."""
+    for cp in range(0x10000):
+        char = chr(cp)
+        assert bool(_graphemes._JOINS_BACK_RE.match(char)) == bool(_graphemes._JOINS_BACK_BMP[cp])
+        assert bool(_graphemes._JOINS_FORWARD_RE.match(char)) == bool(
+            _graphemes._JOINS_FORWARD_BMP[cp]
+        )
