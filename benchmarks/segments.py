@@ -135,11 +135,15 @@ def _best_times(
 
     The functions take turns within each round, so a slow moment of a shared machine falls on
     all of them rather than on one, and the time is the process's CPU time, so the time this
-    process spends waiting for a core another process holds is not counted.
+    process spends waiting for a core another process holds is not counted. Each round
+    starts with the next function: the first to run after another has been through the
+    corpus pays for its cold caches (10-15% here), and it is not always the same one.
     """
     best = [float("inf")] * len(functions)
-    for _ in range(repeat):
-        for i, function in enumerate(functions):
+    for round_ in range(repeat):
+        for turn in range(len(functions)):
+            i = (round_ + turn) % len(functions)
+            function = functions[i]
             start = time.process_time()
             for text in texts:
                 function(text)
