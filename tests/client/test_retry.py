@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 
+import anyio
 import pytest
 
 from agile_async import (
@@ -184,6 +185,35 @@ async def test_the_deadline_stops_a_retry_that_would_end_too_late() -> None:
         )
     assert len(calls) == 1
     assert sleep.delays == []
+
+
+@pytest.mark.anyio
+async def test_the_deadline_counts_the_time_the_first_try_took() -> None:
+    sleep = SleepRecorder()
+    calls: list[int] = []
+
+    async def slow_failure() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            await anyio.sleep(0.3)  # a real wait: the deadline is about time passed
+        raise ServerError("x")
+
+    with pytest.raises(ServerError):
+        await call_with_retries(
+            slow_failure,
+            RetryPolicy(attempts=5, initial_delay=0.0, deadline=0.2, sleep=sleep),
+            describe="test",
+        )
+    assert len(calls) == 1  # 0.3 s spent: no retry starts after the 0.2 s deadline
+    calls.clear()
+    await_result = call_with_retries(
+        slow_failure,
+        RetryPolicy(attempts=3, initial_delay=0.0, deadline=5.0, sleep=sleep),
+        describe="test",
+    )
+    with pytest.raises(ServerError):
+        await await_result
+    assert len(calls) == 3  # within the deadline: every attempt is made
 
 
 def test_policy_rejects_nonsense() -> None:
