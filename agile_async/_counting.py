@@ -258,6 +258,8 @@ def count_parts(
     >>> parts
     3
     """
+    if udh is None and not smart_encoding and type(text) is str:  # the usual call, at once
+        return _count(text, unicode, 0, False, False)
     if not isinstance(text, str):
         raise TypeError(f"text must be str, not {type(text).__name__}")
     udh_octets = 0 if udh is None else _udh_octets(udh)
