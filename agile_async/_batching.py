@@ -600,9 +600,12 @@ class Batcher(anyio.AsyncContextManagerMixin):
         elif len(set(ids)) != count or self._queue.has_pending(ids):
             return None  # repeated ids: the row-by-row path says which
         runs: list[_tickets.RowRun] = []
+        # A run fits one request, and the queue too: a queue smaller than a request holds
+        # no more than its capacity of rows (a run waits for room like one message).
+        step = max(1, min(limits.messages, self._queue.capacity))
         start = 0
         while start < count:
-            end = self._fitting_end(bodies, start, min(count, start + limits.messages))
+            end = self._fitting_end(bodies, start, min(count, start + step))
             runs.append(
                 _tickets.row_run(
                     destinations[start:end],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
+from functools import partial
 
 import anyio
 import pytest
@@ -392,3 +393,25 @@ async def test_a_ticket_gives_back_the_message_as_submitted(
     assert ticket.message == message
     assert receipt.message == message.with_ids(ticket.ids)
     assert parts == receipt.estimated_parts == receipt.processed_sms_parts
+
+
+async def test_rows_without_handles_respect_a_queue_smaller_than_a_request(
+    client: AgileClient, fake: FakeAgileServer
+) -> None:
+    rows = [(number(i), f"Code {i}") for i in range(200)]
+    with Hold() as hold:
+        fake.inject(Fault.hold(hold), path="/sms/send", times=1)
+        async with (
+            client.batcher(
+                max_messages=100, queue_capacity=30, max_in_flight=1, max_latency=0
+            ) as batcher,
+            anyio.create_task_group() as tg,
+        ):
+            tg.start_soon(partial(batcher.submit_many, rows, sender="Shop", handles=False))
+            await hold.wait_held()
+            await anyio.wait_all_tasks_blocked()
+            stats = batcher.statistics()
+            assert stats.in_flight <= 30
+            assert 0 < stats.queued <= 30  # the rest waits for room, as submit() would
+            hold.release()
+    assert len(fake.accepted) == 200
