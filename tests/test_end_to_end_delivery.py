@@ -39,10 +39,11 @@ def campaign() -> list[Message]:
     return messages
 
 
-# A thousand sends and their reports over real sockets: ~5 s on asyncio, ~15 s on trio on an
-# idle 2-core machine, and a loaded CI machine (the Python matrix runs after the main suite)
-# has taken it past pytest-timeout's default 60 s on trio.
-@pytest.mark.timeout(240)
+# A thousand sends and their reports over real sockets: ~5 s on asyncio, 15-50 s on trio on
+# an idle 2-core machine (it varies from run to run, before and after this release's speed
+# work alike), and CI (coverage on, or the Python matrix beside it) has taken the reports'
+# wait past 60 s on trio. The bounds below catch a hang; they measure nothing.
+@pytest.mark.timeout(360)
 async def test_a_thousand_messages_end_with_the_scripted_outcomes() -> None:
     tracker = DeliveryTracker()
     async with BlockingPortal() as portal:
@@ -74,7 +75,7 @@ async def run_campaign(tracker: DeliveryTracker, portal: BlockingPortal) -> None
             async with client.batcher(max_latency=0.01) as batcher:
                 tickets = [await batcher.submit(m) for m in campaign()]
             tracker.track(tickets)
-            with anyio.fail_after(60):
+            with anyio.fail_after(240):
                 await fake.flush_reports()
                 for ticket in tickets:
                     await tracker.wait(ticket.ids[0])
