@@ -483,9 +483,9 @@ class Batcher(anyio.AsyncContextManagerMixin):
 
     def submit_nowait(self, message: Message, *, options: SendOptions | None = None) -> Ticket:
         """Like :meth:`submit`, but raise :class:`QueueFullError` instead of waiting."""
-        if self._state is not BatcherState.RUNNING:
+        if self._state is not _RUNNING:
             self._refuse()
-        options = self.settings.options if options is None else self._check_options(options)
+        options = self._options if options is None else self._check_options(options)
         ids = self._prepare(message, options)
         if self._room_waiters or not self._queue.has_room(len(message.destinations)):
             raise QueueFullError(
@@ -538,9 +538,9 @@ class Batcher(anyio.AsyncContextManagerMixin):
             queued (their outcomes reach ``on_result``): a stream of millions keeps no
             handle per message.
         """
-        if self._state is not BatcherState.RUNNING:
+        if self._state is not _RUNNING:
             self._refuse()
-        options = self.settings.options if options is None else self._check_options(options)
+        options = self._options if options is None else self._check_options(options)
         items = messages if type(messages) is list else list(messages)
         if not handles:
             runs = self._prepare_runs(items, options, sender)
@@ -610,7 +610,7 @@ class Batcher(anyio.AsyncContextManagerMixin):
                 _tickets.row_run(
                     destinations[start:end],
                     bodies[start:end],
-                    [sender] * (end - start),
+                    sender,
                     tuple(ids[start:end]),
                     caller_ids,
                     options,

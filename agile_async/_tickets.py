@@ -267,10 +267,10 @@ class Ticket:
             return key, message_to_wire(message, self.ids)
         ids = self._ids
         wire: dict[str, object] = {
-            "destinations": list(message.destinations),
+            "destinations": message.destinations,
             "sender": sender,
             "body": self._text,
-            "ids": [ids] if type(ids) is str else list(ids),
+            "ids": (ids,) if type(ids) is str else ids,
         }
         return key, wire
 
@@ -319,10 +319,10 @@ class _RowTicket(Ticket):
     def _wire(self) -> tuple[tuple[object, ...], dict[str, object]]:
         sender, text = self._sender, self._text
         wire: dict[str, object] = {
-            "destinations": [self._destination],
+            "destinations": (self._destination,),
             "sender": sender,
             "body": text,
-            "ids": [self._ids],
+            "ids": (self._ids,),
         }
         return (sender, text, False, None, None), wire
 
@@ -345,7 +345,7 @@ class RowRun(Ticket):
         "_destinations",
         "_distinct",
         "_rows",
-        "_senders",
+        "_sender",
         "_size",
         "_texts",
     )
@@ -354,7 +354,7 @@ class RowRun(Ticket):
         self,
         destinations: list[str],
         texts: list[str],
-        senders: list[str],
+        sender: str,
         ids: tuple[str, ...],
         caller_ids: bool,
         cohort: Cohort,
@@ -367,13 +367,14 @@ class RowRun(Ticket):
         self._outcome = None
         self._destinations = destinations
         self._texts = texts
-        self._senders = senders
+        #: One sender for every row (rows of other senders take the row-by-row path).
+        self._sender = sender
         #: Whether the ids are the caller's own.
         self._caller_ids = caller_ids
         #: No two rows have the same text: each is a message object of its own on the wire.
         self._distinct = len(set(texts)) == len(texts)
         #: Its share of a request body, in bytes (see :func:`message_size`).
-        self._size = (MESSAGE_OVERHEAD + PER_DESTINATION) * len(texts) + sum(map(len, texts))
+        self._size = message_size("", 1) * len(texts) + sum(map(len, texts))
         self._rows: list[Ticket] | None = None
 
     @property
@@ -392,11 +393,11 @@ class RowRun(Ticket):
         what is resolved)."""
         rows = self._rows
         if rows is None:
-            cohort, caller_ids = self._cohort, self._caller_ids
+            cohort, caller_ids, sender = self._cohort, self._caller_ids, self._sender
             rows = self._rows = [
                 _RowTicket(destination, text, sender, id_, caller_ids, cohort)
-                for destination, text, sender, id_ in zip(
-                    self._destinations, self._texts, self._senders, self._ids, strict=True
+                for destination, text, id_ in zip(
+                    self._destinations, self._texts, self._ids, strict=True
                 )
             ]
             state, outcome = self._state, self._outcome
@@ -405,32 +406,27 @@ class RowRun(Ticket):
                 row._outcome = outcome
         return rows
 
-    def wire(self, *, merging: bool = False) -> list[dict[str, object]]:
-        """Its messages as on the wire, one object per row: arrays as tuples (half the
-        cost of lists, and nothing for the garbage collector to track), or as lists when
-        ``merging`` (equal texts are then gathered into one object)."""
-        columns = zip(self._destinations, self._texts, self._senders, self._ids, strict=True)
-        if merging:
-            return [
-                {"destinations": [destination], "sender": sender, "body": text, "ids": [id_]}
-                for destination, text, sender, id_ in columns
-            ]
+    def wire(self) -> list[dict[str, object]]:
+        """Its messages as on the wire, one object per row (see :func:`wire_messages`)."""
+        sender = self._sender
         return [
             {"destinations": (destination,), "sender": sender, "body": text, "ids": (id_,)}
-            for destination, text, sender, id_ in columns
+            for destination, text, id_ in zip(
+                self._destinations, self._texts, self._ids, strict=True
+            )
         ]
 
 
 def row_run(
     destinations: list[str],
     texts: list[str],
-    senders: list[str],
+    sender: str,
     ids: tuple[str, ...],
     caller_ids: bool,
     options: SendOptions,
 ) -> RowRun:
-    """A run of light rows (checked by the batcher), with its own wake-up."""
-    return RowRun(destinations, texts, senders, ids, caller_ids, Cohort(options))
+    """A run of light rows of one sender (checked by the batcher), with its own wake-up."""
+    return RowRun(destinations, texts, sender, ids, caller_ids, Cohort(options))
 
 
 def expand(tickets: Iterable[Ticket]) -> list[Ticket]:
@@ -654,7 +650,9 @@ def wire_messages(tickets: Sequence[Ticket]) -> list[dict[str, object]]:
 
     Messages that differ only by destinations and ids become one object with many
     destinations (the provider's bulk shape), which keeps a 500-message request small when
-    a campaign sends the same text to everyone. Order is kept.
+    a campaign sends the same text to everyone. Order is kept. Arrays are tuples (half the
+    cost of lists, and nothing for the garbage collector to track) until a merge makes
+    them lists.
     """
     if len(tickets) == 1 and type(tickets[0]) is RowRun and tickets[0]._distinct:
         return tickets[0].wire()  # a request of personalised texts: nothing to merge
@@ -674,7 +672,7 @@ def wire_messages(tickets: Sequence[Ticket]) -> list[dict[str, object]]:
     merged: dict[tuple[object, ...], dict[str, object]] = {}
     for ticket in tickets:
         if type(ticket) is RowRun:
-            for wire in ticket.wire(merging=True):
+            for wire in ticket.wire():
                 _merge(merged, (wire["sender"], wire["body"], False, None, None), wire)
             continue
         key, wire = ticket._wire()
@@ -692,6 +690,9 @@ def _merge(
 ) -> None:
     first = merged.setdefault(key, wire)
     if first is not wire:
+        if type(first["destinations"]) is tuple:  # its first merge: grow lists from now on
+            first["destinations"] = list(first["destinations"])
+            first["ids"] = list(first["ids"])  # type: ignore[call-overload]
         first["destinations"].extend(wire["destinations"])  # type: ignore[attr-defined]
         first["ids"].extend(wire["ids"])  # type: ignore[attr-defined]
 

@@ -147,7 +147,7 @@ def test_withdraw_and_drain() -> None:
 def test_a_run_of_rows_is_one_entry_taken_whole_and_its_ids_pending() -> None:
     queue = SendQueue(RequestLimits(messages=5, size=100_000), capacity=100)
     ids = ids_for(3, "r")
-    run = row_run(["+393400000001"] * 3, ["a", "b", "c"], ["Shop"] * 3, ids, True, PLAIN)
+    run = row_run(["+393400000001"] * 3, ["a", "b", "c"], "Shop", ids, True, PLAIN)
     assert queue.put_run(run, now=4.0)  # work in an empty queue: look now
     assert queue.queued == 3
     assert queue.oldest() == (PLAIN, 4.0)
@@ -208,7 +208,7 @@ def test_every_ticket_leaves_once_in_order_and_the_count_holds(ops: list[Op], pe
         elif kind == "put_run":  # light rows of submit_many(handles=False): one entry
             serial += 1
             rows = ids_for(arg, f"{serial}-")
-            run = row_run(list(rows), ["hi"] * arg, ["Shop"] * arg, rows, False, PLAIN)
+            run = row_run(list(rows), ["hi"] * arg, "Shop", rows, False, PLAIN)
             queue.put_run(run, now=serial)
             queued[PLAIN].append(run)
         elif kind == "take":

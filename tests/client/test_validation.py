@@ -6,11 +6,19 @@ from datetime import datetime, timezone
 
 import attrs
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agile_async import Message, SendOptions, ValidationError
-from agile_async._validation import IdGenerator, check_destination, prepare_request
+from agile_async._validation import (
+    IdGenerator,
+    check_destination,
+    check_message,
+    message_problems,
+    plainly_valid_row,
+    plainly_valid_rows,
+    prepare_request,
+)
 
 GOOD = Message(destinations="+393471234567", sender="MyApp", body="Hello")
 
@@ -249,3 +257,55 @@ def test_the_hot_path_destination_rule_is_the_full_rule(value: str) -> None:
     from agile_async._limits import destination_fault, plain_destination
 
     assert plain_destination(value) == (destination_fault(value) is None)
+
+
+# Mostly valid rows, so one bad value among good ones is often what decides.
+_GOOD_DESTINATIONS = st.sampled_from(["+393471234567", "393471234567", "+447700900123"])
+_DESTINATIONS = st.one_of(
+    _GOOD_DESTINATIONS,
+    _GOOD_DESTINATIONS,
+    st.sampled_from(["+0393471234", "+39347", "+39 347 1234567", "+39347123456789012", ""]),
+    st.text(alphabet="+0123456789", max_size=18),
+    st.integers(),
+)
+_GOOD_BODIES = st.sampled_from(["Your code is 4711", "Ünïcödé ✓", "€ 5", "x" * 1000])
+_BODIES = st.one_of(
+    _GOOD_BODIES,
+    _GOOD_BODIES,
+    st.sampled_from(["", "\ud800 lone", "x" * 1001, b"bytes"]),
+    st.text(max_size=30),
+    st.none(),
+)
+_GOOD_IDS = st.sampled_from(["a", "order-17", "x" * 64])
+_IDS = st.one_of(  # a row given an id column has one (a None id takes the row path)
+    _GOOD_IDS,
+    _GOOD_IDS,
+    st.sampled_from(["", "x" * 65, "ïd", 7]),
+    st.text(max_size=8),
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.tuples(_DESTINATIONS, _BODIES, _IDS), min_size=1, max_size=4), st.booleans())
+def test_the_column_check_of_rows_is_the_row_check_of_each(
+    rows: list[tuple[object, object, object]], with_ids: bool
+) -> None:
+    options = SendOptions()
+    check_message(Message(destinations="+393471234567", sender="Shop", body="hi"), options)
+    destinations = [row[0] for row in rows]
+    bodies = [row[1] for row in rows]
+    ids = [row[2] for row in rows] if with_ids else None
+    by_columns = plainly_valid_rows(destinations, bodies, "Shop", ids, options)
+    by_rows = all(
+        plainly_valid_row(d, b, "Shop", i if with_ids else None, options) for d, b, i in rows
+    )
+    assert by_columns == by_rows
+    if by_columns:  # never more lenient than the full check, which names every problem
+        for d, b, i in rows:
+            message = Message(
+                destinations=d,  # type: ignore[arg-type]
+                sender="Shop",
+                body=b,  # type: ignore[arg-type]
+                ids=[i] if with_ids else None,  # type: ignore[list-item]
+            )
+            assert message_problems(message, "message", options) == []
