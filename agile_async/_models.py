@@ -15,10 +15,10 @@ each with its path in the request.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import attrs
 
@@ -31,7 +31,7 @@ __all__ = ["DeliveryReport", "DeliveryStatus", "Message", "SendOptions", "SendRe
 
 def _strings(value: str | Iterable[str]) -> tuple[str, ...]:
     """One value may be given as a plain string; many as any iterable (a list, a tuple, a
-    generator). Anything else is kept as it is, for ``__attrs_post_init__`` to refuse with
+    generator). Anything else is kept as it is, for the constructor's checks to refuse with
     the field's name: bytes, a mapping or a number is never guessed at."""
     if isinstance(value, str):
         return (value,)
@@ -113,8 +113,8 @@ class Message:
     udh_data: str | None = None
     scheduling: datetime | None = None
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
         destinations: str | Iterable[str],
         sender: str,
@@ -123,18 +123,27 @@ class Message:
         hex_body: bool = False,
         udh_data: str | None = None,
         scheduling: datetime | None = None,
-    ) -> None:
-        # Written by hand, not generated: a campaign makes millions of these, and setting
-        # the slots through their descriptors costs half of attrs' frozen path.
-        destinations = (destinations,) if type(destinations) is str else _strings(destinations)
-        ids = None if ids is None else _strings(ids)
-        _set_destinations(self, destinations)
-        _set_sender(self, sender)
-        _set_body(self, body)
-        _set_ids(self, ids)
-        _set_hex_body(self, hex_body)
-        _set_udh_data(self, udh_data)
-        _set_scheduling(self, scheduling)
+    ) -> Message:
+        # Written by hand, not generated: a campaign makes millions of these. A frozen
+        # class's slots can only be written around its __setattr__ (a call each); a plain
+        # twin with the same slots takes ordinary attribute stores and then becomes a
+        # Message by __class__ assignment. Made in __new__, with no __init__, so a call
+        # binds its keywords once.
+        draft = _new_draft(_MessageDraft)
+        draft.destinations = (
+            (destinations,) if type(destinations) is str else _strings(destinations)
+        )
+        draft.sender = sender
+        draft.body = body
+        draft.ids = None if ids is None else _strings(ids)
+        draft.hex_body = hex_body
+        draft.udh_data = udh_data
+        draft.scheduling = scheduling
+        if cls is Message:
+            draft.__class__ = Message  # type: ignore[assignment]
+            message: Message = draft  # type: ignore[assignment]
+        else:  # a subclass may add slots: made the ordinary way
+            message = _copy_into(cls, draft)
         # The common case in a few identity checks; anything else is explained field by field.
         if not (
             type(sender) is str
@@ -142,12 +151,31 @@ class Message:
             and hex_body.__class__ is bool
             and udh_data is None
             and scheduling is None
-            and _plain_texts(destinations)
-            and (ids is None or _plain_texts(ids))
+            and _plain_texts(message.destinations)
+            and (ids is None or _plain_texts(message.ids))
             and sender.isascii()
             and (body.isascii() or text_problem(body) is None)
         ):
-            self._explain()
+            message._explain()
+        return message
+
+    if TYPE_CHECKING:  # the signature type checkers (and attrs.evolve's) see
+
+        def __init__(
+            self,
+            *,
+            destinations: str | Iterable[str],
+            sender: str,
+            body: str,
+            ids: Iterable[str] | None = None,
+            hex_body: bool = False,
+            udh_data: str | None = None,
+            scheduling: datetime | None = None,
+        ) -> None: ...
+
+    def __getnewargs_ex__(self) -> tuple[tuple[()], dict[str, object]]:
+        """Pickles and copies are made again through ``__new__`` (and checked again)."""
+        return (), {field: getattr(self, field) for field in _FIELDS}
 
     def _explain(self) -> None:
         """Raise a :class:`ValidationError` naming every field that cannot be held."""
@@ -185,19 +213,34 @@ class Message:
         )
 
 
-def _slot_setter(name: str) -> Callable[[Message, object], None]:
-    """The setter of one of Message's slots (its member descriptor's ``__set__``)."""
-    return cast("Callable[[Message, object], None]", Message.__dict__[name].__set__)
+#: Message's fields, in the order of its slots.
+_FIELDS: tuple[str, ...] = vars(Message)["__slots__"]
 
 
-#: The slots' own setters (``Message`` is frozen: its ``__init__`` sets them this way).
-_set_destinations = _slot_setter("destinations")
-_set_sender = _slot_setter("sender")
-_set_body = _slot_setter("body")
-_set_ids = _slot_setter("ids")
-_set_hex_body = _slot_setter("hex_body")
-_set_udh_data = _slot_setter("udh_data")
-_set_scheduling = _slot_setter("scheduling")
+class _MessageDraft:
+    """A :class:`Message` while ``__new__`` fills it in: the same slots, no frozen
+    ``__setattr__`` (see :meth:`Message.__new__`)."""
+
+    __slots__ = _FIELDS
+
+    destinations: tuple[str, ...]
+    sender: str
+    body: str
+    ids: tuple[str, ...] | None
+    hex_body: bool
+    udh_data: str | None
+    scheduling: datetime | None
+
+
+_new_draft = object.__new__
+
+
+def _copy_into(cls: type[Message], draft: _MessageDraft) -> Message:
+    """An instance of a subclass of :class:`Message` holding ``draft``'s fields."""
+    message = _new_draft(cls)
+    for field in _FIELDS:
+        object.__setattr__(message, field, getattr(draft, field))
+    return message
 
 
 @attrs.frozen(kw_only=True, cache_hash=True)

@@ -60,9 +60,10 @@ class RequestLimits(NamedTuple):
 class _Group:
     """Queued tickets that share request options, oldest first."""
 
-    __slots__ = ("cohort", "cohort_messages", "messages", "size", "tickets")
+    __slots__ = ("cohort", "cohort_messages", "messages", "options", "size", "tickets")
 
     def __init__(self, options: SendOptions) -> None:
+        self.options = options
         self.tickets: deque[Ticket] = deque()
         self.messages = 0
         self.size = 0
@@ -80,7 +81,7 @@ class SendQueue:
             bigger than that is still let into an empty queue.
     """
 
-    __slots__ = ("_groups", "_pending_ids", "capacity", "limits", "queued")
+    __slots__ = ("_groups", "_last", "_pending_ids", "capacity", "limits", "queued")
 
     def __init__(self, limits: RequestLimits, capacity: int) -> None:
         self.limits = limits
@@ -88,6 +89,9 @@ class SendQueue:
         #: Messages (destinations) queued.
         self.queued = 0
         self._groups: dict[SendOptions, _Group] = {}
+        #: The group last queued into: usually every message has the same options, and
+        #: finding it by identity spares hashing them (a Python ``__hash__``) per message.
+        self._last: _Group | None = None
         self._pending_ids: set[str] = set()
 
     def has_room(self, count: int) -> bool:
@@ -113,9 +117,9 @@ class SendQueue:
         """Queue a message (``ids``: one per destination, or the one id of a single
         destination); its ticket, and whether the dispatcher should look now (work arrived
         in an empty queue, or a request just filled up)."""
-        group = self._groups.get(options)
-        if group is None:
-            group = self._groups[options] = _Group(options)
+        group = self._last
+        if group is None or group.options is not options:
+            group = self._group(options)
         ticket = message_ticket(message, ids, group.cohort)
         group.tickets.append(ticket)
         count = len(message.destinations)
@@ -141,9 +145,7 @@ class SendQueue:
         waiters share a cohort per request's worth of tickets.
         """
         options = tickets[start].key
-        group = self._groups.get(options)
-        if group is None:
-            group = self._groups[options] = _Group(options)
+        group = self._group(options)
         room = self.capacity - self.queued
         if self.queued and count(tickets[start]) > room:
             return 0, False
@@ -171,14 +173,25 @@ class SendQueue:
         """Queue a run of light rows (cut to fit one request; it has its own wake-up);
         whether the dispatcher should look now."""
         options = run.key
-        group = self._groups.get(options)
-        if group is None:
-            group = self._groups[options] = _Group(options)
+        group = self._group(options)
         group.tickets.append(run)
         cohort_of(run).opened_at = now
         if has_caller_ids(run):
             self._pending_ids.update(run.ids)
         return self._account(group, count(run), size_of(run))
+
+    def _group(self, options: SendOptions) -> _Group:
+        """The group of ``options`` (made if need be), remembered as the last one used."""
+        group = self._groups.get(options)
+        if group is None:
+            group = self._groups[options] = _Group(options)
+        self._last = group
+        return group
+
+    def _drop(self, options: SendOptions) -> None:
+        """Forget the group of ``options`` (it is empty)."""
+        del self._groups[options]
+        self._last = None
 
     def _account(self, group: _Group, messages: int, size: int) -> bool:
         """Count ``messages`` (of ``size`` bytes) just queued in ``group``; whether the
@@ -224,7 +237,7 @@ class SendQueue:
         group.size -= size
         self.queued -= messages
         if not queue:
-            del self._groups[options]
+            self._drop(options)
         elif cohort_of(queue[0]) is group.cohort:
             # Those left behind would share a wake-up with the ones under way: new ones
             # queued from now on wait apart (the left-behind may be woken once for nothing).
@@ -246,7 +259,7 @@ class SendQueue:
         group.size -= size_of(ticket)
         self.queued -= n
         if not group.tickets:
-            del self._groups[ticket.key]
+            self._drop(ticket.key)
         self.release((ticket,))
         return True
 
@@ -254,6 +267,7 @@ class SendQueue:
         """Take every queued ticket out (to be failed), oldest group first."""
         tickets = [t for group in self._groups.values() for t in group.tickets]
         self._groups.clear()
+        self._last = None
         self.queued = 0
         self.release(tickets)
         return tickets

@@ -394,8 +394,9 @@ class IdGenerator:
 
     def __init__(self) -> None:
         prefix = secrets.token_hex(6) + "-"
-        #: The next id, formatted in C: the batcher takes one per message.
-        self._counter = map(f"{prefix}{{:x}}".format, itertools.count(1))
+        #: The next id, formatted in C: the batcher takes one per message (``%`` parses
+        #: its template faster than ``str.format``).
+        self._counter = map(f"{prefix}%x".__mod__, itertools.count(1))
         self.next_id = self._counter.__next__
 
     def take(self, count: int) -> list[str]:

@@ -186,6 +186,7 @@ Op = tuple[str, int]
         st.one_of(
             st.tuples(st.just("put"), st.integers(1, 4)),
             st.tuples(st.just("put_other"), st.integers(1, 4)),
+            st.tuples(st.just("put_equal"), st.integers(1, 4)),
             st.tuples(st.just("put_run"), st.integers(1, 4)),
             st.tuples(st.just("take"), st.integers(0, 1)),
             st.tuples(st.just("withdraw"), st.integers(0, 50)),
@@ -200,11 +201,12 @@ def test_every_ticket_leaves_once_in_order_and_the_count_holds(ops: list[Op], pe
     left: list[Ticket] = []
     serial = 0
     for kind, arg in ops:
-        if kind in ("put", "put_other"):
-            options = PLAIN if kind == "put" else UNICODE_OFF
+        if kind in ("put", "put_other", "put_equal"):
+            # put_equal: options equal to PLAIN, another object: the same group
+            options = {"put": PLAIN, "put_other": UNICODE_OFF, "put_equal": SendOptions()}[kind]
             serial += 1
             ticket, _ = queue.put(message(arg), ids_for(arg, f"{serial}-"), options, now=serial)
-            queued[options].append(ticket)
+            queued[PLAIN if options == PLAIN else UNICODE_OFF].append(ticket)
         elif kind == "put_run":  # light rows of submit_many(handles=False): one entry
             serial += 1
             rows = ids_for(arg, f"{serial}-")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 from datetime import datetime, timezone
 
 import attrs
@@ -243,6 +245,41 @@ def test_with_ids_keeps_every_other_field() -> None:
         "udh_data",
         "scheduling",
     }  # a new field must be carried by with_ids too
+
+
+def test_a_message_copies_pickles_and_subclasses_with_every_field_checked() -> None:
+    """A Message is filled in by hand (see Message.__new__): copies, pickles and subclasses
+    hold every field, and are checked again as the original was."""
+    full = Message(
+        destinations=["+393471234567", "+393471234568"],
+        sender="Shop",
+        body="00ff",
+        ids=["a", "b"],
+        hex_body=True,
+        udh_data="050003cc0201",
+        scheduling=datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
+    )
+    for made in (copy.copy(full), copy.deepcopy(full), pickle.loads(pickle.dumps(full))):
+        assert type(made) is Message
+        assert made == full
+        assert hash(made) == hash(full)
+
+    class Tagged(Message):
+        __slots__ = ("tag",)
+
+    tagged = Tagged(destinations="+393471234567", sender="Shop", body="hi")
+    assert type(tagged) is Tagged
+    assert (tagged.destinations, tagged.sender, tagged.body, tagged.ids) == (
+        ("+393471234567",),
+        "Shop",
+        "hi",
+        None,
+    )
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        full.body = "changed"  # type: ignore[misc]
+    with pytest.raises(ValidationError) as refused:
+        Tagged(destinations="+393471234567", sender="Shop", body=b"hi")  # type: ignore[arg-type]
+    assert [p.field for p in refused.value.problems] == ["message.body"]
 
 
 @given(
