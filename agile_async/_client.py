@@ -308,6 +308,10 @@ class AgileClient:
     ``timeout`` and ``retry`` may also be given per call (``send(..., timeout=5)``) or per
     view (:meth:`with_options`); :attr:`with_raw_response` answers with the HTTP status,
     headers and timing beside each result.
+
+    Raises:
+        ConfigurationError: a setting is not valid (named, as in ``timeout must be > 0 s,
+            got 0``), or no credentials were found; nothing is sent.
     """
 
     def __init__(
@@ -326,6 +330,15 @@ class AgileClient:
         retry: RetryPolicy | None = None,
         options: SendOptions | None = None,
     ) -> None:
+        # Every setting is checked here, as with_options() and the per-call arguments check
+        # theirs, so a wrong one fails where it was given, naming it, not at the first send.
+        timeout = check_timeout("timeout", timeout)
+        retry = check_retry("retry", retry)
+        options = check_options("options", options)
+        if not isinstance(limits, httpx.Limits):
+            raise invalid("limits", "must be an httpx.Limits", limits)
+        if not isinstance(http2, bool):
+            raise invalid("http2", "must be True or False", http2)
         environ = os.environ
         url, userinfo = _resolve_base_url(account, base_url, environ)
         self._credentials = _resolve_credentials(api_key, username, password, environ, userinfo)

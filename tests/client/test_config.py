@@ -177,3 +177,33 @@ def test_credentials_no_request_could_carry_are_refused_naming_the_field(
 def test_basic_credentials_in_any_language_are_fine() -> None:
     client = AgileClient(username="Zoë", password="pässwörd:with colon")
     assert client.state.value == "unopened"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        ({"timeout": 0}, "timeout must be > 0 s, got 0"),
+        ({"timeout": -1}, "timeout must be > 0 s, got -1"),
+        ({"timeout": float("nan")}, "timeout must be a number > 0 s, got nan"),
+        ({"timeout": "5"}, "timeout must be a number > 0 s, got '5'"),
+        ({"retry": 3}, "retry must be a RetryPolicy or None, got 3"),
+        ({"options": {"enable_unicode": False}}, "options must be a SendOptions or None"),
+        ({"limits": 10}, "limits must be an httpx.Limits, got 10"),
+        ({"http2": "yes"}, "http2 must be True or False, got 'yes'"),
+    ],
+)
+def test_settings_are_checked_where_the_client_is_made(
+    arguments: dict[str, object], expected: str
+) -> None:
+    """The constructor checks its settings as with_options() and each call do: a wrong one
+    fails at once, naming it, instead of at the first send (or never, for a timeout of 0)."""
+    with pytest.raises(ConfigurationError) as caught:
+        AgileClient(api_key="k", **arguments)  # type: ignore[arg-type]
+    assert expected in str(caught.value)
+
+
+def test_the_sync_client_checks_its_settings_too() -> None:
+    from agile_async.sync import AgileClient as SyncAgileClient
+
+    with pytest.raises(ConfigurationError, match="timeout must be > 0 s"):
+        SyncAgileClient(api_key="k", timeout=0)
