@@ -47,9 +47,12 @@ class Batcher:
     batcher between threads as freely as the client.
     """
 
-    def __init__(self, batcher: AsyncBatcher, loop: LoopThread) -> None:
+    def __init__(self, batcher: AsyncBatcher, loop: LoopThread, client: object = None) -> None:
         self._batcher = batcher
         self._loop = loop
+        #: The blocking client that made it, kept alive while this batcher is: dropped, its
+        #: finalizer would close the client under the batcher (``AgileClient().batcher()``).
+        self._client = client
         #: The :class:`~agile_async.BatchSettings` it groups by.
         self.settings: BatchSettings = batcher.settings
         self._running: AbstractContextManager[AsyncBatcher] | None = None

@@ -236,7 +236,7 @@ class AgileClient:
                 **overrides,
             )
         )
-        return Batcher(batcher, self._loop)
+        return Batcher(batcher, self._loop, self)
 
     def check_credit(
         self,

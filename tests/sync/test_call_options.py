@@ -98,6 +98,23 @@ def test_a_view_keeps_its_client_alive(fake: FakeAgileServer) -> None:
     assert len(loop_threads()) == threads
 
 
+def test_a_batcher_keeps_its_client_alive(fake: FakeAgileServer) -> None:
+    """``AgileClient().batcher()`` as the only reference: the client is not closed by the
+    garbage collector under the open batcher (its requests failed as ClientClosedError), and
+    is once the batcher is dropped."""
+    threads = len(loop_threads())
+    with AgileClient(api_key=API_KEY, base_url=fake.base_url, transport=fake.transport()).batcher(
+        max_latency=0.01
+    ) as batcher:
+        gc.collect()
+        ticket = batcher.submit(hello())
+        assert batcher.send(hello("+393471234568")).ids == (fake.accepted[-1].message_id,)
+    assert ticket.result().ids == (fake.accepted[0].message_id,)
+    del batcher, ticket
+    gc.collect()
+    assert len(loop_threads()) == threads
+
+
 def test_a_per_call_timeout_and_retry_apply_to_that_call_only(
     fake: FakeAgileServer, client: AgileClient
 ) -> None:
