@@ -37,7 +37,7 @@ import asyncio
 import contextvars
 import enum
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 import anyio
@@ -98,7 +98,7 @@ class ExchangeAborted(Exception):
         self.may_have_reached_provider = may_have_reached_provider
 
 
-def _spawn(function: Callable[[], Awaitable[None]]) -> None:
+def _spawn(function: Callable[[], Coroutine[Any, Any, None]]) -> None:
     """Start ``function`` in a task of its own, outside the caller's cancel scopes."""
     if running_trio():
         import trio
@@ -108,10 +108,7 @@ def _spawn(function: Callable[[], Awaitable[None]]) -> None:
         )
         return
 
-    async def run() -> None:
-        await function()
-
-    task = asyncio.get_running_loop().create_task(run())
+    task = asyncio.get_running_loop().create_task(function())
     _ASYNCIO_TASKS.add(task)
     task.add_done_callback(_ASYNCIO_TASKS.discard)
 
@@ -225,6 +222,8 @@ class Exchange:
     async def _trace(self, event: str, info: dict[str, Any]) -> None:
         """httpcore's progress events: track the phase, and stop an abandoned exchange at
         the first point where cancelling is safe."""
+        if self._sent:  # the request is going out: nothing more to learn (most events)
+            return
         if event in _CONNECT_STARTED:
             self._phase = Phase.CONNECTING
             safe_stop = True
