@@ -332,11 +332,18 @@ def check_message(message: object, options: SendOptions, at: str = "message") ->
     """Raise :class:`ValidationError` if one message (with valid options) has problems."""
     if plainly_valid(message, options):
         return
+    problems = _judged(message, at, options)
+    if problems:
+        raise ValidationError(problems=problems)
+
+
+def _judged(message: object, at: str, options: SendOptions) -> list[Problem]:
+    """:func:`message_problems`; a message found valid teaches :func:`plainly_valid` its
+    sender (senders are judged the same whatever the options)."""
     problems = message_problems(message, at, options)
     if not problems and isinstance(message, Message) and len(_GOOD_SENDERS) < 1024:
         _GOOD_SENDERS.add(message.sender)
-    if problems:
-        raise ValidationError(problems=problems)
+    return problems
 
 
 def as_messages(messages: object) -> tuple[Message, ...]:
@@ -356,6 +363,25 @@ def as_messages(messages: object) -> tuple[Message, ...]:
     return cast("tuple[Message, ...]", tuple(messages))
 
 
+#: Request options already found valid (bounded): most callers use one or two.
+_GOOD_OPTIONS: set[SendOptions] = set()
+
+
+def _plainly_valid_request(messages: Sequence[object], options: object) -> bool:
+    """The usual ``client.send()``, judged without building anything: options already
+    found valid, and plain messages (:func:`plainly_valid`) without ids of their own, so
+    none can repeat another's. Anything else takes :func:`validate_request`."""
+    return (
+        type(options) is SendOptions
+        and options in _GOOD_OPTIONS
+        and len(messages) > 0
+        and all(
+            plainly_valid(message, options) and message.ids is None  # type: ignore[attr-defined]
+            for message in messages
+        )
+    )
+
+
 def validate_request(messages: Sequence[object], options: SendOptions) -> None:
     """Raise :class:`ValidationError` listing every problem in the request, if any."""
     problems = options_problems(options)
@@ -363,12 +389,14 @@ def validate_request(messages: Sequence[object], options: SendOptions) -> None:
         raise ValidationError(problems=problems)
     if problems:
         options = SendOptions()  # judge the messages by the provider's defaults
+    elif type(options) is SendOptions and len(_GOOD_OPTIONS) < 1024:
+        _GOOD_OPTIONS.add(options)
     if not messages:
         problems.append(Problem("messages", "must contain at least one message"))
     seen: dict[str, str] = {}
     for index, message in enumerate(messages):
         at = f"messages[{index}]"
-        problems.extend(message_problems(message, at, options))
+        problems.extend(_judged(message, at, options))
         if isinstance(message, Message):
             for i, id_ in enumerate(message.ids or ()):
                 if isinstance(id_, str) and id_:
@@ -433,7 +461,8 @@ def prepare_request(
 ) -> tuple[tuple[Message, ...], SendOptions]:
     """Validate, then give every destination an id and the request a ``global_id``."""
     messages = tuple(messages)
-    validate_request(messages, options)
+    if not _plainly_valid_request(messages, options):
+        validate_request(messages, options)
     if options.global_id is None:
         options = attrs.evolve(options, global_id=ids.new_global_id())
     if all(message.ids is not None for message in messages):

@@ -132,6 +132,17 @@ def test_empty_request() -> None:
     assert "at least one message" in problems([])["messages"]
 
 
+def test_a_bad_message_among_good_ones_is_still_named_after_good_requests() -> None:
+    """Once its options and senders were found valid, the usual request is judged by the
+    quick rule (client.send()'s path): a message it does not pass still gets the full one."""
+    prepare_request([GOOD], SendOptions(), IdGenerator())  # the quick rule learns them
+    short = Message(destinations="+39347", sender="MyApp", body="Hello")
+    assert list(problems([GOOD, short])) == ["messages[1].destinations[0]"]
+    assert list(problems([GOOD], SendOptions(max_id_len=0))) == ["options.max_id_len"]
+    mine = Message(destinations=["+393471234567"] * 2, sender="MyApp", body="Hi", ids=["a", "a"])
+    assert list(problems([GOOD, mine])) == ["messages[1].ids[1]"]
+
+
 def test_ids_must_be_unique_across_the_request() -> None:
     found = problems(
         [
@@ -320,6 +331,32 @@ _IDS = st.one_of(  # a row given an id column has one (a None id takes the row p
     st.sampled_from(["", "x" * 65, "ïd", 7]),
     st.text(max_size=8),
 )
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.tuples(_DESTINATIONS, _BODIES, st.none() | _IDS), min_size=0, max_size=4))
+def test_the_quick_rule_of_a_request_is_never_more_lenient_than_the_full_one(
+    rows: list[tuple[object, object, object]],
+) -> None:
+    from agile_async._validation import _plainly_valid_request, validate_request
+
+    options = SendOptions()
+    validate_request([GOOD], options)  # options and a sender found valid: the quick rule is on
+    messages = []
+    for destination, body, id_ in rows:
+        try:
+            messages.append(
+                Message(
+                    destinations=destination,  # type: ignore[arg-type]
+                    sender="MyApp",
+                    body=body,  # type: ignore[arg-type]
+                    ids=None if id_ is None else [id_],  # type: ignore[list-item]
+                )
+            )
+        except ValidationError:
+            continue  # a value a Message cannot hold never reaches a request
+    if _plainly_valid_request(messages, options):
+        validate_request(messages, options)  # raises nothing
 
 
 @settings(max_examples=2000, deadline=None)
