@@ -289,7 +289,9 @@ class Batcher(anyio.AsyncContextManagerMixin):
             RequestLimits(
                 messages=max_messages,
                 size=settings.max_request_bytes - REQUEST_OVERHEAD,
-                parts=max_parts if self._count_parts else None,
+                # A request's parts are capped only by a parts limit (a custom limiter is
+                # charged them, but puts no cap on one request).
+                parts=max_parts if self._count_parts and max_parts != _NO_CAP else None,
             ),
             settings.queue_capacity,
         )
@@ -322,7 +324,7 @@ class Batcher(anyio.AsyncContextManagerMixin):
     def _cost_caps(settings: BatchSettings) -> tuple[int, float]:
         """Keep each request within the rate limit's burst, so no request can overshoot it."""
         limit = settings.rate_limit
-        messages, parts = settings.max_messages, float("inf")
+        messages, parts = settings.max_messages, _NO_CAP
         if limit is not None and limit.per == "messages":
             messages = max(1, min(messages, int(limit.capacity)))
         elif limit is not None and limit.per == "parts":
@@ -571,7 +573,7 @@ class Batcher(anyio.AsyncContextManagerMixin):
         """The bulk path without handles: plainly valid rows ``(destination, body[, id])``
         of one sender, checked column by column and cut into runs that each fit one request
         (no object per row). ``None`` when the rows need the row-by-row path: other shapes,
-        a row that is not plainly valid (that path names it), a parts-counting limit."""
+        a row that is not plainly valid (that path names it), a cap on a request's parts."""
         limits = self._queue.limits
         if not items or sender is None or limits.parts is not None:
             return None
@@ -1189,5 +1191,7 @@ def _stopped_by(error: BaseException) -> BatcherStoppedError:
 _messages = _tickets.messages
 _RUNNING = BatcherState.RUNNING
 _TUPLE_ONLY = {tuple}
+#: No cap on a request's SMS parts.
+_NO_CAP = float("inf")
 _PAIRS = {2}
 _TRIPLES = {3}

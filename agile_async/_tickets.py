@@ -333,11 +333,12 @@ class RowRun(Ticket):
 
     To the queue and the dispatcher a run is one entry carrying many messages, like a
     :class:`Message` to many numbers: cut when queued so that it fits one request alone,
-    resolved as a whole. Runs are made only when SMS parts are not counted before sending
-    (a parts limit takes the row-by-row path), so a run is never asked for its parts.
-    Its rows become tickets only if someone reads them (:class:`TicketList`) or a refused
-    request is bisected (:func:`expand`); from then on the rows are resolved one by one
-    and the run itself stays in flight, unsettled.
+    resolved as a whole. Runs are made only when a request's SMS parts are not capped (a
+    parts limit takes the row-by-row path, which cuts requests by parts); a custom limiter
+    may still be charged a run's parts (:attr:`estimated_parts`). Its rows become tickets
+    only if someone reads them (:class:`TicketList`) or a refused request is bisected
+    (:func:`expand`); from then on the rows are resolved one by one and the run itself
+    stays in flight, unsettled.
     """
 
     __slots__ = (
@@ -380,6 +381,12 @@ class RowRun(Ticket):
     @property
     def message(self) -> Message:
         raise TypeError("a run of rows has no single message: read its tickets")
+
+    @property
+    def estimated_parts(self) -> int:
+        """The SDK's count of SMS parts for all its rows (one destination each)."""
+        unicode = self._cohort.options.enable_unicode
+        return sum([parts_of(text, False, None, unicode) for text in self._texts])
 
     async def wait(self) -> None:
         while unsettled((self,)):

@@ -13,6 +13,7 @@ from agile_async import (
     AgileClient,
     BatcherState,
     ClientClosedError,
+    Cost,
     InsufficientCreditError,
     InvalidDestinationError,
     Message,
@@ -415,3 +416,27 @@ async def test_rows_without_handles_respect_a_queue_smaller_than_a_request(
             assert 0 < stats.queued <= 30  # the rest waits for room, as submit() would
             hold.release()
     assert len(fake.accepted) == 200
+
+
+async def test_a_custom_limiter_is_charged_the_parts_of_rows_without_handles(
+    client: AgileClient, fake: FakeAgileServer
+) -> None:
+    """A custom limiter (the Redis one, say) is charged each request's SMS parts; rows
+    without handles are still kept column by column for it, and charged the same parts
+    the provider counts."""
+    charged: list[Cost] = []
+
+    class Recording:
+        async def acquire(self, cost: Cost) -> None:
+            charged.append(cost)
+
+        def penalize(self, retry_after: float | None) -> None:
+            pass
+
+    long_text = "A long text that takes two parts. " * 5  # 170 GSM characters
+    rows = [(number(i), long_text if i % 3 == 0 else f"Code {i}") for i in range(250)]
+    async with client.batcher(limiter=Recording(), max_messages=100, max_latency=0) as batcher:
+        await batcher.submit_many(rows, sender="Shop", handles=False)
+    assert batcher.statistics().accepted == 250
+    assert [c.messages for c in charged] == [100, 100, 50]
+    assert sum(c.parts for c in charged) == batcher.statistics().parts == 250 + 84
