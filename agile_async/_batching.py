@@ -58,6 +58,7 @@ from ._queue import REQUEST_OVERHEAD, RequestLimits, SendQueue, message_size
 from ._ratelimit import DEFAULT_PAUSE, Cost, RateLimiter, make_limiter
 from ._reporting import OutcomeReporter
 from ._serde import SendResponse, converter, dumps
+from ._setting_validators import check_callable, invalid
 from ._telemetry import Batch
 from ._telemetry import current as current_telemetry
 from ._tickets import Receipt, RequestTotals, Ticket, TicketState, wire_messages
@@ -267,6 +268,11 @@ class Batcher(anyio.AsyncContextManagerMixin):
         on_result: Callable[[RequestOutcome], object] | None = None,
         before_send: Callable[[Sequence[Ticket], str], Awaitable[None]] | None = None,
     ) -> None:
+        if limiter is not None and not isinstance(limiter, RateLimiter):
+            problem = "must be a RateLimiter (with acquire() and penalize()) or None"
+            raise invalid("limiter", problem, limiter)
+        on_result = check_callable("on_result", on_result)
+        before_send = check_callable("before_send", before_send)
         self._channel = channel
         self.settings = settings
         self._limiter = limiter if limiter is not None else make_limiter(settings.rate_limit)

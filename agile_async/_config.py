@@ -17,7 +17,14 @@ import httpx
 from ._exceptions import Problem, ValidationError
 from ._models import SendOptions
 from ._ratelimit import RateLimit
-from ._setting_validators import at_least, flag, invalid, optional_instance_of, real
+from ._setting_validators import (
+    at_least,
+    callable_setting,
+    flag,
+    invalid,
+    optional_instance_of,
+    real,
+)
 from ._validation import options_problems
 
 __all__ = [
@@ -79,7 +86,7 @@ class RetryPolicy:
     max_retry_after: float = attrs.field(default=60.0, validator=_non_negative)
     retry_ambiguous: bool = attrs.field(default=False, validator=flag)
     sleep: Callable[[float], Awaitable[None]] = attrs.field(
-        default=anyio.sleep, eq=False, repr=False
+        default=anyio.sleep, eq=False, repr=False, validator=callable_setting
     )
 
     @classmethod

@@ -24,6 +24,8 @@ from ._exceptions import ConfigurationError, Problem
 
 __all__ = [
     "at_least",
+    "callable_setting",
+    "check_callable",
     "check_duration",
     "check_integer",
     "check_number",
@@ -35,6 +37,7 @@ __all__ = [
 
 Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
 N = TypeVar("N", int, float)
+T = TypeVar("T")
 
 #: What an error shows when the value itself must not be shown.
 _UNSHOWN: Any = object()
@@ -108,6 +111,19 @@ def flag(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     """``True`` or ``False``: ``"no"`` and ``0`` are refused, not read as truthiness."""
     if not isinstance(value, bool):
         raise invalid(attribute.name, "must be True or False", value)
+
+
+def check_callable(name: str, value: T, *, optional: bool = True) -> T:
+    """A callback setting: something callable (or ``None`` when ``optional``), refused here
+    rather than with a ``TypeError`` the first time it is called, inside a send."""
+    if (value is None and optional) or callable(value):
+        return value
+    raise invalid(name, "must be callable or None" if optional else "must be callable", value)
+
+
+def callable_setting(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """:func:`check_callable` for a required callback of a settings class."""
+    check_callable(attribute.name, value, optional=False)
 
 
 def optional_instance_of(cls: type) -> Validator:

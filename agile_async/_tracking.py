@@ -28,7 +28,7 @@ import attrs
 
 from ._delivery import DeliveryState
 from ._models import DeliveryReport, DeliveryStatus, Message, SendResult
-from ._setting_validators import check_integer, invalid
+from ._setting_validators import check_callable, check_integer, invalid
 from ._tickets import Receipt, Ticket
 
 __all__ = ["DeliveryOutcome", "DeliverySummary", "DeliveryTracker", "Trackable"]
@@ -167,7 +167,7 @@ class DeliveryTracker:
     ) -> None:
         check_integer("max_finished", max_finished, minimum=0)
         self.max_finished = max_finished
-        self._on_final = on_final
+        self._on_final = check_callable("on_final", on_final)
         self._entries: dict[str, _Entry] = {}
         self._finished: OrderedDict[str, None] = OrderedDict()
         self._strays: OrderedDict[str, None] = OrderedDict()  # reported, never tracked

@@ -68,7 +68,7 @@ from ._asgi import (
 from ._concurrency import call_maybe_async
 from ._exceptions import InvalidDeliveryReportError
 from ._models import DeliveryReport
-from ._setting_validators import check_integer, check_number, invalid
+from ._setting_validators import check_callable, check_integer, check_number, invalid
 from ._telemetry import current as current_telemetry
 from ._token_mask import TokenMask
 from ._webhook_parsing import DEFAULT_MAX_REPORTS, parse_delivery_reports
@@ -193,8 +193,7 @@ class DeliveryReportReceiver:
         callback_timeout: float | None = None,
         require_json: bool = False,
     ) -> None:
-        if not callable(on_report):
-            raise invalid("on_report", "must be callable", on_report)
+        check_callable("on_report", on_report, optional=False)
         self._on_report = on_report
         self._token = _check_token(path_token)
         self._auth = _check_basic_auth(basic_auth)

@@ -101,6 +101,26 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
         "allow_from",
     ),
     ("tracker", lambda: DeliveryTracker(max_finished=-1), "max_finished"),
+    # Callbacks are checked where they are given, not called (and failing) inside a send.
+    ("tracker-on-final", lambda: DeliveryTracker(on_final=5), "on_final"),  # type: ignore[arg-type]
+    ("retry-sleep", lambda: RetryPolicy(sleep=None), "sleep"),  # type: ignore[arg-type]
+    (
+        "batcher-on-result",
+        lambda: AgileClient(api_key="k").batcher(on_result="log"),  # type: ignore[arg-type]
+        "on_result",
+    ),
+    (
+        "batcher-before-send",
+        lambda: AgileClient(api_key="k").batcher(before_send=1),  # type: ignore[arg-type]
+        "before_send",
+    ),
+    (
+        "batcher-limiter",
+        lambda: AgileClient(api_key="k").batcher(limiter=RateLimit(rate=5)),  # type: ignore[arg-type]
+        "limiter",
+    ),
+    ("client-timeout", lambda: AgileClient(api_key="k", timeout=0), "timeout"),
+    ("client-retry", lambda: AgileClient(api_key="k", retry=3), "retry"),  # type: ignore[arg-type]
     (
         "tracker-ids",
         lambda: DeliveryTracker().track(
