@@ -160,7 +160,7 @@ async def test_next_rows_walks_pending_rows_once(journal: SQLiteJournal) -> None
     second = await journal.next_rows(4)
     third = await journal.next_rows(4)
     assert [r.seq for r in [*first, *second, *third]] == list(range(1, 11))
-    assert await journal.next_rows(4) == []
+    assert len(await journal.next_rows(4)) == 0
 
 
 async def test_the_life_of_rows(journal: SQLiteJournal) -> None:
