@@ -14,6 +14,7 @@ import pytest
 from agile_async import DeliveryStatus, RequestTotals, SendOptions
 from agile_async.campaigns import (
     CONFIRMED_BY_REPORT,
+    Campaign,
     CampaignDefinition,
     DeliveryUpdate,
     Failure,
@@ -24,6 +25,7 @@ from agile_async.campaigns import (
     RowState,
     SQLiteJournal,
 )
+from agile_async.testing import FakeAgileServer
 
 pytestmark = pytest.mark.anyio
 
@@ -169,6 +171,8 @@ async def test_the_life_of_rows(journal: SQLiteJournal) -> None:
     await journal.mark_in_flight([4, 5], "g2")
     await journal.mark_in_flight([6], "g3")
     await journal.mark_in_flight([7], "g4")
+    counts = await journal.counts()
+    assert (counts.pending, counts.in_flight) == (3, 7)
     await journal.record_accepted([1, 2, 3], totals("g1", parts=3, credit="9.85"))
     await journal.record_failed([4, 5], Failure("InvalidDestinationError", "bad", 7))
     await journal.record_unknown([6], Failure("OutcomeUnknownError", "timed out"))
@@ -185,6 +189,13 @@ async def test_the_life_of_rows(journal: SQLiteJournal) -> None:
     assert by_seq[4].global_id == "g2"
     assert by_seq[6].state is RowState.UNKNOWN
     assert by_seq[8].attempts == 0
+    released = await rows_by_seq(journal)
+    assert (released[7].state, released[7].attempts, released[7].global_id) == (
+        RowState.PENDING,
+        1,
+        "g4",
+    )
+    assert [(r.attempts, r.global_id) for r in (released[1], released[9])] == [(1, "g1"), (0, None)]
 
 
 async def test_rows_with_an_outcome_cannot_go_out_again(journal: SQLiteJournal) -> None:
@@ -341,11 +352,16 @@ async def test_tally_groups_by_prefix_and_encoding(tmp_path: Path) -> None:
 
 
 async def test_the_schema_is_readable_with_plain_sqlite(journal: SQLiteJournal) -> None:
-    """Operators can query a journal with the sqlite3 shell: states are words."""
-    await journal.mark_in_flight([1], "g1")
+    """Operators can query a journal with the sqlite3 shell: states are words, and the
+    view ``row_states`` shows the rows of a request in flight as such (the journal records
+    the request once, its rows stay written as pending)."""
+    await journal.mark_in_flight([1, 2], "g1")
+    await journal.mark_in_flight([2], "g2")  # a half of it, after bisection
     with closing(sqlite3.connect(journal.path)) as conn, conn:
-        found = dict(conn.execute("SELECT state, count(*) FROM rows GROUP BY state"))
-    assert found == {"in_flight": 1, "pending": 9}
+        found = dict(conn.execute("SELECT state, count(*) FROM row_states GROUP BY state"))
+        attempts = conn.execute("SELECT attempts FROM row_states WHERE seq <= 3").fetchall()
+    assert found == {"in_flight": 2, "pending": 8}
+    assert attempts == [(1,), (2,), (0,)]
 
 
 async def test_a_new_journal_is_private(tmp_path: Path) -> None:
@@ -568,7 +584,7 @@ async def test_a_journal_of_the_previous_version_opens(tmp_path: Path, exclusive
         # It read its CSV as UTF-8 with commas: what the upgraded definition says.
         assert (definition.source_encoding, definition.source_delimiter) == ("utf-8", ",")
     with closing(sqlite3.connect(path)) as conn, conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
     async with await SQLiteJournal.open(path) as again:  # the upgrade happens once
         assert (await again.counts()).confirmed == 2
 
@@ -598,7 +614,70 @@ async def test_a_journal_of_schema_2_opens(tmp_path: Path, exclusive: bool) -> N
         rows = await rows_by_seq(journal)
         assert [rows[seq].message_id for seq in (1, 2, 3, 4)] == ["id-1", "id-2", "id-3", "id-4"]
     with closing(sqlite3.connect(path)) as conn, conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+
+
+def write_schema_3_journal(path: Path) -> None:
+    """A journal as schema 3 left it when its process died: rows 5 and 6 in flight (a
+    report already came for 6), row 7 pending, rows 1 to 4 as schema 1 left them."""
+    write_schema_2_journal(path)
+    with closing(sqlite3.connect(path)) as conn, conn:
+        conn.executescript(
+            "ALTER TABLE campaign ADD COLUMN source_encoding TEXT NOT NULL DEFAULT 'utf-8';"
+            "ALTER TABLE campaign ADD COLUMN source_delimiter TEXT;"
+            "ALTER TABLE rows ADD COLUMN input_id TEXT;"
+            "UPDATE campaign SET source_delimiter = ',', loaded_through = 7, options = '{}';"
+            "UPDATE rows SET state = 'accepted', confirmed = 1 WHERE seq = 4;"
+            "INSERT INTO requests (id, global_id, started_at, messages)"
+            " VALUES (2, 'g2', '2026-03-01T09:40:00.000+00:00', 2);"
+            "INSERT INTO rows (seq, message_id, destination, body, parts, encoding, state,"
+            " attempts, request, delivery, delivered_at) VALUES"
+            " (5, 'id-5', '+393470000005', 1, 1, 'GSM-7', 'in_flight', 1, 2, NULL, NULL),"
+            " (6, 'id-6', '+393470000006', 1, 1, 'GSM-7', 'in_flight', 1, 2, 1,"
+            " '2026-03-01T09:41:00+00:00'),"
+            " (7, 'id-7', '+393470000007', 1, 1, 'GSM-7', 'pending', 0, NULL, NULL, NULL);"
+            "PRAGMA user_version=3;"
+        )
+
+
+async def campaign_rows(campaign: Campaign) -> dict[int, JournalRow]:
+    found: dict[int, JournalRow] = {}
+    async for chunk in campaign.rows():
+        found.update((r.seq, r) for r in chunk)
+    return found
+
+
+async def test_a_journal_of_schema_3_left_in_flight_reads_and_resumes(tmp_path: Path) -> None:
+    """Schema 3 wrote each row in flight; schema 4 records a request in flight once. A
+    schema-3 journal whose process died mid-request reads as it did (status, rows), and
+    resumes as it did: its rows in flight become unknown (or accepted, confirmed by a
+    report), never sent again; only the pending row goes out."""
+    path = tmp_path / "v3.journal"
+    write_schema_3_journal(path)
+    async with await Campaign.open(path, read_only=True) as campaign:
+        counts = (await campaign.status()).counts
+        rows = await campaign_rows(campaign)
+    assert (counts.pending, counts.in_flight, counts.accepted, counts.unknown) == (1, 2, 3, 1)
+    assert (rows[5].state, rows[5].attempts, rows[5].global_id) == (RowState.IN_FLIGHT, 1, "g2")
+    assert rows[6].state is RowState.IN_FLIGHT
+    assert rows[7].state is RowState.PENDING
+
+    fake = FakeAgileServer()
+    async with await Campaign.open(path) as campaign, fake.client() as agile:
+        assert (campaign.recovery.became_unknown, campaign.recovery.confirmed) == (1, 1)
+        result = await campaign.run(agile)
+        rows = await campaign_rows(campaign)
+    assert [m.destination for m in fake.accepted] == ["+393470000007"]
+    assert (result.counts.accepted, result.counts.unknown, result.counts.pending) == (5, 2, 0)
+    assert (result.counts.in_flight, result.counts.confirmed) == (0, 2)
+    assert (rows[5].state, rows[5].attempts, rows[5].global_id) == (RowState.UNKNOWN, 1, "g2")
+    assert rows[5].failure is not None
+    assert rows[5].failure.kind == "OutcomeUnknownError"
+    assert (rows[6].state, rows[6].confirmed_by_report) == (RowState.ACCEPTED, True)
+    assert (rows[7].state, rows[7].attempts) == (RowState.ACCEPTED, 1)
+    assert rows[7].global_id is not None
+    with closing(sqlite3.connect(path)) as conn, conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
 
 
 async def test_a_journal_of_a_newer_version_is_refused(tmp_path: Path) -> None:
@@ -606,6 +685,6 @@ async def test_a_journal_of_a_newer_version_is_refused(tmp_path: Path) -> None:
     async with await SQLiteJournal.open(path, create=True) as journal:
         await journal.create(DEFINITION)
     with closing(sqlite3.connect(path)) as conn, conn:
-        conn.execute("PRAGMA user_version=4")
-    with pytest.raises(JournalError, match="schema 4"):
+        conn.execute("PRAGMA user_version=5")
+    with pytest.raises(JournalError, match="schema 5"):
         await SQLiteJournal.open(path)
