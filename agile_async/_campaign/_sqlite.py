@@ -714,6 +714,24 @@ class _Store:
     # -- reading -------------------------------------------------------------------------
 
     def counts(self) -> StateCounts:
+        # One snapshot (a reader's counts while a run records outcomes must not see a
+        # row's outcome without its request's flight cut, or the reverse).
+        with self._snapshot():
+            return self._counts()
+
+    @contextlib.contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        conn = self._conn
+        if conn.in_transaction:
+            yield
+            return
+        conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            conn.execute("COMMIT")
+
+    def _counts(self) -> StateCounts:
         conn = self._conn
         # One walk counting each state (a GROUP BY sorts every row first: it cost twice
         # as much, at the start and the end of every run), then the few rows with a
