@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+import random
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import closing
@@ -688,3 +690,100 @@ async def test_a_journal_of_a_newer_version_is_refused(tmp_path: Path) -> None:
         conn.execute("PRAGMA user_version=5")
     with pytest.raises(JournalError, match="schema 5"):
         await SQLiteJournal.open(path)
+
+
+class Schema3Model:
+    """What schema 3 did to each row (it wrote every row in flight): the reference the
+    journal's answers are held to, row by row, after every step."""
+
+    def __init__(self, rows: int) -> None:
+        self.rows: dict[int, tuple[RowState, int, str | None]] = dict.fromkeys(
+            range(1, rows + 1), (RowState.PENDING, 0, None)
+        )
+
+    def mark(self, seqs: set[int], global_id: str) -> bool:
+        if any(self.rows[seq][0] not in (RowState.PENDING, RowState.IN_FLIGHT) for seq in seqs):
+            return False
+        for seq in seqs:
+            self.rows[seq] = (RowState.IN_FLIGHT, self.rows[seq][1] + 1, global_id)
+        return True
+
+    def move(self, seqs: set[int], to: RowState, before: tuple[RowState, ...]) -> None:
+        for seq in seqs:
+            state, attempts, global_id = self.rows[seq]
+            if state in before:
+                self.rows[seq] = (to, attempts, global_id)
+
+
+async def observed(journal: SQLiteJournal) -> dict[int, tuple[RowState, int, str | None]]:
+    return {
+        seq: (r.state, r.attempts, r.global_id) for seq, r in (await rows_by_seq(journal)).items()
+    }
+
+
+@pytest.mark.parametrize("seed", range(6))
+async def test_rows_read_as_schema_3_wrote_them_through_any_walk(tmp_path: Path, seed: int) -> None:
+    """Requests marked in flight (and their halves, as bisection marks them again), then
+    accepted, failed, unknown or released, in a random order, and a crash half-way: after
+    every step, rows(), counts() and tally() answer what schema 3 answered, which wrote
+    each row in flight instead of recording the request once."""
+    rng = random.Random(seed)
+    path = tmp_path / "walk.journal"
+    journal = await SQLiteJournal.open(path, create=True)
+    await journal.create(DEFINITION)
+    await journal.append([row(seq) for seq in range(1, 25)], done=True)
+    await journal.recover()
+    model = Schema3Model(24)
+    requests = 0
+    try:
+        for step in range(80):
+            live = [seq for seq, (state, _, _) in model.rows.items() if state is RowState.IN_FLIGHT]
+            action = rng.choice(["mark", "mark", "half", "accept", "fail", "unknown", "release"])
+            if action == "mark" or (action == "half" and not live):
+                start = rng.randint(1, 24)
+                seqs = set(range(start, min(start + rng.randint(1, 6), 25)))
+            elif action == "half":
+                seqs = set(rng.sample(live, max(1, len(live) // 2)))
+            else:  # an outcome for some rows in flight, and now and then for others too
+                seqs = set(rng.sample(live, len(live) // 2 or len(live)))
+                seqs.update(rng.sample(range(1, 25), rng.choice([0, 0, 1])))
+                if not seqs:
+                    continue
+            ordered = sorted(seqs)
+            if action in ("mark", "half"):
+                requests += 1
+                global_id = f"g{requests}"
+                if model.mark(seqs, global_id):
+                    await journal.mark_in_flight(ordered, global_id)
+                else:
+                    with pytest.raises(JournalError, match="already have an outcome"):
+                        await journal.mark_in_flight(ordered, global_id)
+            elif action == "accept":
+                await journal.record_accepted(ordered, totals(f"g{requests}"))
+                model.move(seqs, RowState.ACCEPTED, (RowState.IN_FLIGHT, RowState.UNKNOWN))
+            elif action == "fail":
+                await journal.record_failed(ordered, Failure("APIError", "refused", 7))
+                model.move(seqs, RowState.FAILED, (RowState.PENDING, RowState.IN_FLIGHT))
+            elif action == "unknown":
+                await journal.record_unknown(ordered, Failure("OutcomeUnknownError", "?"))
+                model.move(seqs, RowState.UNKNOWN, (RowState.IN_FLIGHT,))
+            else:
+                await journal.release(ordered)
+                model.move(seqs, RowState.PENDING, (RowState.IN_FLIGHT,))
+            assert await observed(journal) == model.rows, f"step {step}: {action} {ordered}"
+            counts = await journal.counts()
+            expected = collections.Counter(state for state, _, _ in model.rows.values())
+            assert {state: counts.of(state) for state in RowState} == {
+                state: expected[state] for state in RowState
+            }
+            tallies = await journal.tally([RowState.IN_FLIGHT])
+            assert sum(t.rows for t in tallies) == expected[RowState.IN_FLIGHT]
+            if step == 40:  # the process dies: what was in flight is unknown from now on
+                await journal.aclose()
+                journal = await SQLiteJournal.open(path)
+                recovery = await journal.recover()
+                assert recovery.became_unknown == expected[RowState.IN_FLIGHT]
+                model.move(set(model.rows), RowState.UNKNOWN, (RowState.IN_FLIGHT,))
+                assert await observed(journal) == model.rows
+    finally:
+        await journal.aclose()
