@@ -189,9 +189,10 @@ class OutgoingRow:
 class OutgoingColumns(Sequence[OutgoingRow]):
     """Rows to send, kept as the two columns the engine uses: no object per row.
 
-    A journal's :meth:`Journal.next_rows` may return one (the SQLite journal does): to
-    anyone else it is a sequence of :class:`OutgoingRow` (made when read), while the
-    engine hands :attr:`messages` to ``Batcher.submit_many`` as they are. A journal hands
+    The SQLite journal's ``next_rows`` returns one (private: a journal of one's own returns
+    any sequence of :class:`OutgoingRow`): to anyone else it is a sequence of
+    :class:`OutgoingRow` (made when read), while the engine hands :attr:`messages` to
+    ``Batcher.submit_many`` as they are. A journal hands
     out about a row per microsecond of the send phase's budget, so an object per row
     (attrs' frozen init) was a twentieth of that budget.
 
@@ -420,8 +421,7 @@ class Journal(Protocol):
 
     async def next_rows(self, limit: int) -> Sequence[OutgoingRow]:
         """The next pending rows for this session to send (at most ``limit``), never the
-        same row twice in one session; empty when there are none left. An
-        :class:`OutgoingColumns` spares the engine an object per row."""
+        same row twice in one session; empty when there are none left."""
 
     async def mark_in_flight(self, seqs: Sequence[int], global_id: str) -> None:
         """Durably record that these rows are about to go out in request ``global_id``.
