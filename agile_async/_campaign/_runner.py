@@ -20,6 +20,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from decimal import Decimal
+from itertools import repeat
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -41,7 +43,7 @@ from .._exceptions import (
 )
 from .._ratelimit import RateLimiter
 from .._tickets import Ticket, TicketState, ids_of
-from ._journal import Failure, Journal, OutgoingRow
+from ._journal import Failure, Journal, OutgoingColumns, OutgoingRow
 from ._report import CampaignProgress
 
 if TYPE_CHECKING:
@@ -53,6 +55,8 @@ log = logging.getLogger("agile_async")
 
 #: Rows read from the journal at a time while sending.
 SEND_CHUNK = 1000
+#: A light row's message id: ``(destination, body, message_id)``.
+_MESSAGE_ID = itemgetter(2)
 #: Progress rate is measured over this many recent seconds.
 _RATE_WINDOW = 10.0
 
@@ -206,19 +210,23 @@ class Runner:
                 return
             if not rows:
                 return
+            seqs, messages = _columns(rows)
             start = 0
-            while start < len(rows):
+            while start < len(seqs):
                 while len(self._seq_of) >= outstanding:
                     self._recorded = anyio.Event()
                     await self._recorded.wait()
-                piece = rows[start : start + outstanding - len(self._seq_of)]
-                start += len(piece)
-                if not await self._submit(batcher, piece):
+                end = start + outstanding - len(self._seq_of)
+                if not await self._submit(batcher, seqs[start:end], messages[start:end]):
                     return
-                submitted += len(piece)
+                submitted += min(end, len(seqs)) - start
+                start = end
 
-    async def _submit(self, batcher: Batcher, rows: Sequence[OutgoingRow]) -> bool:
-        """Queue rows as light rows; ``False`` once the run must stop.
+    async def _submit(
+        self, batcher: Batcher, seqs: list[int], messages: list[tuple[str, str, str]]
+    ) -> bool:
+        """Queue rows as light rows ``(destination, body, message_id)``; ``False`` once
+        the run must stop.
 
         A row's seq is found again by its message id (the batcher may send, and report,
         the first rows before the call returns). A row the batcher's checks refuse fails
@@ -226,21 +234,21 @@ class Runner:
         run (a journal holding it twice) fails the second row, never overwrites the first.
         """
         seq_of = self._seq_of
-        ids = [row.message_id for row in rows]
+        ids = list(map(_MESSAGE_ID, messages))
         duplicates: list[int] = []
-        fresh: Sequence[OutgoingRow] = rows
-        if seq_of.keys().isdisjoint(ids) and len(set(ids)) == len(ids):  # the usual case
-            seq_of.update(zip(ids, [row.seq for row in rows], strict=True))
-        else:
-            kept: list[OutgoingRow] = []
-            for row in rows:
-                if row.message_id in seq_of:
-                    duplicates.append(row.seq)
+        if not (seq_of.keys().isdisjoint(ids) and len(set(ids)) == len(ids)):  # unusual
+            kept_seqs: list[int] = []
+            kept: list[tuple[str, str, str]] = []
+            for seq, message, id_ in zip(seqs, messages, ids, strict=True):
+                if id_ in seq_of:
+                    duplicates.append(seq)
                     continue
-                seq_of[row.message_id] = row.seq
-                kept.append(row)
-            fresh = kept
-        items = [(row.destination, row.body, row.message_id) for row in fresh]
+                seq_of[id_] = seq
+                kept_seqs.append(seq)
+                kept.append(message)
+            seqs, messages = kept_seqs, kept
+        else:
+            seq_of.update(zip(ids, seqs, strict=True))
         if duplicates and not await self._fail_rows(
             duplicates,
             ValidationError.single("message.ids", "this message id is already being sent"),
@@ -248,14 +256,14 @@ class Runner:
             return False
         try:
             try:
-                await batcher.submit_many(items, sender=self._sender, handles=False)
+                await batcher.submit_many(messages, sender=self._sender, handles=False)
             except ValidationError:  # some row is refused: find it, let the others through
-                for row, item in zip(fresh, items, strict=True):
+                for seq, message in zip(seqs, messages, strict=True):
                     try:
-                        await batcher.submit_many([item], sender=self._sender, handles=False)
+                        await batcher.submit_many([message], sender=self._sender, handles=False)
                     except ValidationError as error:  # a row the batcher's checks refuse
-                        del seq_of[row.message_id]
-                        if not await self._fail_rows([row.seq], error):
+                        del seq_of[message[2]]
+                        if not await self._fail_rows([seq], error):
                             return False
         except AgileError as error:  # the batcher stopped: an account-wide error
             self.stop(error)
@@ -284,7 +292,7 @@ class Runner:
         ``max_in_flight * max_messages`` (a bisected half, already marked, never waits).
         """
         seq_of = self._seq_of
-        seqs = [seq_of[id_] for id_ in ids_of(tickets)]  # rows: one id each
+        seqs = list(map(seq_of.__getitem__, ids_of(tickets)))  # rows: one id each
         in_flight = self._in_flight
         while True:
             if self._stopping:
@@ -316,8 +324,7 @@ class Runner:
 
     async def _on_result(self, outcome: RequestOutcome) -> None:
         """Record a request's outcome; stop the run on errors that will not go away."""
-        pop = self._seq_of.pop
-        seqs = [pop(id_, -1) for id_ in outcome.ids]
+        seqs = list(map(self._seq_of.pop, outcome.ids, repeat(-1)))
         if -1 in seqs:  # tickets not fed by this run (seqs count from 1): none, usually
             seqs = [seq for seq in seqs if seq != -1]
         if self._recorded is not None:
@@ -401,6 +408,14 @@ def _rate(samples: deque[tuple[float, int]], now: float, done: int, elapsed: flo
         start, count = samples[0]
         return (done - count) / (now - start)
     return done / elapsed if elapsed > 0 else 0.0
+
+
+def _columns(rows: Sequence[OutgoingRow]) -> tuple[list[int], list[tuple[str, str, str]]]:
+    """Rows' numbers, and their ``(destination, body, message_id)`` for ``submit_many``:
+    as they are from a journal that keeps them so (:class:`OutgoingColumns`)."""
+    if isinstance(rows, OutgoingColumns):
+        return rows.seqs, rows.messages
+    return [row.seq for row in rows], [(row.destination, row.body, row.message_id) for row in rows]
 
 
 def _outstanding_limit(settings: BatchSettings) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import csv
 import sqlite3
+from collections.abc import Sequence
 from contextlib import closing
 from datetime import timedelta
 from decimal import Decimal
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import attrs
 import pytest
 
 from agile_async import (
@@ -33,7 +35,9 @@ from agile_async.campaigns import (
     Failure,
     InputChangedError,
     JournalError,
+    OutgoingRow,
     RowState,
+    SQLiteJournal,
 )
 from agile_async.segments import PriceList
 from agile_async.testing import FakeAgileServer, Fault
@@ -507,6 +511,39 @@ async def test_rows_the_batcher_refuses_fail_alone_among_rows_queued_many_at_onc
     assert sorted(failed) == [5, 999]
     assert all(f is not None and f.kind == "ValidationError" for f in failed.values())
     assert len(fake.accepted) == 1198
+    assert result.stopped_by is None
+
+
+class RowByRowJournal(SQLiteJournal):
+    """A journal handing out one object per row (as a journal of one's own may), the
+    third under the second's message id (as a journal holding an id twice would)."""
+
+    async def next_rows(self, limit: int) -> Sequence[OutgoingRow]:
+        rows = list(await super().next_rows(limit))
+        for i, row in enumerate(rows):
+            if row.seq == 3:
+                rows[i] = attrs.evolve(row, message_id=rows[i - 1].message_id)
+        return rows
+
+
+async def test_a_journal_of_rows_and_an_id_handed_out_twice(tmp_path: Path) -> None:
+    """A journal returning a list of ``OutgoingRow`` is sent like the SQLite journal's
+    columns; a message id already under way fails the later row, and nobody gets two."""
+    async with await create(tmp_path, 50) as campaign:
+        await campaign.load()
+    fake = FakeAgileServer()
+    journal = await RowByRowJournal.open(tmp_path / "campaign.journal")
+    async with await Campaign.open(journal) as campaign, client(fake) as agile:
+        result = await campaign.run(agile, max_latency=0.001)
+        failed: dict[int, Failure | None] = {}
+        async for chunk in campaign.rows([RowState.FAILED]):
+            failed.update((r.seq, r.failure) for r in chunk)
+    assert (result.counts.accepted, result.counts.failed) == (49, 1)
+    assert list(failed) == [3]
+    assert failed[3] is not None
+    assert "already being sent" in failed[3].message
+    sent = accepted_destinations(fake)
+    assert sent == collections.Counter(destination(i) for i in range(1, 51) if i != 3)
     assert result.stopped_by is None
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+import random
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import closing
@@ -14,6 +16,7 @@ import pytest
 from agile_async import DeliveryStatus, RequestTotals, SendOptions
 from agile_async.campaigns import (
     CONFIRMED_BY_REPORT,
+    Campaign,
     CampaignDefinition,
     DeliveryUpdate,
     Failure,
@@ -24,6 +27,7 @@ from agile_async.campaigns import (
     RowState,
     SQLiteJournal,
 )
+from agile_async.testing import FakeAgileServer
 
 pytestmark = pytest.mark.anyio
 
@@ -160,7 +164,7 @@ async def test_next_rows_walks_pending_rows_once(journal: SQLiteJournal) -> None
     second = await journal.next_rows(4)
     third = await journal.next_rows(4)
     assert [r.seq for r in [*first, *second, *third]] == list(range(1, 11))
-    assert await journal.next_rows(4) == []
+    assert len(await journal.next_rows(4)) == 0
 
 
 async def test_the_life_of_rows(journal: SQLiteJournal) -> None:
@@ -169,6 +173,8 @@ async def test_the_life_of_rows(journal: SQLiteJournal) -> None:
     await journal.mark_in_flight([4, 5], "g2")
     await journal.mark_in_flight([6], "g3")
     await journal.mark_in_flight([7], "g4")
+    counts = await journal.counts()
+    assert (counts.pending, counts.in_flight) == (3, 7)
     await journal.record_accepted([1, 2, 3], totals("g1", parts=3, credit="9.85"))
     await journal.record_failed([4, 5], Failure("InvalidDestinationError", "bad", 7))
     await journal.record_unknown([6], Failure("OutcomeUnknownError", "timed out"))
@@ -185,6 +191,13 @@ async def test_the_life_of_rows(journal: SQLiteJournal) -> None:
     assert by_seq[4].global_id == "g2"
     assert by_seq[6].state is RowState.UNKNOWN
     assert by_seq[8].attempts == 0
+    released = await rows_by_seq(journal)
+    assert (released[7].state, released[7].attempts, released[7].global_id) == (
+        RowState.PENDING,
+        1,
+        "g4",
+    )
+    assert [(r.attempts, r.global_id) for r in (released[1], released[9])] == [(1, "g1"), (0, None)]
 
 
 async def test_rows_with_an_outcome_cannot_go_out_again(journal: SQLiteJournal) -> None:
@@ -341,11 +354,16 @@ async def test_tally_groups_by_prefix_and_encoding(tmp_path: Path) -> None:
 
 
 async def test_the_schema_is_readable_with_plain_sqlite(journal: SQLiteJournal) -> None:
-    """Operators can query a journal with the sqlite3 shell: states are words."""
-    await journal.mark_in_flight([1], "g1")
+    """Operators can query a journal with the sqlite3 shell: states are words, and the
+    view ``row_states`` shows the rows of a request in flight as such (the journal records
+    the request once, its rows stay written as pending)."""
+    await journal.mark_in_flight([1, 2], "g1")
+    await journal.mark_in_flight([2], "g2")  # a half of it, after bisection
     with closing(sqlite3.connect(journal.path)) as conn, conn:
-        found = dict(conn.execute("SELECT state, count(*) FROM rows GROUP BY state"))
-    assert found == {"in_flight": 1, "pending": 9}
+        found = dict(conn.execute("SELECT state, count(*) FROM row_states GROUP BY state"))
+        attempts = conn.execute("SELECT attempts FROM row_states WHERE seq <= 3").fetchall()
+    assert found == {"in_flight": 2, "pending": 8}
+    assert attempts == [(1,), (2,), (0,)]
 
 
 async def test_a_new_journal_is_private(tmp_path: Path) -> None:
@@ -568,7 +586,7 @@ async def test_a_journal_of_the_previous_version_opens(tmp_path: Path, exclusive
         # It read its CSV as UTF-8 with commas: what the upgraded definition says.
         assert (definition.source_encoding, definition.source_delimiter) == ("utf-8", ",")
     with closing(sqlite3.connect(path)) as conn, conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
     async with await SQLiteJournal.open(path) as again:  # the upgrade happens once
         assert (await again.counts()).confirmed == 2
 
@@ -598,7 +616,70 @@ async def test_a_journal_of_schema_2_opens(tmp_path: Path, exclusive: bool) -> N
         rows = await rows_by_seq(journal)
         assert [rows[seq].message_id for seq in (1, 2, 3, 4)] == ["id-1", "id-2", "id-3", "id-4"]
     with closing(sqlite3.connect(path)) as conn, conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+
+
+def write_schema_3_journal(path: Path) -> None:
+    """A journal as schema 3 left it when its process died: rows 5 and 6 in flight (a
+    report already came for 6), row 7 pending, rows 1 to 4 as schema 1 left them."""
+    write_schema_2_journal(path)
+    with closing(sqlite3.connect(path)) as conn, conn:
+        conn.executescript(
+            "ALTER TABLE campaign ADD COLUMN source_encoding TEXT NOT NULL DEFAULT 'utf-8';"
+            "ALTER TABLE campaign ADD COLUMN source_delimiter TEXT;"
+            "ALTER TABLE rows ADD COLUMN input_id TEXT;"
+            "UPDATE campaign SET source_delimiter = ',', loaded_through = 7, options = '{}';"
+            "UPDATE rows SET state = 'accepted', confirmed = 1 WHERE seq = 4;"
+            "INSERT INTO requests (id, global_id, started_at, messages)"
+            " VALUES (2, 'g2', '2026-03-01T09:40:00.000+00:00', 2);"
+            "INSERT INTO rows (seq, message_id, destination, body, parts, encoding, state,"
+            " attempts, request, delivery, delivered_at) VALUES"
+            " (5, 'id-5', '+393470000005', 1, 1, 'GSM-7', 'in_flight', 1, 2, NULL, NULL),"
+            " (6, 'id-6', '+393470000006', 1, 1, 'GSM-7', 'in_flight', 1, 2, 1,"
+            " '2026-03-01T09:41:00+00:00'),"
+            " (7, 'id-7', '+393470000007', 1, 1, 'GSM-7', 'pending', 0, NULL, NULL, NULL);"
+            "PRAGMA user_version=3;"
+        )
+
+
+async def campaign_rows(campaign: Campaign) -> dict[int, JournalRow]:
+    found: dict[int, JournalRow] = {}
+    async for chunk in campaign.rows():
+        found.update((r.seq, r) for r in chunk)
+    return found
+
+
+async def test_a_journal_of_schema_3_left_in_flight_reads_and_resumes(tmp_path: Path) -> None:
+    """Schema 3 wrote each row in flight; schema 4 records a request in flight once. A
+    schema-3 journal whose process died mid-request reads as it did (status, rows), and
+    resumes as it did: its rows in flight become unknown (or accepted, confirmed by a
+    report), never sent again; only the pending row goes out."""
+    path = tmp_path / "v3.journal"
+    write_schema_3_journal(path)
+    async with await Campaign.open(path, read_only=True) as campaign:
+        counts = (await campaign.status()).counts
+        rows = await campaign_rows(campaign)
+    assert (counts.pending, counts.in_flight, counts.accepted, counts.unknown) == (1, 2, 3, 1)
+    assert (rows[5].state, rows[5].attempts, rows[5].global_id) == (RowState.IN_FLIGHT, 1, "g2")
+    assert rows[6].state is RowState.IN_FLIGHT
+    assert rows[7].state is RowState.PENDING
+
+    fake = FakeAgileServer()
+    async with await Campaign.open(path) as campaign, fake.client() as agile:
+        assert (campaign.recovery.became_unknown, campaign.recovery.confirmed) == (1, 1)
+        result = await campaign.run(agile)
+        rows = await campaign_rows(campaign)
+    assert [m.destination for m in fake.accepted] == ["+393470000007"]
+    assert (result.counts.accepted, result.counts.unknown, result.counts.pending) == (5, 2, 0)
+    assert (result.counts.in_flight, result.counts.confirmed) == (0, 2)
+    assert (rows[5].state, rows[5].attempts, rows[5].global_id) == (RowState.UNKNOWN, 1, "g2")
+    assert rows[5].failure is not None
+    assert rows[5].failure.kind == "OutcomeUnknownError"
+    assert (rows[6].state, rows[6].confirmed_by_report) == (RowState.ACCEPTED, True)
+    assert (rows[7].state, rows[7].attempts) == (RowState.ACCEPTED, 1)
+    assert rows[7].global_id is not None
+    with closing(sqlite3.connect(path)) as conn, conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
 
 
 async def test_a_journal_of_a_newer_version_is_refused(tmp_path: Path) -> None:
@@ -606,6 +687,103 @@ async def test_a_journal_of_a_newer_version_is_refused(tmp_path: Path) -> None:
     async with await SQLiteJournal.open(path, create=True) as journal:
         await journal.create(DEFINITION)
     with closing(sqlite3.connect(path)) as conn, conn:
-        conn.execute("PRAGMA user_version=4")
-    with pytest.raises(JournalError, match="schema 4"):
+        conn.execute("PRAGMA user_version=5")
+    with pytest.raises(JournalError, match="schema 5"):
         await SQLiteJournal.open(path)
+
+
+class Schema3Model:
+    """What schema 3 did to each row (it wrote every row in flight): the reference the
+    journal's answers are held to, row by row, after every step."""
+
+    def __init__(self, rows: int) -> None:
+        self.rows: dict[int, tuple[RowState, int, str | None]] = dict.fromkeys(
+            range(1, rows + 1), (RowState.PENDING, 0, None)
+        )
+
+    def mark(self, seqs: set[int], global_id: str) -> bool:
+        if any(self.rows[seq][0] not in (RowState.PENDING, RowState.IN_FLIGHT) for seq in seqs):
+            return False
+        for seq in seqs:
+            self.rows[seq] = (RowState.IN_FLIGHT, self.rows[seq][1] + 1, global_id)
+        return True
+
+    def move(self, seqs: set[int], to: RowState, before: tuple[RowState, ...]) -> None:
+        for seq in seqs:
+            state, attempts, global_id = self.rows[seq]
+            if state in before:
+                self.rows[seq] = (to, attempts, global_id)
+
+
+async def observed(journal: SQLiteJournal) -> dict[int, tuple[RowState, int, str | None]]:
+    return {
+        seq: (r.state, r.attempts, r.global_id) for seq, r in (await rows_by_seq(journal)).items()
+    }
+
+
+@pytest.mark.parametrize("seed", range(6))
+async def test_rows_read_as_schema_3_wrote_them_through_any_walk(tmp_path: Path, seed: int) -> None:
+    """Requests marked in flight (and their halves, as bisection marks them again), then
+    accepted, failed, unknown or released, in a random order, and a crash half-way: after
+    every step, rows(), counts() and tally() answer what schema 3 answered, which wrote
+    each row in flight instead of recording the request once."""
+    rng = random.Random(seed)
+    path = tmp_path / "walk.journal"
+    journal = await SQLiteJournal.open(path, create=True)
+    await journal.create(DEFINITION)
+    await journal.append([row(seq) for seq in range(1, 25)], done=True)
+    await journal.recover()
+    model = Schema3Model(24)
+    requests = 0
+    try:
+        for step in range(80):
+            live = [seq for seq, (state, _, _) in model.rows.items() if state is RowState.IN_FLIGHT]
+            action = rng.choice(["mark", "mark", "half", "accept", "fail", "unknown", "release"])
+            if action == "mark" or (action == "half" and not live):
+                start = rng.randint(1, 24)
+                seqs = set(range(start, min(start + rng.randint(1, 6), 25)))
+            elif action == "half":
+                seqs = set(rng.sample(live, max(1, len(live) // 2)))
+            else:  # an outcome for some rows in flight, and now and then for others too
+                seqs = set(rng.sample(live, len(live) // 2 or len(live)))
+                seqs.update(rng.sample(range(1, 25), rng.choice([0, 0, 1])))
+                if not seqs:
+                    continue
+            ordered = sorted(seqs)
+            if action in ("mark", "half"):
+                requests += 1
+                global_id = f"g{requests}"
+                if model.mark(seqs, global_id):
+                    await journal.mark_in_flight(ordered, global_id)
+                else:
+                    with pytest.raises(JournalError, match="already have an outcome"):
+                        await journal.mark_in_flight(ordered, global_id)
+            elif action == "accept":
+                await journal.record_accepted(ordered, totals(f"g{requests}"))
+                model.move(seqs, RowState.ACCEPTED, (RowState.IN_FLIGHT, RowState.UNKNOWN))
+            elif action == "fail":
+                await journal.record_failed(ordered, Failure("APIError", "refused", 7))
+                model.move(seqs, RowState.FAILED, (RowState.PENDING, RowState.IN_FLIGHT))
+            elif action == "unknown":
+                await journal.record_unknown(ordered, Failure("OutcomeUnknownError", "?"))
+                model.move(seqs, RowState.UNKNOWN, (RowState.IN_FLIGHT,))
+            else:
+                await journal.release(ordered)
+                model.move(seqs, RowState.PENDING, (RowState.IN_FLIGHT,))
+            assert await observed(journal) == model.rows, f"step {step}: {action} {ordered}"
+            counts = await journal.counts()
+            expected = collections.Counter(state for state, _, _ in model.rows.values())
+            assert {state: counts.of(state) for state in RowState} == {
+                state: expected[state] for state in RowState
+            }
+            tallies = await journal.tally([RowState.IN_FLIGHT])
+            assert sum(t.rows for t in tallies) == expected[RowState.IN_FLIGHT]
+            if step == 40:  # the process dies: what was in flight is unknown from now on
+                await journal.aclose()
+                journal = await SQLiteJournal.open(path)
+                recovery = await journal.recover()
+                assert recovery.became_unknown == expected[RowState.IN_FLIGHT]
+                model.move(set(model.rows), RowState.UNKNOWN, (RowState.IN_FLIGHT,))
+                assert await observed(journal) == model.rows
+    finally:
+        await journal.aclose()

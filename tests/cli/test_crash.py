@@ -38,11 +38,12 @@ BATCH = 20
 
 
 def journal_rows(journal: Path) -> dict[str, list[tuple[str, str]]]:
-    """message ids and destinations by state, read as any sqlite3 client would."""
+    """message ids and destinations by state, read as any sqlite3 client would (the view
+    ``row_states``: a request in flight is recorded once, its rows stay written pending)."""
     found: dict[str, list[tuple[str, str]]] = collections.defaultdict(list)
     with closing(sqlite3.connect(journal)) as conn, conn:
         for state, message_id, number in conn.execute(
-            "SELECT state, message_id, destination FROM rows"
+            "SELECT state, message_id, destination FROM row_states"
         ):
             found[state].append((message_id, number))
     return found
