@@ -306,14 +306,20 @@ def _count(
     # GSM-7 or not, and where the escapes are, as ``marks``: a byte per character, 0 for a
     # 1-septet character, 1 for an escaped one, 0x80 for one GSM-7 cannot carry. C builds
     # it by one table pass wherever the text has one byte per character: ASCII at once
-    # (str.isascii is free), any other text where every character is at most U+00FF or is
-    # a € (as ESC). Then memchr and ASCII checks answer, with no Python loop. Before that, a
-    # non-ASCII text's first characters are searched for one GSM-7 cannot carry: a UCS-2
-    # text usually has one in its first words, and needs nothing more. What bytes cannot
-    # hold (Greek capitals, or a non-GSM character beyond the search) is walked from escape
-    # to escape instead (_walked).
+    # (str.isascii is free), a Latin-1 text at once too (its storage says so, see
+    # _LATIN1_SIZE), any other text where every character is at most U+00FF or is a € (as
+    # ESC). Then memchr and ASCII checks answer, with no Python loop. Before that, any other
+    # text's first characters are searched for one GSM-7 cannot carry: a UCS-2 text usually
+    # has one in its first words, and needs nothing more. What bytes cannot hold (Greek
+    # capitals, or a non-GSM character beyond the search) is walked from escape to escape
+    # instead (_walked).
     if text.isascii():
         marks = text.encode().translate(_CLASSES)
+    elif (
+        _sizeof(text) - length == _LATIN1_SIZE
+        and len(marks := text.encode("latin-1", "ignore")) == length
+    ):
+        marks = marks.translate(_CLASSES)
     else:
         if _non_gsm_search(text, 0, _WALK) is not None:
             marks = b"\x80"  # not GSM-7
@@ -376,9 +382,14 @@ def _count(
             single, multi = 70, 67
         if not exact and length * 2 <= single:  # one part, whatever the code points are
             return _UCS2_PARTS[1]
-        # UTF-16 code units; "surrogatepass" lets a stray surrogate count 1, as in JavaScript.
-        utf16 = _utf16(text, "surrogatepass")[0]
-        units = len(utf16) >> 1
+        utf16: bytes | None
+        if _sizeof(text) <= _BMP_SIZE + 2 * length:  # nothing past the BMP (see _BMP_SIZE)
+            utf16, units = None, length
+        else:
+            # UTF-16 code units; "surrogatepass" lets a stray surrogate count 1, as in
+            # JavaScript.
+            utf16 = _utf16(text, "surrogatepass")[0]
+            units = len(utf16) >> 1
         if units <= single:  # one part, whatever the atoms are
             if not exact:
                 return _UCS2_PARTS[1]
@@ -395,6 +406,8 @@ def _count(
             per_part, used = multi, units - (segments - 1) * multi
         else:
             per_part = multi
+            if utf16 is None:
+                utf16 = _utf16(text, "surrogatepass")[0]
             segments, used = _fill_clusters(text, utf16, single, multi)
     if not exact:
         if segments > MAX_PARTS:
@@ -419,11 +432,29 @@ _basic_run = cast("Callable[..., re.Match[str]]", BASIC_RUN_RE.match)
 _non_gsm_search = NON_GSM_RE.search
 _smart_search = SMART_RE.search
 _utf16 = codecs.utf_16_le_encode
+_sizeof = str.__sizeof__  # not text.__sizeof__(): a subclass may say anything
 _new_part_count = tuple.__new__  # PartCount's generated __new__ is a Python call: skip it
 #: How far the first search for a non-GSM character goes before bytes passes take over:
 #: beyond this, a search costs more than the passes (tuned by instruction counts on the
 #: segment benchmark's corpus; it changes the speed, never the count).
 _WALK = 24
+#: How CPython stores a text tells, at no cost, what no other O(1) check does: whether every
+#: character is at most U+00FF (one byte each), or at most U+FFFF (two). ``str.__sizeof__``
+#: is a fixed header plus (length + 1) times that width, plus any cached copy (UTF-8). So a
+#: text whose size is _LATIN1_SIZE + its length is one byte a character, and one whose size
+#: is at most _BMP_SIZE + twice its length has no code point past the BMP (one UTF-16 unit
+#: each). The first only chooses which check runs first (the Latin-1 encoding is still
+#: checked); the second spares encoding to UTF-16 to count units. A cached copy or a
+#: subclass only makes a text look wider, never narrower: the slower way then answers. If
+#: this interpreter does not size strings that way, neither ever holds.
+_LATIN1_SIZE = _sizeof("\xe9") - 1
+_BMP_SIZE = _sizeof("\u0100") - 2
+if not (
+    _sizeof("\xe9" * 9) == _LATIN1_SIZE + 9
+    and _sizeof("\u0100" * 9) == _BMP_SIZE + 18
+    and all(_sizeof("\U00010000" * n) > _BMP_SIZE + 2 * n for n in range(1, 9))
+):  # pragma: no cover - not CPython
+    _LATIN1_SIZE = _BMP_SIZE = -(1 << 62)
 #: ``bytes.translate`` table from Latin-1 to septet classes: 0 for a 1-septet character, 1
 #: for an escaped one, 0x80 for one GSM-7 cannot carry (ESC among them).
 _CLASSES = bytes(
