@@ -258,8 +258,12 @@ def count_parts(
     >>> parts
     3
     """
-    if udh is None and not smart_encoding and type(text) is str:  # the usual call, at once
-        return _count(text, unicode, 0, False, False)
+    if udh is None and not smart_encoding:  # the usual call, at once
+        try:
+            return _count(text, unicode, 0, False, False)
+        except TypeError:  # _count takes only a str (see there): say so below
+            if isinstance(text, str):
+                raise
     if not isinstance(text, str):
         raise TypeError(f"text must be str, not {type(text).__name__}")
     udh_octets = 0 if udh is None else _udh_octets(udh)
@@ -313,12 +317,14 @@ def _count(
     # has one in its first words, and needs nothing more. What bytes cannot hold (Greek
     # capitals, or a non-GSM character beyond the search) is walked from escape to escape
     # instead (_walked).
-    if text.isascii():
+    # str.isascii(text) rather than text.isascii(): anything but a str raises TypeError
+    # here, which spares count_parts a type check on every call.
+    if _isascii(text):
+        size = 0  # of the text's storage (see _BMP_SIZE); ASCII is in the BMP
         marks = text.encode().translate(_CLASSES)
-    elif (
-        _sizeof(text) - length == _LATIN1_SIZE
-        and len(marks := text.encode("latin-1", "ignore")) == length
-    ):
+    elif (size := _sizeof(text)) - length == _LATIN1_SIZE and len(
+        marks := text.encode("latin-1", "ignore")
+    ) == length:
         marks = marks.translate(_CLASSES)
     else:
         if _non_gsm_search(text, 0, _WALK) is not None:
@@ -383,7 +389,7 @@ def _count(
         if not exact and length * 2 <= single:  # one part, whatever the code points are
             return _UCS2_PARTS[1]
         utf16: bytes | None
-        if _sizeof(text) <= _BMP_SIZE + 2 * length:  # nothing past the BMP (see _BMP_SIZE)
+        if size <= _BMP_SIZE + 2 * length:  # nothing past the BMP (see _BMP_SIZE)
             utf16, units = None, length
         else:
             # UTF-16 code units; "surrogatepass" lets a stray surrogate count 1, as in
@@ -433,6 +439,7 @@ _non_gsm_search = NON_GSM_RE.search
 _smart_search = SMART_RE.search
 _utf16 = codecs.utf_16_le_encode
 _sizeof = str.__sizeof__  # not text.__sizeof__(): a subclass may say anything
+_isascii = str.isascii
 _new_part_count = tuple.__new__  # PartCount's generated __new__ is a Python call: skip it
 #: How far the first search for a non-GSM character goes before bytes passes take over:
 #: beyond this, a search costs more than the passes (tuned by instruction counts on the
