@@ -312,13 +312,16 @@ def _count(
     # it by one table pass wherever the text has one byte per character: ASCII at once
     # (str.isascii is free), a Latin-1 text at once too (its storage says so, see
     # _LATIN1_SIZE), any other text where every character is at most U+00FF or is a € (as
-    # ESC). Then memchr and ASCII checks answer, with no Python loop. Before that, any other
-    # text's first characters are searched for one GSM-7 cannot carry: a UCS-2 text usually
-    # has one in its first words, and needs nothing more. What bytes cannot hold (Greek
+    # ESC). Then memchr and ASCII checks answer, with no Python loop. A text stored four
+    # bytes a character (an emoji) is encoded to UTF-16 at once: the units are needed
+    # anyway, and a code point past the BMP is never GSM-7. Before that, any other text's
+    # first characters are searched for one GSM-7 cannot carry: a UCS-2 text usually has
+    # one in its first words, and needs nothing more. What bytes cannot hold (Greek
     # capitals, or a non-GSM character beyond the search) is walked from escape to escape
     # instead (_walked).
     # str.isascii(text) rather than text.isascii(): anything but a str raises TypeError
     # here, which spares count_parts a type check on every call.
+    utf16: bytes | None = None  # the text in UTF-16-LE, if it was needed
     if _isascii(text):
         size = 0  # of the text's storage (see _BMP_SIZE); ASCII is in the BMP
         marks = text.encode().translate(_CLASSES)
@@ -326,6 +329,11 @@ def _count(
         marks := text.encode("latin-1", "ignore")
     ) == length:
         marks = marks.translate(_CLASSES)
+    elif (
+        size > _BMP_SIZE + 2 * length
+        and len(utf16 := _utf16(text, "surrogatepass")[0]) > 2 * length
+    ):
+        marks = b"\x80"  # a code point past the BMP: not GSM-7
     else:
         if _non_gsm_search(text, 0, _WALK) is not None:
             marks = b"\x80"  # not GSM-7
@@ -388,9 +396,10 @@ def _count(
             single, multi = 70, 67
         if not exact and length * 2 <= single:  # one part, whatever the code points are
             return _UCS2_PARTS[1]
-        utf16: bytes | None
-        if size <= _BMP_SIZE + 2 * length:  # nothing past the BMP (see _BMP_SIZE)
-            utf16, units = None, length
+        if utf16 is not None:
+            units = len(utf16) >> 1
+        elif size <= _BMP_SIZE + 2 * length:  # nothing past the BMP (see _BMP_SIZE)
+            units = length
         else:
             # UTF-16 code units; "surrogatepass" lets a stray surrogate count 1, as in
             # JavaScript.

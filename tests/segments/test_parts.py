@@ -288,7 +288,8 @@ def test_the_storage_shortcuts_count_as_every_atom_does(text: str, udh: str | No
 
 
 @pytest.mark.parametrize(
-    "text", ["è" * 200, "ж" * 140, "°" * 71, "ж" * 66 + "\u0301" * 3 + "ж" * 66]
+    "text",
+    ["è" * 200, "ж" * 140, "°" * 71, "ж" * 66 + "\u0301" * 3 + "ж" * 66, "Δ€" * 90, "😀" * 40],
 )
 def test_a_cached_utf8_copy_only_makes_a_text_look_wider(text: str) -> None:
     """CPython may keep a UTF-8 copy of a str (here: after naming a class with it), which
