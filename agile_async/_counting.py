@@ -311,14 +311,13 @@ def _count(
     # 1-septet character, 1 for an escaped one, 0x80 for one GSM-7 cannot carry. C builds
     # it by one table pass wherever the text has one byte per character: ASCII at once
     # (str.isascii is free), a Latin-1 text at once too (its storage says so, see
-    # _LATIN1_SIZE), any other text where every character is at most U+00FF or is a € (as
-    # ESC). Then memchr and ASCII checks answer, with no Python loop. A text stored four
-    # bytes a character (an emoji) is encoded to UTF-16 at once: the units are needed
-    # anyway, and a code point past the BMP is never GSM-7. Before that, any other text's
-    # first characters are searched for one GSM-7 cannot carry: a UCS-2 text usually has
-    # one in its first words, and needs nothing more. What bytes cannot hold (Greek
-    # capitals, or a non-GSM character beyond the search) is walked from escape to escape
-    # instead (_walked).
+    # _LATIN1_SIZE), a text with a € (as ESC) if that leaves it Latin-1. Then memchr and
+    # ASCII checks answer, with no Python loop. A text stored four bytes a character (an
+    # emoji) is encoded to UTF-16 at once: the units are needed anyway, and a code point
+    # past the BMP is never GSM-7. Any other text's first characters are searched for one
+    # GSM-7 cannot carry: a UCS-2 text usually has one in its first words, and needs
+    # nothing more. What bytes cannot hold (Greek capitals, or a non-GSM character beyond
+    # the search) is searched whole and walked from escape to escape instead (_walked).
     # str.isascii(text) rather than text.isascii(): anything but a str raises TypeError
     # here, which spares count_parts a type check on every call.
     utf16: bytes | None = None  # the text in UTF-16-LE, if it was needed
@@ -334,15 +333,16 @@ def _count(
         and len(utf16 := _utf16(text, "surrogatepass")[0]) > 2 * length
     ):
         marks = b"\x80"  # a code point past the BMP: not GSM-7
+    elif "€" in text and "\x1b" not in text:  # an ESC in the text is not GSM-7
+        # The one GSM-7 character past Latin-1 that texts carry: with it, bytes hold the
+        # text more often than not, so the search would mostly be spent for nothing.
+        marks = text.replace("€", "\x1b").encode("latin-1", "ignore")
+        marks = marks.translate(_CLASSES_EURO) if len(marks) == length else _walked(text)
+    elif _non_gsm_search(text, 0, _WALK) is not None:
+        marks = b"\x80"  # not GSM-7
     else:
-        if _non_gsm_search(text, 0, _WALK) is not None:
-            marks = b"\x80"  # not GSM-7
-        elif "€" in text and "\x1b" not in text:  # an ESC in the text is not GSM-7
-            marks = text.replace("€", "\x1b").encode("latin-1", "ignore")
-            marks = marks.translate(_CLASSES_EURO) if len(marks) == length else _walked(text)
-        else:
-            marks = text.encode("latin-1", "ignore")
-            marks = marks.translate(_CLASSES) if len(marks) == length else _walked(text)
+        marks = text.encode("latin-1", "ignore")
+        marks = marks.translate(_CLASSES) if len(marks) == length else _walked(text)
 
     # Below, the parts alone are answered as soon as they are known.
     encoding: Encoding
@@ -493,11 +493,12 @@ def _walked(text: str) -> bytes:
     """``marks`` (see :func:`_count`) of a text bytes cannot hold, from a regex walk.
 
     Rare: only a GSM-7 text with a Greek capital, or a UCS-2 text whose first non-GSM
-    character lies beyond the first walk, comes here.
+    character lies beyond the first search (or that has a € too), comes here. One search
+    over the whole text answers the second; only the first is walked.
     """
-    escapes, end = _walk(text, 0)
-    if end < len(text):
+    if _non_gsm_search(text) is not None:
         return b"\x80"
+    escapes, _ = _walk(text, 0)
     marks = bytearray(len(text))
     for i in escapes:
         marks[i] = 1
