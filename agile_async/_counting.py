@@ -20,7 +20,7 @@ import attrs
 
 from ._exceptions import Problem, ValidationError
 from ._graphemes import clusters, cuts_are_breaks, fill_parts
-from ._gsm import BASIC, BASIC_RUN_RE, EXTENSION, NON_GSM_RE
+from ._gsm import BASIC, BASIC_RUN_RE, EXTENSION, GSM_RUN_RE, NON_GSM_RE
 from ._smart_encoding import SMART_RE, SMART_TABLE
 
 __all__ = [
@@ -314,10 +314,11 @@ def _count(
     # _LATIN1_SIZE), a text with a € (as ESC) if that leaves it Latin-1. Then memchr and
     # ASCII checks answer, with no Python loop. A text stored four bytes a character (an
     # emoji) is encoded to UTF-16 at once: the units are needed anyway, and a code point
-    # past the BMP is never GSM-7. Any other text's first characters are searched for one
-    # GSM-7 cannot carry: a UCS-2 text usually has one in its first words, and needs
-    # nothing more. What bytes cannot hold (Greek capitals, or a non-GSM character beyond
-    # the search) is searched whole and walked from escape to escape instead (_walked).
+    # past the BMP is never GSM-7. Any other text's first characters are matched against
+    # GSM-7 (a possessive run: no match object when one is not GSM-7): a UCS-2 text usually
+    # has one in its first words, and needs nothing more. What bytes cannot hold (Greek
+    # capitals, or a non-GSM character beyond the first ones) is searched whole and walked
+    # from escape to escape instead (_walked).
     # str.isascii(text) rather than text.isascii(): anything but a str raises TypeError
     # here, which spares count_parts a type check on every call.
     utf16: bytes | None = None  # the text in UTF-16-LE, if it was needed
@@ -338,7 +339,7 @@ def _count(
         # text more often than not, so the search would mostly be spent for nothing.
         marks = text.replace("€", "\x1b").encode("latin-1", "ignore")
         marks = marks.translate(_CLASSES_EURO) if len(marks) == length else _walked(text)
-    elif _non_gsm_search(text, 0, _WALK) is not None:
+    elif _gsm_run(text, 0, _WALK) is None:
         marks = b"\x80"  # not GSM-7
     else:
         marks = text.encode("latin-1", "ignore")
@@ -445,13 +446,14 @@ def _count(
 
 _basic_run = cast("Callable[..., re.Match[str]]", BASIC_RUN_RE.match)
 _non_gsm_search = NON_GSM_RE.search
+_gsm_run = GSM_RUN_RE.fullmatch
 _smart_search = SMART_RE.search
 _utf16 = codecs.utf_16_le_encode
 _sizeof = str.__sizeof__  # not text.__sizeof__(): a subclass may say anything
 _isascii = str.isascii
 _new_part_count = tuple.__new__  # PartCount's generated __new__ is a Python call: skip it
-#: How far the first search for a non-GSM character goes before bytes passes take over:
-#: beyond this, a search costs more than the passes (tuned by instruction counts on the
+#: How far the first check for a non-GSM character goes before bytes passes take over:
+#: beyond this, a regex costs more than the passes (tuned by instruction counts on the
 #: segment benchmark's corpus; it changes the speed, never the count).
 _WALK = 24
 #: How CPython stores a text tells, at no cost, what no other O(1) check does: whether every
@@ -493,7 +495,7 @@ def _walked(text: str) -> bytes:
     """``marks`` (see :func:`_count`) of a text bytes cannot hold, from a regex walk.
 
     Rare: only a GSM-7 text with a Greek capital, or a UCS-2 text whose first non-GSM
-    character lies beyond the first search (or that has a € too), comes here. One search
+    character lies beyond the first check (or that has a € too), comes here. One search
     over the whole text answers the second; only the first is walked.
     """
     if _non_gsm_search(text) is not None:

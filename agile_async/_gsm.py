@@ -17,6 +17,7 @@ __all__ = [
     "EXTENSION",
     "EXTENSION_TABLE",
     "GSM_CHARACTERS",
+    "GSM_RUN_RE",
     "NON_GSM_RE",
 ]
 
@@ -59,5 +60,9 @@ def _class(chars: frozenset[str]) -> str:
 #: next character that is not 1 septet: an anchored positive class scans about twice as fast
 #: as searching for a negated one, and it yields each escape's position on the way.
 BASIC_RUN_RE: re.Pattern[str] = re.compile(f"[{_class(BASIC)}]*")
+#: Matches a run of GSM-7 characters, possessively. ``GSM_RUN_RE.fullmatch(text, 0, n)`` is
+#: None when one of the first ``n`` characters cannot be sent in GSM-7: the usual answer for
+#: a UCS-2 text, given without building a match object.
+GSM_RUN_RE: re.Pattern[str] = re.compile(f"[{_class(GSM_CHARACTERS)}]*+")
 #: Matches any character that cannot be sent in GSM-7 at all.
 NON_GSM_RE: re.Pattern[str] = re.compile(f"[^{_class(GSM_CHARACTERS)}]")
