@@ -209,6 +209,10 @@ def cuts_are_breaks(text: str, utf16: bytes | None, step: int) -> bool:
     """
     length = len(text)
     if utf16 is None or len(utf16) == 2 * length:  # a unit per code point: cuts are offsets
+        if length <= 2 * step:  # at most one cut (the usual long text): look at its two sides
+            return length <= step or not (
+                _JOINS_FORWARD_BMP[ord(text[step - 1])] or _JOINS_BACK_BMP[ord(text[step])]
+            )
         # The code points before each cut, and after each, by two strided slices; no ASCII
         # character joins, and one regex search tests the rest. A lone surrogate is a
         # Control: it never joins.

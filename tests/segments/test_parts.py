@@ -227,6 +227,24 @@ def test_a_cluster_at_every_cut_position_against_the_splitter(cluster: str, fill
             assert expected == (4 if across else 3), before
 
 
+@pytest.mark.parametrize(
+    "cluster", ["e\u0301", "\u0e01\u0e31", "\u1100\u1161", "\u0600a", "a\u200d", "\u200d", "\u0301"]
+)
+@pytest.mark.parametrize("filler", ["ж", "a", "°"])
+def test_a_cluster_at_every_position_of_a_text_with_one_cut(cluster: str, filler: str) -> None:
+    """A text of 134 units (two full parts) has one cut, at 67, whose two sides are looked
+    at directly: a cluster across it makes three parts, anywhere else two; a lone mark or
+    joiner just after the cut joins the code point before it."""
+    for before in range(135 - len(cluster)):
+        text = filler * before + cluster + filler * (134 - len(cluster) - before)
+        expected = len(split_segments(text))
+        assert count_parts(text).parts == count_segments(text).segments == expected, before
+        across = before < 67 < before + len(cluster) or (
+            before == 67 and cluster[0] in "\u0301\u200d"
+        )
+        assert expected == (3 if across else 2), before
+
+
 def naive_parts(text: str, udh_octets: int) -> tuple[int, str]:
     """SEGMENTS.md §6 as a plain loop over every atom: clusters (the splitter's) and UTF-16
     lengths from the codec, no shortcut. The texts below have no cluster near a part's size,
