@@ -465,12 +465,14 @@ _WALK = 24
 #: checked); the second spares encoding to UTF-16 to count units. A cached copy or a
 #: subclass only makes a text look wider, never narrower: the slower way then answers. If
 #: this interpreter does not size strings that way, neither ever holds.
-_LATIN1_SIZE = _sizeof("\xe9") - 1
-_BMP_SIZE = _sizeof("\u0100") - 2
+#: (Measured on texts made here: a one-character Latin-1 str may be a shared one that
+#: carries its UTF-8, as on 3.12.)
+_LATIN1_SIZE = _sizeof(chr(0xE9) * 2) - 2
+_BMP_SIZE = _sizeof(chr(0x100) * 2) - 4
 if not (
-    _sizeof("\xe9" * 9) == _LATIN1_SIZE + 9
-    and _sizeof("\u0100" * 9) == _BMP_SIZE + 18
-    and all(_sizeof("\U00010000" * n) > _BMP_SIZE + 2 * n for n in range(1, 9))
+    all(_sizeof(chr(0xE9) * n) == _LATIN1_SIZE + n for n in range(2, 9))
+    and all(_sizeof(chr(0x100) * n) == _BMP_SIZE + 2 * n for n in range(1, 9))
+    and all(_sizeof(chr(0x10000) * n) > _BMP_SIZE + 2 * n for n in range(1, 9))
 ):  # pragma: no cover - not CPython
     _LATIN1_SIZE = _BMP_SIZE = -(1 << 62)
 #: ``bytes.translate`` table from Latin-1 to septet classes: 0 for a 1-septet character, 1
