@@ -20,7 +20,7 @@ import attrs
 
 from ._exceptions import Problem, ValidationError
 from ._graphemes import clusters, cuts_are_breaks, fill_parts
-from ._gsm import BASIC, BASIC_RUN_RE, EXTENSION, NON_GSM_RE
+from ._gsm import BASIC, BASIC_RUN_RE, EXTENSION, GSM_RUN_RE, NON_GSM_RE
 from ._smart_encoding import SMART_RE, SMART_TABLE
 
 __all__ = [
@@ -258,8 +258,12 @@ def count_parts(
     >>> parts
     3
     """
-    if udh is None and not smart_encoding and type(text) is str:  # the usual call, at once
-        return _count(text, unicode, 0, False, False)
+    if udh is None and not smart_encoding:  # the usual call, at once
+        try:
+            return _count(text, unicode, 0, False, False)
+        except TypeError:  # _count takes only a str (see there): say so below
+            if isinstance(text, str):
+                raise
     if not isinstance(text, str):
         raise TypeError(f"text must be str, not {type(text).__name__}")
     udh_octets = 0 if udh is None else _udh_octets(udh)
@@ -306,23 +310,40 @@ def _count(
     # GSM-7 or not, and where the escapes are, as ``marks``: a byte per character, 0 for a
     # 1-septet character, 1 for an escaped one, 0x80 for one GSM-7 cannot carry. C builds
     # it by one table pass wherever the text has one byte per character: ASCII at once
-    # (str.isascii is free), any other text where every character is at most U+00FF or is
-    # a € (as ESC). Then memchr and ASCII checks answer, with no Python loop. Before that, a
-    # non-ASCII text's first characters are searched for one GSM-7 cannot carry: a UCS-2
-    # text usually has one in its first words, and needs nothing more. What bytes cannot
-    # hold (Greek capitals, or a non-GSM character beyond the search) is walked from escape
-    # to escape instead (_walked).
-    if text.isascii():
+    # (str.isascii is free), a Latin-1 text at once too (its storage says so, see
+    # _LATIN1_SIZE), a text with a € (as ESC) if that leaves it Latin-1. Then memchr and
+    # ASCII checks answer, with no Python loop. A text stored four bytes a character (an
+    # emoji) is encoded to UTF-16 at once: the units are needed anyway, and a code point
+    # past the BMP is never GSM-7. Any other text's first characters are matched against
+    # GSM-7 (a possessive run: no match object when one is not GSM-7): a UCS-2 text usually
+    # has one in its first words, and needs nothing more. What bytes cannot hold (Greek
+    # capitals, or a non-GSM character beyond the first ones) is searched whole and walked
+    # from escape to escape instead (_walked).
+    # str.isascii(text) rather than text.isascii(): anything but a str raises TypeError
+    # here, which spares count_parts a type check on every call.
+    utf16: bytes | None = None  # the text in UTF-16-LE, if it was needed
+    if _isascii(text):
+        size = 0  # of the text's storage (see _BMP_SIZE); ASCII is in the BMP
         marks = text.encode().translate(_CLASSES)
+    elif (size := _sizeof(text)) - length == _LATIN1_SIZE and len(
+        marks := text.encode("latin-1", "ignore")
+    ) == length:
+        marks = marks.translate(_CLASSES)
+    elif (
+        size > _BMP_SIZE + 2 * length
+        and len(utf16 := _utf16(text, "surrogatepass")[0]) > 2 * length
+    ):
+        marks = b"\x80"  # a code point past the BMP: not GSM-7
+    elif "€" in text and "\x1b" not in text:  # an ESC in the text is not GSM-7
+        # The one GSM-7 character past Latin-1 that texts carry: with it, bytes hold the
+        # text more often than not, so the search would mostly be spent for nothing.
+        marks = text.replace("€", "\x1b").encode("latin-1", "ignore")
+        marks = marks.translate(_CLASSES_EURO) if len(marks) == length else _walked(text)
+    elif _gsm_run(text, 0, _WALK) is None:
+        marks = b"\x80"  # not GSM-7
     else:
-        if _non_gsm_search(text, 0, _WALK) is not None:
-            marks = b"\x80"  # not GSM-7
-        elif "€" in text and "\x1b" not in text:  # an ESC in the text is not GSM-7
-            marks = text.replace("€", "\x1b").encode("latin-1", "ignore")
-            marks = marks.translate(_CLASSES_EURO) if len(marks) == length else _walked(text)
-        else:
-            marks = text.encode("latin-1", "ignore")
-            marks = marks.translate(_CLASSES) if len(marks) == length else _walked(text)
+        marks = text.encode("latin-1", "ignore")
+        marks = marks.translate(_CLASSES) if len(marks) == length else _walked(text)
 
     # Below, the parts alone are answered as soon as they are known.
     encoding: Encoding
@@ -376,9 +397,15 @@ def _count(
             single, multi = 70, 67
         if not exact and length * 2 <= single:  # one part, whatever the code points are
             return _UCS2_PARTS[1]
-        # UTF-16 code units; "surrogatepass" lets a stray surrogate count 1, as in JavaScript.
-        utf16 = _utf16(text, "surrogatepass")[0]
-        units = len(utf16) >> 1
+        if utf16 is not None:
+            units = len(utf16) >> 1
+        elif size <= _BMP_SIZE + 2 * length:  # nothing past the BMP (see _BMP_SIZE)
+            units = length
+        else:
+            # UTF-16 code units; "surrogatepass" lets a stray surrogate count 1, as in
+            # JavaScript.
+            utf16 = _utf16(text, "surrogatepass")[0]
+            units = len(utf16) >> 1
         if units <= single:  # one part, whatever the atoms are
             if not exact:
                 return _UCS2_PARTS[1]
@@ -395,6 +422,8 @@ def _count(
             per_part, used = multi, units - (segments - 1) * multi
         else:
             per_part = multi
+            if utf16 is None:
+                utf16 = _utf16(text, "surrogatepass")[0]
             segments, used = _fill_clusters(text, utf16, single, multi)
     if not exact:
         if segments > MAX_PARTS:
@@ -417,13 +446,35 @@ def _count(
 
 _basic_run = cast("Callable[..., re.Match[str]]", BASIC_RUN_RE.match)
 _non_gsm_search = NON_GSM_RE.search
+_gsm_run = GSM_RUN_RE.fullmatch
 _smart_search = SMART_RE.search
 _utf16 = codecs.utf_16_le_encode
+_sizeof = str.__sizeof__  # not text.__sizeof__(): a subclass may say anything
+_isascii = str.isascii
 _new_part_count = tuple.__new__  # PartCount's generated __new__ is a Python call: skip it
-#: How far the first search for a non-GSM character goes before bytes passes take over:
-#: beyond this, a search costs more than the passes (tuned by instruction counts on the
+#: How far the first check for a non-GSM character goes before bytes passes take over:
+#: beyond this, a regex costs more than the passes (tuned by instruction counts on the
 #: segment benchmark's corpus; it changes the speed, never the count).
 _WALK = 24
+#: How CPython stores a text tells, at no cost, what no other O(1) check does: whether every
+#: character is at most U+00FF (one byte each), or at most U+FFFF (two). ``str.__sizeof__``
+#: is a fixed header plus (length + 1) times that width, plus any cached copy (UTF-8). So a
+#: text whose size is _LATIN1_SIZE + its length is one byte a character, and one whose size
+#: is at most _BMP_SIZE + twice its length has no code point past the BMP (one UTF-16 unit
+#: each). The first only chooses which check runs first (the Latin-1 encoding is still
+#: checked); the second spares encoding to UTF-16 to count units. A cached copy or a
+#: subclass only makes a text look wider, never narrower: the slower way then answers. If
+#: this interpreter does not size strings that way, neither ever holds.
+#: (Measured on texts made here: a one-character Latin-1 str may be a shared one that
+#: carries its UTF-8, as on 3.12.)
+_LATIN1_SIZE = _sizeof(chr(0xE9) * 2) - 2
+_BMP_SIZE = _sizeof(chr(0x100) * 2) - 4
+if not (
+    all(_sizeof(chr(0xE9) * n) == _LATIN1_SIZE + n for n in range(2, 9))
+    and all(_sizeof(chr(0x100) * n) == _BMP_SIZE + 2 * n for n in range(1, 9))
+    and all(_sizeof(chr(0x10000) * n) > _BMP_SIZE + 2 * n for n in range(1, 9))
+):  # pragma: no cover - not CPython
+    _LATIN1_SIZE = _BMP_SIZE = -(1 << 62)
 #: ``bytes.translate`` table from Latin-1 to septet classes: 0 for a 1-septet character, 1
 #: for an escaped one, 0x80 for one GSM-7 cannot carry (ESC among them).
 _CLASSES = bytes(
@@ -446,11 +497,12 @@ def _walked(text: str) -> bytes:
     """``marks`` (see :func:`_count`) of a text bytes cannot hold, from a regex walk.
 
     Rare: only a GSM-7 text with a Greek capital, or a UCS-2 text whose first non-GSM
-    character lies beyond the first walk, comes here.
+    character lies beyond the first check (or that has a € too), comes here. One search
+    over the whole text answers the second; only the first is walked.
     """
-    escapes, end = _walk(text, 0)
-    if end < len(text):
+    if _non_gsm_search(text) is not None:
         return b"\x80"
+    escapes, _ = _walk(text, 0)
     marks = bytearray(len(text))
     for i in escapes:
         marks[i] = 1

@@ -196,10 +196,11 @@ def _property(cp: int) -> int:
     return OTHER
 
 
-def cuts_are_breaks(text: str, utf16: bytes, step: int) -> bool:
+def cuts_are_breaks(text: str, utf16: bytes | None, step: int) -> bool:
     """Whether a cluster boundary is certain every ``step`` UTF-16 units of ``text``.
 
-    ``utf16`` is the text encoded as UTF-16-LE. If so, the greedy fill cuts the text exactly
+    ``utf16`` is the text encoded as UTF-16-LE, or None for a text known to have no code
+    point past the BMP (one unit each). If so, the greedy fill cuts the text exactly
     there, and its count is plain arithmetic. Only the code points around each cut are
     looked at, so a text costs O(parts), and a joiner elsewhere (an accent in the middle of a
     part) costs nothing. A cut inside a surrogate pair is not a break; a whole astral code
@@ -207,7 +208,11 @@ def cuts_are_breaks(text: str, utf16: bytes, step: int) -> bool:
     after a cut is not one either, and the text is left to :func:`fill_parts`.
     """
     length = len(text)
-    if len(utf16) == 2 * length:  # one unit per code point: cuts are offsets in the text
+    if utf16 is None or len(utf16) == 2 * length:  # a unit per code point: cuts are offsets
+        if length <= 2 * step:  # at most one cut (the usual long text): look at its two sides
+            return length <= step or not (
+                _JOINS_FORWARD_BMP[ord(text[step - 1])] or _JOINS_BACK_BMP[ord(text[step])]
+            )
         # The code points before each cut, and after each, by two strided slices; no ASCII
         # character joins, and one regex search tests the rest. A lone surrogate is a
         # Control: it never joins.

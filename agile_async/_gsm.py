@@ -9,6 +9,7 @@ as in Twilio's calculator.
 from __future__ import annotations
 
 import re
+import sys
 
 __all__ = [
     "BASIC",
@@ -17,6 +18,7 @@ __all__ = [
     "EXTENSION",
     "EXTENSION_TABLE",
     "GSM_CHARACTERS",
+    "GSM_RUN_RE",
     "NON_GSM_RE",
 ]
 
@@ -59,5 +61,12 @@ def _class(chars: frozenset[str]) -> str:
 #: next character that is not 1 septet: an anchored positive class scans about twice as fast
 #: as searching for a negated one, and it yields each escape's position on the way.
 BASIC_RUN_RE: re.Pattern[str] = re.compile(f"[{_class(BASIC)}]*")
+#: Matches a run of GSM-7 characters. ``GSM_RUN_RE.fullmatch(text, 0, n)`` is None when one
+#: of the first ``n`` characters cannot be sent in GSM-7: the usual answer for a UCS-2 text,
+#: given without building a match object. Possessive where the engine has it (3.11+), so a
+#: failed run is not backtracked a character at a time; the answer is the same either way.
+GSM_RUN_RE: re.Pattern[str] = re.compile(
+    f"[{_class(GSM_CHARACTERS)}]*" + ("+" if sys.version_info >= (3, 11) else "")
+)
 #: Matches any character that cannot be sent in GSM-7 at all.
 NON_GSM_RE: re.Pattern[str] = re.compile(f"[^{_class(GSM_CHARACTERS)}]")

@@ -10,12 +10,14 @@ encoding, or the same error.
 from __future__ import annotations
 
 import pickle
+import platform
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from agile_async import ValidationError
+from agile_async import ValidationError, _counting
+from agile_async._graphemes import clusters
 from agile_async.segments import (
     MAX_PARTS,
     PartCount,
@@ -23,6 +25,7 @@ from agile_async.segments import (
     count_parts,
     count_segments,
     estimate_cost,
+    part_capacity,
     split_segments,
 )
 
@@ -222,3 +225,95 @@ def test_a_cluster_at_every_cut_position_against_the_splitter(cluster: str, fill
         if step == 1:
             across = any(before < cut < before + width for cut in (67, 134))
             assert expected == (4 if across else 3), before
+
+
+@pytest.mark.parametrize(
+    "cluster", ["e\u0301", "\u0e01\u0e31", "\u1100\u1161", "\u0600a", "a\u200d", "\u200d", "\u0301"]
+)
+@pytest.mark.parametrize("filler", ["ж", "a", "°"])
+def test_a_cluster_at_every_position_of_a_text_with_one_cut(cluster: str, filler: str) -> None:
+    """A text of 134 units (two full parts) has one cut, at 67, whose two sides are looked
+    at directly: a cluster across it makes three parts, anywhere else two; a lone mark or
+    joiner just after the cut joins the code point before it."""
+    for before in range(135 - len(cluster)):
+        text = filler * before + cluster + filler * (134 - len(cluster) - before)
+        expected = len(split_segments(text))
+        assert count_parts(text).parts == count_segments(text).segments == expected, before
+        across = before < 67 < before + len(cluster) or (
+            before == 67 and cluster[0] in "\u0301\u200d"
+        )
+        assert expected == (3 if across else 2), before
+
+
+def naive_parts(text: str, udh_octets: int) -> tuple[int, str]:
+    """SEGMENTS.md §6 as a plain loop over every atom: clusters (the splitter's) and UTF-16
+    lengths from the codec, no shortcut. The texts below have no cluster near a part's size,
+    where Twilio's fill and §6's agree."""
+    if all(char in GSM_BASIC or char in GSM_EXTENSION for char in text):
+        encoding, costs = "GSM-7", [2 if char in GSM_EXTENSION else 1 for char in text]
+    else:
+        encoding, costs = "UCS-2", clusters(text)[1]
+    single = part_capacity(encoding, udh_octets=udh_octets)  # type: ignore[arg-type]
+    multi = part_capacity(encoding, udh_octets=udh_octets, multipart=True)  # type: ignore[arg-type]
+    if sum(costs) <= single:
+        return 1, encoding
+    parts, used = 1, 0
+    for cost in costs:
+        if used and used + cost > multi:
+            parts, used = parts + 1, cost
+        else:
+            used += cost
+    return parts, encoding
+
+
+def test_the_storage_shortcuts_are_on_here() -> None:
+    """On CPython the Latin-1 and BMP shortcuts apply, so the tests below exercise them."""
+    if platform.python_implementation() == "CPython":
+        assert _counting._LATIN1_SIZE > 0
+        assert _counting._BMP_SIZE > 0
+
+
+# Characters of each storage width (Latin-1, the rest of the BMP, astral), GSM-7 or not,
+# and joiners to put against the cuts.
+LATIN1 = "èéùìòÇØøÅåÆæßÉ¡ÄÖÑÜ§¿äöñüà°çáíóú\xa0«»¤£¥"
+WIDE = "жΔΦΓΛΩΠΨΣΘΞ€’“”–…你\u0301\u200d\u1100\u0600\ufe0f\ud800\udc00"
+storage_texts = st.one_of(
+    st.text(st.sampled_from(GSM_BASIC + GSM_EXTENSION + LATIN1), max_size=700),
+    st.text(st.characters(max_codepoint=0xFF), max_size=400),
+    st.text(st.sampled_from("ab €" + LATIN1 + WIDE), max_size=400),
+    st.text(st.characters(max_codepoint=0xFFFF, codec=None, categories=None), max_size=300),
+    st.builds(
+        lambda filler, before, middle, after: filler * before + middle + filler * after,
+        st.sampled_from(["a", "è", "°", "ж", "€", "Δ", "😀"]),
+        st.integers(0, 300),
+        st.sampled_from(["", "😀", "\u0301", "\u200d", "\u1100", "\u0600", "\ud800", "Δ", "€"]),
+        st.integers(0, 300),
+    ),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=storage_texts, udh=st.sampled_from([None, "0003", "0605040001000200"]))
+def test_the_storage_shortcuts_count_as_every_atom_does(text: str, udh: str | None) -> None:
+    """Latin-1 texts (one byte a character) and BMP texts (no surrogate pairs) are counted
+    partly from how CPython stores them: the count is §6's over every atom, wherever a
+    joiner, an escape or a wide character falls against the cuts, for both functions."""
+    assume(max(clusters(text)[1], default=1) <= 11)  # see naive_parts
+    expected = naive_parts(text, len(udh) // 2 if udh else 0)
+    assert count_parts(text, udh=udh) == expected
+    count = count_segments(text, udh=udh)
+    assert (count.segments, count.encoding) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["è" * 200, "ж" * 140, "°" * 71, "ж" * 66 + "\u0301" * 3 + "ж" * 66, "Δ€" * 90, "😀" * 40],
+)
+def test_a_cached_utf8_copy_only_makes_a_text_look_wider(text: str) -> None:
+    """CPython may keep a UTF-8 copy of a str (here: after naming a class with it), which
+    grows its size: the shortcuts then do not apply, and the count is the same."""
+    fresh = "".join(list(text))
+    type(text, (), {})  # caches the UTF-8 copy of ``text``
+    assert str.__sizeof__(text) > str.__sizeof__(fresh)
+    assert count_parts(text) == count_parts(fresh) == naive_parts(fresh, 0)
+    assert count_segments(text) == count_segments(fresh)
