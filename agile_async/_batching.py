@@ -64,6 +64,7 @@ from ._telemetry import current as current_telemetry
 from ._tickets import Receipt, RequestTotals, Ticket, TicketState, wire_messages
 from ._validation import (
     IdGenerator,
+    as_items,
     check_message,
     options_problems,
     plainly_valid,
@@ -549,7 +550,9 @@ class Batcher(anyio.AsyncContextManagerMixin):
         if self._state is not _RUNNING:
             self._refuse()
         options = self._options if options is None else self._check_options(options)
-        items = messages if type(messages) is list else list(messages)
+        if handles is not True and handles is not False:
+            raise invalid("handles", "must be True or False", handles)
+        items = as_items(messages)
         if not handles:
             runs = self._prepare_runs(items, options, sender)
             if runs is not None:
@@ -574,7 +577,7 @@ class Batcher(anyio.AsyncContextManagerMixin):
         return tickets if handles else queued
 
     def _prepare_runs(
-        self, items: list[object], options: SendOptions, sender: str | None
+        self, items: Sequence[object], options: SendOptions, sender: str | None
     ) -> list[_tickets.RowRun] | None:
         """The bulk path without handles: plainly valid rows ``(destination, body[, id])``
         of one sender, checked column by column and cut into runs that each fit one request

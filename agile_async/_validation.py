@@ -18,7 +18,7 @@ import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
-from typing import cast
+from typing import TypeGuard, TypeVar, cast
 
 import attrs
 
@@ -29,8 +29,11 @@ from ._models import Message, SendOptions
 from ._serde import format_provider_datetime
 from ._text import text_problem
 
+T = TypeVar("T")
+
 __all__ = [
     "IdGenerator",
+    "as_items",
     "as_messages",
     "check_destination",
     "check_message",
@@ -355,12 +358,34 @@ def as_messages(messages: object) -> tuple[Message, ...]:
     """
     if isinstance(messages, Message):
         return (messages,)
-    if isinstance(messages, (str, bytes, bytearray, Mapping)) or not isinstance(messages, Iterable):
+    if not _is_collection(messages):
         raise ValidationError.single(
             "messages",
             f"must be a Message or an iterable of Messages, not {type(messages).__name__}",
         )
     return cast("tuple[Message, ...]", tuple(messages))
+
+
+def as_items(messages: Iterable[T]) -> list[T]:
+    """What ``submit_many()`` was given, as a list: any iterable of messages or rows.
+
+    Anything else (``None``, a string, a mapping, a single message) is refused here,
+    naming ``messages``; each item is judged by the Batcher.
+    """
+    if type(messages) is list:
+        return messages
+    if isinstance(messages, Message) or not _is_collection(messages):
+        raise ValidationError.single(
+            "messages",
+            f"must be an iterable of Messages or rows, not {type(messages).__name__}",
+        )
+    return list(messages)
+
+
+def _is_collection(value: object) -> TypeGuard[Iterable[object]]:
+    """Whether ``value`` may be a collection of messages: iterable, and not a string, bytes
+    or a mapping (iterable too, but never meant as one: refused, not guessed at)."""
+    return isinstance(value, Iterable) and not isinstance(value, (str, bytes, bytearray, Mapping))
 
 
 #: Request options already found valid (bounded): most callers use one or two.

@@ -13,6 +13,7 @@ from agile_async import (
     AgileClient,
     BatcherState,
     ClientClosedError,
+    ConfigurationError,
     Cost,
     InsufficientCreditError,
     InvalidDestinationError,
@@ -109,6 +110,38 @@ async def test_an_invalid_item_is_named_and_nothing_is_queued(
         assert batcher.statistics().queued == 0
     assert caught.value.problems[0].field.startswith(field)
     assert sends(fake) == []
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        None,
+        "+393400000000",
+        b"rows",
+        {"+393400000000": "hi"},
+        5,
+        Message(destinations="+393400000000", sender="Shop", body="one message, not an iterable"),
+    ],
+    ids=["None", "str", "bytes", "dict", "int", "Message"],
+)
+async def test_what_is_not_a_collection_of_messages_is_named(
+    client: AgileClient, fake: FakeAgileServer, messages: object
+) -> None:
+    """None, a string, bytes, a mapping or one Message: refused as ``messages`` (a string
+    was taken as rows of one character each; None raised a bare TypeError)."""
+    async with client.batcher(max_latency=0.01) as batcher:
+        with pytest.raises(ValidationError) as caught:
+            await batcher.submit_many(messages, sender="Shop")  # type: ignore[call-overload]
+    assert [p.field for p in caught.value.problems] == ["messages"]
+    assert "must be an iterable of Messages or rows" in str(caught.value)
+    assert sends(fake) == []
+
+
+async def test_handles_must_be_true_or_false(client: AgileClient) -> None:
+    async with client.batcher(max_latency=0.01) as batcher:
+        with pytest.raises(ConfigurationError, match="handles must be True or False, got 'no'"):
+            await batcher.submit_many([(number(0), "hi")], sender="Shop", handles="no")  # type: ignore[call-overload]
+        assert batcher.statistics().queued == 0
 
 
 async def test_a_row_without_any_sender_is_refused(client: AgileClient) -> None:
