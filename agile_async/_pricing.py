@@ -23,6 +23,7 @@ import attrs
 from ._counting import SegmentCount, count_hex_segments, count_parts, count_segments
 from ._exceptions import Problem, ValidationError
 from ._setting_validators import invalid
+from ._validation import is_collection
 
 __all__ = [
     "CostEstimate",
@@ -83,6 +84,8 @@ def _digits(number: str) -> str | None:
 
 
 def _prices(prices: Mapping[str, PriceInput]) -> Mapping[str, Decimal]:
+    if not isinstance(prices, Mapping):
+        raise invalid("prices", "must be a mapping of prefix to price", prices)
     table: dict[str, Decimal] = {}
     for prefix, value in prices.items():
         digits = _digits(prefix) if isinstance(prefix, str) else None
@@ -215,6 +218,7 @@ def estimate_message(
             ``unicode=False``, invalid hex or UDH) or a destination has no price; fields are
             named ``body``, ``udh_data``, ``destinations[i]``.
     """
+    _check_prices(prices)
     return _estimate(prices, message, 0, "", _counter(unicode, smart_encoding))
 
 
@@ -230,9 +234,26 @@ def iter_estimates(
     Errors are those of :func:`estimate_message`, with fields prefixed by the message's
     position (``messages[41].body``); the generator stops at the first.
     """
-    count = _counter(unicode, smart_encoding)
+    _check_prices(prices, messages)  # now, not when the first estimate is asked for
+    return _estimates(prices, messages, _counter(unicode, smart_encoding))
+
+
+def _estimates(
+    prices: PriceList, messages: Iterable[EstimateInput], count: _Counter
+) -> Iterator[MessageEstimate]:
     for index, message in enumerate(messages):
         yield _estimate(prices, message, index, f"messages[{index}].", count)
+
+
+def _check_prices(prices: object, messages: object = ()) -> None:
+    """Refuse what is not a :class:`PriceList`, and ``messages`` that are not a
+    collection of messages (as ``client.send()`` does), naming them."""
+    if not isinstance(prices, PriceList):
+        raise invalid("prices", "must be a PriceList", prices)
+    if not is_collection(messages):
+        raise ValidationError.single(
+            "messages", f"must be an iterable of messages, not {type(messages).__name__}"
+        )
 
 
 def estimate_cost(
@@ -254,6 +275,7 @@ def estimate_cost(
         ...  # not enough credit for the campaign
     ```
     """
+    _check_prices(prices, messages)
     if keep_messages:
         kept = tuple(
             iter_estimates(prices, messages, unicode=unicode, smart_encoding=smart_encoding)

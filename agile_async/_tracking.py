@@ -30,6 +30,7 @@ from ._delivery import DeliveryState
 from ._models import DeliveryReport, DeliveryStatus, Message, SendResult
 from ._setting_validators import check_callable, check_integer, invalid
 from ._tickets import Receipt, Ticket
+from ._validation import is_collection
 
 __all__ = ["DeliveryOutcome", "DeliverySummary", "DeliveryTracker", "Trackable"]
 
@@ -38,6 +39,37 @@ log = logging.getLogger("agile_async")
 #: What :meth:`DeliveryTracker.track` accepts: results, receipts, tickets, messages with
 #: ids, or ids themselves (and iterables of any of these).
 Trackable = SendResult | Receipt | Ticket | Message | str
+_TRACKABLE = (SendResult, Receipt, Ticket, Message, str)
+
+
+def _ids_of(item: Trackable) -> list[tuple[str, str | None]]:
+    """The ids ``item`` carries, each with its destination (``None`` for a bare id)."""
+    if isinstance(item, str):
+        return [(item, None)]
+    if isinstance(item, SendResult):
+        messages: Iterable[Message] = item.messages
+    elif isinstance(item, Receipt):
+        messages = (item.message,)
+    elif isinstance(item, Ticket):
+        return list(zip(item.ids, item.message.destinations, strict=True))
+    else:
+        messages = (item,)
+    pairs: list[tuple[str, str | None]] = []
+    for message in messages:
+        if message.ids is None:
+            raise invalid(
+                "message.ids",
+                "must be set: a Message without ids cannot be tracked; track the "
+                "SendResult, Receipt or Ticket, which carry the ids the SDK generated",
+            )
+        pairs += zip(message.ids, message.destinations, strict=True)
+    return pairs
+
+
+def _untrackable(name: str, value: object) -> Exception:
+    return invalid(
+        name, "must be a SendResult, Receipt, Ticket, Message with ids or id (or many)", value
+    )
 
 
 @attrs.frozen
@@ -184,38 +216,22 @@ class DeliveryTracker:
     def track(self, *items: Trackable | Iterable[Trackable]) -> None:
         """Track messages: results, receipts, tickets, messages with ids, or ids.
 
-        Reports that arrived before their message was tracked are applied now.
+        Reports that arrived before their message was tracked are applied now. Every item
+        is checked first: one that cannot be tracked is named, and nothing is tracked.
         """
-        for item in items:
-            if isinstance(item, (SendResult, Receipt, Ticket, Message, str)):
-                self._track_one(item)
-            else:
+        pairs: list[tuple[str, str | None]] = []
+        for index, item in enumerate(items):
+            if isinstance(item, _TRACKABLE):
+                pairs += _ids_of(item)
+            elif is_collection(item):
                 for inner in item:
-                    self._track_one(inner)
-
-    def _track_one(self, item: Trackable) -> None:
-        if isinstance(item, str):
-            self._register(item, None)
-            return
-        if isinstance(item, SendResult):
-            messages: Iterable[Message] = item.messages
-        elif isinstance(item, Receipt):
-            messages = (item.message,)
-        elif isinstance(item, Ticket):
-            for id_, destination in zip(item.ids, item.message.destinations, strict=True):
-                self._register(id_, destination)
-            return
-        else:
-            messages = (item,)
-        for message in messages:
-            if message.ids is None:
-                raise invalid(
-                    "message.ids",
-                    "must be set: a Message without ids cannot be tracked; track the "
-                    "SendResult, Receipt or Ticket, which carry the ids the SDK generated",
-                )
-            for id_, destination in zip(message.ids, message.destinations, strict=True):
-                self._register(id_, destination)
+                    if not isinstance(inner, _TRACKABLE):
+                        raise _untrackable(f"items[{index}][...]", inner)
+                    pairs += _ids_of(inner)
+            else:
+                raise _untrackable(f"items[{index}]", item)
+        for message_id, destination in pairs:
+            self._register(message_id, destination)
 
     def _register(self, message_id: str, destination: str | None) -> None:
         entry = self._entries.get(message_id)

@@ -38,6 +38,7 @@ __all__ = [
     "check_destination",
     "check_message",
     "check_sender",
+    "is_collection",
     "message_problems",
     "options_problems",
     "plainly_valid",
@@ -358,7 +359,7 @@ def as_messages(messages: object) -> tuple[Message, ...]:
     """
     if isinstance(messages, Message):
         return (messages,)
-    if not _is_collection(messages):
+    if not is_collection(messages):
         raise ValidationError.single(
             "messages",
             f"must be a Message or an iterable of Messages, not {type(messages).__name__}",
@@ -374,7 +375,7 @@ def as_items(messages: Iterable[T]) -> list[T]:
     """
     if type(messages) is list:
         return messages
-    if isinstance(messages, Message) or not _is_collection(messages):
+    if isinstance(messages, Message) or not is_collection(messages):
         raise ValidationError.single(
             "messages",
             f"must be an iterable of Messages or rows, not {type(messages).__name__}",
@@ -382,7 +383,7 @@ def as_items(messages: Iterable[T]) -> list[T]:
     return list(messages)
 
 
-def _is_collection(value: object) -> TypeGuard[Iterable[object]]:
+def is_collection(value: object) -> TypeGuard[Iterable[object]]:
     """Whether ``value`` may be a collection of messages: iterable, and not a string, bytes
     or a mapping (iterable too, but never meant as one: refused, not guessed at)."""
     return isinstance(value, Iterable) and not isinstance(value, (str, bytes, bytearray, Mapping))

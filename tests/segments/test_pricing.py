@@ -253,3 +253,44 @@ def test_an_iterable_of_sequences_of_destinations() -> None:
     destinations: Sequence[str] = ["+393401234567"] * 3
     estimate = estimate_cost(PRICES, [("x", destinations)])
     assert (estimate.destinations, estimate.parts) == (3, 3)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: estimate_cost({"39": "0.05"}, []),  # type: ignore[arg-type]
+        lambda: estimate_message(None, ("+393471234567", "hi")),  # type: ignore[arg-type]
+        lambda: iter_estimates("0.05", []),  # type: ignore[arg-type]
+    ],
+    ids=["estimate_cost", "estimate_message", "iter_estimates"],
+)
+def test_prices_must_be_a_price_list(call: object) -> None:
+    with pytest.raises(agile_async.ConfigurationError, match="prices must be a PriceList"):
+        call()  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        None,
+        "+393471234567",
+        agile_async.Message(destinations="+393471234567", sender="S", body="one message"),
+        3,
+    ],
+    ids=["None", "str", "Message", "int"],
+)
+@pytest.mark.parametrize("estimate", [estimate_cost, iter_estimates])
+def test_what_is_not_a_collection_of_messages_is_named_at_once(
+    estimate: object, messages: object
+) -> None:
+    """Refused when called (iter_estimates too, not at its first estimate), naming
+    ``messages``: a string was taken as messages of one character each, None was a
+    TypeError."""
+    with pytest.raises(agile_async.ValidationError) as caught:
+        estimate(PRICES, messages)  # type: ignore[operator]
+    assert [p.field for p in caught.value.problems] == ["messages"]
+
+
+def test_a_price_list_is_a_mapping() -> None:
+    with pytest.raises(agile_async.ConfigurationError, match="prices must be a mapping"):
+        PriceList(None)  # type: ignore[arg-type]

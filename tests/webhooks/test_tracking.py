@@ -9,6 +9,7 @@ import anyio
 import pytest
 
 from agile_async import (
+    ConfigurationError,
     DeliveryOutcome,
     DeliveryReport,
     DeliveryStatus,
@@ -124,6 +125,28 @@ def test_tracks_results_and_messages_with_ids() -> None:
     assert outcome.destination == "+393471234567"
     with pytest.raises(ValueError, match="without ids"):
         tracker.track(Message(destinations="+393471234567", sender="A", body="x"))
+
+
+@pytest.mark.parametrize(
+    ("items", "field"),
+    [
+        ((None,), "items[0]"),
+        ((["a", 7],), "items[0][...]"),
+        (("a", {"b": 1}), "items[1]"),
+        ((["a", Message(destinations="+393471234567", sender="A", body="x")],), "message.ids"),
+    ],
+    ids=["None", "an int among ids", "a mapping", "a message without ids"],
+)
+def test_what_cannot_be_tracked_is_named_and_nothing_is_tracked(
+    items: tuple[object, ...], field: str
+) -> None:
+    """A bad item raised a bare TypeError or AttributeError, after tracking the ones
+    before it; now it is named, and the call tracks nothing."""
+    tracker = DeliveryTracker()
+    with pytest.raises(ConfigurationError) as caught:
+        tracker.track(*items)  # type: ignore[arg-type]
+    assert caught.value.problems[0].field == field
+    assert tracker.summary().tracked == 0
 
 
 @pytest.mark.anyio
