@@ -25,7 +25,14 @@ from .._exceptions import CampaignError, InputChangedError, JournalError
 from .._models import DeliveryReport, DeliveryStatus, SendOptions
 from .._pricing import PriceList
 from .._ratelimit import RateLimiter
-from .._setting_validators import check_duration, invalid
+from .._setting_validators import (
+    check_callable,
+    check_duration,
+    check_integer,
+    check_number,
+    invalid,
+)
+from .._validation import is_collection
 from ._export import write_csv
 from ._input import BodyTemplate, RecordReader, RowBuilder
 from ._journal import (
@@ -320,13 +327,13 @@ class Campaign:
         self, states: Sequence[RowState] | None = None
     ) -> AsyncGenerator[Sequence[JournalRow], None]:
         """Every row (or those in ``states``), in input order, in chunks."""
-        return self.journal.rows(states)
+        return self.journal.rows(_states(states))
 
     async def export(
         self, file: str | os.PathLike[str] | IO[str], *, states: Sequence[RowState] | None = None
     ) -> int:
         """Write the rows' outcomes as CSV (see :func:`write_csv` columns); returns the count."""
-        return await write_csv(self.journal.rows(states), file)
+        return await write_csv(self.journal.rows(_states(states)), file)
 
     async def record_delivery(
         self,
@@ -452,6 +459,7 @@ class Campaign:
             error that stopped it early) and where the whole campaign stands.
         """
         self._writable()
+        _check_run(client, limit, on_progress, progress_interval)
         if "options" in overrides:
             raise invalid(
                 "options",
@@ -496,6 +504,31 @@ class Campaign:
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+
+def _check_run(
+    client: object, limit: object, on_progress: object, progress_interval: float
+) -> None:
+    """Refuse :meth:`Campaign.run`'s arguments that cannot be right, naming them, before
+    anything is loaded or recovered."""
+    from .._client import AgileClient  # at call time: the client module imports this one
+
+    if not isinstance(client, AgileClient):
+        raise invalid("client", "must be an AgileClient", client)
+    if limit is not None:
+        check_integer("limit", limit, minimum=0, none="no limit")  # type: ignore[arg-type]
+    check_callable("on_progress", on_progress)
+    check_number("progress_interval", progress_interval, minimum=0, exclusive=True, unit=" s")
+
+
+def _states(states: Sequence[RowState] | None) -> Sequence[RowState] | None:
+    """``states`` as given, when it is ``None`` or a collection of :class:`RowState`."""
+    if states is None:
+        return None
+    chosen = tuple(states) if is_collection(states) else None  # a generator read once
+    if chosen is None or not all(isinstance(state, RowState) for state in chosen):
+        raise invalid("states", "must be RowState values (a list or a set) or None", states)
+    return chosen  # type: ignore[return-value]
 
 
 def _silence(resend_unknown: bool, silent_for: timedelta | float | None) -> timedelta | None:

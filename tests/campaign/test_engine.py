@@ -300,6 +300,40 @@ async def test_limit_sends_part_now_and_the_rest_later(tmp_path: Path) -> None:
     assert len(fake.accepted) == 120
 
 
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        ({"limit": -1}, "limit must be an integer >= 0"),
+        ({"limit": 2.5}, "limit must be an integer >= 0"),
+        ({"progress_interval": 0}, "progress_interval must be > 0 s"),
+        ({"on_progress": "print"}, "on_progress must be callable or None"),
+        ({"client": None}, "client must be an AgileClient"),
+    ],
+)
+async def test_run_names_an_argument_that_cannot_be_right_before_any_work(
+    tmp_path: Path, arguments: dict[str, Any], expected: str
+) -> None:
+    """A negative limit read as none, a zero interval, a callback that is not one (its
+    TypeError logged at every tick) and a missing client are refused, nothing loaded."""
+    fake = FakeAgileServer()
+    async with await create(tmp_path, 3) as campaign, client(fake) as agile:
+        call = {"client": agile, **arguments}
+        with pytest.raises(ConfigurationError, match=expected):
+            await campaign.run(call.pop("client"), **call)
+        counts = await campaign.counts()
+    assert (counts.pending, len(fake.requests)) == (0, 0)  # not even loaded
+
+
+@pytest.mark.parametrize("states", [RowState.FAILED, "failed", [RowState.FAILED, "x"]])
+async def test_export_names_states_that_are_not_row_states(tmp_path: Path, states: Any) -> None:
+    async with await create(tmp_path, 3) as campaign:
+        with pytest.raises(ConfigurationError, match="states must be RowState values"):
+            await campaign.export(tmp_path / "out.csv", states=states)
+        with pytest.raises(ConfigurationError, match="states must be RowState values"):
+            campaign.rows(states)
+        assert await campaign.export(tmp_path / "out.csv", states=iter([RowState.PENDING])) == 0
+
+
 async def test_delivery_reports_land_in_the_journal(tmp_path: Path) -> None:
     """Reports posted by the provider (one per part) are recorded per message."""
     reports: list[dict[str, Any]] = []
