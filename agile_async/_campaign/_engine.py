@@ -324,13 +324,13 @@ class Campaign:
         )
 
     def rows(
-        self, states: Sequence[RowState] | None = None
+        self, states: Iterable[RowState] | None = None
     ) -> AsyncGenerator[Sequence[JournalRow], None]:
         """Every row (or those in ``states``), in input order, in chunks."""
         return self.journal.rows(_states(states))
 
     async def export(
-        self, file: str | os.PathLike[str] | IO[str], *, states: Sequence[RowState] | None = None
+        self, file: str | os.PathLike[str] | IO[str], *, states: Iterable[RowState] | None = None
     ) -> int:
         """Write the rows' outcomes as CSV (see :func:`write_csv` columns); returns the count."""
         return await write_csv(self.journal.rows(_states(states)), file)
@@ -521,7 +521,7 @@ def _check_run(
     check_number("progress_interval", progress_interval, minimum=0, exclusive=True, unit=" s")
 
 
-def _states(states: Sequence[RowState] | None) -> Sequence[RowState] | None:
+def _states(states: Iterable[RowState] | None) -> tuple[RowState, ...] | None:
     """``states`` as given, when it is ``None`` or a collection of :class:`RowState`."""
     if states is None:
         return None
