@@ -72,6 +72,14 @@ async def create(tmp_path: Path, count: int, **kwargs: Any) -> Campaign:
     )
 
 
+async def failures(campaign: Campaign) -> dict[int, Failure | None]:
+    """The failed rows, by seq, with their failures."""
+    failed: dict[int, Failure | None] = {}
+    async for chunk in campaign.rows([RowState.FAILED]):
+        failed.update((row.seq, row.failure) for row in chunk)
+    return failed
+
+
 def accepted_destinations(fake: FakeAgileServer) -> collections.Counter[str]:
     return collections.Counter(m.destination for m in fake.accepted)
 
@@ -125,9 +133,7 @@ async def test_bad_rows_fail_alone(tmp_path: Path) -> None:
         client(fake) as agile,
     ):
         result = await campaign.run(agile)
-        failed: dict[int, Failure | None] = {}
-        async for chunk in campaign.rows([RowState.FAILED]):
-            failed.update((r.seq, r.failure) for r in chunk)
+        failed = await failures(campaign)
     assert (result.counts.accepted, result.counts.failed) == (199, 2)
     assert result.stopped_by is None
     assert failed[77] is not None
@@ -190,9 +196,7 @@ async def test_rows_failed_at_load_between_a_requests_rows_change_nothing(
     async with await Campaign.open(journal) as campaign, client(fake) as agile:
         assert campaign.recovery.became_unknown == 0
         result = await campaign.run(agile, max_messages=16, max_in_flight=2)
-        failed: set[int] = set()
-        async for chunk in campaign.rows([RowState.FAILED]):
-            failed.update(r.seq for r in chunk)
+        failed = set(await failures(campaign))
     assert (result.counts.accepted, result.counts.failed) == (142, 8)
     assert failed == {*bad, 73}
     good = (i for i in range(1, 151) if i not in failed)
@@ -538,9 +542,7 @@ async def test_rows_the_batcher_refuses_fail_alone_among_rows_queued_many_at_onc
     fake = FakeAgileServer()
     async with await Campaign.open(journal) as campaign, client(fake) as agile:
         result = await campaign.run(agile, max_latency=0.001)
-        failed: dict[int, Failure | None] = {}
-        async for chunk in campaign.rows([RowState.FAILED]):
-            failed.update((r.seq, r.failure) for r in chunk)
+        failed = await failures(campaign)
     assert (result.counts.accepted, result.counts.failed) == (1198, 2)
     assert sorted(failed) == [5, 999]
     assert all(f is not None and f.kind == "ValidationError" for f in failed.values())
@@ -569,9 +571,7 @@ async def test_a_journal_of_rows_and_an_id_handed_out_twice(tmp_path: Path) -> N
     journal = await RowByRowJournal.open(tmp_path / "campaign.journal")
     async with await Campaign.open(journal) as campaign, client(fake) as agile:
         result = await campaign.run(agile, max_latency=0.001)
-        failed: dict[int, Failure | None] = {}
-        async for chunk in campaign.rows([RowState.FAILED]):
-            failed.update((r.seq, r.failure) for r in chunk)
+        failed = await failures(campaign)
     assert (result.counts.accepted, result.counts.failed) == (49, 1)
     assert list(failed) == [3]
     assert failed[3] is not None
