@@ -390,6 +390,8 @@ class Batcher(anyio.AsyncContextManagerMixin):
 
         Messages already in a request always get their real outcome.
         """
+        if cancel is not True and cancel is not False:
+            raise invalid("cancel", "must be True or False", cancel)
         if self._state is BatcherState.UNSTARTED:
             raise RuntimeError("the Batcher was never started: use 'async with'")
         if cancel:

@@ -37,6 +37,7 @@ from ._config import (
     Account,
     BatchSettings,
     RetryPolicy,
+    batch_settings,
 )
 from ._exceptions import (
     APIError,
@@ -639,9 +640,9 @@ class AgileClient:
                 request goes out (a journal marks them in flight). If it raises, those
                 messages fail with that error and are not sent.
         """
-        base = settings if settings is not None else BatchSettings(options=self.options)
-        if overrides:
-            base = attrs.evolve(base, **overrides)
+        base = batch_settings(
+            settings if settings is not None else BatchSettings(options=self.options), overrides
+        )
         channel = SendChannel(
             ids=self._ids, ensure_open=self._ensure_open, post_send=self._post_send
         )

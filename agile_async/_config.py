@@ -6,9 +6,10 @@ Every knob says its unit in its docstring; seconds are floats throughout.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import difflib
+from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Literal
+from typing import Any, Literal
 
 import anyio
 import attrs
@@ -34,6 +35,7 @@ __all__ = [
     "Account",
     "BatchSettings",
     "RetryPolicy",
+    "batch_settings",
 ]
 
 #: Which documented endpoint an account uses.
@@ -175,3 +177,26 @@ class BatchSettings:
         default=None, converter=_money, validator=_finite_amount
     )
     log_destinations: bool = attrs.field(default=False, validator=_flag)
+
+
+def batch_settings(
+    settings: BatchSettings | None, overrides: Mapping[str, object], **fixed: object
+) -> BatchSettings:
+    """``settings`` (default ones when ``None``) with keyword ``overrides`` on top, and then
+    ``fixed`` (what the caller decides itself, such as a campaign's options).
+
+    The one home of "settings plus keywords": a settings object of another type, or a
+    keyword that is not a setting (``max_mesages``), is named as a ConfigurationError (with
+    the setting it probably meant) instead of an AttributeError or attrs' TypeError.
+    """
+    if settings is not None and not isinstance(settings, BatchSettings):
+        raise invalid("settings", "must be a BatchSettings or None", settings)
+    names = [field.name for field in attrs.fields(BatchSettings)]
+    for name in overrides:
+        if name not in names:
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else f": one of {', '.join(names)}"
+            raise invalid(name, f"is not a batcher setting{hint}")
+    changes: dict[str, Any] = {**overrides, **fixed}
+    base = settings if settings is not None else BatchSettings()
+    return attrs.evolve(base, **changes) if changes else base

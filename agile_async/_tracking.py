@@ -28,7 +28,7 @@ import attrs
 
 from ._delivery import DeliveryState
 from ._models import DeliveryReport, DeliveryStatus, Message, SendResult
-from ._setting_validators import check_callable, check_integer, invalid
+from ._setting_validators import check_callable, check_integer, check_number, invalid
 from ._tickets import Receipt, Ticket
 from ._validation import is_collection
 
@@ -340,6 +340,10 @@ class DeliveryTracker:
         An id not tracked yet is tracked now. Raises :class:`TimeoutError` after
         ``timeout`` seconds.
         """
+        if not isinstance(message_id, str) or not message_id:
+            raise invalid("message_id", "must be a message id (a non-empty string)", message_id)
+        if timeout is not None:
+            check_number("timeout", timeout, minimum=0, unit=" s")
         entry = self._entries.get(message_id)
         if entry is None:
             self._register(message_id, None)

@@ -120,6 +120,8 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
         "limiter",
     ),
     ("client-timeout", lambda: AgileClient(api_key="k", timeout=0), "timeout"),
+    ("batcher-settings", lambda: AgileClient(api_key="k").batcher(5), "settings"),  # type: ignore[arg-type]
+    ("batcher-typo", lambda: AgileClient(api_key="k").batcher(max_mesages=5), "max_mesages"),
     ("client-retry", lambda: AgileClient(api_key="k", retry=3), "retry"),  # type: ignore[arg-type]
     (
         "tracker-ids",

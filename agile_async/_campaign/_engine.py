@@ -18,9 +18,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
-import attrs
 
-from .._config import BatchSettings
+from .._config import BatchSettings, batch_settings
 from .._exceptions import CampaignError, InputChangedError, JournalError
 from .._models import DeliveryReport, DeliveryStatus, SendOptions
 from .._pricing import PriceList
@@ -466,6 +465,7 @@ class Campaign:
                 "must not be given to run(): a campaign sends with the options it was created "
                 "with (Campaign.create(options=...))",
             )
+        batch = batch_settings(settings, overrides, options=self.definition.options)
         if self._running:
             raise RuntimeError("this campaign is already running")
         self._running = True
@@ -474,8 +474,6 @@ class Campaign:
             if self._runs:
                 await self.journal.recover()  # a new session: rewind, settle leftovers
             self._runs += 1
-            base = settings if settings is not None else BatchSettings()
-            batch = attrs.evolve(base, **overrides, options=self.definition.options)
             counts = await self.journal.counts()
             total = counts.pending if limit is None else min(counts.pending, limit)
             runner = self._runner = Runner(

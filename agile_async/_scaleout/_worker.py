@@ -25,7 +25,7 @@ from .._campaign._journal import StateCounts
 from .._campaign._report import CampaignProgress
 from .._campaign._runner import Runner
 from .._concurrency import task_group
-from .._config import BatchSettings
+from .._config import BatchSettings, batch_settings
 from .._exceptions import APIError, JournalError, RedisUnavailableError
 from .._ratelimit import RateLimiter
 from ._campaign import RedisCampaign
@@ -112,7 +112,7 @@ async def work(
     if definition is None:
         raise JournalError(f"Redis holds no campaign named {campaign.name!r}")
     await campaign.recover(resend_unknown=resend_unknown, silent_for=silent_for)
-    batch = attrs.evolve(settings or BatchSettings(), **overrides, options=definition.options)
+    batch = batch_settings(settings, overrides, options=definition.options)
     counts = await campaign.counts()
     runner = Runner(campaign, definition.sender, counts.pending, counts.credit)
     async with task_group() as tasks:

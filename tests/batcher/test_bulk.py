@@ -473,3 +473,10 @@ async def test_a_custom_limiter_is_charged_the_parts_of_rows_without_handles(
     assert batcher.statistics().accepted == 250
     assert [c.messages for c in charged] == [100, 100, 50]
     assert sum(c.parts for c in charged) == batcher.statistics().parts == 250 + 84
+
+
+async def test_aclose_cancel_must_be_true_or_false(client: AgileClient) -> None:
+    async with client.batcher(max_latency=0.01) as batcher:
+        with pytest.raises(ConfigurationError, match="cancel must be True or False, got 'yes'"):
+            await batcher.aclose(cancel="yes")  # type: ignore[arg-type]
+        assert batcher.state is BatcherState.RUNNING

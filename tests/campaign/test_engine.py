@@ -312,6 +312,8 @@ async def test_limit_sends_part_now_and_the_rest_later(tmp_path: Path) -> None:
         ({"progress_interval": 0}, "progress_interval must be > 0 s"),
         ({"on_progress": "print"}, "on_progress must be callable or None"),
         ({"client": None}, "client must be an AgileClient"),
+        ({"max_mesages": 5}, "max_mesages is not a batcher setting .did you mean max_messages"),
+        ({"settings": {"max_messages": 5}}, "settings must be a BatchSettings or None"),
     ],
 )
 async def test_run_names_an_argument_that_cannot_be_right_before_any_work(

@@ -150,6 +150,27 @@ def test_what_cannot_be_tracked_is_named_and_nothing_is_tracked(
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("message_id", "wait_for", "expected"),
+    [
+        ("a", -1, "timeout must be >= 0 s, got -1"),
+        ("a", "5", "timeout must be a number >= 0 s, got '5'"),
+        (5, None, "message_id must be a message id"),
+        ("", None, "message_id must be a message id"),
+    ],
+)
+async def test_wait_names_a_bad_id_or_timeout(
+    message_id: object, wait_for: object, expected: str
+) -> None:
+    """A negative timeout timed out at once, a string one raised TypeError from inside
+    anyio, and an id of another type was tracked as if it were one."""
+    tracker = DeliveryTracker()
+    with pytest.raises(ConfigurationError, match=expected):
+        await tracker.wait(message_id, timeout=wait_for)  # type: ignore[arg-type]
+    assert tracker.summary().tracked == 0
+
+
+@pytest.mark.anyio
 async def test_wait_returns_when_the_last_part_arrives() -> None:
     tracker = DeliveryTracker()
     tracker.track("m")
