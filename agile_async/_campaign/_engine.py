@@ -25,10 +25,7 @@ from .._models import DeliveryReport, DeliveryStatus, SendOptions
 from .._pricing import PriceList
 from .._ratelimit import RateLimiter
 from .._setting_validators import (
-    check_callable,
     check_duration,
-    check_integer,
-    check_number,
     invalid,
 )
 from .._validation import is_collection
@@ -54,7 +51,7 @@ from ._report import (
     LoadProgress,
     price_tallies,
 )
-from ._runner import Runner, call_back
+from ._runner import Runner, call_back, check_run
 from ._setup import (
     another_campaign,
     check_definition,
@@ -458,7 +455,7 @@ class Campaign:
             error that stopped it early) and where the whole campaign stands.
         """
         self._writable()
-        _check_run(client, limit, on_progress, progress_interval)
+        check_run(client, limit, on_progress, progress_interval)
         if "options" in overrides:
             raise invalid(
                 "options",
@@ -502,21 +499,6 @@ class Campaign:
 
 
 # -- helpers -------------------------------------------------------------------------------
-
-
-def _check_run(
-    client: object, limit: object, on_progress: object, progress_interval: float
-) -> None:
-    """Refuse :meth:`Campaign.run`'s arguments that cannot be right, naming them, before
-    anything is loaded or recovered."""
-    from .._client import AgileClient  # at call time: the client module imports this one
-
-    if not isinstance(client, AgileClient):
-        raise invalid("client", "must be an AgileClient", client)
-    if limit is not None:
-        check_integer("limit", limit, minimum=0, none="no limit")  # type: ignore[arg-type]
-    check_callable("on_progress", on_progress)
-    check_number("progress_interval", progress_interval, minimum=0, exclusive=True, unit=" s")
 
 
 def _states(states: Iterable[RowState] | None) -> tuple[RowState, ...] | None:

@@ -42,6 +42,7 @@ from .._exceptions import (
     ValidationError,
 )
 from .._ratelimit import RateLimiter
+from .._setting_validators import check_callable, check_integer, check_number, invalid
 from .._tickets import Ticket, TicketState, ids_of
 from ._journal import Failure, Journal, OutgoingColumns, OutgoingRow
 from ._report import CampaignProgress
@@ -408,6 +409,19 @@ def _rate(samples: deque[tuple[float, int]], now: float, done: int, elapsed: flo
         start, count = samples[0]
         return (done - count) / (now - start)
     return done / elapsed if elapsed > 0 else 0.0
+
+
+def check_run(client: object, limit: object, on_progress: object, progress_interval: float) -> None:
+    """Refuse the arguments of a run (``Campaign.run()``, the Redis ``work()``) that cannot
+    be right, naming them, before anything is loaded or recovered."""
+    from .._client import AgileClient  # at call time: the client module imports this one
+
+    if not isinstance(client, AgileClient):
+        raise invalid("client", "must be an AgileClient", client)
+    if limit is not None:
+        check_integer("limit", limit, minimum=0, none="no limit")  # type: ignore[arg-type]
+    check_callable("on_progress", on_progress)
+    check_number("progress_interval", progress_interval, minimum=0, exclusive=True, unit=" s")
 
 
 def _columns(rows: Sequence[OutgoingRow]) -> tuple[list[int], list[tuple[str, str, str]]]:

@@ -23,7 +23,7 @@ import attrs
 
 from .._campaign._journal import StateCounts
 from .._campaign._report import CampaignProgress
-from .._campaign._runner import Runner
+from .._campaign._runner import Runner, check_run
 from .._concurrency import task_group
 from .._config import BatchSettings, batch_settings
 from .._exceptions import APIError, JournalError, RedisUnavailableError
@@ -108,11 +108,13 @@ async def work(
             stopped cleanly first: rows not sent stay pending (none is recorded failed),
             rows in flight become unknown only if their outcome could not be recorded.
     """
+    check_run(client, None, on_progress, progress_interval)
+    batch = batch_settings(settings, overrides)  # checked now; the options come below
     definition = await campaign.definition()
     if definition is None:
         raise JournalError(f"Redis holds no campaign named {campaign.name!r}")
     await campaign.recover(resend_unknown=resend_unknown, silent_for=silent_for)
-    batch = batch_settings(settings, overrides, options=definition.options)
+    batch = attrs.evolve(batch, options=definition.options)
     counts = await campaign.counts()
     runner = Runner(campaign, definition.sender, counts.pending, counts.credit)
     async with task_group() as tasks:

@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 import pytest
 
-from agile_async import DeliveryStatus, RateLimit
+from agile_async import ConfigurationError, DeliveryStatus, RateLimit
 from agile_async._scaleout._redis_client import adapt
 from agile_async._tickets import RequestTotals
 from agile_async.campaigns import (
@@ -300,6 +300,29 @@ async def test_unsupported_journal_features_say_so(redis: Any, name: str, tmp_pa
 
 
 # -- workers ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        ({"client": None}, "client must be an AgileClient"),
+        ({"progress_interval": 0}, "progress_interval must be > 0 s"),
+        ({"on_progress": 1}, "on_progress must be callable or None"),
+        ({"max_mesages": 7}, "max_mesages is not a batcher setting"),
+    ],
+)
+async def test_a_worker_names_an_argument_that_cannot_be_right_before_any_work(
+    redis: Any, name: str, tmp_path: Path, arguments: dict[str, Any], expected: str
+) -> None:
+    """As Campaign.run() does (one rule): refused before a chunk is taken or a row sent."""
+    journal = await enqueue(redis, name, recipients(tmp_path / "r.csv", 5))
+    fake = FakeAgileServer()
+    async with fake.client() as client:
+        call = {"client": client, **arguments}
+        with pytest.raises(ConfigurationError, match=expected):
+            await work(call.pop("client"), RedisCampaign(redis, name), **call)
+    assert (await journal.counts()).pending == 5
+    assert len(fake.requests) == 0
 
 
 async def test_workers_send_every_row_exactly_once(redis: Any, name: str, tmp_path: Path) -> None:
