@@ -16,7 +16,14 @@ __all__ = ["ROOT", "child_environment"]
 ROOT = Path(__file__).resolve().parent.parent
 
 
+#: What the terminal pytest runs in says about its size (pytest-xdist's workers, or a CI
+#: that exports them, set COLUMNS=80): a child's output width is the test's to decide.
+_TERMINAL_SIZE = ("COLUMNS", "LINES")
+
+
 def child_environment(**extra: str) -> dict[str, str]:
-    """This process's environment with this checkout first on ``PYTHONPATH``, plus ``extra``."""
+    """This process's environment with this checkout first on ``PYTHONPATH``, without the
+    terminal's size, plus ``extra``."""
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    return {**os.environ, "PYTHONPATH": path, **extra}
+    inherited = {k: v for k, v in os.environ.items() if k not in _TERMINAL_SIZE}
+    return {**inherited, "PYTHONPATH": path, **extra}
