@@ -58,7 +58,7 @@ from ._queue import REQUEST_OVERHEAD, RequestLimits, SendQueue, message_size
 from ._ratelimit import DEFAULT_PAUSE, Cost, RateLimiter, make_limiter
 from ._reporting import OutcomeReporter
 from ._serde import SendResponse, converter, dumps
-from ._setting_validators import check_callable, invalid
+from ._setting_validators import check_callable, check_flag, invalid
 from ._telemetry import Batch
 from ._telemetry import current as current_telemetry
 from ._tickets import Receipt, RequestTotals, Ticket, TicketState, wire_messages
@@ -390,8 +390,7 @@ class Batcher(anyio.AsyncContextManagerMixin):
 
         Messages already in a request always get their real outcome.
         """
-        if cancel is not True and cancel is not False:
-            raise invalid("cancel", "must be True or False", cancel)
+        check_flag("cancel", cancel)
         if self._state is BatcherState.UNSTARTED:
             raise RuntimeError("the Batcher was never started: use 'async with'")
         if cancel:
@@ -552,8 +551,7 @@ class Batcher(anyio.AsyncContextManagerMixin):
         if self._state is not _RUNNING:
             self._refuse()
         options = self._options if options is None else self._check_options(options)
-        if handles is not True and handles is not False:
-            raise invalid("handles", "must be True or False", handles)
+        check_flag("handles", handles)
         items = as_items(messages)
         if not handles:
             runs = self._prepare_runs(items, options, sender)

@@ -56,7 +56,7 @@ from ._redact import redact_url, redact_urls
 from ._responses import parse_body, raise_for_response, translate_transport_error
 from ._retry import call_with_retries
 from ._serde import CreditResponse, SendResponse, converter, dumps
-from ._setting_validators import invalid
+from ._setting_validators import check_flag, invalid
 from ._telemetry import current as current_telemetry
 from ._text import text_problem
 from ._validation import IdGenerator, as_messages, prepare_request
@@ -338,8 +338,7 @@ class AgileClient:
         options = check_options("options", options)
         if not isinstance(limits, httpx.Limits):
             raise invalid("limits", "must be an httpx.Limits", limits)
-        if not isinstance(http2, bool):
-            raise invalid("http2", "must be True or False", http2)
+        check_flag("http2", http2)
         environ = os.environ
         url, userinfo = _resolve_base_url(account, base_url, environ)
         self._credentials = _resolve_credentials(api_key, username, password, environ, userinfo)

@@ -117,11 +117,6 @@ def _finite_amount(_: object, attribute: attrs.Attribute[Decimal | None], value:
         raise invalid(attribute.name, "must be an amount (a Decimal, an int or a string)", value)
 
 
-def _flag(_: object, attribute: attrs.Attribute[bool], value: object) -> None:
-    if not isinstance(value, bool):
-        raise invalid(attribute.name, "must be True or False", value)
-
-
 def _batch_options(_: object, attribute: attrs.Attribute[SendOptions], value: SendOptions) -> None:
     """The batcher trusts its settings' options for every message, so they are judged here,
     once, by the same rules as a send's (and ``global_id`` must be left to the batcher): a
@@ -176,7 +171,7 @@ class BatchSettings:
     credit_threshold: Decimal | None = attrs.field(
         default=None, converter=_money, validator=_finite_amount
     )
-    log_destinations: bool = attrs.field(default=False, validator=_flag)
+    log_destinations: bool = attrs.field(default=False, validator=flag)
 
 
 def batch_settings(

@@ -27,6 +27,7 @@ __all__ = [
     "callable_setting",
     "check_callable",
     "check_duration",
+    "check_flag",
     "check_integer",
     "check_number",
     "flag",
@@ -107,10 +108,16 @@ def at_least(minimum: int) -> Validator:
     return check
 
 
-def flag(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+def check_flag(name: str, value: object) -> bool:
     """``True`` or ``False``: ``"no"`` and ``0`` are refused, not read as truthiness."""
-    if not isinstance(value, bool):
-        raise invalid(attribute.name, "must be True or False", value)
+    if value is not True and value is not False:
+        raise invalid(name, "must be True or False", value)
+    return value
+
+
+def flag(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """:func:`check_flag` for a setting of a settings class."""
+    check_flag(attribute.name, value)
 
 
 def check_callable(name: str, value: T, *, optional: bool = True) -> T:

@@ -24,10 +24,7 @@ from .._exceptions import CampaignError, InputChangedError, JournalError
 from .._models import DeliveryReport, DeliveryStatus, SendOptions
 from .._pricing import PriceList
 from .._ratelimit import RateLimiter
-from .._setting_validators import (
-    check_duration,
-    invalid,
-)
+from .._setting_validators import check_duration, invalid
 from .._validation import is_collection
 from ._export import write_csv
 from ._input import BodyTemplate, RecordReader, RowBuilder
