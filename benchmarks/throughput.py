@@ -349,7 +349,8 @@ async def main(args: argparse.Namespace) -> None:
         ("(c') (c) with OpenTelemetry on", batcher_submit_result_traced, args.messages),
     ]
     # Each mode runs --rounds times, interleaved, and the median counts: on a shared 2-core
-    # machine a single run of each can be off by a quarter either way.
+    # machine a single run of each can be off by a quarter either way, and the machine's
+    # speed drifts from minute to minute (the ratios are taken round by round).
     runs: dict[str, list[tuple[float, float]]] = {name: [] for name, _, _ in modes}
     with fast_server() as (base_url, context):
         await batcher_submit(base_url, context, 5_000)  # warm up: imports, TLS, caches
@@ -383,14 +384,25 @@ async def main(args: argparse.Namespace) -> None:
         cpu_us = statistics.median(c for _, c in runs[name])
         rates[name], cpus[name] = rate, cpu_us
         print(f"{name:38} {n:>9,} {rate:>10,.0f} {cpu_us:>11.1f}")
-    a, plain, tuned, result, many, _web, traced = rates.values()
+    a, _plain, tuned, result, _many, _web, traced = rates.values()
     plain_cpu, web_cpu = cpus[modes[1][0]], cpus[modes[5][0]]
     result_cpu, traced_cpu = cpus[modes[3][0]], cpus[modes[6][0]]
-    print(f"\nsubmit(Message) + result() / plain loop: {result / plain:.2f}x   (target >= 0.6x)")
-    print(f"submit_many() / plain loop: {many / plain:.2f}x   (target >= 1.0x)")
+
+    def paired(name: str, of_cpu: bool = False) -> str:
+        """A mode against the plain loop, round by round (each round's modes ran back to
+        back, so a drift of the machine's speed between rounds cancels out): the median
+        of the rounds' ratios, and their range."""
+        pairs = zip(runs[name], runs[modes[1][0]], strict=True)
+        ratios = sorted(mine[1] / base[1] if of_cpu else mine[0] / base[0] for mine, base in pairs)
+        median = statistics.median(ratios)
+        return f"{median:.2f}x (rounds {ratios[0]:.2f}-{ratios[-1]:.2f}x)"
+
+    print("\nagainst the plain loop, round by round:")
+    print(f"submit(Message) + result(): {paired(modes[3][0])}   (target >= 0.6x)")
+    print(f"submit_many(): {paired(modes[4][0])}   (target >= 1.0x)")
     print(
-        f"1,000 tasks awaiting send(): {web_cpu:.1f} CPU µs/msg = {web_cpu / plain_cpu:.1f}x "
-        f"the plain loop's {plain_cpu:.1f}   (target <= 3x)"
+        f"1,000 tasks awaiting send(), CPU per message: {paired(modes[5][0], of_cpu=True)}"
+        f" ({web_cpu:.1f} and {plain_cpu:.1f} µs, medians)   (target <= 3x)"
     )
     print(
         f"cost with tracing on, submit(Message) + result(): {result_cpu:.1f} -> "
@@ -416,5 +428,5 @@ if __name__ == "__main__":
     parser.add_argument("--messages", type=int, default=200_000, help="for (b) and (c)")
     parser.add_argument("--single", type=int, default=5_000, help="for (a)")
     parser.add_argument("--stream", type=int, default=1_000_000, help="the memory run")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved repetitions")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved repetitions")
     anyio.run(main, parser.parse_args())
