@@ -176,6 +176,19 @@ class LoadedRow:
     line: int | None = None
 
 
+def taken_id_failure(row: LoadedRow, holder: int | None) -> Failure:
+    """Why ``row`` is refused at load: its id is already the message id of row ``holder``
+    (every journal's rule: the first row with an id keeps it, a later one fails, so no two
+    messages of a campaign ever go out under one id and its delivery reports have one
+    owner)."""
+    line = f"line {row.line}: " if row.line else ""
+    return Failure(
+        "ValidationError",
+        f"{line}id {row.message_id!r} is already used by an earlier row "
+        f"(record {holder if holder is not None else '?'})",
+    )
+
+
 @attrs.frozen
 class OutgoingRow:
     """A row to send: everything the engine needs to build its message."""

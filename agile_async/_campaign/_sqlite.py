@@ -92,6 +92,7 @@ from ._journal import (
     RowState,
     StateCounts,
     Tally,
+    taken_id_failure,
 )
 
 __all__ = ["SQLiteJournal"]
@@ -465,12 +466,7 @@ class _Store:
             holder = conn.execute(
                 "SELECT seq FROM rows WHERE message_id = ?", (row.message_id,)
             ).fetchone()
-            line = f"line {row.line}: " if row.line else ""
-            failure = Failure(
-                "ValidationError",
-                f"{line}id {row.message_id!r} is already used by an earlier row (record "
-                f"{holder[0] if holder else '?'})",
-            )
+            failure = taken_id_failure(row, holder[0] if holder else None)
             conn.execute(
                 "INSERT INTO rows (seq, message_id, input_id, destination, parts, encoding,"
                 " state, error_kind, error_message) VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?)",

@@ -56,6 +56,7 @@ from .._campaign._journal import (
     RowState,
     StateCounts,
     Tally,
+    taken_id_failure,
 )
 from .._delivery import DeliveryState
 from .._exceptions import (
@@ -335,6 +336,8 @@ class RedisCampaign:
         self._resend = host.script(scripts.RESEND)
         self._renew = host.script(scripts.RENEW)
         self._append = host.script(scripts.APPEND)
+        self._holders = host.script(scripts.HOLDERS)
+        self._id_records = host.script(scripts.ID_RECORDS)
         self._next = host.script(scripts.NEXT)
         self._claim = host.script(scripts.CLAIM)
         self._settle = host.script(scripts.SETTLE)
@@ -453,6 +456,8 @@ class RedisCampaign:
             await self._call(self._append, (1, 0, 1, "", 0, "", 0, "", "{}"))
 
     async def _append_chunk(self, n: int, chunk: Sequence[LoadedRow], done: bool) -> None:
+        prefix = await self._id_prefix()
+        chunk, refused = await self._refuse_taken_ids(chunk, prefix)
         states = "".join("F" if row.failure is not None else "P" for row in chunk)
         sendable = [
             [row.seq, row.message_id, row.destination, row.body]
@@ -460,7 +465,6 @@ class RedisCampaign:
             if row.failure is None
         ]
         entry = json.dumps(sendable, separators=(",", ":")) if sendable else ""
-        prefix = await self._id_prefix()
         # The export record: [seq, destination] for a generated id, the id too otherwise.
         exported = [
             [row.seq, row.destination]
@@ -469,10 +473,14 @@ class RedisCampaign:
             for row in chunk
             if row.failure is None
         ]
+        # The ids the input gave (a generated id is known by its form): every row holds its
+        # own, even one refused for another reason, but not one refused for its id.
         index = {
             row.message_id: row.seq
             for row in chunk
-            if row.failure is None and row.message_id != f"{prefix}{row.seq}"
+            if row.message_id is not None
+            and row.message_id != f"{prefix}{row.seq}"
+            and row.seq not in refused
         }
         failures: list[object] = []
         for row in chunk:
@@ -500,6 +508,60 @@ class RedisCampaign:
                     f"rows {chunk[0].seq}..{chunk[-1].seq} do not follow the {loaded} rows recorded"
                 )
             return
+
+    async def _refuse_taken_ids(
+        self, chunk: Sequence[LoadedRow], prefix: str
+    ) -> tuple[list[LoadedRow], set[int]]:
+        """``chunk`` with every row whose id an earlier row already holds refused (failed,
+        naming that row), and the refused rows' numbers: what the SQLite journal's unique
+        index does, so one input loads the same on both.
+
+        The first row with an id holds it: the row the input gave it to (``:ids``), or for
+        a generated id (``<campaign_id>-<seq>``) row ``seq``, unless that row had an id of
+        its own. A later row that takes a generated id first (the input gave it that form)
+        holds it, and row ``seq`` is refused when it loads. A reloaded chunk (a loader that
+        resumed) finds its rows holding their own ids, and loads as it did.
+        """
+        asked = [row.message_id for row in chunk if row.message_id is not None]
+        reply = await self._call(self._holders, asked) if asked else []
+        holders = {
+            id_: int(_text(seq)) for id_, seq in zip(asked, reply, strict=False) if seq is not None
+        }
+        first = chunk[0].seq
+        claimed: dict[str, int] = {}
+        rows: list[LoadedRow] = []
+        refused: set[int] = set()
+        for row in chunk:
+            id_ = row.message_id
+            if id_ is not None:
+                holder = claimed.get(id_, holders.get(id_))
+                if holder is None:
+                    holder = await self._generated_holder(id_, prefix, first)
+                if holder is not None and holder != row.seq:
+                    rows.append(attrs.evolve(row, failure=taken_id_failure(row, holder)))
+                    refused.add(row.seq)
+                    continue
+                claimed[id_] = row.seq
+            rows.append(row)
+        return rows, refused
+
+    async def _generated_holder(self, id_: str, prefix: str, first: int) -> int | None:
+        """The row of an earlier chunk (before row ``first``) whose generated id is
+        ``id_``, if ``id_`` has that form and the row has no id of its own; else ``None``.
+        Only an input that holds this campaign's own random id asks Redis anything."""
+        digits = id_[len(prefix) :] if id_.startswith(prefix) else ""
+        if not (digits.isascii() and digits.isdigit() and str(int(digits)) == digits):
+            return None
+        seq = int(digits)
+        if not 0 < seq < first:  # a row of this chunk (claimed in order) or a later one
+            return None
+        exported, failure = await self._call(self._id_records, (self._chunk_of(seq), seq))
+        for entry in json.loads(_text(exported)) if exported is not None else ():
+            if entry[0] == seq:  # [seq, destination] for a generated id, [.., id] for its own
+                return seq if len(entry) == 2 else None
+        if failure is not None:  # refused at load: it holds the id it was loaded with
+            return seq if json.loads(_text(failure)).get("i") == id_ else None
+        return None
 
     # -- sending ---------------------------------------------------------------------------
 

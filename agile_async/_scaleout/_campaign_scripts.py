@@ -207,6 +207,37 @@ return {1, last}
 """
 )
 
+#: ``holders(id*)``: for each id, the row that holds it as the id the input gave it
+#: (``:ids``), or nil; an empty reply when no row has an id of its own (nothing to ask).
+HOLDERS = (
+    _PRELUDE
+    + """
+if redis.call('HLEN', IDS) == 0 then
+  return {}
+end
+local found = {}
+for i = 1, #ARGV do
+  found[i] = redis.call('HGET', IDS, ARGV[i]) or false
+end
+return found
+"""
+)
+
+#: ``id_records((n, seq)*)``: for each pair, chunk ``n``'s export record (``:rows``, whose
+#: entries say whether a row's id is generated) and row ``seq``'s stored failure (a row
+#: refused at load is not in the export record), each nil when there is none.
+ID_RECORDS = (
+    _PRELUDE
+    + """
+local found = {}
+for i = 1, #ARGV, 2 do
+  found[i] = redis.call('HGET', ROWS, ARGV[i]) or false
+  found[i + 1] = redis.call('HGET', FAIL, ARGV[i + 1]) or false
+end
+return found
+"""
+)
+
 #: ``next(worker, lease_ms, max_takeovers, now)``: the next chunk for ``worker``, with a
 #: fresh token. Replies ``{'stop', code}`` after an account error anywhere; ``{'chunk', n,
 #: token, rows_json, became_unknown}``; ``{'again', became_unknown}`` when a reclaimed

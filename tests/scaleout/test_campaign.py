@@ -17,17 +17,21 @@ from typing import Any
 import anyio
 import pytest
 
-from agile_async import ConfigurationError, DeliveryStatus, RateLimit
+from agile_async import ConfigurationError, DeliveryStatus, RateLimit, SendOptions
 from agile_async._scaleout._redis_client import adapt
 from agile_async._tickets import RequestTotals
 from agile_async.campaigns import (
     Campaign,
+    CampaignDefinition,
     CampaignError,
     DeliveryUpdate,
     Failure,
+    Journal,
     JournalError,
+    LoadedRow,
     Recovery,
     RowState,
+    SQLiteJournal,
 )
 from agile_async.scaleout import (
     CampaignStoppedError,
@@ -412,6 +416,137 @@ async def test_a_slow_journal_never_holds_more_than_the_requests_in_flight(
     assert result.finished
     assert result.counts.accepted == 120
     assert 5 <= journal.most_in_flight <= 2 * 5
+
+
+# -- ids: one row each ---------------------------------------------------------------------
+
+
+async def failed_rows(journal: Journal) -> dict[int, tuple[str | None, str]]:
+    """Each failed row's id as the export shows it, and its reason."""
+    return {
+        row.seq: (row.message_id, row.failure.message if row.failure else "")
+        async for rows in journal.rows([RowState.FAILED])
+        for row in rows
+    }
+
+
+async def test_a_repeated_id_is_refused_at_load_and_never_sent_twice(
+    redis: Any, name: str, tmp_path: Path
+) -> None:
+    # Once, a later row with a taken id was sent under it (after the first row's outcome)
+    # or failed while sending (while the first was under way), as timing had it; the SQLite
+    # journal refuses it at load. Both journals now load one input the same way.
+    source = tmp_path / "r.csv"
+    source.write_text(
+        "destination,name,id\n"
+        "+393400000001,A,dup\n"  # 1
+        "+393400000002,B,x\n"  # 2
+        "+393400000003,C,dup\n"  # 3: row 1's, in another chunk
+        "+393400000004,D,\n"  # 4: a generated id
+        "+393400000005,E,x\n"  # 5: row 2's
+        "not-a-number,F,bad-id\n"  # 6: refused at load, still holds its id
+        "+393400000007,G,bad-id\n"  # 7: row 6's
+        "+393400000008,H,twice\n"  # 8
+        "+393400000009,I,twice\n"  # 9: row 8's, in the same chunk
+    )
+    journal = await enqueue(redis, name, source, chunk_size=2)
+    fake = FakeAgileServer(credit=Decimal("1000"))
+    async with fake.client() as client:
+        # Row 1 is accepted before row 3 is taken: a taken id is refused even when its
+        # holder has its outcome (the case that went out twice).
+        first = RedisCampaign(redis, name)
+        rows = await first.take_chunk()
+        assert rows is not None
+        await first.mark_in_flight([row.seq for row in rows], "g")
+        await first.record_accepted([row.seq for row in rows], totals(2))
+        result = await work(client, RedisCampaign(redis, name, poll=0.02))
+    assert result.finished
+    # Rows 1 and 2 were recorded by hand above; 6 was refused at load, 3, 5, 7 and 9 for
+    # their ids: only rows 4 and 8 went out.
+    prefix = f"{(await journal.definition()).campaign_id}-"  # type: ignore[union-attr]
+    assert sorted(message.message_id for message in fake.accepted) == [f"{prefix}4", "twice"]
+    failed = await failed_rows(journal)
+    assert sorted(failed) == [3, 5, 6, 7, 9]
+    for seq, (id_, holder, line) in {
+        3: ("dup", 1, 4),
+        5: ("x", 2, 6),
+        7: ("bad-id", 6, 8),
+        9: ("twice", 8, 10),
+    }.items():
+        assert failed[seq] == (
+            id_,
+            f"line {line}: id {id_!r} is already used by an earlier row (record {holder})",
+        )
+    counts = await journal.counts()
+    assert (counts.accepted, counts.failed, counts.pending) == (4, 5, 0)
+
+    # The SQLite journal, from the same file: the same rows refused, for the same reasons.
+    async with await Campaign.create(
+        tmp_path / "c.journal", source, body="Hi {name}", sender="Shop"
+    ) as reference:
+        await reference.load()
+        assert await failed_rows(reference.journal) == failed
+
+
+async def test_generated_ids_are_held_by_their_rows_against_the_inputs_ids(
+    redis: Any, name: str, tmp_path: Path
+) -> None:
+    # A generated id is <campaign_id>-<seq>: an input that holds ids of that form (only an
+    # input made with this campaign's own random id can) must not put two rows under one.
+    definition = CampaignDefinition(
+        campaign_id="c1",
+        source=str(tmp_path / "r.csv"),
+        source_format="csv",
+        source_sha256="ab" * 32,
+        source_size=1,
+        body="Hi",
+        sender="Shop",
+        options=SendOptions(),
+        created_at=datetime(2026, 11, 26, tzinfo=timezone.utc),
+    )
+
+    def row(seq: int, id_: str | None = None, *, bad: bool = False) -> LoadedRow:
+        return LoadedRow(
+            seq=seq,
+            message_id=id_ or f"c1-{seq}",
+            destination=f"+3934{seq:08d}",
+            body=None if bad else f"Hi {seq}",
+            parts=1,
+            encoding="GSM-7",
+            failure=Failure("ValidationError", "a bad row") if bad else None,
+            line=seq + 1,
+        )
+
+    rows = [
+        row(1),  # generated: c1-1
+        row(2),
+        row(3, "c1-1"),  # row 1's generated id, an earlier chunk: refused
+        row(4, "c1-6"),  # row 6's generated id, before row 6: holds it
+        row(5, bad=True),  # refused at load: holds c1-5
+        row(6),  # its generated id is row 4's now: refused
+        row(7, "c1-8"),  # row 8 has an id of its own: c1-8 is free
+        row(8, "own"),
+        row(9, "c1-2"),  # row 2's, an earlier chunk: refused
+        row(10, "c1-5"),  # row 5's (refused at load, not exported): refused
+        row(11, "c1-07"),  # not a generated id's form: free
+        row(12),
+    ]
+    async with await SQLiteJournal.open(tmp_path / "j.db", create=True) as sqlite:
+        await sqlite.create(definition)
+        await sqlite.append(rows, done=True)
+        expected = await failed_rows(sqlite)
+    assert sorted(expected) == [3, 5, 6, 9, 10]
+    assert expected[6] == ("c1-6", "line 7: id 'c1-6' is already used by an earlier row (record 4)")
+
+    loader = RedisCampaign(redis, name, chunk_size=3)
+    await loader.create(definition)
+    await loader.append(rows[:7], done=False)  # two chunks, and row 7 waiting for its chunk
+    # A loader that died and starts over: what is recorded loads again the same way.
+    resumed = RedisCampaign(redis, name, chunk_size=3)
+    await resumed.append(rows[:7], done=False)
+    await resumed.append(rows[7:], done=True)
+    assert await failed_rows(resumed) == expected
+    assert (await resumed.counts()).failed == 5
 
 
 # -- delivery reports and export -------------------------------------------------------------
