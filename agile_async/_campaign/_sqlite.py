@@ -213,9 +213,13 @@ _ACCEPTED = RowState.ACCEPTED.value
 _FAILED = RowState.FAILED.value
 _UNKNOWN = RowState.UNKNOWN.value
 
-_STATES = tuple(state.value for state in RowState)
-#: Rows in each of ``_STATES`` (``count(nullif(...))``: ``FILTER`` needs SQLite 3.30).
-_COUNT_STATES = "SELECT " + ", ".join(["count(nullif(state = ?, 0))"] * len(_STATES)) + " FROM rows"
+#: The rows ``counts()`` groups: neither pending nor accepted (failed and unknown rows are
+#: few), or with a delivery report. Pending rows are counted apart, accepted ones are the rest.
+_COUNT_OTHERS = (
+    "SELECT state, delivery, confirmed, count(*) FROM rows"
+    " WHERE state NOT IN (?, ?) OR delivery IS NOT NULL OR confirmed <> 0"
+    " GROUP BY state, delivery, confirmed"
+)
 
 #: ``next_rows``' columns: ``(destination, body, message_id)``, and ``seq``.
 _MESSAGE = operator.itemgetter(0, 1, 2)
@@ -729,11 +733,30 @@ class _Store:
 
     def _counts(self) -> StateCounts:
         conn = self._conn
-        # One walk counting each state (a GROUP BY sorts every row first: it cost twice
-        # as much, at the start and the end of every run), then the few rows with a
-        # delivery report, grouped.
-        found = conn.execute(_COUNT_STATES, _STATES).fetchone()
-        states = dict(zip(RowState, found, strict=True))
+        # It runs at the start and the end of every run, over every row: three walks that
+        # each test little per row, about 0.2 µs a row in all. Every row; the pending ones;
+        # and the few others, grouped. (A GROUP BY of every row sorts them all first; one
+        # walk comparing each row with every state, and then one for the delivery reports,
+        # cost 0.3 to 0.5 µs a row.)
+        (total,) = conn.execute("SELECT count(*) FROM rows").fetchone()
+        (pending,) = conn.execute(
+            "SELECT count(*) FROM rows WHERE state = ?", (_PENDING,)
+        ).fetchone()
+        states = dict.fromkeys(RowState, 0)
+        deliveries: dict[DeliveryStatus, int] = {}
+        confirmed = 0
+        for state, delivery, is_confirmed, count in conn.execute(
+            _COUNT_OTHERS, (_PENDING, _ACCEPTED)
+        ):
+            if state != _PENDING and state != _ACCEPTED:
+                states[RowState(state)] += count
+            if is_confirmed and state == _ACCEPTED:
+                confirmed += count
+            if delivery is not None:
+                status = DeliveryStatus(delivery)
+                deliveries[status] = deliveries.get(status, 0) + count
+        states[RowState.ACCEPTED] = total - pending - sum(states.values())  # the others'
+        states[RowState.PENDING] = pending
         # Rows of requests in flight are written pending (the request is the record).
         carried = sum(
             conn.execute(
@@ -744,18 +767,6 @@ class _Store:
         )
         states[RowState.PENDING] -= carried
         states[RowState.IN_FLIGHT] += carried
-        deliveries: dict[DeliveryStatus, int] = {}
-        confirmed = 0
-        for state, delivery, is_confirmed, count in conn.execute(
-            "SELECT state, delivery, confirmed, count(*) FROM rows"
-            " WHERE delivery IS NOT NULL OR confirmed <> 0"
-            " GROUP BY state, delivery, confirmed"
-        ):
-            if is_confirmed and state == _ACCEPTED:
-                confirmed += count
-            if delivery is not None:
-                status = DeliveryStatus(delivery)
-                deliveries[status] = deliveries.get(status, 0) + count
         parts = conn.execute(
             "SELECT coalesce(sum(processed_sms_parts), 0) FROM requests"
             " WHERE accepted_at IS NOT NULL"
