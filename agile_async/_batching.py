@@ -287,10 +287,11 @@ class Batcher(anyio.AsyncContextManagerMixin):
             else None
         )
         # Counting parts costs a segment count per distinct text: done before sending only
-        # for a parts-based limit, or a custom limiter (which may charge parts).
-        self._count_parts = limiter is not None or (
-            settings.rate_limit is not None and settings.rate_limit.per == "parts"
-        )
+        # for a parts-based limit, or a custom limiter that may charge parts (one that says
+        # it does not, such as a RedisLimiter without a limit per part, is given none).
+        self._count_parts = (
+            limiter is not None and getattr(limiter, "charges_parts", True) is not False
+        ) or (settings.rate_limit is not None and settings.rate_limit.per == "parts")
         max_messages, max_parts = self._cost_caps(settings)
         self._queue = SendQueue(
             RequestLimits(
@@ -523,6 +524,16 @@ class Batcher(anyio.AsyncContextManagerMixin):
         sender: str | None = ...,
         handles: Literal[False],
     ) -> int: ...
+
+    @overload
+    async def submit_many(
+        self,
+        messages: Iterable[Message | MessageRow | tuple[str, ...]],
+        *,
+        options: SendOptions | None = ...,
+        sender: str | None = ...,
+        handles: bool,
+    ) -> list[Ticket] | int: ...
 
     async def submit_many(
         self,

@@ -81,7 +81,12 @@ class RateLimit:
 
 @runtime_checkable
 class RateLimiter(Protocol):
-    """What the batcher needs from a rate limiter."""
+    """What the batcher needs from a rate limiter.
+
+    A limiter may also say ``charges_parts = False`` (an attribute or a property) when it
+    never reads :attr:`Cost.parts`: the batcher then skips counting each message's SMS
+    parts before sending, and gives it ``parts=0``. Without it, parts are counted.
+    """
 
     async def acquire(self, cost: Cost) -> None:
         """Wait until a request of this cost may go; then count it as spent."""

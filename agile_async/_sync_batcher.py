@@ -122,6 +122,16 @@ class Batcher:
         handles: Literal[False],
     ) -> int: ...
 
+    @overload
+    def submit_many(
+        self,
+        messages: Iterable[Message | MessageRow | tuple[str, ...]],
+        *,
+        options: SendOptions | None = ...,
+        sender: str | None = ...,
+        handles: bool,
+    ) -> list[Ticket] | int: ...
+
     def submit_many(
         self,
         messages: Iterable[Message | MessageRow | tuple[str, ...]],

@@ -229,6 +229,12 @@ class RedisLimiter(anyio.AsyncContextManagerMixin):
         """The account's Redis keys: the config hash, then one bucket per limit."""
         return self._keys
 
+    @property
+    def charges_parts(self) -> bool:
+        """Whether a request's SMS parts are charged (a limit per part): if not, the
+        batcher does not count them for this limiter."""
+        return any(bucket.limit.per == "parts" for bucket in self._buckets)
+
     def statistics(self) -> RedisLimiterStatistics:
         """A snapshot of the counts."""
         c = self._counters

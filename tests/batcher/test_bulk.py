@@ -106,7 +106,7 @@ async def test_an_invalid_item_is_named_and_nothing_is_queued(
 ) -> None:
     async with client.batcher(max_latency=0.01) as batcher:
         with pytest.raises(ValidationError) as caught:
-            await batcher.submit_many(items, sender="Shop", handles=handles)  # type: ignore[call-overload]
+            await batcher.submit_many(items, sender="Shop", handles=handles)  # type: ignore[arg-type]
         assert batcher.statistics().queued == 0
     assert caught.value.problems[0].field.startswith(field)
     assert sends(fake) == []
@@ -165,7 +165,7 @@ async def test_cancelled_part_way_what_it_queued_is_withdrawn_and_reported_once(
                 await batcher.submit_many(
                     [(number(i), f"hi {i}") for i in range(100)],
                     sender="Shop",
-                    handles=handles,  # type: ignore[call-overload]
+                    handles=handles,
                 )
             stats = batcher.statistics()
             assert stats.queued == 0  # withdrawn: no message of the call is left behind
@@ -473,6 +473,32 @@ async def test_a_custom_limiter_is_charged_the_parts_of_rows_without_handles(
     assert batcher.statistics().accepted == 250
     assert [c.messages for c in charged] == [100, 100, 50]
     assert sum(c.parts for c in charged) == batcher.statistics().parts == 250 + 84
+
+
+@pytest.mark.parametrize("handles", [False, True])
+async def test_a_limiter_that_charges_no_parts_is_spared_counting_them(
+    client: AgileClient, fake: FakeAgileServer, handles: bool
+) -> None:
+    """A limiter that says ``charges_parts = False`` (a RedisLimiter without a limit per
+    part) is given no parts: the batcher does not count them before sending. The
+    messages are the same, and the provider's count of parts too."""
+    charged: list[Cost] = []
+
+    class ByMessage:
+        charges_parts = False
+
+        async def acquire(self, cost: Cost) -> None:
+            charged.append(cost)
+
+        def penalize(self, retry_after: float | None) -> None:
+            pass
+
+    long_text = "A long text that takes two parts. " * 5
+    rows = [(number(i), long_text if i % 3 == 0 else f"Code {i}") for i in range(250)]
+    async with client.batcher(limiter=ByMessage(), max_messages=100, max_latency=0) as batcher:
+        await batcher.submit_many(rows, sender="Shop", handles=handles)
+    assert [(c.messages, c.parts) for c in charged] == [(100, 0), (100, 0), (50, 0)]
+    assert batcher.statistics().parts == 250 + 84
 
 
 async def test_aclose_cancel_must_be_true_or_false(client: AgileClient) -> None:

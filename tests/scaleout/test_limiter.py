@@ -259,6 +259,21 @@ async def test_acquire_lets_the_burst_through_then_paces(redis: Any, account: st
     assert 0.09 < stats.waited < 0.2
 
 
+async def test_only_a_limit_per_part_has_the_batcher_count_parts(redis: Any, account: str) -> None:
+    # A worker's batcher counts each message's SMS parts before sending only for a limiter
+    # that charges them (test_bulk.py: a limiter that does not is given none).
+    per_message = RedisLimiter(redis, RateLimit(rate=200), account=account)
+    per_request = RedisLimiter(redis, RateLimit(rate=5, per="requests"), account=account)
+    both = RedisLimiter(
+        redis, [RateLimit(rate=200), RateLimit(rate=500, per="parts")], account=account
+    )
+    assert (per_message.charges_parts, per_request.charges_parts, both.charges_parts) == (
+        False,
+        False,
+        True,
+    )
+
+
 async def test_an_error_in_the_limiters_block_comes_out_as_itself(redis: Any, account: str) -> None:
     """Not wrapped in the ExceptionGroup of the limiter's own task group."""
     limiter = RedisLimiter(redis, RateLimit(rate=200, burst=10), account=account)
