@@ -218,6 +218,15 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def _generated_seq(id_: str, prefix: str) -> int | None:
+    """The row number ``id_`` names if it has the form of a generated id (``prefix`` and
+    the number as ``str(seq)`` writes it), else ``None``."""
+    digits = id_[len(prefix) :] if id_.startswith(prefix) else ""
+    if digits.isascii() and digits.isdigit() and str(int(digits)) == digits and int(digits):
+        return int(digits)
+    return None
+
+
 def campaign_prefix(name: str) -> str:
     """The hash-tagged prefix of a campaign's keys: ``{agile:c:<name>}``."""
     return f"{{agile:c:{name}}}"
@@ -522,12 +531,19 @@ class RedisCampaign:
         holds it, and row ``seq`` is refused when it loads. A reloaded chunk (a loader that
         resumed) finds its rows holding their own ids, and loads as it did.
         """
-        asked = [row.message_id for row in chunk if row.message_id is not None]
-        reply = await self._call(self._holders, asked) if asked else []
-        holders = {
-            id_: int(_text(seq)) for id_, seq in zip(asked, reply, strict=False) if seq is not None
-        }
-        first = chunk[0].seq
+        first, last = chunk[0].seq, chunk[-1].seq
+        given = [
+            row.message_id
+            for row in chunk
+            if row.message_id is not None and row.message_id != f"{prefix}{row.seq}"
+        ]
+        reply = await self._call(self._holders, (prefix, first, last, *given))
+        holders: dict[str, int] = {}
+        if reply:  # some row has an id of its own: which of these are held, and by whom
+            generated = [f"{prefix}{seq}" for seq in range(first, last + 1)]
+            for asked, found in zip([*given, *generated], reply, strict=True):
+                if found is not None:
+                    holders[asked] = int(_text(found))
         claimed: dict[str, int] = {}
         rows: list[LoadedRow] = []
         refused: set[int] = set()
@@ -535,8 +551,10 @@ class RedisCampaign:
             id_ = row.message_id
             if id_ is not None:
                 holder = claimed.get(id_, holders.get(id_))
-                if holder is None:
-                    holder = await self._generated_holder(id_, prefix, first)
+                if holder is None and id_ != f"{prefix}{row.seq}":
+                    seq = _generated_seq(id_, prefix)
+                    if seq is not None and seq < first:  # a row of an earlier chunk's id
+                        holder = await self._generated_holder(seq, id_)
                 if holder is not None and holder != row.seq:
                     rows.append(attrs.evolve(row, failure=taken_id_failure(row, holder)))
                     refused.add(row.seq)
@@ -545,16 +563,10 @@ class RedisCampaign:
             rows.append(row)
         return rows, refused
 
-    async def _generated_holder(self, id_: str, prefix: str, first: int) -> int | None:
-        """The row of an earlier chunk (before row ``first``) whose generated id is
-        ``id_``, if ``id_`` has that form and the row has no id of its own; else ``None``.
-        Only an input that holds this campaign's own random id asks Redis anything."""
-        digits = id_[len(prefix) :] if id_.startswith(prefix) else ""
-        if not (digits.isascii() and digits.isdigit() and str(int(digits)) == digits):
-            return None
-        seq = int(digits)
-        if not 0 < seq < first:  # a row of this chunk (claimed in order) or a later one
-            return None
+    async def _generated_holder(self, seq: int, id_: str) -> int | None:
+        """``seq`` if row ``seq`` (loaded already) holds ``id_`` as its generated id, that
+        is, had no id of its own; else ``None``. Asked only of an input that holds ids in
+        this campaign's own form (its random id): never, in practice."""
         exported, failure = await self._call(self._id_records, (self._chunk_of(seq), seq))
         for entry in json.loads(_text(exported)) if exported is not None else ():
             if entry[0] == seq:  # [seq, destination] for a generated id, [.., id] for its own

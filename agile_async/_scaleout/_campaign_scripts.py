@@ -207,8 +207,10 @@ return {1, last}
 """
 )
 
-#: ``holders(id*)``: for each id, the row that holds it as the id the input gave it
-#: (``:ids``), or nil; an empty reply when no row has an id of its own (nothing to ask).
+#: ``holders(prefix, first, last, id*)``: the row that holds each ``id`` as the id the input
+#: gave it (``:ids``), then the row that holds each generated id ``<prefix><seq>`` for ``seq``
+#: in ``first..last``, nil where none does; an empty reply when no row has an id of its own
+#: (nothing can be taken: the usual campaign, asked nothing).
 HOLDERS = (
     _PRELUDE
     + """
@@ -216,8 +218,11 @@ if redis.call('HLEN', IDS) == 0 then
   return {}
 end
 local found = {}
-for i = 1, #ARGV do
-  found[i] = redis.call('HGET', IDS, ARGV[i]) or false
+for i = 4, #ARGV do
+  found[#found + 1] = redis.call('HGET', IDS, ARGV[i]) or false
+end
+for seq = tonumber(ARGV[2]), tonumber(ARGV[3]) do
+  found[#found + 1] = redis.call('HGET', IDS, ARGV[1] .. seq) or false
 end
 return found
 """
