@@ -21,6 +21,7 @@ import attrs
 from ._exceptions import Problem, ValidationError
 from ._graphemes import clusters, cuts_are_breaks, fill_parts
 from ._gsm import BASIC, BASIC_RUN_RE, EXTENSION, GSM_RUN_RE, NON_GSM_RE
+from ._setting_validators import check_flag
 from ._smart_encoding import SMART_RE, SMART_TABLE
 
 __all__ = [
@@ -149,6 +150,15 @@ class _Draft:
     concatenated: bool
 
 
+def _check_flags(unicode: object, smart_encoding: object, concatenated: object = True) -> None:
+    """The counting options are True or False: a ``"false"`` from a configuration file is
+    refused, naming the option, not read as true. (Callers test ``is True or is False``
+    inline first: a call per count would cost a tenth of a short text's count.)"""
+    check_flag("unicode", unicode)
+    check_flag("smart_encoding", smart_encoding)
+    check_flag("concatenated", concatenated)
+
+
 def _fits(parts: int, concatenated: bool) -> bool:
     """Whether a body of ``parts`` parts can be sent: the rule behind :attr:`SegmentCount.fits`."""
     return parts <= (MAX_PARTS if concatenated else 1)
@@ -172,6 +182,8 @@ def part_capacity(encoding: Encoding, *, udh_octets: int = 0, multipart: bool = 
         raise ValueError(f"unknown encoding {encoding!r}; expected one of {get_args(Encoding)}")
     if udh_octets < 0:
         raise ValueError(f"udh_octets must be >= 0, not {udh_octets}")
+    if multipart is not True and multipart is not False:
+        check_flag("multipart", multipart)
     octets = udh_octets
     if multipart:
         octets = udh_octets + 5 if udh_octets else 6
@@ -213,6 +225,12 @@ def count_segments(
     """
     if not isinstance(text, str):
         raise TypeError(f"text must be str, not {type(text).__name__}")
+    if not (
+        (unicode is True or unicode is False)
+        and (smart_encoding is False or smart_encoding is True)
+        and (concatenated is True or concatenated is False)
+    ):
+        _check_flags(unicode, smart_encoding, concatenated)
     udh_octets = 0 if udh is None else _udh_octets(udh)
     replacements: tuple[tuple[str, str], ...] = ()
     if smart_encoding:
@@ -258,14 +276,15 @@ def count_parts(
     >>> parts
     3
     """
-    if udh is None and not smart_encoding:  # the usual call, at once
+    if udh is None and smart_encoding is False and unicode is True:  # the usual call, at once
         try:
-            return _count(text, unicode, 0, False, False)
+            return _count(text, True, 0, False, False)
         except TypeError:  # _count takes only a str (see there): say so below
             if isinstance(text, str):
                 raise
     if not isinstance(text, str):
         raise TypeError(f"text must be str, not {type(text).__name__}")
+    _check_flags(unicode, smart_encoding)
     udh_octets = 0 if udh is None else _udh_octets(udh)
     if smart_encoding and _smart_search(text) is not None:
         text = text.translate(SMART_TABLE)
@@ -542,6 +561,7 @@ def count_hex_segments(
     """
     if not isinstance(hex_body, str):
         raise TypeError(f"hex_body must be str, not {type(hex_body).__name__}")
+    check_flag("concatenated", concatenated)
     if len(hex_body) % 2 or not _HEX_DIGITS.issuperset(hex_body):
         raise ValidationError.single(
             "body", "a hex body must be an even number of hex digits (0-9, A-F)"

@@ -22,7 +22,7 @@ import attrs
 
 from ._counting import SegmentCount, count_hex_segments, count_parts, count_segments
 from ._exceptions import Problem, ValidationError
-from ._setting_validators import invalid
+from ._setting_validators import check_flag, invalid
 from ._validation import is_collection
 
 __all__ = [
@@ -276,7 +276,7 @@ def estimate_cost(
     ```
     """
     _check_prices(prices, messages)
-    if keep_messages:
+    if check_flag("keep_messages", keep_messages):
         kept = tuple(
             iter_estimates(prices, messages, unicode=unicode, smart_encoding=smart_encoding)
         )
@@ -311,6 +311,8 @@ _Counter: TypeAlias = Callable[[str, bool, str | None], SegmentCount]
 
 def _counter(unicode: bool, smart_encoding: bool) -> _Counter:
     """A bounded cache of counts: a campaign often repeats one body thousands of times."""
+    check_flag("unicode", unicode)  # now, not when the first message is counted
+    check_flag("smart_encoding", smart_encoding)
 
     @functools.lru_cache(maxsize=256)
     def count(body: str, hex_body: bool, udh: str | None) -> SegmentCount:
@@ -323,6 +325,8 @@ def _counter(unicode: bool, smart_encoding: bool) -> _Counter:
 
 def _parts_counter(unicode: bool, smart_encoding: bool) -> Callable[[str, bool, str | None], int]:
     """As :func:`_counter`, for the parts alone."""
+    check_flag("unicode", unicode)
+    check_flag("smart_encoding", smart_encoding)
 
     @functools.lru_cache(maxsize=256)
     def count(body: str, hex_body: bool, udh: str | None) -> int:

@@ -24,7 +24,16 @@ from agile_async import (
 )
 from agile_async.campaigns import Campaign, DeliveryState, SQLiteJournal
 from agile_async.scaleout import RedisCampaign, RedisLimiter, account_key
-from agile_async.segments import PriceList
+from agile_async.segments import (
+    PriceList,
+    count_hex_segments,
+    count_parts,
+    count_segments,
+    estimate_cost,
+    iter_estimates,
+    part_capacity,
+    split_segments,
+)
 from agile_async.testing import DeliveryScript, FakeAgileServer, Fault
 from agile_async.webhooks import DeliveryReportReceiver
 
@@ -145,6 +154,33 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
     ("fake-pending", lambda: FakeAgileServer(max_pending_reports=0), "max_pending_reports"),
     ("script-attempts", lambda: DeliveryScript(attempts=0), "attempts"),
     ("script-probability", lambda: DeliveryScript(duplicates=1.5), "duplicates"),
+    # Counting options are True or False: a "false" read from a file was counted as true.
+    ("parts-unicode", lambda: count_parts("Caffè", unicode="false"), "unicode"),  # type: ignore[arg-type]
+    ("parts-smart", lambda: count_parts("hi", smart_encoding=1), "smart_encoding"),  # type: ignore[arg-type]
+    ("segments-unicode", lambda: count_segments("hi", unicode=0), "unicode"),  # type: ignore[arg-type]
+    (
+        "segments-concatenated",
+        lambda: count_segments("hi", concatenated="no"),  # type: ignore[arg-type]
+        "concatenated",
+    ),
+    ("split-smart", lambda: split_segments("hi", smart_encoding="yes"), "smart_encoding"),  # type: ignore[arg-type]
+    ("hex-concatenated", lambda: count_hex_segments("00", concatenated=None), "concatenated"),  # type: ignore[arg-type]
+    ("capacity-multipart", lambda: part_capacity("GSM-7", multipart="1"), "multipart"),  # type: ignore[arg-type]
+    (
+        "estimate-unicode",
+        lambda: estimate_cost(PriceList({"39": "0.05"}), [], unicode="no"),  # type: ignore[arg-type]
+        "unicode",
+    ),
+    (
+        "estimate-keep",
+        lambda: estimate_cost(PriceList({"39": "0.05"}), [], keep_messages="yes"),  # type: ignore[arg-type]
+        "keep_messages",
+    ),
+    (
+        "estimates-smart",
+        lambda: iter_estimates(PriceList({"39": "0.05"}), [], smart_encoding=0),  # type: ignore[arg-type]
+        "smart_encoding",
+    ),
 ]
 
 
