@@ -68,7 +68,13 @@ from ._asgi import (
 from ._concurrency import call_maybe_async
 from ._exceptions import InvalidDeliveryReportError
 from ._models import DeliveryReport
-from ._setting_validators import check_callable, check_integer, check_number, invalid
+from ._setting_validators import (
+    check_callable,
+    check_flag,
+    check_integer,
+    check_number,
+    invalid,
+)
 from ._telemetry import current as current_telemetry
 from ._token_mask import TokenMask
 from ._webhook_parsing import DEFAULT_MAX_REPORTS, parse_delivery_reports
@@ -208,7 +214,7 @@ class DeliveryReportReceiver:
                 "callback_timeout", callback_timeout, minimum=0, exclusive=True, unit=" seconds"
             )
         self._callback_timeout = callback_timeout
-        self._require_json = require_json
+        self._require_json = check_flag("require_json", require_json)
         self._counts = dict.fromkeys(ReceiverStatistics._fields, 0)
         #: Reports counted by status in OpenTelemetry metrics, when configured (chosen once).
         self._telemetry = current_telemetry()

@@ -99,6 +99,7 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
         "max_body_bytes",
     ),
     ("receiver-dedupe", lambda: DeliveryReportReceiver(on_report, dedupe=-1), "dedupe"),
+    ("receiver-json", lambda: DeliveryReportReceiver(on_report, require_json="no"), "require_json"),  # type: ignore[arg-type]
     (
         "receiver-timeout",
         lambda: DeliveryReportReceiver(on_report, callback_timeout=0),
@@ -211,6 +212,44 @@ async def test_silent_for_is_checked_by_every_journal_and_the_campaign(tmp_path:
         with pytest.raises(ConfigurationError) as caught:
             await Campaign.open(tmp_path / "d.journal", **kwargs)  # type: ignore[arg-type]
         assert [problem.field for problem in caught.value.problems] == ["silent_for"]
+
+
+async def test_a_campaigns_flags_are_true_or_false_never_read_as_truthy(tmp_path: Path) -> None:
+    # resend_unknown="false" (from a configuration file) was true: unknown messages, which
+    # may have been sent, went out again.
+    source = tmp_path / "r.csv"
+    source.write_text("destination\n+393471234567\n", encoding="utf-8")
+    created = await Campaign.create(tmp_path / "d.journal", source, body="Hi", sender="Shop")
+    await created.aclose()
+    no: Any = "no"  # what a configuration file gives
+    calls: list[tuple[str, Callable[[], Any]]] = [
+        ("resend_unknown", lambda: Campaign.open(tmp_path / "d.journal", resend_unknown=no)),
+        ("read_only", lambda: Campaign.open(tmp_path / "d.journal", read_only=no)),
+        (
+            "resend_unknown",
+            lambda: Campaign.create(
+                tmp_path / "e.journal", source, body="Hi", sender="Shop", resend_unknown=no
+            ),
+        ),
+        (
+            "exist_ok",
+            lambda: Campaign.create(
+                tmp_path / "d.journal", source, body="Hi", sender="Shop", exist_ok=no
+            ),
+        ),
+        ("create", lambda: SQLiteJournal.open(tmp_path / "f.journal", create=no)),
+        ("exclusive", lambda: SQLiteJournal.open(tmp_path / "d.journal", exclusive=no)),
+    ]
+    for argument, call in calls:
+        with pytest.raises(ConfigurationError) as caught:
+            await call()
+        assert [problem.field for problem in caught.value.problems] == [argument]
+    assert not (tmp_path / "e.journal").exists()
+    assert not (tmp_path / "f.journal").exists()
+    async with await SQLiteJournal.open(tmp_path / "d.journal") as journal:
+        with pytest.raises(ConfigurationError) as caught:
+            await journal.recover(resend_unknown=no)
+        assert [problem.field for problem in caught.value.problems] == ["resend_unknown"]
 
 
 def test_a_secret_argument_is_named_but_never_shown() -> None:

@@ -24,7 +24,7 @@ from .._exceptions import CampaignError, InputChangedError, JournalError
 from .._models import DeliveryReport, DeliveryStatus, SendOptions
 from .._pricing import PriceList
 from .._ratelimit import RateLimiter
-from .._setting_validators import check_duration, invalid
+from .._setting_validators import check_duration, check_flag, invalid
 from .._validation import is_collection
 from ._export import write_csv
 from ._input import BodyTemplate, RecordReader, RowBuilder
@@ -157,6 +157,7 @@ class Campaign:
                 campaign.
             ValidationError: ``encoding`` or ``delimiter`` is not one.
         """
+        check_flag("exist_ok", exist_ok)
         silence = _silence(resend_unknown, silent_for)
         options = options if options is not None else SendOptions()
         check_definition(sender, options, body=body, source=source, defaults=defaults)
@@ -213,6 +214,7 @@ class Campaign:
             JournalError: no campaign there, or another process is running it.
             ValueError: ``silent_for`` without ``resend_unknown``, or negative.
         """
+        check_flag("read_only", read_only)
         silence = _silence(resend_unknown, silent_for)
         store = await open_journal(journal, create=False, exclusive=not read_only)
         try:
@@ -509,7 +511,9 @@ def _states(states: Iterable[RowState] | None) -> tuple[RowState, ...] | None:
 
 
 def _silence(resend_unknown: bool, silent_for: timedelta | float | None) -> timedelta | None:
-    """``silent_for`` as a duration, checked."""
+    """``silent_for`` as a duration, checked (and ``resend_unknown``: a ``"false"`` read as
+    true would send unknown messages again)."""
+    check_flag("resend_unknown", resend_unknown)
     if silent_for is None:
         return None
     if not resend_unknown:

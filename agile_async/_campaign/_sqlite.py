@@ -75,7 +75,7 @@ import anyio.to_thread
 from .._delivery import DeliveryState
 from .._exceptions import JournalError
 from .._models import DeliveryStatus
-from .._setting_validators import check_duration
+from .._setting_validators import check_duration, check_flag
 from .._tickets import RequestTotals
 from ._definition import COLUMNS, definition_from_columns, definition_to_columns
 from ._journal import (
@@ -1001,6 +1001,8 @@ class SQLiteJournal:
             JournalError: no journal there (without ``create``), not a journal, another
                 schema version, or (``exclusive``) in use by another process.
         """
+        check_flag("create", create)
+        check_flag("exclusive", exclusive)
         store = await anyio.to_thread.run_sync(
             functools.partial(_Store, Path(path), create=create, exclusive=exclusive)
         )
@@ -1051,6 +1053,7 @@ class SQLiteJournal:
     async def recover(
         self, *, resend_unknown: bool = False, silent_for: timedelta | None = None
     ) -> Recovery:
+        check_flag("resend_unknown", resend_unknown)
         if silent_for is not None:
             silent_for = check_duration("silent_for", silent_for)
         return await self._call(self._store.recover, resend_unknown, silent_for)

@@ -66,7 +66,13 @@ from .._exceptions import (
     JournalError,
 )
 from .._models import DeliveryStatus
-from .._setting_validators import check_duration, check_integer, check_number, invalid
+from .._setting_validators import (
+    check_duration,
+    check_flag,
+    check_integer,
+    check_number,
+    invalid,
+)
 from .._tickets import RequestTotals
 from . import _campaign_scripts as scripts
 from ._outage import DEFAULT_REDIS_TIMEOUT, check_timeout
@@ -592,6 +598,7 @@ class RedisCampaign:
           the next session's ``recover`` makes its rows in flight unknown and sends the
           rest. Rows of a chunk still on the stream are sent by its next owner.
         """
+        check_flag("resend_unknown", resend_unknown)
         if silent_for is not None:
             silent_for = check_duration("silent_for", silent_for)
         await self._chunk_size()

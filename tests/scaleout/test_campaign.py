@@ -488,6 +488,19 @@ async def test_a_repeated_id_is_refused_at_load_and_never_sent_twice(
         assert await failed_rows(reference.journal) == failed
 
 
+async def test_resend_unknown_is_true_or_false(redis: Any, name: str, tmp_path: Path) -> None:
+    # "false" from a configuration file was true: unknown rows, perhaps sent, went again.
+    journal = await enqueue(redis, name, recipients(tmp_path / "r.csv", 3))
+    no: Any = "false"
+    with pytest.raises(ConfigurationError) as caught:
+        await journal.recover(resend_unknown=no)
+    assert [problem.field for problem in caught.value.problems] == ["resend_unknown"]
+    async with FakeAgileServer().client() as client:
+        with pytest.raises(ConfigurationError, match="resend_unknown"):
+            await work(client, RedisCampaign(redis, name), resend_unknown=no)
+    assert (await journal.counts()).pending == 3  # nothing was sent
+
+
 async def test_generated_ids_are_held_by_their_rows_against_the_inputs_ids(
     redis: Any, name: str, tmp_path: Path
 ) -> None:
