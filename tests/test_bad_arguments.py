@@ -155,6 +155,10 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
     ("fake-pending", lambda: FakeAgileServer(max_pending_reports=0), "max_pending_reports"),
     ("script-attempts", lambda: DeliveryScript(attempts=0), "attempts"),
     ("script-probability", lambda: DeliveryScript(duplicates=1.5), "duplicates"),
+    ("script-parts", lambda: DeliveryScript(independent_parts="no"), "independent_parts"),  # type: ignore[arg-type]
+    ("script-price", lambda: DeliveryScript(include_price=0), "include_price"),  # type: ignore[arg-type]
+    ("fake-after", lambda: Fault.delay(0.1, after_processing="yes"), "after_processing"),  # type: ignore[arg-type]
+    ("fake-raw", lambda: FakeAgileServer().deliver_to(on_report, raw="no"), "raw"),  # type: ignore[call-overload]
     # Counting options are True or False: a "false" read from a file was counted as true.
     ("parts-unicode", lambda: count_parts("Caffè", unicode="false"), "unicode"),  # type: ignore[arg-type]
     ("parts-smart", lambda: count_parts("hi", smart_encoding=1), "smart_encoding"),  # type: ignore[arg-type]

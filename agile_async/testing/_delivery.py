@@ -53,7 +53,7 @@ from .._concurrency import call_maybe_async, task_group
 from .._exceptions import AgileError
 from .._models import DeliveryReport, DeliveryStatus
 from .._serde import format_provider_datetime
-from .._setting_validators import at_least, check_integer, check_number, invalid, real
+from .._setting_validators import at_least, check_integer, check_number, flag, invalid, real
 from .._webhook_parsing import parse_delivery_report
 from ._send import digits_of
 from ._wakeup import loop_waker
@@ -186,7 +186,7 @@ class DeliveryScript:
         factory=lambda: {DeliveryStatus.DELIVERED: 1.0}, converter=_weights
     )
     by_prefix: Mapping[str, DeliveryStatus] = attrs.field(factory=dict, converter=_prefixes)
-    independent_parts: bool = False
+    independent_parts: bool = attrs.field(default=False, validator=flag)
     part_outcome: PartRule | None = None
     intermediate: float = attrs.field(default=0.0, validator=_probability)
     delay: float | tuple[float, float] = attrs.field(default=0.0, validator=_delay)
@@ -199,7 +199,7 @@ class DeliveryScript:
     destination_format: DestinationFormat = "as_sent"
     lcr_operator: str | None = "22210"
     real_operator: str | None = "22201"
-    include_price: bool = True
+    include_price: bool = attrs.field(default=True, validator=flag)
     seed: int | str | None = None
 
     def statuses_for(self, message: AcceptedMessage) -> tuple[DeliveryStatus, ...]:
@@ -316,7 +316,7 @@ class Target:
     verify: ssl.SSLContext | str | bool = True
     headers: Mapping[str, str] = attrs.field(factory=dict)
     #: A callback given the JSON ``dict`` rather than a :class:`~agile_async.DeliveryReport`.
-    raw: bool = False
+    raw: bool = attrs.field(default=False, validator=flag)
 
     @property
     def is_callback(self) -> bool:

@@ -21,7 +21,7 @@ import anyio
 import attrs
 
 from .._asgi import Headers, json_bytes, response_headers
-from .._setting_validators import check_integer, check_number, invalid
+from .._setting_validators import check_integer, check_number, flag, invalid
 from ._codes import SERVICE_UNAVAILABLE, text_for
 from ._wakeup import Gauge
 
@@ -189,7 +189,7 @@ class Fault:
     body: str | None = None
     seconds: float = 0.0
     gate: Hold | None = None
-    after_processing: bool = False
+    after_processing: bool = attrs.field(default=False, validator=flag)
 
     @classmethod
     def error(cls, *, status: int, code: int, data: Mapping[str, str] | str | None = None) -> Fault:
