@@ -153,6 +153,12 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
     ("fake-hold", lambda: Fault.hold(None), "hold"),  # type: ignore[arg-type]
     ("fake-target", lambda: FakeAgileServer().deliver_to(42), "target"),  # type: ignore[call-overload]
     ("fake-pending", lambda: FakeAgileServer(max_pending_reports=0), "max_pending_reports"),
+    ("fake-strict", lambda: FakeAgileServer(strict_callbacks="no"), "strict_callbacks"),  # type: ignore[arg-type]
+    (
+        "fake-credentials",
+        lambda: FakeAgileServer(simulation_credentials=1),  # type: ignore[arg-type]
+        "simulation_credentials",
+    ),
     ("script-attempts", lambda: DeliveryScript(attempts=0), "attempts"),
     ("script-probability", lambda: DeliveryScript(duplicates=1.5), "duplicates"),
     ("script-parts", lambda: DeliveryScript(independent_parts="no"), "independent_parts"),  # type: ignore[arg-type]
@@ -254,6 +260,28 @@ async def test_a_campaigns_flags_are_true_or_false_never_read_as_truthy(tmp_path
         with pytest.raises(ConfigurationError) as caught:
             await journal.recover(resend_unknown=no)
         assert [problem.field for problem in caught.value.problems] == ["resend_unknown"]
+
+
+async def test_the_fakes_report_flags_are_true_or_false() -> None:
+    fake = FakeAgileServer()
+    no: Any = "no"
+    calls: list[tuple[str, Callable[[], Any]]] = [
+        ("honour_delays", lambda: fake.flush_reports(honour_delays=no)),
+        ("strict_callbacks", lambda: fake.flush_reports(strict_callbacks=no)),
+    ]
+    for argument, call in calls:
+        with pytest.raises(ConfigurationError) as caught:
+            await call()
+        assert [problem.field for problem in caught.value.problems] == [argument]
+    flags: list[tuple[str, dict[str, Any]]] = [
+        ("drain", {"drain": no}),
+        ("strict_callbacks", {"strict_callbacks": 0}),
+    ]
+    for argument, kwargs in flags:
+        with pytest.raises(ConfigurationError) as caught:
+            async with fake.delivering(**kwargs):
+                pass
+        assert [problem.field for problem in caught.value.problems] == [argument]
 
 
 def test_a_secret_argument_is_named_but_never_shown() -> None:

@@ -49,7 +49,7 @@ from .._asgi import (
     send_response,
 )
 from .._concurrency import task_group
-from .._setting_validators import check_integer, invalid
+from .._setting_validators import check_flag, check_integer, invalid
 from ._auth import Identity, authenticate, client_credentials
 from ._codes import text_for
 from ._delivery import (
@@ -220,7 +220,7 @@ class FakeAgileServer:
         self.username = username
         self.password = password
         #: Whether the documentation's test credentials are accepted (simulation-only).
-        self.simulation_credentials = simulation_credentials
+        self.simulation_credentials = check_flag("simulation_credentials", simulation_credentials)
         self.price_per_part = Decimal(price_per_part)
         self.prices = {digits_of(p): Decimal(v) for p, v in (prices or {}).items()}
         self.allowed_senders = None if allowed_senders is None else frozenset(allowed_senders)
@@ -241,7 +241,7 @@ class FakeAgileServer:
         if delivery_url is not None:
             self.deliver_to(delivery_url, verify=delivery_verify)
         #: Whether a report lost to a callback raises (see the class's ``strict_callbacks``).
-        self.strict_callbacks = strict_callbacks
+        self.strict_callbacks = check_flag("strict_callbacks", strict_callbacks)
         if delivery_callback is not None:
             self.deliver_to(delivery_callback)
         if raw_delivery_callback is not None:
@@ -444,7 +444,8 @@ class FakeAgileServer:
                 :meth:`flush_reports` does) before returning.
             strict_callbacks: overrides the fake's ``strict_callbacks`` for this block.
         """
-        strict = self.strict_callbacks if strict_callbacks is None else strict_callbacks
+        check_flag("drain", drain)
+        strict = self._strict(strict_callbacks)
         courier = Courier(
             self._outbox, self._now, concurrency=self.delivery.concurrency, strict=strict
         )
@@ -456,6 +457,12 @@ class FakeAgileServer:
                     await self.flush_reports(strict_callbacks=strict)
             finally:
                 tasks.cancel_scope.cancel()
+
+    def _strict(self, strict_callbacks: bool | None) -> bool:
+        """A call's ``strict_callbacks``: the fake's own unless given (True or False)."""
+        if strict_callbacks is None:
+            return self.strict_callbacks
+        return check_flag("strict_callbacks", strict_callbacks)
 
     async def flush_reports(
         self, *, honour_delays: bool = False, strict_callbacks: bool | None = None
@@ -477,7 +484,8 @@ class FakeAgileServer:
                 them.
             strict_callbacks: overrides the fake's ``strict_callbacks`` for this call.
         """
-        strict = self.strict_callbacks if strict_callbacks is None else strict_callbacks
+        check_flag("honour_delays", honour_delays)
+        strict = self._strict(strict_callbacks)
         courier = Courier(
             self._outbox,
             self._now,
