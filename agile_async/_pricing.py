@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from types import MappingProxyType
 from typing import Protocol, TypeAlias
 
@@ -22,7 +22,7 @@ import attrs
 
 from ._counting import SegmentCount, count_hex_segments, count_parts, count_segments
 from ._exceptions import Problem, ValidationError
-from ._setting_validators import check_flag, invalid
+from ._setting_validators import check_amount, check_flag, invalid
 from ._validation import is_collection
 
 __all__ = [
@@ -62,19 +62,7 @@ EstimateInput: TypeAlias = MessageLike | tuple[str, Sequence[str] | str]
 
 
 def _price(value: PriceInput, name: str) -> Decimal:
-    if isinstance(value, (float, bool)) or not isinstance(value, (Decimal, int, str)):
-        raise invalid(
-            name,
-            "must be a Decimal, int or str: a float cannot represent most prices exactly",
-            value,
-        )
-    try:
-        price = Decimal(value)
-    except InvalidOperation:
-        raise invalid(name, "must be a number", value) from None
-    if not price.is_finite() or price < 0:
-        raise invalid(name, "must be a finite, non-negative amount", value)
-    return price
+    return check_amount(name, value)
 
 
 def _digits(number: str) -> str | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 import attrs
@@ -25,6 +26,7 @@ from ._exceptions import ConfigurationError, Problem
 __all__ = [
     "at_least",
     "callable_setting",
+    "check_amount",
     "check_callable",
     "check_duration",
     "check_flag",
@@ -51,6 +53,25 @@ def invalid(name: str, problem: str, value: object = _UNSHOWN) -> ConfigurationE
     """
     shown = "" if value is _UNSHOWN else f", got {value!r}"
     return ConfigurationError(f"{name} {problem}{shown}", problems=[Problem(name, problem)])
+
+
+def check_amount(name: str, value: object) -> Decimal:
+    """An amount of money, as a Decimal: given as a Decimal, an int or a numeric string,
+    finite and not negative. A float is refused: it cannot say most amounts exactly
+    (``Decimal(0.045)`` is 0.04499999999999999833...), and money is Decimal here."""
+    if isinstance(value, (float, bool)) or not isinstance(value, (Decimal, int, str)):
+        raise invalid(
+            name,
+            "must be a Decimal, int or str: a float cannot represent most prices exactly",
+            value,
+        )
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise invalid(name, "must be a number", value) from None
+    if not amount.is_finite() or amount < 0:
+        raise invalid(name, "must be a finite, non-negative amount", value)
+    return amount
 
 
 def check_number(

@@ -154,6 +154,13 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
     ("fake-target", lambda: FakeAgileServer().deliver_to(42), "target"),  # type: ignore[call-overload]
     ("fake-pending", lambda: FakeAgileServer(max_pending_reports=0), "max_pending_reports"),
     ("fake-strict", lambda: FakeAgileServer(strict_callbacks="no"), "strict_callbacks"),  # type: ignore[arg-type]
+    # Money is Decimal: Decimal(0.045) is 0.04499999999999999833..., and the fake's credit
+    # and prices took floats that way.
+    ("fake-credit", lambda: FakeAgileServer(credit=100.1), "credit"),  # type: ignore[arg-type]
+    ("fake-price", lambda: FakeAgileServer(price_per_part=0.045), "price_per_part"),  # type: ignore[arg-type]
+    ("fake-prices", lambda: FakeAgileServer(prices={"39": 0.05}), "prices['39']"),  # type: ignore[dict-item]
+    ("fake-credit-true", lambda: FakeAgileServer(credit=True), "credit"),
+    ("fake-credit-set", lambda: setattr(FakeAgileServer(), "credit", 5.5), "credit"),
     (
         "fake-credentials",
         lambda: FakeAgileServer(simulation_credentials=1),  # type: ignore[arg-type]

@@ -49,7 +49,7 @@ from .._asgi import (
     send_response,
 )
 from .._concurrency import task_group
-from .._setting_validators import check_flag, check_integer, invalid
+from .._setting_validators import check_amount, check_flag, check_integer, invalid
 from ._auth import Identity, authenticate, client_credentials
 from ._codes import text_for
 from ._delivery import (
@@ -195,9 +195,9 @@ class FakeAgileServer:
         username: str | None = "test-user",
         password: str | None = "test-password",
         simulation_credentials: bool = True,
-        credit: Decimal = Decimal("100"),
-        price_per_part: Decimal = Decimal("0.05"),
-        prices: Mapping[str, Decimal] | None = None,
+        credit: Decimal | int | str = Decimal("100"),
+        price_per_part: Decimal | int | str = Decimal("0.05"),
+        prices: Mapping[str, Decimal | int | str] | None = None,
         allowed_senders: Collection[str] | None = None,
         forbidden_prefixes: Collection[str] = (),
         allowed_ips: Collection[str] | None = None,
@@ -221,14 +221,16 @@ class FakeAgileServer:
         self.password = password
         #: Whether the documentation's test credentials are accepted (simulation-only).
         self.simulation_credentials = check_flag("simulation_credentials", simulation_credentials)
-        self.price_per_part = Decimal(price_per_part)
-        self.prices = {digits_of(p): Decimal(v) for p, v in (prices or {}).items()}
+        self.price_per_part = check_amount("price_per_part", price_per_part)
+        self.prices = {
+            digits_of(p): check_amount(f"prices[{p!r}]", v) for p, v in (prices or {}).items()
+        }
         self.allowed_senders = None if allowed_senders is None else frozenset(allowed_senders)
         self.forbidden_prefixes = tuple(digits_of(p) for p in forbidden_prefixes)
         self.allowed_ips = None if allowed_ips is None else frozenset(allowed_ips)
         self._clock = clock
         self._lock = threading.Lock()
-        self._credit = Decimal(credit)
+        self._credit = check_amount("credit", credit)
         self._requests: list[RecordedRequest | None] = []
         self._accepted: list[AcceptedMessage] = []
         self._simulated: list[AcceptedMessage] = []
@@ -264,9 +266,9 @@ class FakeAgileServer:
             return self._credit
 
     @credit.setter
-    def credit(self, value: Decimal) -> None:
+    def credit(self, value: Decimal | int | str) -> None:
         with self._lock:
-            self._credit = Decimal(value)
+            self._credit = check_amount("credit", value)
 
     @property
     def requests(self) -> tuple[RecordedRequest, ...]:

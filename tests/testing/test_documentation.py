@@ -124,7 +124,7 @@ async def test_account_errors_use_the_documented_texts(fake: FakeAgileServer) ->
         wrong = await anon.post("sms/send", json={"messages": [message()]})
     assert wrong.json() == {"status": "fail", "data": "Wrong credentials", "code": 1}
 
-    fake.credit = 0  # type: ignore[assignment]
+    fake.credit = 0
     async with fake.client() as client:
         with pytest.raises(InsufficientCreditError):
             await client.send(Message(destinations="+393471234567", sender="MyApp", body="Hi"))
