@@ -518,7 +518,7 @@ class RecordReader:
     def _jsonl(self) -> Iterator[InputRecord]:
         seq = 0
         for line, text in enumerate(self._text, 1):
-            if not text.strip():
+            if not text.strip(_JSON_WHITESPACE):  # blank; "\x1c" or a no-break space is not
                 continue
             seq += 1
             undecodable = _first_undecodable(text)
@@ -554,6 +554,12 @@ class RecordReader:
             yield _record(
                 seq, line, destination, message_id or None, value, problem, check=text_problem
             )
+
+
+#: What JSON calls whitespace (RFC 8259): a line of nothing else is blank. ``str.strip()``
+#: would also take a line of a control character or a no-break space for a blank one, and
+#: skip it silently instead of failing it as "not JSON".
+_JSON_WHITESPACE = " \t\r\n"
 
 
 def _json_key(value: dict[str, object], key: str) -> tuple[str, str | None]:

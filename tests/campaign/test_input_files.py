@@ -429,6 +429,34 @@ async def test_reasons_name_the_file_line_jsonl(tmp_path: Path) -> None:
     assert messages[4].startswith("line 6: the line is not UTF-8 text (byte 0xFF at column 45)")
 
 
+@pytest.mark.anyio
+async def test_a_jsonl_line_of_a_control_character_fails_it_is_not_blank(tmp_path: Path) -> None:
+    """Only JSON's whitespace makes a blank line: a line of U+001C, a no-break space or a
+    line separator was skipped without a word, as if it were not in the file."""
+    source = tmp_path / "r.jsonl"
+    source.write_bytes(
+        b"\n".join(
+            [
+                json.dumps({"destination": destination(1), "name": "Ada"}).encode(),
+                b" \t",  # blank
+                b"\x1c",
+                "\u00a0".encode(),
+                "\u2028".encode(),
+            ]
+        )
+        + b"\n"
+    )
+    fake, _campaign = await run_api(source, "Hi {name}")
+    assert len(fake.accepted) == 1
+    async with await Campaign.open(source.with_name("api.journal"), read_only=True) as opened:
+        rows = await all_rows(opened)
+    assert sorted(rows) == [1, 2, 3, 4]
+    for seq, line in ((2, 3), (3, 4), (4, 5)):
+        failure = rows[seq].failure
+        assert failure is not None
+        assert failure.message.startswith(f"line {line}: the line is not JSON"), failure
+
+
 @sandbox
 def test_cli_dry_run_shows_the_lines(tmp_path: Path) -> None:
     source = hundred_rows_with_one_latin1_byte(tmp_path / "r.csv")
