@@ -59,6 +59,10 @@ def snippet(text: str) -> str:
     return flat
 
 
+#: More digits than any provider code has (they are 1 to 3 digits long).
+_MAX_CODE_DIGITS = 9
+
+
 def _provider_error_body(response: httpx.Response) -> tuple[int, Mapping[str, Any]] | None:
     """The code and body of the provider's error JSON, or ``None`` for anything else.
 
@@ -72,8 +76,12 @@ def _provider_error_body(response: httpx.Response) -> tuple[int, Mapping[str, An
     if not isinstance(body, dict):
         return None
     code = body.get("code")
-    if isinstance(code, str) and code.strip().isdigit():
-        code = int(code)
+    if isinstance(code, str):
+        digits = code.strip()
+        # ASCII digits, a handful: "²" is a digit to str.isdigit() and not to int(), and
+        # int() refuses thousands of digits; either is no code of the provider's.
+        if 0 < len(digits) <= _MAX_CODE_DIGITS and digits.isascii() and digits.isdigit():
+            code = int(digits)
     if isinstance(code, bool) or not isinstance(code, int):
         return None
     return code, body

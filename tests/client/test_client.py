@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
@@ -247,6 +248,25 @@ async def test_gateway_pages_are_retried(
     await client.send(hello())
     assert len(send_requests(fake)) == 2
     assert len(fake.accepted) == 1
+
+
+@pytest.mark.parametrize("code", ["\u00b2", "9" * 5000, "-7", ""])
+async def test_an_error_body_whose_code_is_no_number_is_an_api_error(
+    client: AgileClient, fake: FakeAgileServer, code: str
+) -> None:
+    """A code that str.isdigit() takes ("²") or that int() refuses (5,000 digits) escaped
+    as a bare ValueError, from send() and from the batcher's outcome alike."""
+    body = json.dumps({"status": "fail", "code": code, "data": "x"})
+    fake.inject(Fault.html(status=400, body=body), times=2)
+    with pytest.raises(aa.APIError) as caught:
+        await client.send(hello())
+    assert (caught.value.code, caught.value.status_code) == (None, 400)
+    async with client.batcher(max_latency=0) as batcher:
+        ticket = await batcher.submit(hello())
+        with pytest.raises(aa.APIError):
+            await ticket.result()
+    assert ticket.state is aa.TicketState.FAILED
+    assert not fake.accepted
 
 
 async def test_an_html_500_is_typed_and_not_retried(
