@@ -228,7 +228,8 @@ def _generated_seq(id_: str, prefix: str) -> int | None:
     """The row number ``id_`` names if it has the form of a generated id (``prefix`` and
     the number as ``str(seq)`` writes it), else ``None``."""
     digits = id_[len(prefix) :] if id_.startswith(prefix) else ""
-    if digits.isascii() and digits.isdigit() and str(int(digits)) == digits and int(digits):
+    # A row number has fewer than 19 digits; int() refuses a string of thousands.
+    if 0 < len(digits) < 19 and digits.isascii() and digits.isdigit() and digits[0] != "0":
         return int(digits)
     return None
 
@@ -858,9 +859,8 @@ class RedisCampaign:
             return 0
         prefix = await self._id_prefix()
         args: list[object] = []
-        for message_id in by_message:
-            derived = message_id[len(prefix) :] if message_id.startswith(prefix) else ""
-            args += [message_id, int(derived) if derived.isdigit() else 0]
+        for message_id in by_message:  # a generated id names its row (0: look it up)
+            args += [message_id, _generated_seq(message_id, prefix) or 0]
         while True:
             reply = await self._call(self._delivery_read, args)
             matched = 0

@@ -488,6 +488,40 @@ async def test_a_repeated_id_is_refused_at_load_and_never_sent_twice(
         assert await failed_rows(reference.journal) == failed
 
 
+async def test_an_id_of_the_generated_form_with_thousands_of_digits_loads(
+    redis: Any, name: str, tmp_path: Path
+) -> None:
+    # The load reads an id of the generated form as a row number: one of 5,000 digits is
+    # past what int() parses (4,300), and stopped the load with a ValueError.
+    journal = await enqueue(redis, name, recipients(tmp_path / "r.csv", 2))
+    prefix = f"{(await journal.definition()).campaign_id}-"  # type: ignore[union-attr]
+    long_id = prefix + "9" * 5000
+    await journal.append(
+        [
+            LoadedRow(
+                seq=3,
+                message_id=long_id,
+                destination="+393400000003",
+                body="Hi",
+                failure=Failure("ValidationError", "id too long"),
+            ),
+            LoadedRow(seq=4, message_id=long_id, destination="+393400000004", body="Hi"),
+        ],
+        done=True,
+    )
+    failed = await failed_rows(journal)
+    assert sorted(failed) == [3, 4]
+    assert "already used by an earlier row (record 3)" in failed[4][1]
+    # A delivery report naming such an id (or "²", a digit to str.isdigit() and not to
+    # int()) matched no row, and stopped the receiver's callback with a ValueError too.
+    when = datetime(2026, 11, 26, tzinfo=timezone.utc)
+    updates = [
+        DeliveryUpdate(prefix + "9" * 5000, S.DELIVERED, when),
+        DeliveryUpdate(prefix + "\u00b2", S.DELIVERED, when),
+    ]
+    assert await journal.record_deliveries(updates) == 1  # row 3 holds the long id
+
+
 async def test_resend_unknown_is_true_or_false(redis: Any, name: str, tmp_path: Path) -> None:
     # "false" from a configuration file was true: unknown rows, perhaps sent, went again.
     journal = await enqueue(redis, name, recipients(tmp_path / "r.csv", 3))
