@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Awaitable, Callable, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Literal
 
 import anyio
@@ -21,6 +21,7 @@ from ._ratelimit import RateLimit
 from ._setting_validators import (
     at_least,
     callable_setting,
+    check_amount,
     flag,
     invalid,
     optional_instance_of,
@@ -101,20 +102,9 @@ class RetryPolicy:
 DEFAULT_RETRY = RetryPolicy()
 
 
-def _money(value: Decimal | int | str | None) -> Decimal | None:
-    """An amount as a Decimal (an int or a numeric string is exact); anything else is kept
-    for the validator to refuse (a float is not exact)."""
-    if isinstance(value, (int, str)) and not isinstance(value, bool):
-        try:
-            return Decimal(value)
-        except InvalidOperation:
-            pass
-    return value  # type: ignore[return-value]
-
-
-def _finite_amount(_: object, attribute: attrs.Attribute[Decimal | None], value: object) -> None:
-    if value is not None and not (isinstance(value, Decimal) and value.is_finite()):
-        raise invalid(attribute.name, "must be an amount (a Decimal, an int or a string)", value)
+def _credit_threshold(value: Decimal | int | str | None) -> Decimal | None:
+    """The money rule (:func:`check_amount`; a threshold may be below 0), as a converter."""
+    return None if value is None else check_amount("credit_threshold", value, negative=True)
 
 
 def _batch_options(_: object, attribute: attrs.Attribute[SendOptions], value: SendOptions) -> None:
@@ -168,9 +158,7 @@ class BatchSettings:
         default=None, validator=optional_instance_of(RateLimit)
     )
     options: SendOptions = attrs.field(factory=SendOptions, validator=_batch_options)
-    credit_threshold: Decimal | None = attrs.field(
-        default=None, converter=_money, validator=_finite_amount
-    )
+    credit_threshold: Decimal | None = attrs.field(default=None, converter=_credit_threshold)
     log_destinations: bool = attrs.field(default=False, validator=flag)
 
 

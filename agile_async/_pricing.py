@@ -61,10 +61,6 @@ class MessageLike(Protocol):
 EstimateInput: TypeAlias = MessageLike | tuple[str, Sequence[str] | str]
 
 
-def _price(value: PriceInput, name: str) -> Decimal:
-    return check_amount(name, value)
-
-
 def _digits(number: str) -> str | None:
     """``+39 340...`` -> ``39340...``; None if it is not an international number."""
     digits = number[1:] if number.startswith("+") else number
@@ -81,12 +77,12 @@ def _prices(prices: Mapping[str, PriceInput]) -> Mapping[str, Decimal]:
             raise invalid("prices", "must have prefixes of digits, '+' optional", prefix)
         if digits in table:
             raise invalid("prices", "must not give a prefix twice (with and without +)", prefix)
-        table[digits] = _price(value, f"prices[{prefix!r}]")
+        table[digits] = check_amount(f"prices[{prefix!r}]", value)
     return MappingProxyType(table)
 
 
 def _default(value: PriceInput | None) -> Decimal | None:
-    return None if value is None else _price(value, "default")
+    return None if value is None else check_amount("default", value)
 
 
 @attrs.frozen

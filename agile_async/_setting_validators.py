@@ -55,21 +55,24 @@ def invalid(name: str, problem: str, value: object = _UNSHOWN) -> ConfigurationE
     return ConfigurationError(f"{name} {problem}{shown}", problems=[Problem(name, problem)])
 
 
-def check_amount(name: str, value: object) -> Decimal:
+def check_amount(name: str, value: object, *, negative: bool = False) -> Decimal:
     """An amount of money, as a Decimal: given as a Decimal, an int or a numeric string,
-    finite and not negative. A float is refused: it cannot say most amounts exactly
-    (``Decimal(0.045)`` is 0.04499999999999999833...), and money is Decimal here."""
+    finite, and not negative unless ``negative`` (a threshold on a credit may be below 0).
+    A float is refused: it cannot say most amounts exactly (``Decimal(0.045)`` is
+    0.04499999999999999833...), and money is Decimal here."""
     if isinstance(value, (float, bool)) or not isinstance(value, (Decimal, int, str)):
         raise invalid(
             name,
-            "must be a Decimal, int or str: a float cannot represent most prices exactly",
+            "must be a Decimal, int or str: a float cannot represent most amounts exactly",
             value,
         )
     try:
         amount = Decimal(value)
     except InvalidOperation:
         raise invalid(name, "must be a number", value) from None
-    if not amount.is_finite() or amount < 0:
+    if not amount.is_finite():
+        raise invalid(name, "must be a finite amount", value)
+    if amount < 0 and not negative:
         raise invalid(name, "must be a finite, non-negative amount", value)
     return amount
 
