@@ -13,7 +13,7 @@ connection, used by one thread at a time, on asyncio and trio alike. While a cam
 an advisory lock on ``<journal>.lock`` keeps a second process from running it too (POSIX
 ``flock``; released by the OS when the process dies, even by SIGKILL).
 
-Schema (``PRAGMA user_version = 4``)::
+Schema (``PRAGMA user_version = 5``)::
 
     campaign  one row: the definition (with how the input is read: its encoding and CSV
               delimiter), the input's SHA-256, how far loading came
@@ -28,15 +28,22 @@ Schema (``PRAGMA user_version = 4``)::
     flights   request | first | last: the runs of rows a request carries, from the moment
               it is marked in flight until their outcome is recorded (then the runs are
               cut away); usually one record per request
+    landed    first (key) | last | request | attempts: the runs of rows a request got
+              accepted, all written ``pending``; usually one record per request
     row_states  a view: each row as status and export report it (a pending row that a
-              flight covers is in flight, with that request and one more attempt)
+              landed run holds is accepted, with that run's request and attempts; one that
+              a flight covers is in flight, with that request and one more attempt)
 
-Marking a request in flight writes one record (its runs of rows), not every row: the rows
-stay written ``pending`` until their outcome rewrites them once (``attempts`` and
-``request`` then count the requests that carried them, bisection's halves included).
-Schema 3 wrote every row twice (in flight, then its outcome): the first write cost about
-1.6 µs a row, an eighth of the send phase's time. Every reader takes the covered rows as
-in flight, and :meth:`_Store.recover` turns them unknown like rows a schema-3 journal left
+Marking a request in flight writes one record (its runs of rows), and so does its
+acceptance: the rows stay written ``pending``. Only rows that fail or become unknown (few)
+are rewritten with their outcome (``attempts`` and ``request`` then count the requests that
+carried them, bisection's halves included). Schema 3 wrote every row twice (in flight,
+then its outcome), schema 4 once (its outcome): each write of a row costs about 2 µs (SQLite
+rewrites the whole record), a sixth of the send phase's time. Every reader takes the
+covered rows as in flight or accepted: ``row_states``, :meth:`_Store.counts` (a landed
+run's rows are a subtraction: they are all written pending), ``next_rows`` (which walks
+around landed runs), ``mark_in_flight``'s check and ``record_failed``; and
+:meth:`_Store.recover` turns the rows of flights unknown like rows a schema-3 journal left
 ``in_flight``.
 
 ``delivery``, ``delivery_total`` and ``delivery_parts`` (JSON: part number -> status code) are
@@ -48,8 +55,11 @@ states) gets three columns; its rows keep the message-level delivery status they
 next report is applied on top of it), and its unknown rows that already had a report become
 accepted, confirmed by it. Version 2 (before input encodings and delimiters) gets three
 columns: its input was read as UTF-8 and, for CSV, comma-separated, which is what they say.
-Version 3 (rows written ``in_flight`` one by one) gets ``flights`` and ``row_states``; its
-rows left ``in_flight`` by a dead run read and recover as they did.
+Version 3 (rows written ``in_flight`` one by one) gets ``flights``; its rows left
+``in_flight`` by a dead run read and recover as they did. Version 4 (accepted rows
+rewritten one by one) gets ``landed`` and the view that reads it; its rows keep their
+states. An older agile-async refuses a journal of a newer schema (reading landed rows as
+pending would send them again).
 """
 
 from __future__ import annotations
@@ -101,7 +111,7 @@ T = TypeVar("T")
 
 #: Identifies our files (``PRAGMA application_id``): "AGLS".
 _APPLICATION_ID = 0x41474C53
-_SCHEMA_VERSION = 4
+_SCHEMA_VERSION = 5
 
 _SCHEMA = """
 CREATE TABLE campaign (
@@ -156,28 +166,56 @@ CREATE TABLE rows (
     confirmed INTEGER NOT NULL DEFAULT 0,
     input_id TEXT
 );
-""" + (
-    _FLIGHTS := """
+"""
+
+#: The requests in flight: one record per run of rows a request carries (schema 4).
+_FLIGHTS = """
 CREATE TABLE flights (
     request INTEGER NOT NULL,
     first INTEGER NOT NULL,
     last INTEGER NOT NULL
 );
-CREATE VIEW row_states AS SELECT seq, message_id, destination, body, parts, encoding,
-    CASE WHEN state = 'pending' AND EXISTS (
-        SELECT 1 FROM flights AS f WHERE seq BETWEEN f.first AND f.last
-    ) THEN 'in_flight' ELSE state END AS state,
-    attempts + CASE WHEN state = 'pending' THEN (
-        SELECT count(*) FROM flights AS f WHERE seq BETWEEN f.first AND f.last
-    ) ELSE 0 END AS attempts,
-    CASE WHEN state = 'pending' THEN coalesce((
-        SELECT max(f.request) FROM flights AS f WHERE seq BETWEEN f.first AND f.last
-    ), request) ELSE request END AS request,
-    error_kind, error_code, error_message, delivery, delivered_at, delivery_total,
-    delivery_parts, confirmed, input_id
-FROM rows;
 """
-)
+
+#: The runs of rows accepted by a request, written once per request (schema 5). The runs
+#: never overlap, so ``first`` is the key: the run holding a row is one probe of it.
+_LANDED = """
+CREATE TABLE landed (
+    first INTEGER PRIMARY KEY,
+    last INTEGER NOT NULL,
+    request INTEGER NOT NULL,
+    attempts INTEGER NOT NULL
+);
+"""
+
+#: Each row as status and export report it: a row written ``pending`` is accepted if a
+#: landed run holds it (with that run's request and attempts), in flight if a flight does.
+_ROW_STATES = """
+CREATE VIEW row_states AS SELECT r.seq AS seq, r.message_id AS message_id,
+    r.destination AS destination, r.body AS body, r.parts AS parts, r.encoding AS encoding,
+    CASE WHEN r.state <> 'pending' THEN r.state
+        WHEN l.first IS NOT NULL THEN 'accepted'
+        WHEN EXISTS (SELECT 1 FROM flights AS f WHERE r.seq BETWEEN f.first AND f.last)
+        THEN 'in_flight' ELSE 'pending' END AS state,
+    r.attempts + CASE WHEN r.state <> 'pending' THEN 0
+        WHEN l.first IS NOT NULL THEN l.attempts
+        ELSE (SELECT count(*) FROM flights AS f WHERE r.seq BETWEEN f.first AND f.last)
+        END AS attempts,
+    CASE WHEN r.state <> 'pending' THEN r.request
+        WHEN l.first IS NOT NULL THEN l.request
+        ELSE coalesce((
+            SELECT max(f.request) FROM flights AS f WHERE r.seq BETWEEN f.first AND f.last
+        ), r.request) END AS request,
+    r.error_kind AS error_kind, r.error_code AS error_code, r.error_message AS error_message,
+    r.delivery AS delivery, r.delivered_at AS delivered_at,
+    r.delivery_total AS delivery_total, r.delivery_parts AS delivery_parts,
+    r.confirmed AS confirmed, r.input_id AS input_id
+FROM rows AS r LEFT JOIN landed AS l ON r.state = 'pending' AND l.first = (
+    SELECT h.first FROM landed AS h WHERE h.first <= r.seq ORDER BY h.first DESC LIMIT 1
+) AND l.last >= r.seq;
+"""
+
+_SCHEMA += _FLIGHTS + _LANDED + _ROW_STATES
 
 #: From schema 1 to 2: per-part delivery states, and rows confirmed by a delivery report.
 _UPGRADE_FROM_1 = """
@@ -199,10 +237,15 @@ ALTER TABLE rows ADD COLUMN input_id TEXT;
 
 #: From schema 3 to 4: requests in flight recorded once each (``flights``), not per row.
 #: A schema-3 row marked ``in_flight`` keeps that state, which every reader still takes.
+#: (Schema 4 created ``row_states`` here; the upgrade to 5 replaces it.)
 _UPGRADE_FROM_3 = _FLIGHTS
 
+#: From schema 4 to 5: accepted runs recorded once per request (``landed``), not per row;
+#: the view reads them.
+_UPGRADE_FROM_4 = "DROP VIEW IF EXISTS row_states;" + _LANDED + _ROW_STATES
+
 #: The upgrade from each older version to the next.
-_UPGRADES = {1: _UPGRADE_FROM_1, 2: _UPGRADE_FROM_2, 3: _UPGRADE_FROM_3}
+_UPGRADES = {1: _UPGRADE_FROM_1, 2: _UPGRADE_FROM_2, 3: _UPGRADE_FROM_3, 4: _UPGRADE_FROM_4}
 
 #: Bodies remembered while loading, to store a body repeated in nearby rows once.
 _RECENT_BODIES = 1024
@@ -220,6 +263,20 @@ _COUNT_OTHERS = (
     " WHERE state NOT IN (?, ?) OR delivery IS NOT NULL OR confirmed <> 0"
     " GROUP BY state, delivery, confirmed"
 )
+
+#: Pending rows from a cursor, in order. CROSS JOIN keeps ``rows`` the outer loop: a walk
+#: along seq from the cursor.
+_NEXT_ROWS = (
+    "SELECT r.destination, b.text, r.message_id, r.seq FROM rows AS r"
+    " CROSS JOIN bodies AS b ON b.id = r.body"
+    " WHERE r.seq > ? AND r.state = ? ORDER BY r.seq LIMIT ?"
+)
+#: The same, up to (not including) a row number.
+_NEXT_ROWS_BEFORE = _NEXT_ROWS.replace("r.seq > ?", "r.seq > ? AND r.seq < ?")
+#: The end of the last landed run starting at or before a row.
+_LANDED_HOLDING = "SELECT last FROM landed WHERE first <= ? ORDER BY first DESC LIMIT 1"
+#: The first landed run starting after a row.
+_LANDED_AHEAD = "SELECT first FROM landed WHERE first > ? ORDER BY first LIMIT 1"
 
 #: ``next_rows``' columns: ``(destination, body, message_id)``, and ``seq``.
 _MESSAGE = operator.itemgetter(0, 1, 2)
@@ -538,13 +595,25 @@ class _Store:
         return Recovery(unknown, requeued, confirmed, still_unknown)
 
     def next_rows(self, limit: int) -> OutgoingColumns:
-        # CROSS JOIN keeps ``rows`` the outer loop: a walk along seq from the cursor.
-        query = (
-            "SELECT r.destination, b.text, r.message_id, r.seq FROM rows AS r"
-            " CROSS JOIN bodies AS b ON b.id = r.body"
-            " WHERE r.seq > ? AND r.state = ? ORDER BY r.seq LIMIT ?"
-        )
-        found = self._conn.execute(query, (self._cursor, _PENDING, limit)).fetchall()
+        conn = self._conn
+        cursor = self._cursor
+        found: list[tuple[Any, ...]] = []
+        # Rows a landed run holds are written pending but accepted: the walk goes around
+        # them, a run at a time (while sending, the runs all lie behind the cursor: two
+        # probes of their key per call).
+        while len(found) < limit:
+            holding = conn.execute(_LANDED_HOLDING, (cursor + 1,)).fetchone()
+            if holding is not None and holding[0] > cursor:
+                cursor = holding[0]  # inside a landed run: past it
+                continue
+            ahead = conn.execute(_LANDED_AHEAD, (cursor,)).fetchone()
+            if ahead is None:
+                found += conn.execute(_NEXT_ROWS, (cursor, _PENDING, limit - len(found)))
+                break
+            found += conn.execute(
+                _NEXT_ROWS_BEFORE, (cursor, ahead[0], _PENDING, limit - len(found))
+            )
+            cursor = ahead[0] - 1
         if not found:
             return OutgoingColumns([], [])
         self._cursor = found[-1][3]
@@ -557,15 +626,17 @@ class _Store:
                 "INSERT INTO requests (global_id, started_at, messages) VALUES (?, ?, ?)",
                 (global_id, _now(), len(seqs)),
             ).lastrowid
-            # In flight already: a half of this session's request split by bisection (a
-            # session starts by turning every in-flight row into unknown). The rows are
-            # read, not written: the request is one record of its runs of rows.
+            # Every row written pending and held by no landed run (a half of this session's
+            # request split by bisection is such a row too; a session starts by turning
+            # the rows a schema-3 journal wrote in flight into unknown). The rows are read,
+            # not written: the request is one record of its runs of rows.
             runs = _runs(seqs)
             ready = sum(
                 conn.execute(
-                    "SELECT count(*) FROM rows WHERE seq BETWEEN ? AND ? AND state IN (?, ?)",
-                    (*run, _PENDING, _IN_FLIGHT),
+                    "SELECT count(*) FROM rows WHERE seq BETWEEN ? AND ? AND state = ?",
+                    (*run, _PENDING),
                 ).fetchone()[0]
+                - _landed_within(conn, *run)  # written pending, but accepted
                 for run in runs
             )
             wanted = sum(last - first + 1 for first, last in runs)
@@ -592,6 +663,18 @@ class _Store:
                     totals.global_id,
                 ),
             )
+            runs = _runs(seqs)
+            pieces = _pieces(conn, runs)
+            # Rows a request carried land as one record per piece: rewriting every row
+            # cost about 2 µs a row, a sixth of the send phase. They are all written
+            # pending (mark_in_flight saw to it, and nothing rewrites a carried row but its
+            # outcome), so counting them is a subtraction. The others (an unknown row
+            # accepted late) are rewritten.
+            landing = [piece for piece in pieces if piece[2]]
+            conn.executemany(
+                "INSERT INTO landed (first, last, request, attempts) VALUES (?, ?, ?, ?)",
+                [(first, last, request, carriers) for first, last, carriers, request in landing],
+            )
             self._land(
                 conn,
                 seqs,
@@ -599,6 +682,8 @@ class _Store:
                 (_ACCEPTED,),
                 (*_CARRIED, _UNKNOWN),
                 (_IN_FLIGHT, _UNKNOWN),
+                pieces=[piece for piece in pieces if piece not in landing],
+                runs=runs,
             )
 
     def record_failed(self, seqs: Sequence[int], failure: Failure) -> None:
@@ -610,6 +695,7 @@ class _Store:
                 (_FAILED, failure.kind, failure.code, failure.message),
                 _CARRIED,
                 (_PENDING, _IN_FLIGHT),
+                where=_NOT_LANDED,  # written pending, but accepted: it keeps its outcome
             )
 
     def record_unknown(self, seqs: Sequence[int], failure: Failure) -> None:
@@ -650,10 +736,13 @@ class _Store:
         alone: tuple[str, ...],
         *,
         pieces: list[_Piece] | None = None,
+        runs: list[tuple[int, int]] | None = None,
+        where: str = "",
     ) -> None:
         """Record an outcome for rows (see :func:`_move`), and take them off the requests
         in flight that carried them: one statement per run of rows, usually one."""
-        runs = _runs(seqs)
+        if runs is None:
+            runs = _runs(seqs)
         _move(
             conn,
             _pieces(conn, runs) if pieces is None else pieces,
@@ -661,6 +750,7 @@ class _Store:
             values,
             carried,
             alone,
+            where,
         )
         for first, last in runs:
             over = conn.execute(
@@ -755,6 +845,10 @@ class _Store:
             if delivery is not None:
                 status = DeliveryStatus(delivery)
                 deliveries[status] = deliveries.get(status, 0) + count
+        # Rows written pending that landed runs hold are accepted (every row of a landed
+        # run is written pending: see record_accepted).
+        (landed,) = conn.execute("SELECT coalesce(sum(last - first + 1), 0) FROM landed").fetchone()
+        pending -= landed
         states[RowState.ACCEPTED] = total - pending - sum(states.values())  # the others'
         states[RowState.PENDING] = pending
         # Rows of requests in flight are written pending (the request is the record).
@@ -881,6 +975,27 @@ def _pieces(conn: sqlite3.Connection, runs: Sequence[tuple[int, int]]) -> list[_
             carriers = [request for request, a, b in over if a <= start and b >= stop - 1]
             found.append((start, stop - 1, len(carriers), max(carriers, default=None)))
     return found
+
+
+def _landed_within(conn: sqlite3.Connection, first: int, last: int) -> int:
+    """How many rows of ``first..last`` landed runs hold (accepted, written pending)."""
+    (count,) = conn.execute(_LANDED_WITHIN, {"first": first, "last": last}).fetchone()
+    return int(count)
+
+
+#: The rows of ``:first..:last`` that landed runs hold: the runs starting from the one that
+#: holds ``:first`` (a probe of the key) through ``:last``.
+_LANDED_WITHIN = (
+    "SELECT coalesce(sum(min(last, :last) - max(first, :first) + 1), 0) FROM landed"
+    " WHERE first <= :last AND last >= :first AND first >= coalesce(("
+    " SELECT first FROM landed WHERE first <= :first ORDER BY first DESC LIMIT 1), :first)"
+)
+
+#: A ``WHERE`` clause for ``rows``: no landed run holds the row (a probe of the key).
+_NOT_LANDED = (
+    " AND coalesce((SELECT l.last FROM landed AS l WHERE l.first <= seq"
+    " ORDER BY l.first DESC LIMIT 1), 0) < seq"
+)
 
 
 def _move(

@@ -586,7 +586,7 @@ async def test_a_journal_of_the_previous_version_opens(tmp_path: Path, exclusive
         # It read its CSV as UTF-8 with commas: what the upgraded definition says.
         assert (definition.source_encoding, definition.source_delimiter) == ("utf-8", ",")
     with closing(sqlite3.connect(path)) as conn, conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
     async with await SQLiteJournal.open(path) as again:  # the upgrade happens once
         assert (await again.counts()).confirmed == 2
 
@@ -616,7 +616,7 @@ async def test_a_journal_of_schema_2_opens(tmp_path: Path, exclusive: bool) -> N
         rows = await rows_by_seq(journal)
         assert [rows[seq].message_id for seq in (1, 2, 3, 4)] == ["id-1", "id-2", "id-3", "id-4"]
     with closing(sqlite3.connect(path)) as conn, conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
 
 
 def write_schema_3_journal(path: Path) -> None:
@@ -679,7 +679,72 @@ async def test_a_journal_of_schema_3_left_in_flight_reads_and_resumes(tmp_path: 
     assert (rows[7].state, rows[7].attempts) == (RowState.ACCEPTED, 1)
     assert rows[7].global_id is not None
     with closing(sqlite3.connect(path)) as conn, conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
+
+
+#: The view schema 4 created (``row_states`` without landed runs), as that version wrote it.
+SCHEMA_4_FLIGHTS = """
+CREATE TABLE flights (request INTEGER NOT NULL, first INTEGER NOT NULL, last INTEGER NOT NULL);
+CREATE VIEW row_states AS SELECT seq, message_id, destination, body, parts, encoding,
+    CASE WHEN state = 'pending' AND EXISTS (
+        SELECT 1 FROM flights AS f WHERE seq BETWEEN f.first AND f.last
+    ) THEN 'in_flight' ELSE state END AS state,
+    attempts + CASE WHEN state = 'pending' THEN (
+        SELECT count(*) FROM flights AS f WHERE seq BETWEEN f.first AND f.last
+    ) ELSE 0 END AS attempts,
+    CASE WHEN state = 'pending' THEN coalesce((
+        SELECT max(f.request) FROM flights AS f WHERE seq BETWEEN f.first AND f.last
+    ), request) ELSE request END AS request,
+    error_kind, error_code, error_message, delivery, delivered_at, delivery_total,
+    delivery_parts, confirmed, input_id
+FROM rows;
+"""
+
+
+def write_schema_4_journal(path: Path) -> None:
+    """A journal as schema 4 left it when its process died: request g2 in flight over
+    rows 5 and 6 (written pending; a report already came for 6), row 7 pending."""
+    write_schema_3_journal(path)
+    with closing(sqlite3.connect(path)) as conn, conn:
+        conn.executescript(
+            SCHEMA_4_FLIGHTS + "UPDATE rows SET state = 'pending', attempts = 0, request = NULL"
+            " WHERE seq IN (5, 6);"
+            "INSERT INTO flights (request, first, last) VALUES (2, 5, 6);"
+            "PRAGMA user_version=4;"
+        )
+
+
+async def test_a_journal_of_schema_4_left_in_flight_reads_and_resumes(tmp_path: Path) -> None:
+    """Schema 4 rewrote each accepted row; schema 5 records an accepted request's runs
+    once. A schema-4 journal whose process died mid-request reads and resumes as it did,
+    and its accepted rows are never sent again by the next runs, in the same session or
+    another."""
+    path = tmp_path / "v4.journal"
+    write_schema_4_journal(path)
+    async with await Campaign.open(path, read_only=True) as campaign:
+        counts = (await campaign.status()).counts
+        rows = await campaign_rows(campaign)
+    assert (counts.pending, counts.in_flight, counts.accepted, counts.unknown) == (1, 2, 3, 1)
+    assert (rows[5].state, rows[5].attempts, rows[5].global_id) == (RowState.IN_FLIGHT, 1, "g2")
+    assert rows[7].state is RowState.PENDING
+
+    fake = FakeAgileServer()
+    async with await Campaign.open(path) as campaign, fake.client() as agile:
+        assert (campaign.recovery.became_unknown, campaign.recovery.confirmed) == (1, 1)
+        result = await campaign.run(agile)
+        again = await campaign.run(agile)  # the same session's journal, rewound
+        rows = await campaign_rows(campaign)
+    async with await Campaign.open(path) as campaign, fake.client() as agile:
+        third = await campaign.run(agile)
+    assert [m.destination for m in fake.accepted] == ["+393470000007"]
+    for counts in (result.counts, again.counts, third.counts):
+        assert (counts.accepted, counts.unknown, counts.pending, counts.in_flight) == (5, 2, 0, 0)
+    assert (rows[5].state, rows[5].attempts, rows[5].global_id) == (RowState.UNKNOWN, 1, "g2")
+    assert (rows[6].state, rows[6].confirmed_by_report) == (RowState.ACCEPTED, True)
+    assert (rows[7].state, rows[7].attempts, rows[7].failure) == (RowState.ACCEPTED, 1, None)
+    assert rows[7].global_id is not None
+    with closing(sqlite3.connect(path)) as conn, conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
 
 
 async def test_a_journal_of_a_newer_version_is_refused(tmp_path: Path) -> None:
@@ -687,8 +752,8 @@ async def test_a_journal_of_a_newer_version_is_refused(tmp_path: Path) -> None:
     async with await SQLiteJournal.open(path, create=True) as journal:
         await journal.create(DEFINITION)
     with closing(sqlite3.connect(path)) as conn, conn:
-        conn.execute("PRAGMA user_version=5")
-    with pytest.raises(JournalError, match="schema 5"):
+        conn.execute("PRAGMA user_version=6")
+    with pytest.raises(JournalError, match="schema 6"):
         await SQLiteJournal.open(path)
 
 
@@ -726,7 +791,8 @@ async def test_rows_read_as_schema_3_wrote_them_through_any_walk(tmp_path: Path,
     """Requests marked in flight (and their halves, as bisection marks them again), then
     accepted, failed, unknown or released, in a random order, and a crash half-way: after
     every step, rows(), counts() and tally() answer what schema 3 answered, which wrote
-    each row in flight instead of recording the request once."""
+    each row in flight instead of recording the request once (and each accepted row,
+    instead of its request's runs); a new session hands out exactly the pending rows."""
     rng = random.Random(seed)
     path = tmp_path / "walk.journal"
     journal = await SQLiteJournal.open(path, create=True)
@@ -785,5 +851,19 @@ async def test_rows_read_as_schema_3_wrote_them_through_any_walk(tmp_path: Path,
                 assert recovery.became_unknown == expected[RowState.IN_FLIGHT]
                 model.move(set(model.rows), RowState.UNKNOWN, (RowState.IN_FLIGHT,))
                 assert await observed(journal) == model.rows
+                await handed_out_are_the_pending(journal, model)
+        await journal.recover()  # a new session: what it hands out
+        model.move(set(model.rows), RowState.UNKNOWN, (RowState.IN_FLIGHT,))
+        await handed_out_are_the_pending(journal, model)
     finally:
         await journal.aclose()
+
+
+async def handed_out_are_the_pending(journal: SQLiteJournal, model: Schema3Model) -> None:
+    """A session's ``next_rows``, a few at a time, hands out exactly the pending rows, in
+    order: never an accepted one (written pending, held by a landed run), never twice."""
+    handed: list[int] = []
+    while rows := await journal.next_rows(3):
+        handed.extend(r.seq for r in rows)
+    pending = [seq for seq, (state, _, _) in model.rows.items() if state is RowState.PENDING]
+    assert handed == sorted(pending)

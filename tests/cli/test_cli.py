@@ -43,7 +43,7 @@ def json_of(result: Result) -> Any:
 
 def states(journal: Path) -> dict[str, int]:
     with closing(sqlite3.connect(journal)) as conn, conn:
-        return dict(conn.execute("SELECT state, count(*) FROM rows GROUP BY state"))
+        return dict(conn.execute("SELECT state, count(*) FROM row_states GROUP BY state"))
 
 
 @pytest.fixture

@@ -59,7 +59,7 @@ def invoke(*args: str, input: str | None = None, env: dict[str, str] | None = No
 
 def states(journal: Path) -> dict[str, int]:
     with closing(sqlite3.connect(journal)) as conn, conn:
-        return dict(conn.execute("SELECT state, count(*) FROM rows GROUP BY state"))
+        return dict(conn.execute("SELECT state, count(*) FROM row_states GROUP BY state"))
 
 
 #: ``agile-sms`` as a user without the script on the PATH runs it.

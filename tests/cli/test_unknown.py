@@ -41,12 +41,13 @@ def invoke(*args: str, input: str | None = None) -> Result:
 
 def states(journal: Path) -> dict[str, int]:
     with closing(sqlite3.connect(journal)) as conn, conn:
-        return dict(conn.execute("SELECT state, count(*) FROM rows GROUP BY state"))
+        return dict(conn.execute("SELECT state, count(*) FROM row_states GROUP BY state"))
 
 
 def ids_in(journal: Path, state: str) -> set[str]:
     with closing(sqlite3.connect(journal)) as conn, conn:
-        return {i for (i,) in conn.execute("SELECT message_id FROM rows WHERE state = ?", (state,))}
+        found = conn.execute("SELECT message_id FROM row_states WHERE state = ?", (state,))
+        return {i for (i,) in found}
 
 
 @pytest.fixture
