@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
+import anyio
 import pytest
 
 from agile_async import DeliveryStatus, RequestTotals, SendOptions
@@ -867,3 +868,135 @@ async def handed_out_are_the_pending(journal: SQLiteJournal, model: Schema3Model
         handed.extend(r.seq for r in rows)
     pending = [seq for seq, (state, _, _) in model.rows.items() if state is RowState.PENDING]
     assert handed == sorted(pending)
+
+
+# -- calls from many tasks at once (one connection: one call at a time, in a worker thread) --
+
+
+async def test_calls_from_many_tasks_each_get_their_own_answer(journal: SQLiteJournal) -> None:
+    """Calls made at once run one at a time in a worker thread: every caller gets its own
+    call's answer, errors included."""
+    await journal.append([row(seq) for seq in range(1, 41)], done=True)
+    answers: dict[str, object] = {}
+
+    async def deliver(seq: int) -> None:
+        answers[f"id-{seq}"] = await journal.record_delivery(f"id-{seq}", DeliveryStatus.DELIVERED)
+
+    async def mark_twice(global_id: str) -> None:
+        try:
+            await journal.mark_in_flight([40], global_id)
+        except JournalError as error:
+            answers[global_id] = error
+        else:
+            answers[global_id] = "marked"
+
+    async with anyio.create_task_group() as tasks:
+        for seq in range(1, 31):
+            tasks.start_soon(deliver, seq)
+        tasks.start_soon(deliver, 999)  # no such message
+        tasks.start_soon(mark_twice, "g1")
+    await journal.record_accepted([40], totals("g1"))
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(mark_twice, "g2")  # row 40 has its outcome now
+        for seq in range(31, 39):
+            tasks.start_soon(deliver, seq)
+    assert answers.pop("id-999") is False
+    assert answers.pop("g1") == "marked"
+    refused = answers.pop("g2")
+    assert isinstance(refused, JournalError)
+    assert "already have an outcome" in str(refused)
+    assert answers == {f"id-{seq}": True for seq in range(1, 39)}
+    rows = await rows_by_seq(journal)
+    assert [seq for seq, r in rows.items() if r.delivery is DeliveryStatus.DELIVERED] == list(
+        range(1, 39)
+    )
+    assert (await journal.counts()).accepted == 1
+
+
+@pytest.mark.parametrize("seed", range(8))
+async def test_a_cancelled_call_either_ran_and_answered_or_never_ran(
+    journal: SQLiteJournal, seed: int
+) -> None:
+    """Callers cancelled at random moments: a call still waiting for its turn is withdrawn
+    (its caller sees the cancellation, the journal never sees the call); a call under way
+    in the worker thread ends, and its caller gets the answer (a call abandoned there would
+    be applied unanswered). The journal then works on."""
+    rng = random.Random(seed)
+    await journal.append([row(seq) for seq in range(1, 61)], done=True)
+    answered: set[int] = set()
+    scopes: list[anyio.CancelScope] = []
+
+    async def deliver(seq: int, scope: anyio.CancelScope) -> None:
+        with scope:
+            await journal.record_delivery(f"id-{seq}", DeliveryStatus.DELIVERED)
+            answered.add(seq)
+
+    async with anyio.create_task_group() as tasks:
+        for seq in range(1, 61):
+            scope = anyio.CancelScope()
+            scopes.append(scope)
+            tasks.start_soon(deliver, seq, scope)
+        for scope in rng.sample(scopes, 40):  # spread over the calls' turns
+            await anyio.sleep(rng.choice([0, 0, 0.0002, 0.001]))
+            scope.cancel()
+    rows = await rows_by_seq(journal)
+    delivered = {seq for seq, r in rows.items() if r.delivery is DeliveryStatus.DELIVERED}
+    assert delivered == answered
+    assert await journal.record_delivery("id-60", DeliveryStatus.DELIVERED)
+    assert (await journal.counts()).pending == 60
+
+
+async def test_cancelling_every_waiting_call_at_once_leaves_the_journal_working(
+    journal: SQLiteJournal,
+) -> None:
+    """The first caller answered cancels every other caller at once: the withdrawn calls
+    never run, those that ran answered, and the next call is not left waiting for its turn
+    (the journal's turns are not lost with their cancelled waiters)."""
+    await journal.append([row(seq) for seq in range(1, 41)], done=True)
+    answered: set[int] = set()
+    scopes: list[anyio.CancelScope] = []
+
+    async def deliver(seq: int, scope: anyio.CancelScope) -> None:
+        with scope:
+            await journal.record_delivery(f"id-{seq}", DeliveryStatus.DELIVERED)
+            answered.add(seq)
+            if len(answered) == 1:  # back first: before anyone else resumes
+                for other in scopes:
+                    other.cancel()
+
+    async with anyio.create_task_group() as tasks:
+        for seq in range(1, 40):
+            scopes.append(scope := anyio.CancelScope())
+            tasks.start_soon(deliver, seq, scope)
+    rows = await rows_by_seq(journal)
+    assert {seq for seq, r in rows.items() if r.delivery is DeliveryStatus.DELIVERED} == answered
+    assert len(answered) < 39
+    with anyio.fail_after(10):
+        assert await journal.record_delivery("id-40", DeliveryStatus.DELIVERED)
+
+
+async def test_closing_lets_the_calls_already_made_finish(tmp_path: Path) -> None:
+    """``aclose()`` waits for the calls made before it; a call made after it is refused."""
+    journal = await SQLiteJournal.open(tmp_path / "closing.journal", create=True)
+    await journal.create(DEFINITION)
+    await journal.append([row(seq) for seq in range(1, 11)], done=True)
+    answers: list[bool] = []
+    calling: list[int] = []
+    all_calling = anyio.Event()
+
+    async def deliver(seq: int) -> None:
+        calling.append(seq)  # the call is made before its first checkpoint
+        if len(calling) == 10:
+            all_calling.set()
+        answers.append(await journal.record_delivery(f"id-{seq}", DeliveryStatus.DELIVERED))
+
+    async with anyio.create_task_group() as tasks:
+        for seq in range(1, 11):
+            tasks.start_soon(deliver, seq)
+        await all_calling.wait()  # each backend starts its tasks in its own order
+        await journal.aclose()
+    assert answers == [True] * 10
+    with pytest.raises(JournalError, match="closed"):
+        await journal.counts()
+    async with await SQLiteJournal.open(tmp_path / "closing.journal") as reopened:
+        assert (await reopened.counts()).deliveries == {DeliveryStatus.DELIVERED: 10}
