@@ -30,6 +30,7 @@ __all__ = [
     "PartCount",
     "SegmentCount",
     "body_problems",
+    "check_count_options",
     "count_hex_segments",
     "count_parts",
     "count_segments",
@@ -150,7 +151,9 @@ class _Draft:
     concatenated: bool
 
 
-def _check_flags(unicode: object, smart_encoding: object, concatenated: object = True) -> None:
+def check_count_options(
+    unicode: object, smart_encoding: object, concatenated: object = True
+) -> None:
     """The counting options are True or False: a ``"false"`` from a configuration file is
     refused, naming the option, not read as true. (Callers test ``is True or is False``
     inline first: a call per count would cost a tenth of a short text's count.)"""
@@ -230,7 +233,7 @@ def count_segments(
         and (smart_encoding is False or smart_encoding is True)
         and (concatenated is True or concatenated is False)
     ):
-        _check_flags(unicode, smart_encoding, concatenated)
+        check_count_options(unicode, smart_encoding, concatenated)
     udh_octets = 0 if udh is None else _udh_octets(udh)
     replacements: tuple[tuple[str, str], ...] = ()
     if smart_encoding:
@@ -284,7 +287,7 @@ def count_parts(
                 raise
     if not isinstance(text, str):
         raise TypeError(f"text must be str, not {type(text).__name__}")
-    _check_flags(unicode, smart_encoding)
+    check_count_options(unicode, smart_encoding)
     udh_octets = 0 if udh is None else _udh_octets(udh)
     if smart_encoding and _smart_search(text) is not None:
         text = text.translate(SMART_TABLE)

@@ -20,7 +20,13 @@ from typing import Protocol, TypeAlias
 
 import attrs
 
-from ._counting import SegmentCount, count_hex_segments, count_parts, count_segments
+from ._counting import (
+    SegmentCount,
+    check_count_options,
+    count_hex_segments,
+    count_parts,
+    count_segments,
+)
 from ._exceptions import Problem, ValidationError
 from ._setting_validators import check_amount, check_flag, invalid
 from ._validation import is_collection
@@ -295,8 +301,7 @@ _Counter: TypeAlias = Callable[[str, bool, str | None], SegmentCount]
 
 def _counter(unicode: bool, smart_encoding: bool) -> _Counter:
     """A bounded cache of counts: a campaign often repeats one body thousands of times."""
-    check_flag("unicode", unicode)  # now, not when the first message is counted
-    check_flag("smart_encoding", smart_encoding)
+    check_count_options(unicode, smart_encoding)  # now, not at the first count
 
     @functools.lru_cache(maxsize=256)
     def count(body: str, hex_body: bool, udh: str | None) -> SegmentCount:
@@ -309,8 +314,7 @@ def _counter(unicode: bool, smart_encoding: bool) -> _Counter:
 
 def _parts_counter(unicode: bool, smart_encoding: bool) -> Callable[[str, bool, str | None], int]:
     """As :func:`_counter`, for the parts alone."""
-    check_flag("unicode", unicode)
-    check_flag("smart_encoding", smart_encoding)
+    check_count_options(unicode, smart_encoding)
 
     @functools.lru_cache(maxsize=256)
     def count(body: str, hex_body: bool, udh: str | None) -> int:

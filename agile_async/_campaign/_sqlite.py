@@ -177,6 +177,16 @@ CREATE TABLE flights (
 );
 """
 
+
+def _holding(column: str, row: str) -> str:
+    """SQL for ``column`` of the landed run that starts nearest at or before ``row`` (a
+    probe of the key, in reverse): the run that holds ``row`` if any does, which its
+    ``last`` tells. Every question about landed rows is asked through it."""
+    return (
+        f"(SELECT h.{column} FROM landed AS h WHERE h.first <= {row} ORDER BY h.first DESC LIMIT 1)"
+    )
+
+
 #: The runs of rows accepted by a request, written once per request (schema 5). The runs
 #: never overlap, so ``first`` is the key: the run holding a row is one probe of it.
 _LANDED = """
@@ -210,10 +220,9 @@ CREATE VIEW row_states AS SELECT r.seq AS seq, r.message_id AS message_id,
     r.delivery AS delivery, r.delivered_at AS delivered_at,
     r.delivery_total AS delivery_total, r.delivery_parts AS delivery_parts,
     r.confirmed AS confirmed, r.input_id AS input_id
-FROM rows AS r LEFT JOIN landed AS l ON r.state = 'pending' AND l.first = (
-    SELECT h.first FROM landed AS h WHERE h.first <= r.seq ORDER BY h.first DESC LIMIT 1
-) AND l.last >= r.seq;
-"""
+FROM rows AS r LEFT JOIN landed AS l ON r.state = 'pending'
+    AND l.first = {holding} AND l.last >= r.seq;
+""".format(holding=_holding("first", "r.seq"))
 
 _SCHEMA += _FLIGHTS + _LANDED + _ROW_STATES
 
@@ -274,7 +283,7 @@ _NEXT_ROWS = (
 #: The same, up to (not including) a row number.
 _NEXT_ROWS_BEFORE = _NEXT_ROWS.replace("r.seq > ?", "r.seq > ? AND r.seq < ?")
 #: The end of the last landed run starting at or before a row.
-_LANDED_HOLDING = "SELECT last FROM landed WHERE first <= ? ORDER BY first DESC LIMIT 1"
+_LANDED_HOLDING = "SELECT " + _holding("last", "?")
 #: The first landed run starting after a row.
 _LANDED_AHEAD = "SELECT first FROM landed WHERE first > ? ORDER BY first LIMIT 1"
 
@@ -602,9 +611,9 @@ class _Store:
         # them, a run at a time (while sending, the runs all lie behind the cursor: two
         # probes of their key per call).
         while len(found) < limit:
-            holding = conn.execute(_LANDED_HOLDING, (cursor + 1,)).fetchone()
-            if holding is not None and holding[0] > cursor:
-                cursor = holding[0]  # inside a landed run: past it
+            (holding,) = conn.execute(_LANDED_HOLDING, (cursor + 1,)).fetchone()
+            if holding is not None and holding > cursor:
+                cursor = holding  # inside a landed run: past it
                 continue
             ahead = conn.execute(_LANDED_AHEAD, (cursor,)).fetchone()
             if ahead is None:
@@ -670,19 +679,22 @@ class _Store:
             # pending (mark_in_flight saw to it, and nothing rewrites a carried row but its
             # outcome), so counting them is a subtraction. The others (an unknown row
             # accepted late) are rewritten.
-            landing = [piece for piece in pieces if piece[2]]
             conn.executemany(
                 "INSERT INTO landed (first, last, request, attempts) VALUES (?, ?, ?, ?)",
-                [(first, last, request, carriers) for first, last, carriers, request in landing],
+                [
+                    (first, last, request, carriers)
+                    for first, last, carriers, request in pieces
+                    if carriers
+                ],
             )
             self._land(
                 conn,
                 seqs,
                 "state = ?, error_kind = NULL, error_code = NULL, error_message = NULL",
                 (_ACCEPTED,),
-                (*_CARRIED, _UNKNOWN),
+                (),  # no carried piece is left: they landed
                 (_IN_FLIGHT, _UNKNOWN),
-                pieces=[piece for piece in pieces if piece not in landing],
+                pieces=[piece for piece in pieces if not piece[2]],
                 runs=runs,
             )
 
@@ -987,15 +999,12 @@ def _landed_within(conn: sqlite3.Connection, first: int, last: int) -> int:
 #: holds ``:first`` (a probe of the key) through ``:last``.
 _LANDED_WITHIN = (
     "SELECT coalesce(sum(min(last, :last) - max(first, :first) + 1), 0) FROM landed"
-    " WHERE first <= :last AND last >= :first AND first >= coalesce(("
-    " SELECT first FROM landed WHERE first <= :first ORDER BY first DESC LIMIT 1), :first)"
+    " WHERE first <= :last AND last >= :first"
+    f" AND first >= coalesce({_holding('first', ':first')}, :first)"
 )
 
-#: A ``WHERE`` clause for ``rows``: no landed run holds the row (a probe of the key).
-_NOT_LANDED = (
-    " AND coalesce((SELECT l.last FROM landed AS l WHERE l.first <= seq"
-    " ORDER BY l.first DESC LIMIT 1), 0) < seq"
-)
+#: A ``WHERE`` clause for ``rows``: no landed run holds the row.
+_NOT_LANDED = f" AND coalesce({_holding('last', 'seq')}, 0) < seq"
 
 
 def _move(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 import random
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import closing
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -650,39 +650,6 @@ async def campaign_rows(campaign: Campaign) -> dict[int, JournalRow]:
     return found
 
 
-async def test_a_journal_of_schema_3_left_in_flight_reads_and_resumes(tmp_path: Path) -> None:
-    """Schema 3 wrote each row in flight; schema 4 records a request in flight once. A
-    schema-3 journal whose process died mid-request reads as it did (status, rows), and
-    resumes as it did: its rows in flight become unknown (or accepted, confirmed by a
-    report), never sent again; only the pending row goes out."""
-    path = tmp_path / "v3.journal"
-    write_schema_3_journal(path)
-    async with await Campaign.open(path, read_only=True) as campaign:
-        counts = (await campaign.status()).counts
-        rows = await campaign_rows(campaign)
-    assert (counts.pending, counts.in_flight, counts.accepted, counts.unknown) == (1, 2, 3, 1)
-    assert (rows[5].state, rows[5].attempts, rows[5].global_id) == (RowState.IN_FLIGHT, 1, "g2")
-    assert rows[6].state is RowState.IN_FLIGHT
-    assert rows[7].state is RowState.PENDING
-
-    fake = FakeAgileServer()
-    async with await Campaign.open(path) as campaign, fake.client() as agile:
-        assert (campaign.recovery.became_unknown, campaign.recovery.confirmed) == (1, 1)
-        result = await campaign.run(agile)
-        rows = await campaign_rows(campaign)
-    assert [m.destination for m in fake.accepted] == ["+393470000007"]
-    assert (result.counts.accepted, result.counts.unknown, result.counts.pending) == (5, 2, 0)
-    assert (result.counts.in_flight, result.counts.confirmed) == (0, 2)
-    assert (rows[5].state, rows[5].attempts, rows[5].global_id) == (RowState.UNKNOWN, 1, "g2")
-    assert rows[5].failure is not None
-    assert rows[5].failure.kind == "OutcomeUnknownError"
-    assert (rows[6].state, rows[6].confirmed_by_report) == (RowState.ACCEPTED, True)
-    assert (rows[7].state, rows[7].attempts) == (RowState.ACCEPTED, 1)
-    assert rows[7].global_id is not None
-    with closing(sqlite3.connect(path)) as conn, conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
-
-
 #: The view schema 4 created (``row_states`` without landed runs), as that version wrote it.
 SCHEMA_4_FLIGHTS = """
 CREATE TABLE flights (request INTEGER NOT NULL, first INTEGER NOT NULL, last INTEGER NOT NULL);
@@ -715,18 +682,23 @@ def write_schema_4_journal(path: Path) -> None:
         )
 
 
-async def test_a_journal_of_schema_4_left_in_flight_reads_and_resumes(tmp_path: Path) -> None:
-    """Schema 4 rewrote each accepted row; schema 5 records an accepted request's runs
-    once. A schema-4 journal whose process died mid-request reads and resumes as it did,
-    and its accepted rows are never sent again by the next runs, in the same session or
-    another."""
-    path = tmp_path / "v4.journal"
-    write_schema_4_journal(path)
+@pytest.mark.parametrize("write", [write_schema_3_journal, write_schema_4_journal])
+async def test_a_journal_of_an_older_schema_left_in_flight_reads_and_resumes(
+    tmp_path: Path, write: Callable[[Path], None]
+) -> None:
+    """Schema 3 wrote each row in flight, schema 4 each accepted row; schema 5 records a
+    request in flight, and an accepted one, once. An older journal whose process died
+    mid-request reads as it did (status, rows), and resumes as it did: its rows in flight
+    become unknown (or accepted, confirmed by a report), never sent again; only the pending
+    row goes out, and the next runs, in the same session or another, send nothing again."""
+    path = tmp_path / "old.journal"
+    write(path)
     async with await Campaign.open(path, read_only=True) as campaign:
         counts = (await campaign.status()).counts
         rows = await campaign_rows(campaign)
     assert (counts.pending, counts.in_flight, counts.accepted, counts.unknown) == (1, 2, 3, 1)
     assert (rows[5].state, rows[5].attempts, rows[5].global_id) == (RowState.IN_FLIGHT, 1, "g2")
+    assert rows[6].state is RowState.IN_FLIGHT
     assert rows[7].state is RowState.PENDING
 
     fake = FakeAgileServer()
@@ -740,7 +712,10 @@ async def test_a_journal_of_schema_4_left_in_flight_reads_and_resumes(tmp_path: 
     assert [m.destination for m in fake.accepted] == ["+393470000007"]
     for counts in (result.counts, again.counts, third.counts):
         assert (counts.accepted, counts.unknown, counts.pending, counts.in_flight) == (5, 2, 0, 0)
+        assert counts.confirmed == 2
     assert (rows[5].state, rows[5].attempts, rows[5].global_id) == (RowState.UNKNOWN, 1, "g2")
+    assert rows[5].failure is not None
+    assert rows[5].failure.kind == "OutcomeUnknownError"
     assert (rows[6].state, rows[6].confirmed_by_report) == (RowState.ACCEPTED, True)
     assert (rows[7].state, rows[7].attempts, rows[7].failure) == (RowState.ACCEPTED, 1, None)
     assert rows[7].global_id is not None
