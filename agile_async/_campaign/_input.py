@@ -477,7 +477,7 @@ class RecordReader:
                     seq += 1
                     count = len(values)
                     message_id = (
-                        values[id_column].strip()
+                        values[id_column].strip(_ID_PADDING)
                         if id_column is not None and id_column < count
                         else ""
                     )
@@ -544,7 +544,7 @@ class RecordReader:
                 continue
             destination, problem = _json_key(value, "destination")
             message_id, id_problem = _json_key(value, "id")
-            message_id = message_id.strip()
+            message_id = message_id.strip(_ID_PADDING)
             problem = problem or id_problem
             if problem is None and "\\u" not in text:
                 # Valid text without \u escapes cannot decode to a surrogate or a NUL.
@@ -555,6 +555,13 @@ class RecordReader:
                 seq, line, destination, message_id or None, value, problem, check=text_problem
             )
 
+
+#: What is trimmed around an input id: the spaces and tabs people type around a value.
+#: ``str.strip()`` also took control characters and Unicode spaces, so an id of only
+#: ``"\x1c"`` or a no-break space silently became a generated one, and ``"a1\u00a0"``
+#: became ``"a1"``. An id is kept as written; :class:`RowBuilder` refuses one that holds
+#: whitespace, naming it.
+_ID_PADDING = " \t"
 
 #: What JSON calls whitespace (RFC 8259): a line of nothing else is blank. ``str.strip()``
 #: would also take a line of a control character or a no-break space for a blank one, and
@@ -719,7 +726,8 @@ class RowBuilder:
                 message_id,
                 destination,
                 "ValidationError",
-                f"id {message_id!r} must be at most {self._max_id_len} characters, no spaces",
+                f"id {message_id!r} must be at most {self._max_id_len} characters,"
+                " with no whitespace",
             )
         try:
             body = self._template.render(record.variables)

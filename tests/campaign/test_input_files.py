@@ -634,6 +634,53 @@ async def test_jsonl_failed_rows_keep_their_ids(tmp_path: Path) -> None:
     assert rows[4].message_id == f"{campaign.definition.campaign_id}-4"  # null: generated
 
 
+#: (an input id, what the row's id is, whether it is sent)
+PADDED_IDS = [
+    (" a1\t", "a1", True),  # the spaces and tabs typed around a value are trimmed
+    ("\u00a0b2", "\u00a0b2", False),  # a no-break space is kept, and refused by the id rule
+    ("c3\u2003", "c3\u2003", False),
+    ("\x1c", "\x1c", False),  # was taken for no id at all: a generated one was sent
+    ("\u3000", "\u3000", False),
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", ["csv", "jsonl"])
+async def test_an_id_is_kept_as_written_but_for_spaces_and_tabs_around_it(
+    tmp_path: Path, kind: str
+) -> None:
+    """Ids were trimmed with ``str.strip()``: an id of ``"\x1c"`` or of a no-break space
+    silently became a generated one, and ``"c3\u2003"`` was sent as ``"c3"``, so reports
+    and exports no longer matched the operator's records. Now only spaces and tabs are
+    trimmed; any other whitespace fails its row, naming the id."""
+    if kind == "csv":
+        source = tmp_path / "r.csv"
+        lines = ["id,destination,name"]
+        lines += [f"{given},{destination(i)},N{i}" for i, (given, _, _) in enumerate(PADDED_IDS, 1)]
+        source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    else:
+        records = [
+            {"id": given, "destination": destination(i), "name": f"N{i}"}
+            for i, (given, _, _) in enumerate(PADDED_IDS, 1)
+        ]
+        source = write_jsonl(tmp_path / "r.jsonl", records)
+    header = 1 if kind == "csv" else 0
+    fake, _campaign = await run_api(source, "Hi {name}")
+    assert [message.message_id for message in fake.accepted] == ["a1"]
+    async with await Campaign.open(source.with_name("api.journal"), read_only=True) as opened:
+        rows = await all_rows(opened)
+    for seq, (_, kept, sent) in enumerate(PADDED_IDS, 1):
+        row = rows[seq]
+        assert row.message_id == kept
+        assert row.state is (RowState.ACCEPTED if sent else RowState.FAILED)
+        if not sent:
+            assert row.failure is not None
+            assert row.failure.message == (
+                f"line {seq + header}: id {kept!r} must be at most 64 characters,"
+                " with no whitespace"
+            )
+
+
 @pytest.mark.anyio
 async def test_a_redis_campaign_from_before_encodings_reads_as_it_did(
     tmp_path: Path, redis: Any, redis_kind: str
