@@ -6,7 +6,7 @@ real TLS) runs in its own process, so it has the second core and its log of acce
 messages does not count in this process's memory. The campaign runs through the public API
 (:class:`agile_async.campaigns.Campaign`), exactly what ``agile-sms campaign run`` does.
 
-    python benchmarks/campaign.py [--rows 1000000] [--server sandbox|fast] [--trio]
+    python benchmarks/campaign.py [--rows 1000000] [--server sandbox|fast] [--trio] [--rounds N]
 
 ``--server fast`` uses the minimal provider of ``_fast_server.py`` instead (needs httptools
 and uvloop), to show the campaign's own ceiling, and then sends as many messages with the
@@ -14,6 +14,11 @@ plain hand-written loop of issue 13 (``throughput.py``'s) to the same server, be
 after the campaign (the better of the two is the yardstick), so the send phase is measured
 against it in the same run, in wall time and in CPU time per message. Memory: ``ru_maxrss``
 (the peak), and the resident size sampled while sending, to show it stays flat.
+
+``--rounds N`` sends the loaded journal N times, each from a fresh copy of it, with the plain
+loop run between them (each round measured against the better of the runs just before and
+just after it), and prints each round and the medians: this host's speed moves between runs
+more than the ratio does, so one round can mislead either way.
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ import csv
 import os
 import re
 import resource
+import shutil
 import ssl
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -104,13 +111,9 @@ async def plain(base_url: str, ca: str, rows: int) -> tuple[float, float]:
     return rows / (time.perf_counter() - started), (time.process_time() - cpu) / rows * 1e6
 
 
-async def campaign(base_url: str, ca: str, source: Path, journal: Path) -> dict[str, float]:
+async def prepare(source: Path, journal: Path) -> dict[str, float]:
+    """Load the recipients into a new journal and dry-run it (closed again after)."""
     figures: dict[str, float] = {}
-    samples: list[float] = []
-
-    def sample(progress: CampaignProgress) -> None:
-        samples.append(rss_mib())
-
     started = time.perf_counter()
     async with await Campaign.create(journal, source, body=BODY, sender="Bench") as opened:
         await opened.load()
@@ -118,6 +121,19 @@ async def campaign(base_url: str, ca: str, source: Path, journal: Path) -> dict[
         mark = time.perf_counter()
         report = await opened.dry_run(prices=Decimal("0.045"))
         figures["dry run s"] = time.perf_counter() - mark
+    figures["rows"] = report.total
+    return figures
+
+
+async def send(base_url: str, ca: str, journal: Path) -> dict[str, float]:
+    """Open a loaded journal and send it all: the send phase's figures."""
+    figures: dict[str, float] = {}
+    samples: list[float] = []
+
+    def sample(progress: CampaignProgress) -> None:
+        samples.append(rss_mib())
+
+    async with await Campaign.open(journal) as opened:
         transport = httpx.AsyncHTTPTransport(verify=ca)
         async with AgileClient(api_key=API_KEY, base_url=base_url, transport=transport) as client:
             mark, cpu = time.perf_counter(), time.process_time()
@@ -126,20 +142,32 @@ async def campaign(base_url: str, ca: str, source: Path, journal: Path) -> dict[
             )
             figures["send s"] = time.perf_counter() - mark
             send_cpu = time.process_time() - cpu
-    figures["total s"] = time.perf_counter() - started
-    figures["rows"] = report.total
     figures["accepted"] = result.counts.accepted
     figures["send msg/s"] = result.counts.accepted / figures["send s"]
     figures["send CPU us/msg"] = send_cpu / max(result.counts.accepted, 1) * 1e6
-    figures["end-to-end msg/s"] = result.counts.accepted / figures["total s"]
     steady = samples[len(samples) // 10 :] or samples
     figures["RSS while sending MiB (min)"] = min(steady, default=float("nan"))
     figures["RSS while sending MiB (max)"] = max(steady, default=float("nan"))
     figures["peak RSS MiB (ru_maxrss)"] = peak_mib()
-    figures["journal MiB"] = (
-        sum(p.stat().st_size for p in journal.parent.glob(journal.name + "*")) / 2**20
-    )
+    figures["journal MiB"] = journal_mib(journal)
     return figures
+
+
+def journal_mib(journal: Path) -> float:
+    """The journal's size with its ``-wal`` and ``-shm`` files."""
+    return sum(p.stat().st_size for p in journal.parent.glob(journal.name + "*")) / 2**20
+
+
+def copy_journal(loaded: Path, to: Path) -> None:
+    """A fresh copy of a closed journal for one round (its ``-wal``, if any, with it)."""
+    for suffix in ("", "-wal"):
+        if Path(f"{loaded}{suffix}").exists():
+            shutil.copyfile(f"{loaded}{suffix}", f"{to}{suffix}")
+
+
+def remove_journal(journal: Path) -> None:
+    for path in journal.parent.glob(journal.name + "*"):
+        path.unlink()
 
 
 def main() -> None:
@@ -147,9 +175,18 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--server", choices=["sandbox", "fast"], default="sandbox")
     parser.add_argument("--trio", action="store_true", help="run the campaign on trio")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="send phases of the loaded journal, each from a fresh copy, alternated with the "
+        "plain loop (--server fast); their median ratio is printed too",
+    )
     args = parser.parse_args()
+    backend = "trio" if args.trio else "asyncio"
+    rounds: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory(prefix="agile-bench-") as tmp:
-        source, journal = Path(tmp, "recipients.csv"), Path(tmp, "campaign.journal")
+        source, loaded = Path(tmp, "recipients.csv"), Path(tmp, "campaign.journal")
         mark = time.perf_counter()
         write_recipients(source, args.rows)
         generated = time.perf_counter() - mark
@@ -157,26 +194,58 @@ def main() -> None:
         print(f"{args.rows:,} rows, {size:.1f} MiB of CSV, generated in {generated:.1f} s")
         serve = sandbox_server if args.server == "sandbox" else fast_server
         with serve() as (base_url, ca):
-            # The plain loop runs before and after the campaign and its best is kept: on a
-            # shared machine the load moves between runs (the CPU figures move less).
+            figures = anyio.run(prepare, source, loaded, backend=backend)
+            # The plain loop runs before and after each send phase, and the better of the two
+            # is that round's yardstick: on a shared machine the load moves between runs
+            # (the CPU figures move less).
             before = anyio.run(plain, base_url, ca, args.rows) if args.server == "fast" else None
-            figures = anyio.run(
-                campaign,
-                base_url,
-                ca,
-                source,
-                journal,
-                backend="trio" if args.trio else "asyncio",
+            for number in range(1, args.rounds + 1):
+                journal = Path(tmp, f"round{number}.journal")
+                copy_journal(loaded, journal)
+                sent = anyio.run(send, base_url, ca, journal, backend=backend)
+                remove_journal(journal)
+                if before is not None:
+                    after = anyio.run(plain, base_url, ca, args.rows)
+                    sent["plain loop msg/s (same server, best of 2)"] = max(before[0], after[0])
+                    sent["plain loop CPU us/msg"] = min(before[1], after[1])
+                    before = after
+                rounds.append(sent)
+    first = rounds[0]
+    figures.update(first)
+    figures["total s"] = figures["load s"] + figures["dry run s"] + first["send s"]
+    figures["end-to-end msg/s"] = first["accepted"] / figures["total s"]
+    loop = "plain loop msg/s (same server, best of 2)"
+    for sent in rounds:
+        if loop in sent:
+            sent["send phase / plain loop"] = sent["send msg/s"] / sent[loop]
+            sent["plain loop CPU / send CPU"] = (
+                sent["plain loop CPU us/msg"] / sent["send CPU us/msg"]
             )
-            if before is not None:
-                after = anyio.run(plain, base_url, ca, args.rows)
-                loop_rate, loop_cpu = max(before[0], after[0]), min(before[1], after[1])
-                figures["plain loop msg/s (same server, best of 2)"] = loop_rate
-                figures["plain loop CPU us/msg"] = loop_cpu
-                figures["send phase / plain loop"] = figures["send msg/s"] / loop_rate
-                figures["plain loop CPU / send CPU"] = loop_cpu / figures["send CPU us/msg"]
-    backend = "trio" if args.trio else "asyncio"
+    if loop in first:
+        figures["send phase / plain loop"] = first["send phase / plain loop"]
+        figures["plain loop CPU / send CPU"] = first["plain loop CPU / send CPU"]
     print(f"\nCampaign against the {args.server} provider over TLS, on {backend}:")
+    show(figures)
+    if len(rounds) > 1:
+        print(f"\n{len(rounds)} rounds, each a send phase of a fresh copy of the loaded journal:")
+        for number, sent in enumerate(rounds, 1):
+            line = f"  round {number}: send {sent['send msg/s']:,.0f} msgs/s, "
+            line += f"{sent['send CPU us/msg']:.2f} CPU us/msg"
+            if loop in sent:
+                line += f"; plain loop {sent[loop]:,.0f} msgs/s, "
+                line += f"{sent['plain loop CPU us/msg']:.2f} us; "
+                line += f"ratio {sent['send phase / plain loop']:.2f}"
+            print(line)
+        medians = {"send msg/s (median)": statistics.median(r["send msg/s"] for r in rounds)}
+        if loop in first:
+            medians["plain loop msg/s (median)"] = statistics.median(r[loop] for r in rounds)
+            medians["send phase / plain loop (median)"] = statistics.median(
+                r["send phase / plain loop"] for r in rounds
+            )
+        show(medians)
+
+
+def show(figures: dict[str, float]) -> None:
     width = max(len(name) for name in figures)
     for name, value in figures.items():
         shown = f"{value:,.0f}" if value >= 100 else f"{value:,.2f}"
