@@ -649,7 +649,7 @@ PADDED_IDS = [
 async def test_an_id_is_kept_as_written_but_for_spaces_and_tabs_around_it(
     tmp_path: Path, kind: str
 ) -> None:
-    """Ids were trimmed with ``str.strip()``: an id of ``"\x1c"`` or of a no-break space
+    r"""Ids were trimmed with ``str.strip()``: an id of ``"\x1c"`` or of a no-break space
     silently became a generated one, and ``"c3\u2003"`` was sent as ``"c3"``, so reports
     and exports no longer matched the operator's records. Now only spaces and tabs are
     trimmed; any other whitespace fails its row, naming the id."""
