@@ -381,6 +381,28 @@ async def rows_by_seq(journal: SQLiteJournal) -> dict[int, JournalRow]:
     return found
 
 
+async def delivered_seqs(journal: SQLiteJournal) -> list[int]:
+    """The rows recorded delivered, in order."""
+    rows = await rows_by_seq(journal)
+    return [seq for seq, r in rows.items() if r.delivery is DeliveryStatus.DELIVERED]
+
+
+async def deliver_in_scope(
+    journal: SQLiteJournal,
+    seq: int,
+    scope: anyio.CancelScope,
+    answered: set[int],
+    then: Callable[[], object] | None = None,
+) -> None:
+    """Record row ``seq`` delivered inside ``scope``; it joins ``answered`` once the call
+    answers (and ``then`` runs)."""
+    with scope:
+        await journal.record_delivery(f"id-{seq}", DeliveryStatus.DELIVERED)
+        answered.add(seq)
+        if then is not None:
+            then()
+
+
 LOST = Failure("OutcomeUnknownError", "the answer was lost")
 
 
@@ -881,10 +903,7 @@ async def test_calls_from_many_tasks_each_get_their_own_answer(journal: SQLiteJo
     assert isinstance(refused, JournalError)
     assert "already have an outcome" in str(refused)
     assert answers == {f"id-{seq}": True for seq in range(1, 39)}
-    rows = await rows_by_seq(journal)
-    assert [seq for seq, r in rows.items() if r.delivery is DeliveryStatus.DELIVERED] == list(
-        range(1, 39)
-    )
+    assert await delivered_seqs(journal) == list(range(1, 39))
     assert (await journal.counts()).accepted == 1
 
 
@@ -900,23 +919,14 @@ async def test_a_cancelled_call_either_ran_and_answered_or_never_ran(
     await journal.append([row(seq) for seq in range(1, 61)], done=True)
     answered: set[int] = set()
     scopes: list[anyio.CancelScope] = []
-
-    async def deliver(seq: int, scope: anyio.CancelScope) -> None:
-        with scope:
-            await journal.record_delivery(f"id-{seq}", DeliveryStatus.DELIVERED)
-            answered.add(seq)
-
     async with anyio.create_task_group() as tasks:
         for seq in range(1, 61):
-            scope = anyio.CancelScope()
-            scopes.append(scope)
-            tasks.start_soon(deliver, seq, scope)
+            scopes.append(scope := anyio.CancelScope())
+            tasks.start_soon(deliver_in_scope, journal, seq, scope, answered)
         for scope in rng.sample(scopes, 40):  # spread over the calls' turns
             await anyio.sleep(rng.choice([0, 0, 0.0002, 0.001]))
             scope.cancel()
-    rows = await rows_by_seq(journal)
-    delivered = {seq for seq, r in rows.items() if r.delivery is DeliveryStatus.DELIVERED}
-    assert delivered == answered
+    assert set(await delivered_seqs(journal)) == answered
     assert await journal.record_delivery("id-60", DeliveryStatus.DELIVERED)
     assert (await journal.counts()).pending == 60
 
@@ -931,20 +941,16 @@ async def test_cancelling_every_waiting_call_at_once_leaves_the_journal_working(
     answered: set[int] = set()
     scopes: list[anyio.CancelScope] = []
 
-    async def deliver(seq: int, scope: anyio.CancelScope) -> None:
-        with scope:
-            await journal.record_delivery(f"id-{seq}", DeliveryStatus.DELIVERED)
-            answered.add(seq)
-            if len(answered) == 1:  # back first: before anyone else resumes
-                for other in scopes:
-                    other.cancel()
+    def cancel_the_others() -> None:
+        if len(answered) == 1:  # back first: before anyone else resumes
+            for other in scopes:
+                other.cancel()
 
     async with anyio.create_task_group() as tasks:
         for seq in range(1, 40):
             scopes.append(scope := anyio.CancelScope())
-            tasks.start_soon(deliver, seq, scope)
-    rows = await rows_by_seq(journal)
-    assert {seq for seq, r in rows.items() if r.delivery is DeliveryStatus.DELIVERED} == answered
+            tasks.start_soon(deliver_in_scope, journal, seq, scope, answered, cancel_the_others)
+    assert set(await delivered_seqs(journal)) == answered
     assert len(answered) < 39
     with anyio.fail_after(10):
         assert await journal.record_delivery("id-40", DeliveryStatus.DELIVERED)
