@@ -52,6 +52,7 @@ from ._runner import Runner, call_back, check_run
 from ._setup import (
     another_campaign,
     check_definition,
+    check_journal,
     digest_if_present,
     inspect_source,
     journal_name,
@@ -127,6 +128,7 @@ class Campaign:
         exist_ok: bool = False,
         resend_unknown: bool = False,
         silent_for: timedelta | float | None = None,
+        journal_process: bool = False,
     ) -> Campaign:
         """Record a new campaign from a recipients file (rows are read by :meth:`load`).
 
@@ -150,6 +152,7 @@ class Campaign:
                 body, sender and options), open it instead of failing.
             resend_unknown: with ``exist_ok``, as in :meth:`open`.
             silent_for: with ``resend_unknown``, as in :meth:`open`.
+            journal_process: as in :meth:`open`.
 
         Raises:
             CampaignError: the file, template, sender or options are unusable (nothing is
@@ -158,6 +161,7 @@ class Campaign:
             ValidationError: ``encoding`` or ``delimiter`` is not one.
         """
         check_flag("exist_ok", exist_ok)
+        check_journal(journal, journal_process)
         silence = _silence(resend_unknown, silent_for)
         options = options if options is not None else SendOptions()
         check_definition(sender, options, body=body, source=source, defaults=defaults)
@@ -172,7 +176,9 @@ class Campaign:
             options=options,
             defaults=defaults,
         )
-        store = await open_journal(journal, create=True, exclusive=True)
+        store = await open_journal(
+            journal, create=True, exclusive=True, journal_process=journal_process
+        )
         try:
             existing = await store.definition()
             if existing is None:
@@ -196,6 +202,7 @@ class Campaign:
         resend_unknown: bool = False,
         silent_for: timedelta | float | None = None,
         read_only: bool = False,
+        journal_process: bool = False,
     ) -> Campaign:
         """Open a recorded campaign to resume it (or, ``read_only``, to read its state).
 
@@ -210,13 +217,20 @@ class Campaign:
         (a :class:`~datetime.timedelta` or seconds) only those sent at least that long ago,
         so that a report still on its way can confirm the others first.
 
+        With ``journal_process`` (and a path), the SQLite journal's work runs in a child
+        process of its own (:meth:`SQLiteJournal.open` with ``process=True``): a large
+        campaign sends about half again as fast, for a third of a second of start-up. The
+        CLI's ``campaign run`` and ``resume`` do this.
+
         Raises:
             JournalError: no campaign there, or another process is running it.
             ValueError: ``silent_for`` without ``resend_unknown``, or negative.
         """
         check_flag("read_only", read_only)
         silence = _silence(resend_unknown, silent_for)
-        store = await open_journal(journal, create=False, exclusive=not read_only)
+        store = await open_journal(
+            journal, create=False, exclusive=not read_only, journal_process=journal_process
+        )
         try:
             definition = await store.definition()
             if definition is None:

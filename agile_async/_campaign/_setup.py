@@ -19,7 +19,7 @@ import attrs
 from .._exceptions import CampaignError, ConfigurationError, Problem, ValidationError
 from .._models import SendOptions
 from .._pricing import PriceList
-from .._setting_validators import invalid
+from .._setting_validators import check_flag, invalid
 from .._validation import check_sender, options_problems
 from ._input import (
     BodyTemplate,
@@ -224,14 +224,36 @@ def journal_name(journal: object) -> str:
 
 
 async def open_journal(
-    journal: str | os.PathLike[str] | Journal, *, create: bool, exclusive: bool
+    journal: str | os.PathLike[str] | Journal,
+    *,
+    create: bool,
+    exclusive: bool,
+    journal_process: bool = False,
 ) -> Journal:
-    """A path opens (or creates) the SQLite journal; a :class:`Journal` is used as is."""
+    """A path opens (or creates) the SQLite journal, its store in a child process with
+    ``journal_process``; a :class:`Journal` is used as is."""
+    check_journal(journal, journal_process)
     if isinstance(journal, (str, os.PathLike)):
-        return await SQLiteJournal.open(journal, create=create, exclusive=exclusive)
+        return await SQLiteJournal.open(
+            journal, create=create, exclusive=exclusive, process=journal_process
+        )
+    return journal  # check_journal: a Journal
+
+
+def check_journal(journal: object, journal_process: object) -> None:
+    """Refuse a ``journal`` that is neither a path nor a :class:`Journal`, and
+    ``journal_process`` with a journal opened already (it is how a path is opened)."""
+    check_flag("journal_process", journal_process)
+    if isinstance(journal, (str, os.PathLike)):
+        return
     if not isinstance(journal, Journal):
         raise invalid("journal", "must be a path or a Journal", journal)
-    return journal
+    if journal_process:
+        raise invalid(
+            "journal_process",
+            "applies to a journal's path: open an SQLiteJournal with process=True instead",
+            journal_process,
+        )
 
 
 def price_list(prices: PriceList | Decimal | str | int | None) -> PriceList | None:

@@ -9,7 +9,9 @@ the journal more cautious, never make it send twice.
 
 Threads. ``sqlite3`` blocks, so every call runs in a worker thread
 (:func:`anyio.to_thread.run_sync`), one at a time under an :class:`anyio.Lock`: one
-connection, used by one thread at a time, on asyncio and trio alike. While a campaign runs,
+connection, used by one thread at a time, on asyncio and trio alike. Opened with
+``process=True``, the same ``_Store`` runs in a child process instead
+(:mod:`._store_process`), its calls made one at a time under the same lock. While a campaign runs,
 an advisory lock on ``<journal>.lock`` keeps a second process from running it too (POSIX
 ``flock``; released by the OS when the process dies, even by SIGKILL).
 
@@ -73,11 +75,12 @@ import operator
 import os
 import sqlite3
 import sys
+import time
 from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any, Protocol, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -104,6 +107,7 @@ from ._journal import (
     Tally,
     taken_id_failure,
 )
+from ._store_process import StoreProcess
 
 __all__ = ["SQLiteJournal"]
 
@@ -301,6 +305,12 @@ def body_hash(body: str) -> bytes:
     return hashlib.sha256(body.encode("utf-8", "surrogatepass")).digest()[:16]
 
 
+#: How long opening waits for a run lock held by another process before calling the
+#: journal in use: a run killed outright leaves its journal's process (``process=True``)
+#: closing the journal for a moment after, and a resume started at once must not fail.
+_LOCK_GRACE = 1.5
+
+
 class _RunLock:
     """An advisory, process-wide lock on ``<journal>.lock`` (POSIX ``flock``).
 
@@ -315,23 +325,33 @@ class _RunLock:
     def acquire(self) -> None:
         if sys.platform == "win32":  # pragma: no cover - no flock there
             return
-        import fcntl
-
         handle = open(self._path, "ab")  # noqa: SIM115 - held until release()
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            raise JournalError(
-                f"the journal {self._path.with_suffix('')} is in use by another process "
-                "(a campaign runs from one process at a time)"
-            ) from None
+        deadline = time.monotonic() + _LOCK_GRACE
+        while not _locked(handle):
+            if time.monotonic() >= deadline:
+                handle.close()
+                raise JournalError(
+                    f"the journal {self._path.with_suffix('')} is in use by another process "
+                    "(a campaign runs from one process at a time)"
+                )
+            time.sleep(0.02)
         self._file = handle
 
     def release(self) -> None:
         if self._file is not None:
             self._file.close()  # closing drops the flock
             self._file = None
+
+
+def _locked(handle: IO[bytes]) -> bool:
+    """Whether this took the file's exclusive lock (``False``: another process holds it)."""
+    import fcntl  # POSIX: _RunLock does not lock on Windows
+
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
 
 
 class _Store:
@@ -1096,6 +1116,33 @@ def _delivery_columns(state: DeliveryState) -> tuple[object, ...]:
     )
 
 
+class _Host(Protocol):
+    """Where a journal's ``_Store`` lives: a worker thread, or a child process."""
+
+    path: Path
+
+    async def call(self, method: str, args: tuple[Any, ...]) -> Any: ...
+
+    async def close(self) -> None: ...
+
+
+class _StoreThread:
+    """The store in this process: each call in a worker thread (``sqlite3`` blocks), the
+    caller holding the journal's lock (one connection, one thread at a time)."""
+
+    def __init__(self, store: _Store) -> None:
+        self.path = store.path
+        self._store = store
+
+    async def call(self, method: str, args: tuple[Any, ...]) -> Any:
+        return await anyio.to_thread.run_sync(
+            functools.partial(getattr(self._store, method), *args)
+        )
+
+    async def close(self) -> None:
+        await anyio.to_thread.run_sync(self._store.close)
+
+
 class SQLiteJournal:
     """The default :class:`~agile_async.campaigns.Journal`: one SQLite file per campaign.
 
@@ -1110,16 +1157,26 @@ class SQLiteJournal:
     campaign runs.
     """
 
-    def __init__(self, store: _Store) -> None:
-        self._store = store
+    def __init__(self, host: _Host) -> None:
+        self._host = host
         self._lock = anyio.Lock()
         self._closed = False
 
     @classmethod
     async def open(
-        cls, path: str | os.PathLike[str], *, create: bool = False, exclusive: bool = True
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        create: bool = False,
+        exclusive: bool = True,
+        process: bool = False,
     ) -> SQLiteJournal:
         """Open (or, with ``create``, create) the journal at ``path``.
+
+        ``process`` runs the journal's SQLite work in a child process of its own instead
+        of a worker thread: a large campaign then sends about half again as fast (the
+        worker thread shares the interpreter's lock with the event loop), for about a third
+        of a second of start-up. The child ends with the journal (or with this process).
 
         Raises:
             JournalError: no journal there (without ``create``), not a journal, another
@@ -1127,15 +1184,19 @@ class SQLiteJournal:
         """
         check_flag("create", create)
         check_flag("exclusive", exclusive)
+        check_flag("process", process)
+        where = Path(path)
+        if process:
+            return cls(await StoreProcess.start(where, create=create, exclusive=exclusive))
         store = await anyio.to_thread.run_sync(
-            functools.partial(_Store, Path(path), create=create, exclusive=exclusive)
+            functools.partial(_Store, where, create=create, exclusive=exclusive)
         )
-        return cls(store)
+        return cls(_StoreThread(store))
 
     @property
     def path(self) -> Path:
         """Where the journal lives."""
-        return self._store.path
+        return self._host.path
 
     def __repr__(self) -> str:
         return f"<SQLiteJournal {str(self.path)!r}>"
@@ -1146,11 +1207,13 @@ class SQLiteJournal:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    async def _call(self, function: Callable[..., T], *args: Any) -> T:
+    async def _call(self, method: Callable[..., T], *args: Any) -> T:
+        """``method`` (a ``_Store`` method) on the journal's store, one call at a time."""
         if self._closed:
             raise JournalError("the journal is closed")
         async with self._lock:
-            return await anyio.to_thread.run_sync(functools.partial(function, *args))
+            value: T = await self._host.call(method.__name__, args)
+            return value
 
     async def aclose(self) -> None:
         if self._closed:
@@ -1158,21 +1221,21 @@ class SQLiteJournal:
         with anyio.CancelScope(shield=True):
             async with self._lock:
                 self._closed = True
-                await anyio.to_thread.run_sync(self._store.close)
+                await self._host.close()
 
     # -- the Journal protocol ------------------------------------------------------------
 
     async def create(self, definition: CampaignDefinition) -> None:
-        await self._call(self._store.create, definition)
+        await self._call(_Store.create, definition)
 
     async def definition(self) -> CampaignDefinition | None:
-        return await self._call(self._store.definition)
+        return await self._call(_Store.definition)
 
     async def load_state(self) -> LoadState:
-        return await self._call(self._store.load_state)
+        return await self._call(_Store.load_state)
 
     async def append(self, rows: Sequence[LoadedRow], *, done: bool) -> None:
-        await self._call(self._store.append, rows, done)
+        await self._call(_Store.append, rows, done)
 
     async def recover(
         self, *, resend_unknown: bool = False, silent_for: timedelta | None = None
@@ -1180,25 +1243,25 @@ class SQLiteJournal:
         check_flag("resend_unknown", resend_unknown)
         if silent_for is not None:
             silent_for = check_duration("silent_for", silent_for)
-        return await self._call(self._store.recover, resend_unknown, silent_for)
+        return await self._call(_Store.recover, resend_unknown, silent_for)
 
     async def next_rows(self, limit: int) -> Sequence[OutgoingRow]:
-        return await self._call(self._store.next_rows, limit)
+        return await self._call(_Store.next_rows, limit)
 
     async def mark_in_flight(self, seqs: Sequence[int], global_id: str) -> None:
-        await self._call(self._store.mark_in_flight, seqs, global_id)
+        await self._call(_Store.mark_in_flight, seqs, global_id)
 
     async def record_accepted(self, seqs: Sequence[int], totals: RequestTotals) -> None:
-        await self._call(self._store.record_accepted, seqs, totals)
+        await self._call(_Store.record_accepted, seqs, totals)
 
     async def record_failed(self, seqs: Sequence[int], failure: Failure) -> None:
-        await self._call(self._store.record_failed, seqs, failure)
+        await self._call(_Store.record_failed, seqs, failure)
 
     async def record_unknown(self, seqs: Sequence[int], failure: Failure) -> None:
-        await self._call(self._store.record_unknown, seqs, failure)
+        await self._call(_Store.record_unknown, seqs, failure)
 
     async def release(self, seqs: Sequence[int]) -> None:
-        await self._call(self._store.release, seqs)
+        await self._call(_Store.release, seqs)
 
     async def record_delivery(
         self,
@@ -1210,23 +1273,23 @@ class SQLiteJournal:
         parts: int = 1,
     ) -> bool:
         update = DeliveryUpdate(message_id, status, done_at, part=part, parts=parts)
-        return bool(await self._call(self._store.record_deliveries, [update]))
+        return bool(await self._call(_Store.record_deliveries, [update]))
 
     async def record_deliveries(self, updates: Sequence[DeliveryUpdate]) -> int:
-        return await self._call(self._store.record_deliveries, updates)
+        return await self._call(_Store.record_deliveries, updates)
 
     async def counts(self) -> StateCounts:
-        return await self._call(self._store.counts)
+        return await self._call(_Store.counts)
 
     async def tally(self, states: Sequence[RowState], *, prefix_digits: int = 0) -> list[Tally]:
-        return await self._call(self._store.tally, states, prefix_digits)
+        return await self._call(_Store.tally, states, prefix_digits)
 
     async def rows(
         self, states: Sequence[RowState] | None = None, *, chunk: int = 5000
     ) -> AsyncGenerator[Sequence[JournalRow], None]:
         after = 0
         while True:
-            found = await self._call(self._store.rows_after, after, states, chunk)
+            found = await self._call(_Store.rows_after, after, states, chunk)
             if not found:
                 return
             yield found

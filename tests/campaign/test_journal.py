@@ -61,9 +61,15 @@ def totals(global_id: str, parts: int = 1, credit: str = "9.5") -> RequestTotals
     return RequestTotals(global_id, 1, parts, Decimal(credit))
 
 
-@pytest.fixture
-async def journal(tmp_path: Path) -> AsyncIterator[SQLiteJournal]:
-    opened = await SQLiteJournal.open(tmp_path / "j.db", create=True)
+#: Where the journal's store runs: a worker thread (the default) or a child process.
+HOSTS = pytest.mark.parametrize("process", [False, True], ids=["thread", "process"])
+
+
+@pytest.fixture(params=[False, True], ids=["thread", "process"])
+async def journal(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[SQLiteJournal]:
+    """A journal of ten pending rows, its store in a worker thread or in a child process:
+    every test of the journal's contract runs on both."""
+    opened = await SQLiteJournal.open(tmp_path / "j.db", create=True, process=request.param)
     await opened.create(DEFINITION)
     await opened.append([row(seq) for seq in range(1, 11)], done=True)
     await opened.recover()
@@ -867,12 +873,12 @@ async def handed_out_are_the_pending(journal: SQLiteJournal, model: Schema3Model
     assert handed == sorted(pending)
 
 
-# -- calls from many tasks at once (one connection: one call at a time, in a worker thread) --
+# -- calls from many tasks at once (one connection: one call at a time, thread or process) --
 
 
 async def test_calls_from_many_tasks_each_get_their_own_answer(journal: SQLiteJournal) -> None:
-    """Calls made at once run one at a time in a worker thread: every caller gets its own
-    call's answer, errors included."""
+    """Calls made at once run one at a time (in a worker thread, or the child process):
+    every caller gets its own call's answer, errors included."""
     await journal.append([row(seq) for seq in range(1, 41)], done=True)
     answers: dict[str, object] = {}
 
@@ -913,8 +919,8 @@ async def test_a_cancelled_call_either_ran_and_answered_or_never_ran(
 ) -> None:
     """Callers cancelled at random moments: a call still waiting for its turn is withdrawn
     (its caller sees the cancellation, the journal never sees the call); a call under way
-    in the worker thread ends, and its caller gets the answer (a call abandoned there would
-    be applied unanswered). The journal then works on."""
+    in the worker thread or the child process ends, and its caller gets the answer (a call
+    abandoned there would be applied unanswered). The journal then works on."""
     rng = random.Random(seed)
     await journal.append([row(seq) for seq in range(1, 61)], done=True)
     answered: set[int] = set()
@@ -956,9 +962,10 @@ async def test_cancelling_every_waiting_call_at_once_leaves_the_journal_working(
         assert await journal.record_delivery("id-40", DeliveryStatus.DELIVERED)
 
 
-async def test_closing_lets_the_calls_already_made_finish(tmp_path: Path) -> None:
+@HOSTS
+async def test_closing_lets_the_calls_already_made_finish(tmp_path: Path, process: bool) -> None:
     """``aclose()`` waits for the calls made before it; a call made after it is refused."""
-    journal = await SQLiteJournal.open(tmp_path / "closing.journal", create=True)
+    journal = await SQLiteJournal.open(tmp_path / "closing.journal", create=True, process=process)
     await journal.create(DEFINITION)
     await journal.append([row(seq) for seq in range(1, 11)], done=True)
     answers: list[bool] = []
