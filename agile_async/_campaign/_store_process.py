@@ -32,6 +32,7 @@ failure, and rows left in flight are recovered as unknown.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import signal
@@ -70,9 +71,12 @@ class StoreProcess:
     """
 
     def __init__(self, process: Process, path: Path) -> None:
+        if process.stdin is None or process.stdout is None:  # pragma: no cover - PIPE given
+            raise JournalError("the journal's process has no pipes")
         self.path = path
         self._process = process
-        self._replies = BufferedByteReceiveStream(_stream(process.stdout))
+        self._requests = process.stdin
+        self._replies = BufferedByteReceiveStream(process.stdout)
         self._gone: str | None = None  # why calls fail, once the child is gone
 
     @classmethod
@@ -104,7 +108,7 @@ class StoreProcess:
         message = pickle.dumps((method, args), protocol=pickle.HIGHEST_PROTOCOL)
         with anyio.CancelScope(shield=True):  # a reply left unread would be the next one's
             try:
-                await _stream(self._process.stdin).send(_HEADER.pack(len(message)) + message)
+                await self._requests.send(_HEADER.pack(len(message)) + message)
                 header = await self._replies.receive_exactly(_HEADER.size)
                 reply = await self._replies.receive_exactly(_HEADER.unpack(header)[0])
             except (anyio.BrokenResourceError, anyio.EndOfStream, anyio.IncompleteRead):
@@ -127,7 +131,7 @@ class StoreProcess:
 
     async def _end(self) -> None:
         """Close the child's stdin (it exits on that) and wait for it; kill one that hangs."""
-        await _stream(self._process.stdin).aclose()
+        await self._requests.aclose()
         with anyio.move_on_after(_EXIT_GRACE):
             await self._process.wait()
         if self._process.returncode is None:
@@ -137,16 +141,19 @@ class StoreProcess:
     async def _exit_status(self) -> str:
         with anyio.move_on_after(_STATUS_WAIT):
             await self._process.wait()
-        code = self._process.returncode
-        status = "still running" if code is None else f"exit status {code}"
-        return f"the journal's process for {self.path} ended unexpectedly ({status})"
+        ended = _status(self._process)
+        return f"the journal's process for {self.path} ended unexpectedly ({ended})"
 
 
-def _stream(stream: Any) -> Any:
-    """A child's pipe: always there (opened with PIPE), however the stub types it."""
-    if stream is None:  # pragma: no cover - open_process was given PIPE
-        raise JournalError("the journal's process has no pipe")
-    return stream
+def _status(process: Process) -> str:
+    """How a child ended, as an operator reads it: ``killed by SIGKILL``, ``exit status 1``."""
+    code = process.returncode
+    if code is None:
+        return "still running"
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-code).name}"
+    return f"exit status {code}"
 
 
 # -- the child ------------------------------------------------------------------------------

@@ -181,11 +181,11 @@ class KillingLimiter:
 
 @needs_proc
 async def test_a_dead_journal_process_stops_the_run_and_fails_no_row(tmp_path: Path) -> None:
-    """The child killed in the middle of a run: the run stops with a JournalError naming
-    the exit status, no row is recorded failed, and a later run sends exactly the rest."""
+    """The child killed in the middle of a run: the run stops with a JournalError saying how
+    it ended, no row is recorded failed, and a later run sends exactly the rest."""
     fake = FakeAgileServer(credit=Decimal(100))
     async with await create(tmp_path) as campaign, fake.client() as client:
-        with pytest.raises(JournalError, match=r"ended unexpectedly \(exit status -9\)"):
+        with pytest.raises(JournalError, match=r"ended unexpectedly \(killed by SIGKILL\)"):
             await campaign.run(client, limiter=KillingLimiter(4), max_messages=5, max_in_flight=2)
         with pytest.raises(JournalError, match="ended unexpectedly"):
             await campaign.journal.counts()  # every later call says so too
