@@ -11,9 +11,9 @@ Threads. ``sqlite3`` blocks, so every call runs in a worker thread
 (:func:`anyio.to_thread.run_sync`), one at a time under an :class:`anyio.Lock`: one
 connection, used by one thread at a time, on asyncio and trio alike. Opened with
 ``process=True``, the same ``_Store`` runs in a child process instead
-(:mod:`._store_process`), its calls made one at a time under the same lock. While a campaign runs,
-an advisory lock on ``<journal>.lock`` keeps a second process from running it too (POSIX
-``flock``; released by the OS when the process dies, even by SIGKILL).
+(:mod:`._store_process`), its calls made one at a time under the same lock. While a
+campaign runs, an advisory lock on ``<journal>.lock`` keeps a second process from running
+it too (POSIX ``flock``; released by the OS when the process dies, even by SIGKILL).
 
 Schema (``PRAGMA user_version = 5``)::
 
@@ -355,7 +355,8 @@ def _locked(handle: IO[bytes]) -> bool:
 
 
 class _Store:
-    """The synchronous journal: every method runs in a worker thread, one at a time."""
+    """The synchronous journal: every method runs in a worker thread (or in the journal's
+    process), one at a time."""
 
     def __init__(self, path: Path, *, create: bool, exclusive: bool) -> None:
         self.path = path

@@ -165,7 +165,7 @@ def serve() -> None:
         signal.signal(getattr(signal, name), signal.SIG_IGN)
     requests = sys.stdin.buffer
     replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print cannot break a reply
+    os.dup2(_stray_output(), sys.stdout.fileno())  # a stray print cannot break a reply
     from ._sqlite import _Store  # here: the parent imports this module, and _sqlite imports it
 
     store: Any = None
@@ -191,6 +191,15 @@ def serve() -> None:
     finally:
         if store is not None:  # orphaned: the parent died or closed the pipe
             store.close()
+
+
+def _stray_output() -> int:
+    """Where the child's own output goes: the parent's stderr, or nowhere when there is none
+    (a windowed application on Windows)."""
+    try:
+        return sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        return os.open(os.devnull, os.O_WRONLY)
 
 
 def _read(stream: IO[bytes]) -> tuple[str, tuple[Any, ...]] | None:
