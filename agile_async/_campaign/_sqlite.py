@@ -1122,7 +1122,7 @@ class _Host(Protocol):
 
     path: Path
 
-    async def call(self, method: str, args: tuple[Any, ...]) -> Any: ...
+    async def call(self, method: Callable[..., Any], args: tuple[Any, ...]) -> Any: ...
 
     async def close(self) -> None: ...
 
@@ -1135,10 +1135,8 @@ class _StoreThread:
         self.path = store.path
         self._store = store
 
-    async def call(self, method: str, args: tuple[Any, ...]) -> Any:
-        return await anyio.to_thread.run_sync(
-            functools.partial(getattr(self._store, method), *args)
-        )
+    async def call(self, method: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        return await anyio.to_thread.run_sync(functools.partial(method, self._store, *args))
 
     async def close(self) -> None:
         await anyio.to_thread.run_sync(self._store.close)
@@ -1213,7 +1211,7 @@ class SQLiteJournal:
         if self._closed:
             raise JournalError("the journal is closed")
         async with self._lock:
-            value: T = await self._host.call(method.__name__, args)
+            value: T = await self._host.call(method, args)
             return value
 
     async def aclose(self) -> None:

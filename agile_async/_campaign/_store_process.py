@@ -39,6 +39,7 @@ import signal
 import struct
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -94,15 +95,19 @@ class StoreProcess:
             raise JournalError(f"the journal's process could not start: {error}") from error
         host = cls(process, path)
         try:
-            await host.call("open", (path, create, exclusive))
+            await host._exchange("open", (path, create, exclusive))
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await host._end()
             raise
         return host
 
-    async def call(self, method: str, args: tuple[Any, ...]) -> Any:
-        """Run ``method(*args)`` on the child's store: its value, or its exception."""
+    async def call(self, method: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        """Run ``method`` (a ``_Store`` method) with ``args`` on the child's store: its
+        value, or its exception. The child is told the method's name."""
+        return await self._exchange(method.__name__, args)
+
+    async def _exchange(self, method: str, args: tuple[Any, ...]) -> Any:
         if self._gone is not None:
             raise JournalError(self._gone)
         message = pickle.dumps((method, args), protocol=pickle.HIGHEST_PROTOCOL)
@@ -124,7 +129,7 @@ class StoreProcess:
         with anyio.CancelScope(shield=True):
             try:
                 if self._gone is None:
-                    await self.call("close", ())
+                    await self._exchange("close", ())
             finally:
                 self._gone = "the journal is closed"
                 await self._end()
@@ -224,7 +229,7 @@ def _portable(error: Exception) -> Exception:
     """The exception itself when it crosses a pipe intact (a :class:`JournalError`, an
     ``sqlite3`` error); a :class:`JournalError` naming it when it does not."""
     try:
-        copy = pickle.loads(pickle.dumps(error, protocol=pickle.HIGHEST_PROTOCOL))
+        copy: Exception = pickle.loads(pickle.dumps(error, protocol=pickle.HIGHEST_PROTOCOL))
     except Exception:
         return JournalError(f"{type(error).__name__}: {error}")
-    return copy if isinstance(copy, Exception) else JournalError(str(error))
+    return copy

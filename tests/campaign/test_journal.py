@@ -61,11 +61,13 @@ def totals(global_id: str, parts: int = 1, credit: str = "9.5") -> RequestTotals
     return RequestTotals(global_id, 1, parts, Decimal(credit))
 
 
-#: Where the journal's store runs: a worker thread (the default) or a child process.
-HOSTS = pytest.mark.parametrize("process", [False, True], ids=["thread", "process"])
+#: Where the journal's store runs (``process``): a worker thread (the default) or a child
+#: process, and the tests' ids for them.
+PROCESS, HOST_IDS = [False, True], ["thread", "process"]
+HOSTS = pytest.mark.parametrize("process", PROCESS, ids=HOST_IDS)
 
 
-@pytest.fixture(params=[False, True], ids=["thread", "process"])
+@pytest.fixture(params=PROCESS, ids=HOST_IDS)
 async def journal(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[SQLiteJournal]:
     """A journal of ten pending rows, its store in a worker thread or in a child process:
     every test of the journal's contract runs on both."""

@@ -61,7 +61,10 @@ def journal_processes(parent: int | None = None) -> list[int]:
             command = Path(f"/proc/{entry}/cmdline").read_bytes()
         except OSError:  # gone meanwhile
             continue
-        if b"_store_process" in command and status(int(entry)) in (("S", parent), ("R", parent)):
+        if b"_store_process" not in command or (seen := status(int(entry))) is None:
+            continue
+        state, its_parent = seen
+        if its_parent == parent and state != "Z":  # any other state: it may be in an fsync (D)
             found.append(int(entry))
     return found
 
